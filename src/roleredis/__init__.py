@@ -1,0 +1,67 @@
+"""roleredis: each role (agent) of a multi-role Python program gets its own corner of Redis.
+
+>>> from roleredis import redis_write, redis_read, acting_as   # doctest: +SKIP
+>>> with acting_as("weather"):                                  # doctest: +SKIP
+...     redis_write("forecast", {"sky": "clear"}, ttl=60)
+...     redis_read("forecast")["value"]
+{'sky': 'clear'}
+"""
+
+from .config import Settings, load_settings
+from .errors import (
+    ConfigError,
+    ConnectionFailedError,
+    DisabledError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    RoleRedisError,
+    SerializationError,
+    TimeoutError,
+)
+from .roles import acting_as
+from .runtime import reset
+from .store import RoleStore
+from .tools import (
+    redis_clear_role_data,
+    redis_delete,
+    redis_exists,
+    redis_get_keys,
+    redis_health_check,
+    redis_read,
+    redis_read_many,
+    redis_write,
+    redis_write_many,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "ConnectionFailedError",
+    "DisabledError",
+    "InternalError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "RoleRedisError",
+    "RoleStore",
+    "SerializationError",
+    "Settings",
+    "TimeoutError",
+    "acting_as",
+    "load_settings",
+    "redis_clear_role_data",
+    "redis_delete",
+    "redis_exists",
+    "redis_get_keys",
+    "redis_health_check",
+    "redis_read",
+    "redis_read_many",
+    "redis_write",
+    "redis_write_many",
+    "reset",
+]

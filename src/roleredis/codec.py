@@ -1,0 +1,166 @@
+"""Values to bytes and back, exactly: what goes in comes out with the same type and value.
+
+Values are stored as JSON text so that other clients can read them. Only what JSON carries
+exactly is accepted: ``str``, ``int``, ``float`` (finite), ``bool``, ``None``, and ``dict`` (with
+``str`` keys) and ``list`` of those. ``bytes`` are stored inside a small envelope that JSON text
+can never start with (its first byte, 0xFF, is not valid UTF-8), so they come back as bytes.
+
+>>> decode(encode("123"))
+'123'
+>>> decode(encode({"n": 1.0, "ok": True}))
+{'n': 1.0, 'ok': True}
+>>> decode(encode(b"hello"))
+b'hello'
+>>> decode(b"plain text from another client")
+'plain text from another client'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import orjson
+
+from .errors import SerializationError
+
+__all__ = ["ENVELOPE_MAGIC", "decode", "encode"]
+
+#: Stored values that start with these bytes are envelopes, not JSON text.
+ENVELOPE_MAGIC = b"\xffrr"
+_BYTES_HEADER = ENVELOPE_MAGIC + b"b"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_SCALARS = frozenset({str, float, bool, type(None)})
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+class _Refused(Exception):
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.path: list[str] = []
+
+
+_HINTS: dict[type, str] = {
+    tuple: "convert it to a list",
+    set: "convert it to a list",
+    frozenset: "convert it to a list",
+    bytearray: "convert it to bytes (only at the top level)",
+    memoryview: "convert it to bytes (only at the top level)",
+}
+
+
+def _describe(value: Any) -> str:
+    kind = type(value)
+    hint = _HINTS.get(kind)
+    if hint is None:
+        for base in (str, int, float, dict, list):
+            if isinstance(value, base):
+                hint = f"it is a subclass of {base.__name__}; convert it to a plain {base.__name__}"
+                break
+    if kind is bytes:
+        hint = "bytes are supported only as the whole value, not inside a dict or list"
+    name = (
+        f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+    )
+    return f"{name} cannot be stored exactly as JSON" + (f" ({hint})" if hint else "")
+
+
+def _check(value: Any) -> bool:
+    """Walk ``value``; raise _Refused for what JSON cannot carry. True if an int is > 64 bits."""
+    kind = type(value)
+    if kind in _SCALARS:
+        if kind is float and not math.isfinite(value):
+            raise _Refused(f"the float {value!r} has no JSON form (NaN and infinity are refused)")
+        return False
+    if kind is int:
+        return not _INT64_MIN <= value <= _INT64_MAX
+    big = False
+    if kind is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _Refused(
+                    f"dict key {k!r} is a {type(k).__name__}; JSON keys are text, so it would "
+                    "come back as a str: use str keys"
+                )
+            try:
+                big = _check(v) or big
+            except _Refused as exc:
+                exc.path.append(f"[{k!r}]")
+                raise
+        return big
+    if kind is list:
+        for i, v in enumerate(value):
+            try:
+                big = _check(v) or big
+            except _Refused as exc:
+                exc.path.append(f"[{i}]")
+                raise
+        return big
+    raise _Refused(_describe(value))
+
+
+def encode(value: Any) -> bytes:
+    """Serialize ``value``; raise :class:`SerializationError` saying what and where if it can't.
+
+    >>> encode({"a": [1, 2]})
+    b'{"a":[1,2]}'
+    """
+    if type(value) is bytes:
+        return _BYTES_HEADER + value
+    try:
+        big_ints = _check(value)
+    except _Refused as exc:
+        where = "value" + "".join(reversed(exc.path))
+        raise SerializationError(f"{where}: {exc.what}") from None
+    except RecursionError:
+        raise SerializationError(
+            "value is nested too deeply (or contains itself) to be stored as JSON"
+        ) from None
+    if big_ints:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        # The walk accepts only what orjson encodes; what is left is text that is not UTF-8
+        # (lone surrogates) or nesting deeper than orjson allows.
+        raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(name)
+
+
+def decode(data: bytes) -> Any:
+    """Turn stored bytes back into the value; text that is not JSON comes back as str.
+
+    >>> decode(b'"123"'), decode(b"123")
+    ('123', 123)
+    """
+    if data[:3] == ENVELOPE_MAGIC:
+        if data[:4] == _BYTES_HEADER:
+            return data[4:]
+        raise SerializationError(
+            f"stored value has an envelope of kind {data[3:4]!r} that this version of "
+            "roleredis does not know"
+        )
+    if _LONG_DIGITS.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    else:  # integers beyond 64 bits: orjson would turn them into floats
+        try:
+            return json.loads(data, parse_constant=_no_constants)
+        except ValueError:
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data

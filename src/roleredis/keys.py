@@ -1,0 +1,117 @@
+"""Role names, key rules, and the role prefix: what a role's keys look like inside Redis.
+
+>>> ks = Keyspace("weather")
+>>> ks.full_key("forecast")
+'weather:forecast'
+>>> ks.scan_pattern("session:*")
+'weather:session:*'
+>>> ks.strip(b"weather:forecast")
+'forecast'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import InvalidArgumentError
+
+__all__ = ["MAX_KEY_BYTES", "Keyspace", "escape_glob", "validate_key", "validate_role"]
+
+MAX_KEY_BYTES = 1024
+MAX_ROLE_LENGTH = 64
+_ROLE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def validate_role(role: Any) -> str:
+    """Return ``role`` if it is a valid role name, else raise :class:`InvalidArgumentError`.
+
+    Role names are 1-64 characters of ``[A-Za-z0-9_.-]``: no ``:`` (which would let one role
+    reach into another's keys), no glob characters, no spaces.
+
+    >>> validate_role("weather")
+    'weather'
+    """
+    if not isinstance(role, str):
+        raise InvalidArgumentError(f"role must be a str, got {type(role).__name__}")
+    if _ROLE_RE.fullmatch(role) is None:
+        if not role:
+            why = "it is empty"
+        elif len(role) > MAX_ROLE_LENGTH:
+            why = f"it is {len(role)} characters long (at most {MAX_ROLE_LENGTH})"
+        else:
+            bad = sorted({c for c in role if _ROLE_RE.fullmatch(c) is None})
+            why = "it contains " + ", ".join(repr(c) for c in bad)
+        raise InvalidArgumentError(
+            f"invalid role name {role[:80]!r}: {why}; use 1-64 characters of A-Z a-z 0-9 _ . -"
+        )
+    return role
+
+
+def validate_key(key: Any) -> str:
+    """Return ``key`` if it is a valid key (a non-empty str of at most 1024 UTF-8 bytes).
+
+    >>> validate_key("user:42")
+    'user:42'
+    """
+    if not isinstance(key, str):
+        raise InvalidArgumentError(f"key must be a str, got {type(key).__name__}")
+    if not key:
+        raise InvalidArgumentError("key must not be empty")
+    if key.isascii():
+        size = len(key)
+    else:
+        try:
+            size = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidArgumentError("key is not valid UTF-8 text (lone surrogate)") from None
+    if size > MAX_KEY_BYTES:
+        raise InvalidArgumentError(
+            f"key is {size} bytes in UTF-8; at most {MAX_KEY_BYTES} are allowed"
+        )
+    return key
+
+
+def escape_glob(text: str) -> str:
+    r"""Escape the characters SCAN's MATCH treats as glob syntax.
+
+    >>> escape_glob("a*b")
+    'a\\*b'
+    """
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+class Keyspace:
+    """The prefix of one role, and the conversions between a role's keys and Redis keys."""
+
+    __slots__ = ("auto_prefix", "prefix", "role")
+
+    def __init__(self, role: str, *, auto_prefix: bool = True) -> None:
+        self.role = role
+        self.auto_prefix = auto_prefix
+        self.prefix = f"{role}:" if auto_prefix else ""
+
+    def full_key(self, key: Any) -> str:
+        """The Redis key for ``key`` (validated)."""
+        return self.prefix + validate_key(key)
+
+    def strip(self, full: bytes | str) -> str:
+        """The role's key for a Redis key returned by SCAN."""
+        text = full.decode("utf-8", "surrogateescape") if isinstance(full, bytes) else full
+        return text[len(self.prefix) :]
+
+    def scan_pattern(self, pattern: Any) -> str:
+        """A SCAN MATCH pattern that can only match this role's keys.
+
+        The prefix is glob-escaped; ``pattern`` keeps its glob meaning, but only after it.
+        """
+        if not isinstance(pattern, str):
+            raise InvalidArgumentError(f"pattern must be a str, got {type(pattern).__name__}")
+        if not pattern:
+            raise InvalidArgumentError("pattern must not be empty; use '*' for all keys")
+        return escape_glob(self.prefix) + pattern
+
+    def everything(self) -> str:
+        """The SCAN pattern for all of this role's keys."""
+        return escape_glob(self.prefix) + "*"

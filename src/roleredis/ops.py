@@ -1,0 +1,297 @@
+"""Every operation on a role's namespace, written once, without I/O (sans-I/O).
+
+An operation is a generator: it validates and encodes in the caller, yields a batch of redis-py
+calls (``("get", (key,))`` is ``client.get(key)``), receives their replies, and returns a typed
+outcome. A sync driver (:mod:`roleredis.store`), an async one (:mod:`roleredis.aio`) and the
+background writer run the same generators, so the logic exists once.
+
+>>> scope = Scope(Keyspace("weather"))
+>>> op = read(scope, "forecast")
+>>> next(op)
+[('get', ('weather:forecast',)), ('ttl', ('weather:forecast',))]
+>>> try:
+...     op.send([b'"sunny"', 60])
+... except StopIteration as done:
+...     done.value.value, done.value.ttl
+('sunny', 60)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Generator, Iterable, Mapping
+from typing import Any, TypeVar
+
+from . import codec
+from .errors import (
+    ConfigError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    SerializationError,
+)
+from .keys import Keyspace
+from .ttl import NO_EXPIRY, apply_ttl
+
+__all__ = [
+    "Call",
+    "Entry",
+    "Health",
+    "Op",
+    "PreparedWrite",
+    "ReadMany",
+    "Scope",
+    "Written",
+    "WrittenMany",
+]
+
+T = TypeVar("T")
+#: One redis-py call: method name and positional arguments, as in ``client.set(k, v, ex)``.
+Call = tuple[str, tuple[Any, ...]]
+#: An operation: yields batches of calls, receives their replies, returns an outcome.
+Op = Generator[list[Call], list[Any], T]
+
+SCAN_COUNT = 1000
+HEALTH_PROBE = "__roleredis_health__:"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scope:
+    """What an operation needs to know about its role: its keyspace and TTL policy."""
+
+    keyspace: Keyspace
+    default_ttl: int | None = None
+    max_ttl: int | None = None
+
+    @property
+    def role(self) -> str:
+        return self.keyspace.role
+
+    def ttl(self, ttl: Any) -> tuple[int | None, str | None]:
+        return apply_ttl(ttl, default_ttl=self.default_ttl, max_ttl=self.max_ttl)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Written:
+    """A write carried out: ``ttl`` is the expiry applied, -1 for none."""
+
+    key: str
+    full_key: str
+    ttl: int
+    size: int
+    warning: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WrittenMany:
+    keys: list[str]
+    ttl: int
+    warning: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    """A value read back: ``ttl`` is the remaining seconds, -1 if the key never expires."""
+
+    key: str
+    full_key: str
+    value: Any
+    ttl: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadMany:
+    values: dict[str, Any]
+    missing: list[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Health:
+    latency_ms: float
+    redis_version: str
+    mode: str
+    used_memory_human: str | None
+    probe_key: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """A write validated and encoded in the caller: the call to send and its outcome."""
+
+    call: Call
+    written: Written
+
+
+def _set_call(full_key: str, data: bytes, seconds: int | None) -> Call:
+    return ("set", (full_key, data, seconds)) if seconds is not None else ("set", (full_key, data))
+
+
+def prepare_write(scope: Scope, key: Any, value: Any, ttl: Any) -> PreparedWrite:
+    """Validate and encode one write (raises the typed errors) without sending anything."""
+    full = scope.keyspace.full_key(key)
+    seconds, warning = scope.ttl(ttl)
+    data = codec.encode(value)
+    written = Written(key, full, NO_EXPIRY if seconds is None else seconds, len(data), warning)
+    return PreparedWrite(_set_call(full, data, seconds), written)
+
+
+def _acknowledged(replies: list[Any], what: str) -> None:
+    for reply in replies:
+        if reply is not True and reply != b"OK" and reply != "OK":
+            raise InternalError(f"{what}: the server did not acknowledge the write ({reply!r})")
+
+
+def write(scope: Scope, key: Any, value: Any, ttl: Any = None) -> Op[Written]:
+    prepared = prepare_write(scope, key, value, ttl)
+    replies = yield [prepared.call]
+    _acknowledged(replies, f"write of {prepared.written.full_key!r}")
+    return prepared.written
+
+
+def _remaining(ttl_reply: Any) -> int:
+    ttl = int(ttl_reply)
+    return NO_EXPIRY if ttl == -1 else max(ttl, 0)
+
+
+def read(scope: Scope, key: Any) -> Op[Entry]:
+    full = scope.keyspace.full_key(key)
+    data, ttl = yield [("get", (full,)), ("ttl", (full,))]
+    if data is None:
+        raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
+    return Entry(key, full, _decode(data, full), _remaining(ttl))
+
+
+def _decode(data: Any, full_key: str) -> Any:
+    if isinstance(data, str):  # a client made with decode_responses=True
+        data = data.encode("utf-8")
+    try:
+        return codec.decode(data)
+    except SerializationError as exc:
+        raise SerializationError(f"{full_key!r}: {exc}") from None
+
+
+def exists(scope: Scope, key: Any) -> Op[bool]:
+    full = scope.keyspace.full_key(key)
+    (count,) = yield [("exists", (full,))]
+    return bool(count)
+
+
+def delete(scope: Scope, key: Any) -> Op[bool]:
+    full = scope.keyspace.full_key(key)
+    (count,) = yield [("unlink", (full,))]
+    return bool(count)
+
+
+def _scan(cursor: int, match: str) -> Call:
+    return ("scan", (cursor, match, SCAN_COUNT))
+
+
+def list_keys(scope: Scope, pattern: Any = "*") -> Op[list[str]]:
+    """The role's keys matching ``pattern`` (a glob applied after the role prefix), sorted."""
+    match = scope.keyspace.scan_pattern(pattern)
+    strip = scope.keyspace.strip
+    seen: dict[str, None] = {}
+    cursor = 0
+    while True:
+        ((cursor, batch),) = yield [_scan(cursor, match)]
+        for full in batch:
+            seen[strip(full)] = None
+        if int(cursor) == 0:
+            return sorted(seen)
+
+
+def clear(scope: Scope) -> Op[int]:
+    """Delete every key of the role with SCAN + UNLINK in batches; returns how many."""
+    if not scope.keyspace.auto_prefix:
+        raise ConfigError(
+            "key_management.auto_prefix is false, so roles share one namespace and clearing "
+            "a role would clear every key in the database; refused"
+        )
+    match = scope.keyspace.everything()
+    deleted = 0
+    ((cursor, batch),) = yield [_scan(0, match)]
+    while batch or int(cursor) != 0:
+        calls: list[Call] = []
+        if batch:
+            calls.append(("unlink", tuple(batch)))
+        if int(cursor) != 0:
+            calls.append(_scan(cursor, match))
+        replies = yield calls
+        if batch:
+            deleted += int(replies[0])
+        if int(cursor) == 0:
+            break
+        cursor, batch = replies[-1]
+    return deleted
+
+
+def write_many(scope: Scope, mapping: Any, ttl: Any = None) -> Op[WrittenMany]:
+    """Write every item of ``mapping`` in one round trip; nothing is sent if any is invalid."""
+    if not isinstance(mapping, Mapping):
+        raise InvalidArgumentError(
+            f"mapping must be a dict of key -> value, got {type(mapping).__name__}"
+        )
+    seconds, warning = scope.ttl(ttl)
+    calls: list[Call] = []
+    for key, value in mapping.items():
+        full = scope.keyspace.full_key(key)
+        try:
+            data = codec.encode(value)
+        except SerializationError as exc:
+            raise SerializationError(f"key {key!r}: {exc}") from None
+        calls.append(_set_call(full, data, seconds))
+    keys = list(mapping)
+    if calls:
+        replies = yield calls
+        _acknowledged(replies, "write_many")
+    return WrittenMany(keys, NO_EXPIRY if seconds is None else seconds, warning)
+
+
+def read_many(scope: Scope, keys: Any) -> Op[ReadMany]:
+    """Read many keys with one MGET; missing keys are listed, not errors."""
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+        raise InvalidArgumentError(
+            f"keys must be a list of str, got {type(keys).__name__}"
+            + (" (wrap a single key in a list)" if isinstance(keys, str) else "")
+        )
+    wanted = list(dict.fromkeys(keys))
+    fulls = [scope.keyspace.full_key(k) for k in wanted]
+    if not fulls:
+        return ReadMany({}, [])
+    (datas,) = yield [("mget", (fulls,))]
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for key, full, data in zip(wanted, fulls, datas, strict=True):
+        if data is None:
+            missing.append(key)
+        else:
+            values[key] = _decode(data, full)
+    return ReadMany(values, missing)
+
+
+def health(scope: Scope) -> Op[Health]:
+    """PING, then write, read and delete a short-lived probe key in the role's namespace."""
+    started = time.perf_counter()
+    yield [("ping", ())]
+    latency_ms = (time.perf_counter() - started) * 1000
+    probe = scope.keyspace.full_key(HEALTH_PROBE + uuid.uuid4().hex)
+    token = uuid.uuid4().hex.encode()
+    replies = yield [
+        ("set", (probe, token, 30)),
+        ("get", (probe,)),
+        ("unlink", (probe,)),
+        ("info", ("server",)),
+        ("info", ("memory",)),
+    ]
+    _, got, _, server, memory = replies
+    if got != token and got != token.decode():
+        raise InternalError("health probe: the value read back differs from the one written")
+    return Health(
+        latency_ms=round(latency_ms, 3),
+        redis_version=str(server.get("redis_version", "unknown")),
+        mode=str(server.get("redis_mode", "standalone")),
+        used_memory_human=memory.get("used_memory_human"),
+        probe_key=probe,
+    )

@@ -1,0 +1,147 @@
+"""The seed's result dicts, built in one place from typed outcomes and from errors.
+
+>>> from roleredis.errors import NotFoundError
+>>> failure(NotFoundError("key 'x' not found"), key="x")["error_code"]
+'not_found'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ops
+from .errors import RoleRedisError, translate
+
+__all__ = [
+    "cleared",
+    "deleted",
+    "entry",
+    "existence",
+    "failure",
+    "health",
+    "key_list",
+    "read_many",
+    "written",
+    "written_many",
+]
+
+Result = dict[str, Any]
+
+
+def failure(exc: BaseException, **context: Any) -> Result:
+    """A failure result: success False, error, message, error_code, and the call's context."""
+    error = exc if isinstance(exc, RoleRedisError) else translate(exc)
+    text = str(error)
+    return {
+        "success": False,
+        **context,
+        "error": text,
+        "message": text,
+        "error_code": error.error_code,
+    }
+
+
+def written(w: ops.Written, role: str, **extra: Any) -> Result:
+    result: Result = {
+        "success": True,
+        "key": w.key,
+        "prefixed_key": w.full_key,
+        "role": role,
+        "ttl": w.ttl,
+        **extra,
+        "message": f"Data written to {w.full_key}",
+    }
+    if w.warning:
+        result["warning"] = w.warning
+    return result
+
+
+def entry(e: ops.Entry) -> Result:
+    return {
+        "success": True,
+        "key": e.key,
+        "prefixed_key": e.full_key,
+        "value": e.value,
+        "ttl": e.ttl,
+        "message": f"Data read from {e.full_key}",
+    }
+
+
+def key_list(keys: list[str], pattern: str, role: str) -> Result:
+    return {
+        "success": True,
+        "pattern": pattern,
+        "role": role,
+        "keys": keys,
+        "count": len(keys),
+        "message": f"Found {len(keys)} keys for role {role} matching {pattern!r}",
+    }
+
+
+def deleted(key: str, full_key: str, was_there: bool) -> Result:
+    return {
+        "success": True,
+        "key": key,
+        "prefixed_key": full_key,
+        "deleted": was_there,
+        "message": f"Deleted {full_key}" if was_there else f"Key {full_key} did not exist",
+    }
+
+
+def existence(key: str, full_key: str, present: bool) -> Result:
+    return {
+        "success": True,
+        "key": key,
+        "prefixed_key": full_key,
+        "exists": present,
+        "message": f"Key {full_key} {'exists' if present else 'does not exist'}",
+    }
+
+
+def cleared(role: str, count: int) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "deleted_count": count,
+        "message": f"Deleted {count} keys of role {role}",
+    }
+
+
+def written_many(w: ops.WrittenMany, role: str) -> Result:
+    result: Result = {
+        "success": True,
+        "written": len(w.keys),
+        "keys": w.keys,
+        "role": role,
+        "ttl": w.ttl,
+        "message": f"Wrote {len(w.keys)} keys for role {role}",
+    }
+    if w.warning:
+        result["warning"] = w.warning
+    return result
+
+
+def read_many(r: ops.ReadMany, role: str) -> Result:
+    return {
+        "success": True,
+        "values": r.values,
+        "missing": r.missing,
+        "count": len(r.values),
+        "role": role,
+        "message": f"Read {len(r.values)} keys for role {role}, {len(r.missing)} missing",
+    }
+
+
+def health(h: ops.Health, role: str, pool: dict[str, int], **extra: Any) -> Result:
+    return {
+        "success": True,
+        "connected": True,
+        "redis_version": h.redis_version,
+        "mode": h.mode,
+        "latency_ms": h.latency_ms,
+        "used_memory_human": h.used_memory_human,
+        "role": role,
+        "pool": pool,
+        **extra,
+        "message": f"Redis {h.redis_version} ({h.mode}) answered in {h.latency_ms} ms",
+    }

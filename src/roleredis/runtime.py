@@ -1,0 +1,88 @@
+"""The process-wide defaults: settings loaded once, one shared sync client, and reset.
+
+Nothing here runs at import: settings are read and the client is made on first use. After a
+``fork()`` the child forgets the parent's client (and everything registered with
+:func:`on_reset`) and makes its own on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .config import Settings, load_settings
+from .connection import build_client
+
+__all__ = ["on_reset", "reset", "settings", "sync_client"]
+
+log = logging.getLogger("roleredis.runtime")
+
+_lock = threading.RLock()
+_settings: Settings | None = None
+_client: Any = None
+_hooks: list[Callable[[bool], None]] = []
+_fork_hook_installed = False
+
+
+def settings() -> Settings:
+    """The effective settings (loaded on first use; raises ConfigError if they are invalid)."""
+    global _settings
+    current = _settings
+    if current is None:
+        with _lock:
+            if _settings is None:
+                _settings = load_settings()
+            current = _settings
+    return current
+
+
+def sync_client() -> Any:
+    """The shared sync redis-py client (made on first use; opens no connection by itself)."""
+    global _client, _fork_hook_installed
+    client = _client
+    if client is None:
+        with _lock:
+            if _client is None:
+                _client = build_client(settings())
+                if not _fork_hook_installed:
+                    os.register_at_fork(after_in_child=_after_fork)
+                    _fork_hook_installed = True
+            client = _client
+    return client
+
+
+def on_reset(hook: Callable[[bool], None]) -> None:
+    """Call ``hook(forked)`` on :func:`reset` (False) and in a forked child (True)."""
+    _hooks.append(hook)
+
+
+def reset() -> None:
+    """Forget the settings and close the shared clients; the next call starts afresh.
+
+    Call it after changing the environment or config file at run time, and in tests.
+
+    >>> import roleredis
+    >>> roleredis.reset()
+    """
+    global _settings, _client
+    with _lock:
+        for hook in list(_hooks):
+            hook(False)
+        client, _client, _settings = _client, None, None
+    if client is not None:
+        client.close()
+
+
+def _after_fork() -> None:
+    global _settings, _client, _lock
+    _lock = threading.RLock()  # a parent thread may have held it at fork time
+    _client = None
+    _settings = None
+    for hook in list(_hooks):
+        try:
+            hook(True)
+        except Exception:  # never let cleanup break the child
+            log.exception("roleredis: reset hook failed after fork")

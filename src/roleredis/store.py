@@ -1,0 +1,107 @@
+"""``RoleStore``: every operation on one role's namespace (sync). Raises typed errors.
+
+>>> store = RoleStore("weather")                            # doctest: +SKIP
+>>> store.write("forecast", {"sky": "clear"}, ttl=60).full_key  # doctest: +SKIP
+'weather:forecast'
+>>> store.read("forecast").value                            # doctest: +SKIP
+{'sky': 'clear'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import ops
+from .config import Settings
+from .errors import DisabledError
+from .executor import SyncExecutor, drive
+from .keys import Keyspace, validate_role
+
+__all__ = ["RoleStore", "pool_usage", "scope_for"]
+
+
+def scope_for(role: str, settings: Settings) -> ops.Scope:
+    """The :class:`~roleredis.ops.Scope` of ``role`` under ``settings`` (role validated)."""
+    return ops.Scope(
+        Keyspace(validate_role(role), auto_prefix=settings.auto_prefix),
+        default_ttl=settings.default_ttl,
+        max_ttl=settings.max_ttl,
+    )
+
+
+def pool_usage(client: Any, settings: Settings) -> dict[str, int]:
+    """How many connections the client's pool has made, lends out and may make."""
+    pool = getattr(client, "connection_pool", None)
+    made = len(getattr(pool, "_connections", ()) or ())
+    queue = getattr(getattr(pool, "pool", None), "queue", None)
+    idle = sum(1 for c in queue if c is not None) if queue is not None else 0
+    return {"max": settings.max_connections, "created": made, "in_use": made - idle, "idle": idle}
+
+
+class RoleStore:
+    """One role's corner of Redis: keys are stored as ``<role>:<key>``.
+
+    ``client`` and ``settings`` default to the process-wide ones (see :func:`roleredis.reset`).
+
+    >>> RoleStore("weather").keys("session:*")  # doctest: +SKIP
+    ['session:abc123']
+    """
+
+    __slots__ = ("_run", "client", "scope", "settings")
+
+    def __init__(self, role: str, *, client: Any = None, settings: Settings | None = None) -> None:
+        from . import runtime
+
+        self.settings = settings if settings is not None else runtime.settings()
+        if not self.settings.enabled:
+            raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
+        self.scope = scope_for(role, self.settings)
+        self.client = client if client is not None else runtime.sync_client()
+        self._run = SyncExecutor(self.client, budget=self.settings.socket_connect_timeout)
+
+    @property
+    def role(self) -> str:
+        return self.scope.role
+
+    def full_key(self, key: str) -> str:
+        """The Redis key that ``key`` is stored under."""
+        return self.scope.keyspace.full_key(key)
+
+    def write(self, key: str, value: Any, ttl: int | None = None) -> ops.Written:
+        """Store ``value`` under ``key``; ``ttl`` None takes default_ttl, -1 means no expiry."""
+        return drive(ops.write(self.scope, key, value, ttl), self._run)
+
+    def read(self, key: str) -> ops.Entry:
+        """The value and remaining TTL of ``key``; raises NotFoundError if it is missing."""
+        return drive(ops.read(self.scope, key), self._run)
+
+    def exists(self, key: str) -> bool:
+        return drive(ops.exists(self.scope, key), self._run)
+
+    def delete(self, key: str) -> bool:
+        """Delete ``key``; False if it did not exist."""
+        return drive(ops.delete(self.scope, key), self._run)
+
+    def keys(self, pattern: str = "*") -> list[str]:
+        """The role's keys matching ``pattern`` (SCAN, never KEYS), without the prefix."""
+        return drive(ops.list_keys(self.scope, pattern), self._run)
+
+    def clear(self) -> int:
+        """Delete every key of the role (SCAN + UNLINK in batches); returns how many."""
+        return drive(ops.clear(self.scope), self._run)
+
+    def write_many(self, mapping: Mapping[str, Any], ttl: int | None = None) -> ops.WrittenMany:
+        """Write all of ``mapping`` in one round trip."""
+        return drive(ops.write_many(self.scope, mapping, ttl), self._run)
+
+    def read_many(self, keys: Iterable[str]) -> ops.ReadMany:
+        """Read ``keys`` in one round trip; missing keys are listed in ``missing``."""
+        return drive(ops.read_many(self.scope, keys), self._run)
+
+    def health(self) -> ops.Health:
+        """PING plus a write/read/delete probe in the role's namespace."""
+        return drive(ops.health(self.scope), self._run)
+
+    def pool_usage(self) -> dict[str, int]:
+        return pool_usage(self.client, self.settings)

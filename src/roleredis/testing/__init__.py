@@ -1,0 +1,5 @@
+"""Test helpers for code that uses roleredis: throwaway redis-server processes."""
+
+from roleredis.testing.server import RedisServer, RedisServerError, free_port
+
+__all__ = ["RedisServer", "RedisServerError", "free_port"]

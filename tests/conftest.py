@@ -1,0 +1,171 @@
+"""Shared fixtures: one throwaway redis-server per test session, and a clean roleredis
+environment per test.
+
+Nothing here ever talks to a server the session did not start itself (never 6379), and nothing
+ever runs FLUSHALL: after each test only the throwaway server's db 0 is flushed.
+
+If ``redis-server`` is missing, every test that needs the server errors out (it never skips):
+:class:`roleredis.testing.RedisServer` raises with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from roleredis.testing import RedisServer
+
+# Variables that would point roleredis somewhere else than the throwaway server, or pick a role.
+ROLEREDIS_ENV_VARS = (
+    "ROLEREDIS_ROLE",
+    "ROLEREDIS_CONFIG",
+    "REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_DB",
+    "REDIS_PASSWORD",
+    "REDIS_USERNAME",
+)
+
+
+def _reset_roleredis() -> None:
+    # Imported late: the infrastructure must load even while the library is incomplete.
+    import roleredis
+
+    roleredis.reset()
+
+
+@dataclasses.dataclass
+class RoleredisEnv:
+    """What a test gets from :func:`roleredis_env`."""
+
+    server: RedisServer
+    url: str
+    tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def reset(self) -> None:
+        """``roleredis.reset()``: forget cached settings and clients."""
+        _reset_roleredis()
+
+
+# --------------------------------------------------------------------------- the server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One throwaway redis-server for the whole session (free port, never 6379)."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def roleredis_env(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[RoleredisEnv]:
+    """A clean roleredis environment pointing at the session's throwaway server.
+
+    Clears every ROLEREDIS_*/REDIS_* variable, sets REDIS_URL, chdirs to a fresh tmp dir (no
+    stray ./config.yaml), calls ``roleredis.reset()`` before and after, and FLUSHDBs db 0 of
+    the throwaway server after the test.
+    """
+    if not redis_server.running:  # a test may have stopped it; bring it back for the others
+        redis_server.start()
+    for name in ROLEREDIS_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    _reset_roleredis()
+    try:
+        yield RoleredisEnv(redis_server, redis_server.url, workdir, monkeypatch)
+    finally:
+        _reset_roleredis()
+        if redis_server.paused:
+            redis_server.resume()
+        client = redis_server.client()
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def redis_url(roleredis_env: RoleredisEnv) -> str:
+    """The URL of the throwaway server (with the clean environment of :func:`roleredis_env`)."""
+    return roleredis_env.url
+
+
+@pytest.fixture
+def raw(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A plain redis-py client (bytes, no decoding) to the throwaway server's db 0."""
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def write_config(roleredis_env: RoleredisEnv) -> Callable[[Mapping[str, Any] | str], Path]:
+    """``write_config(settings) -> path``: write a config YAML, point ROLEREDIS_CONFIG at it,
+    and ``roleredis.reset()``.
+
+    A str is written as is. A mapping is dumped as YAML; a mapping without a top-level
+    ``redis`` key is taken as the contents of the ``redis:`` section.
+    """
+    counter = 0
+
+    def write(settings: Mapping[str, Any] | str) -> Path:
+        nonlocal counter
+        counter += 1
+        path = roleredis_env.tmp_path.parent / f"roleredis-config-{counter}.yaml"
+        if isinstance(settings, str):
+            text = settings
+        else:
+            document = dict(settings) if "redis" in settings else {"redis": dict(settings)}
+            text = yaml.safe_dump(document, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+        roleredis_env.monkeypatch.setenv("ROLEREDIS_CONFIG", str(path))
+        _reset_roleredis()
+        return path
+
+    return write
+
+
+# --------------------------------------------------------------------------- no skips
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """An integration test that skips fails the run (issue 2, section 9)."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("integration") is not None
+    ):
+        report.outcome = "failed"
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"integration tests must not skip (skipped: {reason})"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration is marked ``integration``."""
+    integration_dir = Path(__file__).parent / "integration"
+    for item in items:
+        if integration_dir in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
