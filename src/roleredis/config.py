@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidArgumentError
 
 __all__ = ["REDACTED", "RedactedDict", "Settings", "load_settings"]
 
@@ -74,10 +74,11 @@ class Settings:
     default_ttl: int | None = None
     max_ttl: int | None = None
     default_role: str = "unknown"
+    role: str | None = None
     async_max_pending: int = 100_000
     async_drain_timeout: float = 5.0
     async_max_age: float = 300.0
-    async_batch_size: int = 1000
+    async_batch_size: int = 5000
     use_env_overrides: bool = True
     config_path: str | None = None
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -227,12 +228,17 @@ def _role_name(value: Any, where: str) -> str:
 
     try:
         return validate_role(value)
-    except Exception as exc:
+    except InvalidArgumentError as exc:
         raise _fail(where, str(exc)) from None
 
 
-def _ignored(value: Any, where: str) -> Any:
-    return value
+def _env_role(value: Any, where: str) -> str:
+    from .keys import validate_role
+
+    try:
+        return validate_role(value)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{where}: {exc}") from None
 
 
 # YAML path under `redis:` -> (Settings field, validator)
@@ -277,6 +283,7 @@ _ENV_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any], bool]] = {
     "REDIS_DB": ("db", _int(0), True),
     "REDIS_USERNAME": ("username", _optional_text, True),
     "REDIS_PASSWORD": ("password", _optional_text, False),
+    "ROLEREDIS_ROLE": ("role", _env_role, False),
 }
 
 

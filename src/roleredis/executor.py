@@ -15,17 +15,20 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
+import hiredis
 import redis
 import redis.exceptions as rex
+from hiredis import pack_command
 
 from .errors import translate
 
-__all__ = ["SyncExecutor", "drive", "to_wire"]
+__all__ = ["Retrying", "SyncExecutor", "drive", "roundtrip", "to_wire"]
 
 T = TypeVar("T")
 Call = tuple[str, tuple[Any, ...]]
 
 _BACKOFF = (0.02, 0.1, 0.3)
+_READ_SIZE = 1 << 16
 
 
 def to_wire(call: Call) -> tuple[Any, ...]:
@@ -63,13 +66,23 @@ def retryable(exc: BaseException) -> bool:
     )
 
 
-def backoff_delays(budget: float) -> Generator[float, None, None]:
-    """Delays before each retry, stopping once ``budget`` seconds would be exceeded."""
-    started = time.monotonic()
-    for delay in _BACKOFF:
-        if time.monotonic() - started + delay >= budget:
-            return
-        yield delay
+class Retrying:
+    """The retry decision for one call: how long to wait before the next try, or give up."""
+
+    __slots__ = ("_delays", "_started", "budget")
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self._started = time.monotonic()
+        self._delays = iter(_BACKOFF)
+
+    def delay_after(self, exc: BaseException) -> float:
+        """Seconds to wait before trying again; raises the translated error when not to retry."""
+        if retryable(exc):
+            delay = next(self._delays, None)
+            if delay is not None and time.monotonic() - self._started + delay < self.budget:
+                return delay
+        raise translate(exc) from exc
 
 
 class SyncExecutor:
@@ -86,19 +99,13 @@ class SyncExecutor:
     def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
         send = self._send_packed if self._fast else self._send_calls
-        delays = None
+        retry = None
         while True:
             try:
                 return send(batch)
             except Exception as exc:
-                if retryable(exc):
-                    if delays is None:
-                        delays = backoff_delays(self.budget)
-                    delay = next(delays, None)
-                    if delay is not None:
-                        time.sleep(delay)
-                        continue
-                raise translate(exc) from exc
+                retry = retry or Retrying(self.budget)
+                time.sleep(retry.delay_after(exc))
 
     def _send_calls(self, batch: list[Call]) -> list[Any]:
         return [getattr(self.client, name)(*args) for name, args in batch]
@@ -108,24 +115,50 @@ class SyncExecutor:
         conn = pool.get_connection()
         try:
             commands = [to_wire(call) for call in batch]
-            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            replies = []
-            error: Exception | None = None
-            callbacks = self._callbacks
-            for command in commands:
-                try:
-                    reply = conn.read_response()
-                except rex.ResponseError as exc:
-                    error = error or exc
-                    replies.append(exc)
-                    continue
-                callback = callbacks.get(command[0])
-                replies.append(callback(reply) if callback is not None else reply)
+            replies = roundtrip(conn, commands)
         except BaseException:
             conn.disconnect()
             raise
         finally:
             pool.release(conn)
-        if error is not None:
-            raise error
+        callbacks = self._callbacks
+        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+            if isinstance(reply, hiredis.ReplyError):
+                raise rex.ResponseError(str(reply))
+            callback = callbacks.get(command[0])
+            if callback is not None:
+                replies[i] = callback(reply)
         return replies
+
+
+def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` on a connected redis-py connection in one write; read every reply.
+
+    Replies come back raw from hiredis: error replies are ``hiredis.ReplyError`` objects in the
+    list, not exceptions, so one failed command does not hide the others. A socket failure or
+    timeout raises redis-py's ConnectionError / TimeoutError; the caller disconnects.
+    """
+    sock = conn._sock
+    if sock is None:
+        conn.connect()
+        sock = conn._sock
+    packed = b"".join([pack_command(c) for c in commands])
+    reader = hiredis.Reader()
+    replies: list[Any] = []
+    want = len(commands)
+    try:
+        sock.sendall(packed)
+        while len(replies) < want:
+            reply = reader.gets()
+            if reply is False:
+                chunk = sock.recv(_READ_SIZE)
+                if not chunk:
+                    raise rex.ConnectionError("connection closed by the server")
+                reader.feed(chunk)
+            else:
+                replies.append(reply)
+    except TimeoutError as exc:
+        raise rex.TimeoutError(f"no answer within socket_timeout ({exc})") from None
+    except OSError as exc:
+        raise rex.ConnectionError(f"connection lost: {exc}") from None
+    return replies

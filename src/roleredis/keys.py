@@ -22,6 +22,7 @@ MAX_KEY_BYTES = 1024
 MAX_ROLE_LENGTH = 64
 _ROLE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+_known_roles: set[str] = set()  # names already validated: the check is on every call
 
 
 def validate_role(role: Any) -> str:
@@ -33,6 +34,8 @@ def validate_role(role: Any) -> str:
     >>> validate_role("weather")
     'weather'
     """
+    if type(role) is str and role in _known_roles:
+        return role
     if not isinstance(role, str):
         raise InvalidArgumentError(f"role must be a str, got {type(role).__name__}")
     if _ROLE_RE.fullmatch(role) is None:
@@ -46,6 +49,8 @@ def validate_role(role: Any) -> str:
         raise InvalidArgumentError(
             f"invalid role name {role[:80]!r}: {why}; use 1-64 characters of A-Z a-z 0-9 _ . -"
         )
+    if len(_known_roles) < 10_000:
+        _known_roles.add(role)
     return role
 
 

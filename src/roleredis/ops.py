@@ -73,7 +73,7 @@ class Scope:
         return apply_ttl(ttl, default_ttl=self.default_ttl, max_ttl=self.max_ttl)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Written:
     """A write carried out: ``ttl`` is the expiry applied, -1 for none."""
 
@@ -91,7 +91,7 @@ class WrittenMany:
     warning: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Entry:
     """A value read back: ``ttl`` is the remaining seconds, -1 if the key never expires."""
 
@@ -116,7 +116,7 @@ class Health:
     probe_key: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class PreparedWrite:
     """A write validated and encoded in the caller: the call to send and its outcome."""
 

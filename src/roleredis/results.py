@@ -56,6 +56,41 @@ def written(w: ops.Written, role: str, **extra: Any) -> Result:
     return result
 
 
+def queued_write(w: ops.Written, role: str) -> Result:
+    result: Result = {
+        "success": True,
+        "key": w.key,
+        "prefixed_key": w.full_key,
+        "role": role,
+        "ttl": w.ttl,
+        "async": True,
+        "message": f"Write to {w.full_key} started (fire and forget)",
+    }
+    if w.warning:
+        result["warning"] = w.warning
+    return result
+
+
+def queued_read(key: str, full_key: str, has_callback: bool) -> Result:
+    return {
+        "success": True,
+        "key": key,
+        "prefixed_key": full_key,
+        "async": True,
+        "callback": has_callback,
+        "message": f"Read of {full_key} started",
+    }
+
+
+def flushed(written: int) -> Result:
+    return {
+        "success": True,
+        "written": written,
+        "pending": 0,
+        "message": f"All queued writes done ({written} carried out while waiting)",
+    }
+
+
 def entry(e: ops.Entry) -> Result:
     return {
         "success": True,

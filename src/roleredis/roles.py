@@ -1,7 +1,8 @@
 """Who is calling: the role whose namespace an operation works in.
 
 In this order: an explicit ``role=``; ``with acting_as("weather"):``; the ``ROLEREDIS_ROLE``
-environment variable; the nearest calling frame whose file lies under ``roles/<name>/`` (but not
+environment variable (read with the other settings: on first use and after ``reset()``); the
+nearest calling frame whose file lies under ``roles/<name>/`` (but not
 ``roles/shared_tools/``); else the configured default role (``unknown``), with one warning.
 
 Detection runs in the caller's thread, at call time, and costs about a microsecond once warm: it
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from types import CodeType
 from typing import Any, TypeVar
 
+from .config import Settings
 from .keys import validate_role
 
 __all__ = ["acting_as", "current", "role_from_path"]
@@ -81,8 +83,10 @@ def _from_frames() -> str:
     return ""
 
 
-def current(explicit: str | None = None, *, default: str = "unknown") -> str:
+def current(explicit: str | None = None, settings: Settings | None = None) -> str:
     """The role for a call made now, from this thread; raises InvalidArgumentError if invalid.
+
+    ``settings`` (default: the process-wide ones) supply ROLEREDIS_ROLE and the default role.
 
     >>> current("timer")
     'timer'
@@ -92,12 +96,12 @@ def current(explicit: str | None = None, *, default: str = "unknown") -> str:
     acting = _acting.get()
     if acting is not None:
         return acting
-    env = os.environ.get("ROLEREDIS_ROLE")
-    if env:
-        try:
-            return validate_role(env)
-        except ValueError as exc:
-            raise type(exc)(f"ROLEREDIS_ROLE (environment): {exc}") from None
+    if settings is None:
+        from .runtime import settings as process_settings
+
+        settings = process_settings()
+    if settings.role is not None:
+        return settings.role
     found = _from_frames()
     if found:
         return found
@@ -107,9 +111,9 @@ def current(explicit: str | None = None, *, default: str = "unknown") -> str:
         log.warning(
             "no role given or detected; using the default role %r. Pass role=, use "
             "acting_as(), set ROLEREDIS_ROLE, or call from a file under roles/<name>/",
-            default,
+            settings.default_role,
         )
-    return default
+    return settings.default_role
 
 
 class acting_as:

@@ -11,26 +11,37 @@ operation, turn the outcome or the error into the guide's dict (:mod:`roleredis.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from . import results, roles, runtime
-from .config import RedactedDict
-from .errors import DisabledError, RoleRedisError
+from . import background, ops, results, roles, runtime
+from .config import RedactedDict, Settings
+from .errors import (
+    DisabledError,
+    InvalidArgumentError,
+    OverloadedError,
+    RoleRedisError,
+    TimeoutError,
+)
+from .executor import to_wire
 from .store import RoleStore
 
 __all__ = [
     "redis_clear_role_data",
     "redis_delete",
     "redis_exists",
+    "redis_flush",
     "redis_get_keys",
     "redis_health_check",
     "redis_read",
+    "redis_read_async",
     "redis_read_many",
     "redis_write",
+    "redis_write_async",
     "redis_write_many",
 ]
 
@@ -51,16 +62,68 @@ def _get_redis_config() -> RedactedDict:
     return runtime.settings().connection_info()
 
 
-def _store(role: str | None) -> RoleStore:
+class _Namespace(Protocol):
+    @property
+    def role(self) -> str: ...
+    def full_key(self, key: str) -> str: ...
+
+
+def _resolve(role: str | None) -> tuple[Settings, str]:
+    """The settings and the calling role, or the error that stops the call before any I/O."""
     settings = runtime.settings()
     if not settings.enabled:
         raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
-    name = roles.current(role, default=settings.default_role)
+    return settings, roles.current(role, settings)
+
+
+def _store(role: str | None) -> RoleStore:
+    settings, name = _resolve(role)
     client = _get_redis_client()
     store = _stores.get(name)
     if store is None or store.client is not client or store.settings is not settings:
         store = _stores[name] = RoleStore(name, client=client, settings=settings)
     return store
+
+
+def _failed(
+    operation: str,
+    exc: Exception,
+    fallback: Mapping[str, Any],
+    store: _Namespace | None,
+    key: Any,
+    started: float,
+) -> Result:
+    """The failure result for ``exc`` (with the call's context), logged without values."""
+    context = dict(fallback)
+    if store is not None:
+        context["role"] = store.role
+        if key is not None:
+            with contextlib.suppress(RoleRedisError):
+                context["prefixed_key"] = store.full_key(key)
+    result = results.failure(exc, **context)
+    code = result["error_code"]
+    log.log(
+        logging.DEBUG if code == "not_found" else logging.WARNING,
+        "%s failed (%s) role=%s key=%.200r after %.2f ms: %s",
+        operation,
+        code,
+        context.get("role"),
+        key,
+        (time.perf_counter() - started) * 1e3,
+        result["error"],
+    )
+    return result
+
+
+def _succeeded(operation: str, store: _Namespace, key: Any, started: float) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "%s ok role=%s key=%.200r in %.2f ms",
+            operation,
+            store.role,
+            key,
+            (time.perf_counter() - started) * 1e3,
+        )
 
 
 def _call(
@@ -77,33 +140,8 @@ def _call(
         store = _store(role)
         result = body(store)
     except Exception as exc:
-        context = dict(fallback)
-        if store is not None:
-            context["role"] = store.role
-            if key is not None:
-                with contextlib.suppress(RoleRedisError):
-                    context["prefixed_key"] = store.full_key(key)
-        result = results.failure(exc, **context)
-        code = result["error_code"]
-        log.log(
-            logging.DEBUG if code == "not_found" else logging.WARNING,
-            "%s failed (%s) role=%s key=%.200r after %.2f ms: %s",
-            operation,
-            code,
-            context.get("role"),
-            key,
-            (time.perf_counter() - started) * 1e3,
-            result["error"],
-        )
-        return result
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug(
-            "%s ok role=%s key=%.200r in %.2f ms",
-            operation,
-            store.role,
-            key,
-            (time.perf_counter() - started) * 1e3,
-        )
+        return _failed(operation, exc, fallback, store, key, started)
+    _succeeded(operation, store, key, started)
     return result
 
 
@@ -180,13 +218,16 @@ def redis_exists(key: str, *, role: str | None = None) -> Result:
 def redis_health_check(*, role: str | None = None) -> Result:
     """PING the server and probe a write/read/delete in the caller's namespace.
 
+    Also reports latency_ms, the server mode, pool usage, and the fire-and-forget writer's
+    counters under ``background`` (pending, written, given_up, failed, batches).
+
     >>> redis_health_check()["connected"]  # doctest: +SKIP
     True
     """
     return _call(
         "health_check",
         role,
-        lambda s: results.health(s.health(), s.role, s.pool_usage()),
+        lambda s: results.health(s.health(), s.role, s.pool_usage(), background=background.stats()),
         {"connected": False},
     )
 
@@ -233,3 +274,92 @@ def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
         lambda s: results.read_many(s.read_many(keys), s.role),
         {"values": {}, "missing": [], "count": 0},
     )
+
+
+# --- fire and forget -------------------------------------------------------------------------
+
+
+def _overloaded(what: str) -> OverloadedError:
+    limit = runtime.settings().async_max_pending
+    return OverloadedError(
+        f"the fire-and-forget queue is full ({limit} pending, async.max_pending); the {what} "
+        "was not queued: slow down, call redis_flush(), or raise async.max_pending"
+    )
+
+
+def _queue_write(store: RoleStore, key: Any, value: Any, ttl: Any) -> Result:
+    prepared = ops.prepare_write(store.scope, key, value, ttl)
+    if not background.writer().submit_write(prepared.call):
+        raise _overloaded("write")
+    return results.queued_write(prepared.written, store.role)
+
+
+def redis_write_async(
+    key: str, value: Any, ttl: int | None = None, *, role: str | None = None
+) -> Result:
+    """Queue a write and return at once; a background thread batches it into a pipeline.
+
+    Invalid keys, values and TTLs are reported here, at once. The write is either carried out
+    or, if Redis stays unreachable past async.max_age, counted and logged as given up.
+
+    >>> redis_write_async("logs:info", {"event": "user_login"}, ttl=86400)["async"]
+    True
+    """
+    return _call("write_async", role, lambda s: _queue_write(s, key, value, ttl), {"key": key}, key)
+
+
+def _queue_read(store: RoleStore, key: Any, callback: Any) -> Result:
+    if callback is not None and not callable(callback):
+        raise InvalidArgumentError(
+            f"callback must be callable or None, got {type(callback).__name__}"
+        )
+    op = ops.read(store.scope, key)
+    calls = next(op)  # validates the key now, in the caller
+    full_key = store.full_key(key)
+    request = background.ReadRequest(
+        commands=[to_wire(call) for call in calls],
+        op=op,
+        context={"key": key, "role": store.role, "prefixed_key": full_key},
+        callback=callback,
+        loop=asyncio._get_running_loop(),
+    )
+    if not background.writer().submit_read(request):
+        raise _overloaded("read")
+    return results.queued_read(key, full_key, callback is not None)
+
+
+def redis_read_async(
+    key: str, callback: Callable[[Result], Any] | None = None, *, role: str | None = None
+) -> Result:
+    """Queue a read; ``callback`` gets exactly the dict :func:`redis_read` would return.
+
+    It sees every fire-and-forget write queued before it. Inside a running event loop the
+    callback runs on that loop; otherwise on the writer thread.
+
+    >>> redis_read_async("user_session", callback=print)["callback"]
+    True
+    """
+    return _call("read_async", role, lambda s: _queue_read(s, key, callback), {"key": key}, key)
+
+
+def redis_flush(timeout: float | None = None) -> Result:
+    """Wait until every fire-and-forget write queued before this call has been carried out.
+
+    >>> redis_flush(timeout=5)["pending"]
+    0
+    """
+    try:
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+        ):
+            raise InvalidArgumentError(f"timeout must be None or seconds >= 0, got {timeout!r}")
+        done, written, pending = background.flush(timeout)
+        if not done:
+            error = TimeoutError(
+                f"{pending} queued items were still pending after {timeout} s (is Redis reachable?)"
+            )
+            return results.failure(error, written=written, pending=pending)
+        return results.flushed(written)
+    except Exception as exc:
+        log.warning("flush failed: %s", exc)
+        return results.failure(exc, written=0, pending=background.current_pending())

@@ -160,7 +160,7 @@ def delay_proxy(redis_server: object) -> Iterator[Callable[[float], DelayProxy]]
     proxies: list[DelayProxy] = []
 
     def make(delay: float) -> DelayProxy:
-        proxy = DelayProxy(redis_server.port, delay)  # type: ignore[attr-defined]
+        proxy = DelayProxy(redis_server.port, delay)
         proxies.append(proxy)
         return proxy
 

@@ -179,35 +179,35 @@ def test_write_many_and_read_many_result_fields() -> None:
 
 def test_role_is_keyword_only() -> None:
     with pytest.raises(TypeError):
-        redis_read("k", "weather")  # type: ignore[misc]
+        redis_read("k", "weather")
     with pytest.raises(TypeError):
-        redis_write("k", 1, 60, "weather")  # type: ignore[misc]
+        redis_write("k", 1, 60, "weather")
 
 
 # --------------------------------------------------------------------------- never raises
 
 BAD_CALLS = [
-    ("write None key", lambda: redis_write(None, 1, role="w"), "invalid_argument"),  # type: ignore[arg-type]
-    ("write int key", lambda: redis_write(5, 1, role="w"), "invalid_argument"),  # type: ignore[arg-type]
-    ("write bytes key", lambda: redis_write(b"k", 1, role="w"), "invalid_argument"),  # type: ignore[arg-type]
+    ("write None key", lambda: redis_write(None, 1, role="w"), "invalid_argument"),
+    ("write int key", lambda: redis_write(5, 1, role="w"), "invalid_argument"),
+    ("write bytes key", lambda: redis_write(b"k", 1, role="w"), "invalid_argument"),
     ("write empty key", lambda: redis_write("", 1, role="w"), "invalid_argument"),
     ("write object value", lambda: redis_write("k", object(), role="w"), "serialization"),
-    ("write str ttl", lambda: redis_write("k", 1, ttl="60", role="w"), "invalid_argument"),  # type: ignore[arg-type]
-    ("write int role", lambda: redis_write("k", 1, role=5), "invalid_argument"),  # type: ignore[arg-type]
+    ("write str ttl", lambda: redis_write("k", 1, ttl="60", role="w"), "invalid_argument"),
+    ("write int role", lambda: redis_write("k", 1, role=5), "invalid_argument"),
     ("write colon role", lambda: redis_write("k", 1, role="a:b"), "invalid_argument"),
-    ("read None key", lambda: redis_read(None, role="w"), "invalid_argument"),  # type: ignore[arg-type]
+    ("read None key", lambda: redis_read(None, role="w"), "invalid_argument"),
     ("read bad role", lambda: redis_read("k", role="a*"), "invalid_argument"),
-    ("delete list key", lambda: redis_delete(["k"], role="w"), "invalid_argument"),  # type: ignore[arg-type]
+    ("delete list key", lambda: redis_delete(["k"], role="w"), "invalid_argument"),
     ("exists empty key", lambda: redis_exists("", role="w"), "invalid_argument"),
-    ("get_keys int pattern", lambda: redis_get_keys(5, role="w"), "invalid_argument"),  # type: ignore[arg-type]
+    ("get_keys int pattern", lambda: redis_get_keys(5, role="w"), "invalid_argument"),
     ("get_keys bad role", lambda: redis_get_keys("*", role=""), "invalid_argument"),
     ("clear bad role", lambda: redis_clear_role_data("a:b"), "invalid_argument"),
     ("health bad role", lambda: redis_health_check(role="x y"), "invalid_argument"),
-    ("write_many not a mapping", lambda: redis_write_many([("a", 1)], role="w"), "invalid_argument"),  # type: ignore[arg-type]
+    ("write_many list", lambda: redis_write_many([("a", 1)], role="w"), "invalid_argument"),
     ("write_many bad key", lambda: redis_write_many({"": 1}, role="w"), "invalid_argument"),
     ("write_many bad value", lambda: redis_write_many({"a": {1, 2}}, role="w"), "serialization"),
-    ("read_many None", lambda: redis_read_many(None, role="w"), "invalid_argument"),  # type: ignore[arg-type]
-    ("read_many bad key", lambda: redis_read_many(["a", 3], role="w"), "invalid_argument"),  # type: ignore[list-item]
+    ("read_many None", lambda: redis_read_many(None, role="w"), "invalid_argument"),
+    ("read_many bad key", lambda: redis_read_many(["a", 3], role="w"), "invalid_argument"),
 ]
 
 
@@ -215,7 +215,7 @@ BAD_CALLS = [
 def test_bad_arguments_return_a_failure_and_never_raise(
     label: str, call: object, code: str, raw: redis.Redis
 ) -> None:
-    result = call()  # type: ignore[operator]
+    result = call()
     assert_failure(result, code)
     assert raw.dbsize() == 0, f"{label}: something was written"
 
