@@ -17,7 +17,9 @@ from pathlib import Path
 from types import ModuleType
 import pytest
 
+import roleredis
 from roleredis import roles
+from roleredis.config import Settings
 from roleredis.errors import InvalidArgumentError
 from roleredis.roles import acting_as, current, role_from_path
 
@@ -25,11 +27,18 @@ _ids = itertools.count()
 
 
 @pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("ROLEREDIS_ROLE", raising=False)
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    # current() reads ROLEREDIS_ROLE and the default role from the process-wide settings:
+    # start each test from a clean environment, no config file, nothing cached.
+    for name in ("ROLEREDIS_ROLE", "ROLEREDIS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    roleredis.reset()
     roles._reset_for_tests()
     yield
     roles._reset_for_tests()
+    monkeypatch.delenv("ROLEREDIS_ROLE", raising=False)
+    roleredis.reset()
 
 
 @pytest.fixture
@@ -55,15 +64,35 @@ def make_module(tmp_path: Path) -> Iterator[Callable[[str, str], ModuleType]]:
         sys.modules.pop(name, None)
 
 
-WHO = """
+def who_source(tag: str) -> str:
+    """A module whose functions call current(). ``tag`` (a docstring) keeps the code objects of
+    two such modules distinct; see test_identical_code_in_two_role_files_keeps_each_role."""
+    return f'''
 from roleredis.roles import current
 
 def who(*args, **kwargs):
+    "who {tag}"
     return current(*args, **kwargs)
 
 def call(fn, *args, **kwargs):
+    "call {tag}"
     return fn(*args, **kwargs)
-"""
+'''
+
+
+def role_module(make: Callable[[str, str], ModuleType], relative: str) -> ModuleType:
+    return make(relative, who_source(relative))
+
+
+@pytest.fixture
+def env_role(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Set ROLEREDIS_ROLE; it is read with the settings, so forget the cached ones."""
+
+    def set_role(value: str) -> None:
+        monkeypatch.setenv("ROLEREDIS_ROLE", value)
+        roleredis.reset()
+
+    return set_role
 
 
 def _default_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -78,50 +107,50 @@ def _default_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecor
 
 
 def test_detected_from_file_under_roles_dir(make_module: Callable[..., ModuleType]) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
     assert weather.who() == "weather"
 
 
 def test_explicit_beats_everything(
-    make_module: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
+    make_module: Callable[..., ModuleType], env_role: Callable[[str], None]
 ) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
-    monkeypatch.setenv("ROLEREDIS_ROLE", "from_env")
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    env_role("from_env")
     with acting_as("acting"):
         assert weather.who("explicit") == "explicit"
         assert current("explicit") == "explicit"
 
 
 def test_acting_as_beats_env_and_file(
-    make_module: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
+    make_module: Callable[..., ModuleType], env_role: Callable[[str], None]
 ) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
-    monkeypatch.setenv("ROLEREDIS_ROLE", "from_env")
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    env_role("from_env")
     with acting_as("acting"):
         assert weather.who() == "acting"
 
 
 def test_env_beats_file(
-    make_module: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
+    make_module: Callable[..., ModuleType], env_role: Callable[[str], None]
 ) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
-    monkeypatch.setenv("ROLEREDIS_ROLE", "from_env")
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    env_role("from_env")
     assert weather.who() == "from_env"
     assert current() == "from_env"
 
 
 def test_empty_env_is_ignored(
-    make_module: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
+    make_module: Callable[..., ModuleType], env_role: Callable[[str], None]
 ) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
-    monkeypatch.setenv("ROLEREDIS_ROLE", "")
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    env_role("")
     assert weather.who() == "weather"
 
 
 def test_file_beats_default(
     make_module: Callable[..., ModuleType], caplog: pytest.LogCaptureFixture
 ) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
     with caplog.at_level(logging.WARNING, logger="roleredis"):
         assert weather.who() == "weather"
     assert _default_warnings(caplog) == []
@@ -139,8 +168,14 @@ def test_default_role_with_exactly_one_warning(caplog: pytest.LogCaptureFixture)
 
 def test_default_role_name_is_configurable(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="roleredis"):
-        assert current(default="fallback") == "fallback"
+        assert current(None, Settings(default_role="fallback")) == "fallback"
     assert len(_default_warnings(caplog)) == 1
+
+
+def test_role_from_settings_beats_file(make_module: Callable[..., ModuleType]) -> None:
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    assert weather.who(None, Settings(role="from_settings")) == "from_settings"
+    assert weather.who(None, Settings()) == "weather"
 
 
 def test_warning_again_after_reset_for_tests(caplog: pytest.LogCaptureFixture) -> None:
@@ -152,14 +187,14 @@ def test_warning_again_after_reset_for_tests(caplog: pytest.LogCaptureFixture) -
 
 
 def test_no_warning_when_role_is_known(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture, env_role: Callable[[str], None]
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="roleredis"):
         current("x")
         with acting_as("y"):
             current()
-        monkeypatch.setenv("ROLEREDIS_ROLE", "z")
-        current()
+        env_role("z")
+        assert current() == "z"
     assert caplog.records == []
 
 
@@ -173,8 +208,8 @@ def test_invalid_explicit_role_refused() -> None:
         current("")
 
 
-def test_invalid_env_role_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROLEREDIS_ROLE", "bad:role")
+def test_invalid_env_role_names_the_variable(env_role: Callable[[str], None]) -> None:
+    env_role("bad:role")
     with pytest.raises(InvalidArgumentError) as info:
         current()
     assert "ROLEREDIS_ROLE" in str(info.value)
@@ -182,9 +217,9 @@ def test_invalid_env_role_names_the_variable(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_invalid_env_role_still_loses_to_explicit_and_acting_as(
-    monkeypatch: pytest.MonkeyPatch,
+    env_role: Callable[[str], None],
 ) -> None:
-    monkeypatch.setenv("ROLEREDIS_ROLE", "bad role")
+    env_role("bad role")
     assert current("ok") == "ok"
     with acting_as("ok2"):
         assert current() == "ok2"
@@ -326,8 +361,8 @@ def test_thread_started_with_copied_context_sees_acting_as() -> None:
 
 
 def test_threads_resolve_their_own_role(make_module: Callable[..., ModuleType]) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
-    timer = make_module("roles/timer/lifecycle.py", WHO)
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    timer = role_module(make_module, "roles/timer/lifecycle.py")
     out: dict[str, list[str]] = {"w": [], "t": []}
 
     def run(fn: Callable[[], str], into: list[str]) -> None:
@@ -349,9 +384,28 @@ def test_threads_resolve_their_own_role(make_module: Callable[..., ModuleType]) 
 # --------------------------------------------------------------------------- frames
 
 
+def test_identical_code_in_two_role_files_keeps_each_role(
+    make_module: Callable[..., ModuleType],
+) -> None:
+    """Two roles with the same lifecycle code (the guide's own example: both write "forecast").
+
+    CPython code objects compare equal (and hash equal) when their code is identical, whatever
+    their co_filename: a cache keyed by code object must not hand one role's name to the other.
+    """
+    source = """
+    from roleredis.roles import current
+    def who():
+        return current()
+    """
+    weather = make_module("roles/weather/lifecycle.py", source)
+    timer = make_module("roles/timer/lifecycle.py", source)
+    assert weather.who() == "weather"
+    assert timer.who() == "timer"
+
+
 def test_nearest_role_frame_wins(make_module: Callable[..., ModuleType]) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
-    timer = make_module("roles/timer/lifecycle.py", WHO)
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    timer = role_module(make_module, "roles/timer/lifecycle.py")
     # timer's code calls weather's function, which calls current(): weather is nearest
     assert timer.call(weather.who) == "weather"
     assert weather.call(timer.who) == "timer"
@@ -360,9 +414,9 @@ def test_nearest_role_frame_wins(make_module: Callable[..., ModuleType]) -> None
 def test_helper_outside_roles_resolves_to_its_caller(
     make_module: Callable[..., ModuleType],
 ) -> None:
-    helper = make_module("lib/helpers.py", WHO)
-    weather = make_module("roles/weather/lifecycle.py", WHO)
-    timer = make_module("roles/timer/lifecycle.py", WHO)
+    helper = role_module(make_module, "lib/helpers.py")
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
+    timer = role_module(make_module, "roles/timer/lifecycle.py")
     # the same helper code object, called from two roles: each call sees its own caller
     assert weather.call(helper.who) == "weather"
     assert timer.call(helper.who) == "timer"
@@ -370,19 +424,19 @@ def test_helper_outside_roles_resolves_to_its_caller(
 
 
 def test_shared_tools_dir_is_not_a_role(make_module: Callable[..., ModuleType]) -> None:
-    shared = make_module("roles/shared_tools/redis_tools.py", WHO)
-    weather = make_module("roles/weather/lifecycle.py", WHO)
+    shared = role_module(make_module, "roles/shared_tools/redis_tools.py")
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
     assert weather.call(shared.who) == "weather"
-    assert shared.who(default="dflt") == "dflt"
+    assert shared.who(None, Settings(default_role="dflt")) == "dflt"
 
 
 def test_file_outside_roles_gives_default(make_module: Callable[..., ModuleType]) -> None:
-    plain = make_module("app/main.py", WHO)
+    plain = role_module(make_module, "app/main.py")
     assert plain.who() == "unknown"
 
 
 def test_nested_subdirectory_of_a_role(make_module: Callable[..., ModuleType]) -> None:
-    deep = make_module("roles/weather/sub/deeper/mod.py", WHO)
+    deep = role_module(make_module, "roles/weather/sub/deeper/mod.py")
     assert deep.who() == "weather"
 
 
@@ -468,7 +522,7 @@ def test_local_variable_named_role_does_not_change_result(
 
 
 def test_detection_is_cached_per_code_object(make_module: Callable[..., ModuleType]) -> None:
-    weather = make_module("roles/weather/lifecycle.py", WHO)
+    weather = role_module(make_module, "roles/weather/lifecycle.py")
     assert weather.who() == "weather"
     assert roles._by_code.get(weather.who.__code__) == "weather"
     assert weather.who() == "weather"
@@ -477,7 +531,7 @@ def test_detection_is_cached_per_code_object(make_module: Callable[..., ModuleTy
 def test_ignores_invalid_role_directory_with_warning(
     make_module: Callable[..., ModuleType], caplog: pytest.LogCaptureFixture
 ) -> None:
-    bad = make_module("roles/my role/mod.py", WHO)
+    bad = role_module(make_module, "roles/my role/mod.py")
     with caplog.at_level(logging.WARNING, logger="roleredis"):
         assert bad.who() == "unknown"
     assert any("my role" in r.getMessage() for r in caplog.records)

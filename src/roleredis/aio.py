@@ -1,0 +1,320 @@
+"""The asyncio face: ``await``-able versions of every tool, on redis.asyncio, and AsyncRoleStore.
+
+The operations are the same generators the sync path runs (:mod:`roleredis.ops`); only the
+I/O differs. Each event loop gets its own client, closed when ``asyncio.run()`` shuts the loop
+down, so running several loops (one after another, or at once in several threads) never meets
+"attached to a different loop" or "Event loop is closed".
+
+>>> import asyncio
+>>> from roleredis import aio
+>>> async def main():
+...     await aio.redis_write("forecast", {"sky": "clear"}, role="weather")
+...     return (await aio.redis_read("forecast", role="weather"))["value"]
+>>> asyncio.run(main())
+{'sky': 'clear'}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from typing import Any, TypeVar
+
+from . import ops, results, runtime
+from .config import Settings
+from .errors import DisabledError
+from .executor import Retrying, to_wire
+from .store import pool_usage, scope_for
+from .tools import (
+    _failed,
+    _resolve,
+    _succeeded,
+    redis_flush,
+    redis_read_async,
+    redis_write_async,
+)
+
+__all__ = [
+    "AsyncRoleStore",
+    "aclose",
+    "redis_clear_role_data",
+    "redis_delete",
+    "redis_exists",
+    "redis_flush",
+    "redis_get_keys",
+    "redis_health_check",
+    "redis_read",
+    "redis_read_async",
+    "redis_read_many",
+    "redis_write",
+    "redis_write_async",
+    "redis_write_many",
+]
+
+T = TypeVar("T")
+Result = dict[str, Any]
+Call = tuple[str, tuple[Any, ...]]
+
+# event loop -> (client, the async generator whose finalisation closes it)
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_clients_lock = threading.Lock()
+
+
+async def _closer(client: Any) -> AsyncIterator[None]:
+    # asyncio.run() -> loop.shutdown_asyncgens() finalises this generator inside the loop,
+    # before the loop closes: the one moment the client's connections can be closed cleanly.
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+async def _loop_client() -> Any:
+    """The client of the running loop, made on first use in that loop."""
+    from .connection import build_async_client
+
+    loop = asyncio.get_running_loop()
+    entry = _clients.get(loop)
+    if entry is None:
+        client = build_async_client(runtime.settings())
+        closer = _closer(client)
+        await closer.__anext__()
+        with _clients_lock:
+            _clients[loop] = (client, closer)
+        return client
+    return entry[0]
+
+
+async def aclose() -> None:
+    """Close the running loop's client now (``asyncio.run()`` does it by itself at the end)."""
+    entry = _clients.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry[1].aclose()
+
+
+def _forget_clients(forked: bool) -> None:
+    # Clients belong to their loops; a loop still running keeps its own until it ends. After
+    # reset() the next call in that loop must see new settings, so drop the mapping.
+    with _clients_lock:
+        _clients.clear()
+
+
+runtime.on_reset(_forget_clients)
+
+
+class _AsyncExecutor:
+    """Sends batches of calls with redis.asyncio; retries like the sync executor."""
+
+    __slots__ = ("budget", "client")
+
+    def __init__(self, client: Any, budget: float) -> None:
+        self.client = client
+        self.budget = budget
+
+    async def __call__(self, batch: list[Call]) -> list[Any]:
+        retry = None
+        while True:
+            try:
+                return await self._send(batch)
+            except Exception as exc:
+                retry = retry or Retrying(self.budget)
+                await asyncio.sleep(retry.delay_after(exc))
+
+    async def _send(self, batch: list[Call]) -> list[Any]:
+        if len(batch) == 1:
+            return [await self.client.execute_command(*to_wire(batch[0]))]
+        pipe = self.client.pipeline(transaction=False)
+        for call in batch:
+            pipe.execute_command(*to_wire(call))
+        replies: list[Any] = await pipe.execute()
+        return replies
+
+
+async def drive_async(
+    op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], Awaitable[list[Any]]]
+) -> T:
+    """Run an operation generator to its end, awaiting each batch."""
+    try:
+        batch = next(op)
+        while True:
+            batch = op.send(await run(batch))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+class AsyncRoleStore:
+    """One role's corner of Redis, for asyncio code; the same operations as RoleStore.
+
+    ``client`` defaults to the running loop's own client.
+
+    >>> async def main():
+    ...     store = AsyncRoleStore("timer")
+    ...     await store.write("state", "ticking")
+    ...     return (await store.read("state")).value
+    >>> asyncio.run(main())
+    'ticking'
+    """
+
+    __slots__ = ("client", "scope", "settings")
+
+    def __init__(self, role: str, *, client: Any = None, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else runtime.settings()
+        if not self.settings.enabled:
+            raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
+        self.scope = scope_for(role, self.settings)
+        self.client = client
+
+    @property
+    def role(self) -> str:
+        return self.scope.role
+
+    def full_key(self, key: str) -> str:
+        return self.scope.keyspace.full_key(key)
+
+    async def _run(self, op: Generator[list[Call], list[Any], T]) -> T:
+        client = self.client if self.client is not None else await _loop_client()
+        return await drive_async(op, _AsyncExecutor(client, self.settings.socket_connect_timeout))
+
+    async def write(self, key: str, value: Any, ttl: int | None = None) -> ops.Written:
+        return await self._run(ops.write(self.scope, key, value, ttl))
+
+    async def read(self, key: str) -> ops.Entry:
+        return await self._run(ops.read(self.scope, key))
+
+    async def exists(self, key: str) -> bool:
+        return await self._run(ops.exists(self.scope, key))
+
+    async def delete(self, key: str) -> bool:
+        return await self._run(ops.delete(self.scope, key))
+
+    async def keys(self, pattern: str = "*") -> list[str]:
+        return await self._run(ops.list_keys(self.scope, pattern))
+
+    async def clear(self) -> int:
+        return await self._run(ops.clear(self.scope))
+
+    async def write_many(
+        self, mapping: Mapping[str, Any], ttl: int | None = None
+    ) -> ops.WrittenMany:
+        return await self._run(ops.write_many(self.scope, mapping, ttl))
+
+    async def read_many(self, keys: Iterable[str]) -> ops.ReadMany:
+        return await self._run(ops.read_many(self.scope, keys))
+
+    async def health(self) -> ops.Health:
+        return await self._run(ops.health(self.scope))
+
+    async def pool_usage(self) -> dict[str, int]:
+        client = self.client if self.client is not None else await _loop_client()
+        return pool_usage(client, self.settings)
+
+
+async def _call(
+    operation: str,
+    role: str | None,
+    body: Callable[[AsyncRoleStore], Awaitable[Result]],
+    fallback: Mapping[str, Any],
+    key: Any = None,
+) -> Result:
+    started = time.perf_counter()
+    store: AsyncRoleStore | None = None
+    try:
+        settings, name = _resolve(role)
+        store = AsyncRoleStore(name, settings=settings)
+        result = await body(store)
+    except Exception as exc:
+        return _failed(operation, exc, fallback, store, key, started)
+    _succeeded(operation, store, key, started)
+    return result
+
+
+async def redis_write(
+    key: str, value: Any, ttl: int | None = None, *, role: str | None = None
+) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_write`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.written(await s.write(key, value, ttl), s.role)
+
+    return await _call("write", role, body, {"key": key}, key)
+
+
+async def redis_read(key: str, *, role: str | None = None) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_read`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.entry(await s.read(key))
+
+    return await _call("read", role, body, {"key": key}, key)
+
+
+async def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_get_keys`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.key_list(await s.keys(pattern), pattern, s.role)
+
+    return await _call("get_keys", role, body, {"pattern": pattern, "keys": [], "count": 0})
+
+
+async def redis_delete(key: str, *, role: str | None = None) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_delete`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.deleted(key, s.full_key(key), await s.delete(key))
+
+    return await _call("delete", role, body, {"key": key}, key)
+
+
+async def redis_exists(key: str, *, role: str | None = None) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_exists`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.existence(key, s.full_key(key), await s.exists(key))
+
+    return await _call("exists", role, body, {"key": key}, key)
+
+
+async def redis_health_check(*, role: str | None = None) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_health_check`."""
+    from . import background
+
+    async def body(s: AsyncRoleStore) -> Result:
+        report = await s.health()
+        return results.health(report, s.role, await s.pool_usage(), background=background.stats())
+
+    return await _call("health_check", role, body, {"connected": False})
+
+
+async def redis_clear_role_data(role: str | None = None) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_clear_role_data`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.cleared(s.role, await s.clear())
+
+    return await _call("clear_role_data", role, body, {"deleted_count": 0})
+
+
+async def redis_write_many(
+    mapping: Mapping[str, Any], ttl: int | None = None, *, role: str | None = None
+) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_write_many`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.written_many(await s.write_many(mapping, ttl), s.role)
+
+    return await _call("write_many", role, body, {"written": 0})
+
+
+async def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
+    """Awaitable :func:`roleredis.tools.redis_read_many`."""
+
+    async def body(s: AsyncRoleStore) -> Result:
+        return results.read_many(await s.read_many(keys), s.role)
+
+    return await _call("read_many", role, body, {"values": {}, "missing": [], "count": 0})
