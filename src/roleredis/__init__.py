@@ -1,9 +1,10 @@
 """roleredis: each role (agent) of a multi-role Python program gets its own corner of Redis.
 
->>> from roleredis import redis_write, redis_read, acting_as   # doctest: +SKIP
->>> with acting_as("weather"):                                  # doctest: +SKIP
-...     redis_write("forecast", {"sky": "clear"}, ttl=60)
+>>> from roleredis import redis_write, redis_read, acting_as
+>>> with acting_as("weather"):
+...     redis_write("forecast", {"sky": "clear"}, ttl=60)["prefixed_key"]
 ...     redis_read("forecast")["value"]
+'weather:forecast'
 {'sky': 'clear'}
 """
 

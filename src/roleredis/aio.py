@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from . import ops, results, runtime
 from .config import Settings
+from .connection import aclose_client, build_async_client
 from .errors import DisabledError
 from .executor import Retrying, to_wire
 from .store import pool_usage, scope_for
@@ -71,13 +72,11 @@ async def _closer(client: Any) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await client.aclose()
+        await aclose_client(client)
 
 
 async def _loop_client() -> Any:
     """The client of the running loop, made on first use in that loop."""
-    from .connection import build_async_client
-
     loop = asyncio.get_running_loop()
     entry = _clients.get(loop)
     if entry is None:

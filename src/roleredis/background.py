@@ -25,7 +25,7 @@ import redis.exceptions as rex
 
 from . import results, runtime
 from .config import Settings
-from .connection import build_client
+from .connection import build_client, close_client
 from .errors import InvalidArgumentError, translate
 from .executor import roundtrip, to_wire
 
@@ -140,7 +140,7 @@ class Writer:
             self._abandon = True
         self._wake.set()
         self._thread.join(max(1.0, 2 * _MAX_BACKOFF))
-        self._client.close()
+        close_client(self._client)
 
     def stats(self) -> dict[str, int]:
         return {

@@ -8,7 +8,7 @@ executor), within ``socket_connect_timeout``, so that a dead server is reported 
 >>> client = build_client(load_settings(environ={"REDIS_URL": "redis://127.0.0.1:6399/2"}))
 >>> client.connection_pool.connection_kwargs["db"]
 2
->>> client.close()
+>>> close_client(client)
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ from redis.retry import Retry
 from .config import Settings, redact_url
 from .errors import ConfigError
 
-__all__ = ["build_async_client", "build_client", "connection_kwargs", "describe"]
+__all__ = [
+    "aclose_client",
+    "build_async_client",
+    "build_client",
+    "close_client",
+    "connection_kwargs",
+    "describe",
+]
 
 
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
@@ -88,6 +95,18 @@ def build_async_client(settings: Settings) -> redis.asyncio.Redis:
     """An asyncio client (for one event loop) with its own bounded, blocking pool."""
     pool = _make_pool(settings, redis.asyncio, AsyncRetry(NoBackoff(), 0))
     return redis.asyncio.Redis(connection_pool=pool, retry=AsyncRetry(NoBackoff(), 0))
+
+
+def close_client(client: Any) -> None:
+    """Close a client made here and every connection of its pool (close() alone leaves them)."""
+    client.close()
+    client.connection_pool.disconnect()
+
+
+async def aclose_client(client: Any) -> None:
+    """Close an asyncio client made here and every connection of its pool."""
+    await client.aclose()
+    await client.connection_pool.disconnect()
 
 
 def describe(settings: Settings) -> str:

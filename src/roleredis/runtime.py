@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Settings, load_settings
-from .connection import build_client
+from .connection import build_client, close_client
 
 __all__ = ["on_reset", "reset", "settings", "sync_client"]
 
@@ -73,7 +73,7 @@ def reset() -> None:
             hook(False)
         client, _client, _settings = _client, None, None
     if client is not None:
-        client.close()
+        close_client(client)
 
 
 def _after_fork() -> None:

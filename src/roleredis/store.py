@@ -1,9 +1,9 @@
 """``RoleStore``: every operation on one role's namespace (sync). Raises typed errors.
 
->>> store = RoleStore("weather")                            # doctest: +SKIP
->>> store.write("forecast", {"sky": "clear"}, ttl=60).full_key  # doctest: +SKIP
+>>> store = RoleStore("weather")
+>>> store.write("forecast", {"sky": "clear"}, ttl=60).full_key
 'weather:forecast'
->>> store.read("forecast").value                            # doctest: +SKIP
+>>> store.read("forecast").value
 {'sky': 'clear'}
 """
 
@@ -50,7 +50,9 @@ class RoleStore:
 
     ``client`` and ``settings`` default to the process-wide ones (see :func:`roleredis.reset`).
 
-    >>> RoleStore("weather").keys("session:*")  # doctest: +SKIP
+    >>> store = RoleStore("weather")
+    >>> _ = store.write("session:abc123", {"user": 1})
+    >>> store.keys("session:*")
     ['session:abc123']
     """
 

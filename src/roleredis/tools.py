@@ -150,8 +150,8 @@ def redis_write(key: str, value: Any, ttl: int | None = None, *, role: str | Non
 
     ``ttl``: seconds; None takes key_management.default_ttl; -1 asks for no expiry.
 
-    >>> redis_write("user_session", {"user_id": 123}, ttl=3600)["success"]  # doctest: +SKIP
-    True
+    >>> redis_write("user_session", {"user_id": 123}, ttl=3600, role="web")["prefixed_key"]
+    'web:user_session'
     """
     return _call(
         "write",
@@ -165,8 +165,11 @@ def redis_write(key: str, value: Any, ttl: int | None = None, *, role: str | Non
 def redis_read(key: str, *, role: str | None = None) -> Result:
     """Read ``<role>:<key>``: ``value`` as written, ``ttl`` remaining (-1: never expires).
 
-    >>> redis_read("user_session")["value"]  # doctest: +SKIP
+    >>> _ = redis_write("user_session", {"user_id": 123}, role="web")
+    >>> redis_read("user_session", role="web")["value"]
     {'user_id': 123}
+    >>> redis_read("nothing here", role="web")["error_code"]
+    'not_found'
     """
     return _call("read", role, lambda s: results.entry(s.read(key)), {"key": key}, key)
 
@@ -174,7 +177,8 @@ def redis_read(key: str, *, role: str | None = None) -> Result:
 def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
     """The calling role's keys matching ``pattern`` (SCAN; the prefix is not shown).
 
-    >>> redis_get_keys("session:*")["keys"]  # doctest: +SKIP
+    >>> _ = redis_write("session:abc123", {"user_id": 1}, role="web")
+    >>> redis_get_keys("session:*", role="web")["keys"]
     ['session:abc123']
     """
     return _call(
@@ -188,7 +192,8 @@ def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
 def redis_delete(key: str, *, role: str | None = None) -> Result:
     """Delete ``<role>:<key>``; ``deleted`` says whether it existed.
 
-    >>> redis_delete("user_session")["deleted"]  # doctest: +SKIP
+    >>> _ = redis_write("user_session", 1, role="web")
+    >>> redis_delete("user_session", role="web")["deleted"]
     True
     """
     return _call(
@@ -203,7 +208,7 @@ def redis_delete(key: str, *, role: str | None = None) -> Result:
 def redis_exists(key: str, *, role: str | None = None) -> Result:
     """Whether ``<role>:<key>`` exists, in ``exists``.
 
-    >>> redis_exists("user_session")["exists"]  # doctest: +SKIP
+    >>> redis_exists("never written", role="web")["exists"]
     False
     """
     return _call(
@@ -221,7 +226,7 @@ def redis_health_check(*, role: str | None = None) -> Result:
     Also reports latency_ms, the server mode, pool usage, and the fire-and-forget writer's
     counters under ``background`` (pending, written, given_up, failed, batches).
 
-    >>> redis_health_check()["connected"]  # doctest: +SKIP
+    >>> redis_health_check()["connected"]
     True
     """
     return _call(
@@ -235,8 +240,9 @@ def redis_health_check(*, role: str | None = None) -> Result:
 def redis_clear_role_data(role: str | None = None) -> Result:
     """Delete every key of ``role`` (default: the calling role). Use with caution.
 
-    >>> redis_clear_role_data("timer")["deleted_count"]  # doctest: +SKIP
-    42
+    >>> _ = redis_write_many({"a": 1, "b": 2}, role="timer")
+    >>> redis_clear_role_data("timer")["deleted_count"]
+    2
     """
     return _call(
         "clear_role_data",
@@ -251,7 +257,7 @@ def redis_write_many(
 ) -> Result:
     """Write every item of ``mapping`` in one round trip (all refused if any is invalid).
 
-    >>> redis_write_many({"a": 1, "b": 2}, ttl=60)["written"]  # doctest: +SKIP
+    >>> redis_write_many({"a": 1, "b": 2}, ttl=60, role="web")["written"]
     2
     """
     return _call(
@@ -265,7 +271,8 @@ def redis_write_many(
 def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
     """Read many keys in one round trip: ``values`` for those found, ``missing`` for the rest.
 
-    >>> redis_read_many(["a", "b", "zzz"])["missing"]  # doctest: +SKIP
+    >>> _ = redis_write_many({"a": 1, "b": 2}, role="web")
+    >>> redis_read_many(["a", "b", "zzz"], role="web")["missing"]
     ['zzz']
     """
     return _call(
@@ -302,7 +309,9 @@ def redis_write_async(
     Invalid keys, values and TTLs are reported here, at once. The write is either carried out
     or, if Redis stays unreachable past async.max_age, counted and logged as given up.
 
-    >>> redis_write_async("logs:info", {"event": "user_login"}, ttl=86400)["async"]
+    >>> redis_write_async("logs:info", {"event": "user_login"}, ttl=86400, role="web")["async"]
+    True
+    >>> redis_flush(timeout=5)["success"]
     True
     """
     return _call("write_async", role, lambda s: _queue_write(s, key, value, ttl), {"key": key}, key)
@@ -336,8 +345,13 @@ def redis_read_async(
     It sees every fire-and-forget write queued before it. Inside a running event loop the
     callback runs on that loop; otherwise on the writer thread.
 
-    >>> redis_read_async("user_session", callback=print)["callback"]
+    >>> got = []
+    >>> _ = redis_write_async("user_session", {"user_id": 7}, role="web")
+    >>> redis_read_async("user_session", callback=got.append, role="web")["callback"]
     True
+    >>> _ = redis_flush(timeout=5)  # the read was queued before the flush: it is done
+    >>> got[0]["value"]
+    {'user_id': 7}
     """
     return _call("read_async", role, lambda s: _queue_read(s, key, callback), {"key": key}, key)
 
