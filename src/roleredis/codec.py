@@ -18,7 +18,6 @@ b'hello'
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
@@ -33,7 +32,6 @@ ENVELOPE_MAGIC = b"\xffrr"
 _BYTES_HEADER = ENVELOPE_MAGIC + b"b"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _LONG_DIGITS = re.compile(rb"\d{19}")
-_SCALARS = frozenset({str, float, bool, type(None)})
 _ORJSON_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
@@ -72,38 +70,55 @@ def _describe(value: Any) -> str:
     return f"{name} cannot be stored exactly as JSON" + (f" ({hint})" if hint else "")
 
 
+def _bad_float(value: float) -> _Refused:
+    return _Refused(f"the float {value!r} has no JSON form (NaN and infinity are refused)")
+
+
 def _check(value: Any) -> bool:
-    """Walk ``value``; raise _Refused for what JSON cannot carry. True if an int is > 64 bits."""
+    """Walk ``value``; raise _Refused for what JSON cannot carry. True if an int is > 64 bits.
+
+    Scalars are checked inline, without a call per leaf: this walk runs on every write.
+    ``x - x != 0.0`` is true only for NaN and the infinities.
+    """
     kind = type(value)
-    if kind in _SCALARS:
-        if kind is float and not math.isfinite(value):
-            raise _Refused(f"the float {value!r} has no JSON form (NaN and infinity are refused)")
+    if kind is str or kind is bool or value is None:
         return False
     if kind is int:
         return not _INT64_MIN <= value <= _INT64_MAX
-    big = False
+    if kind is float:
+        if value - value != 0.0:
+            raise _bad_float(value)
+        return False
     if kind is dict:
-        for k, v in value.items():
-            if type(k) is not str:
-                raise _Refused(
-                    f"dict key {k!r} is a {type(k).__name__}; JSON keys are text, so it would "
-                    "come back as a str: use str keys"
-                )
-            try:
-                big = _check(v) or big
-            except _Refused as exc:
-                exc.path.append(f"[{k!r}]")
-                raise
-        return big
-    if kind is list:
-        for i, v in enumerate(value):
-            try:
-                big = _check(v) or big
-            except _Refused as exc:
-                exc.path.append(f"[{i}]")
-                raise
-        return big
-    raise _Refused(_describe(value))
+        pairs: Any = value.items()
+    elif kind is list:
+        pairs = enumerate(value)
+    else:
+        raise _Refused(_describe(value))
+    big = False
+    for k, v in pairs:
+        if kind is dict and type(k) is not str:
+            raise _Refused(
+                f"dict key {k!r} is a {type(k).__name__}; JSON keys are text, so it would "
+                "come back as a str: use str keys"
+            )
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int:
+            if not _INT64_MIN <= v <= _INT64_MAX:
+                big = True
+            continue
+        try:
+            if t is float:
+                if v - v != 0.0:
+                    raise _bad_float(v)
+                continue
+            big = _check(v) or big
+        except _Refused as exc:
+            exc.path.append(f"[{k!r}]")
+            raise
+    return big
 
 
 def encode(value: Any) -> bytes:

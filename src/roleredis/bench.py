@@ -1,0 +1,336 @@
+"""Benchmarks: roleredis against raw redis-py doing the same work, in one process, on one
+throwaway redis-server. Ratios are roleredis / raw (above 1: roleredis is faster).
+
+Run ``python benchmarks/run.py`` (or ``python -m roleredis.bench``). It starts its own
+redis-server on a free port and never touches a server you run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio
+
+__all__ = ["Row", "main", "run_all"]
+
+
+@dataclass
+class Row:
+    name: str
+    ours: float  # operations per second
+    raw: float | None  # operations per second, or None for a plain measurement
+    target: str
+    unit: str = "ops/s"
+
+    @property
+    def ratio(self) -> float | None:
+        return self.ours / self.raw if self.raw else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "roleredis": round(self.ours, 2),
+            "raw": round(self.raw, 2) if self.raw else None,
+            "ratio": round(self.ratio, 3) if self.ratio else None,
+            "target": self.target,
+            "unit": self.unit,
+        }
+
+
+def _rate(n: int, fn: Callable[[], Any], rounds: int) -> float:
+    """Best of ``rounds`` runs of ``fn`` (which does ``n`` operations), in operations/s."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return n / best
+
+
+def _pair(
+    n: int, ours: Callable[[], Any], raw: Callable[[], Any], rounds: int
+) -> tuple[float, float]:
+    # interleave so both see the same machine state
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(_rate(n, ours, 1))
+        b.append(_rate(n, raw, 1))
+    return max(a), max(b)
+
+
+def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
+    """Every benchmark against the server at ``url``; roleredis is pointed at it too."""
+    import roleredis
+    from roleredis import aio, background
+
+    os.environ["REDIS_URL"] = url
+    os.environ.pop("ROLEREDIS_CONFIG", None)
+    roleredis.reset()
+    r = redis.Redis.from_url(url)
+    rows: list[Row] = []
+    value = {"user_id": 123, "login_time": "2024-01-01T10:00:00Z", "permissions": ["read"]}
+    raw_value = json.dumps(value).encode()
+
+    n = max(200, int(3000 * scale))
+
+    def ours_write() -> None:
+        for i in range(n):
+            roleredis.redis_write(f"k{i % 100}", value, role="bench")
+
+    def raw_write() -> None:
+        for i in range(n):
+            r.set(f"raw:k{i % 100}", raw_value)
+
+    rows.append(
+        Row("sync write: redis_write vs r.set", *_pair(n, ours_write, raw_write, rounds), ">= 0.85")
+    )
+
+    def ours_read() -> None:
+        for i in range(n):
+            roleredis.redis_read(f"k{i % 100}", role="bench")
+
+    def raw_read() -> None:
+        for i in range(n):
+            r.get(f"raw:k{i % 100}")
+            r.ttl(f"raw:k{i % 100}")
+
+    rows.append(
+        Row(
+            "sync read: redis_read vs r.get + r.ttl",
+            *_pair(n, ours_read, raw_read, rounds),
+            ">= 0.85",
+        )
+    )
+
+    batch = 1000
+    mapping = {f"m{i}": value for i in range(batch)}
+    raw_keys = [f"raw:m{i}" for i in range(batch)]
+    reps = max(2, int(20 * scale))
+
+    def ours_write_many() -> None:
+        for _ in range(reps):
+            roleredis.redis_write_many(mapping, role="bench")
+
+    def raw_write_many() -> None:
+        for _ in range(reps):
+            pipe = r.pipeline(transaction=False)
+            for key in raw_keys:
+                pipe.set(key, raw_value)
+            pipe.execute()
+
+    rows.append(
+        Row(
+            "redis_write_many(1000) vs redis-py pipeline",
+            *_pair(reps * batch, ours_write_many, raw_write_many, rounds),
+            ">= 1.5",
+            "keys/s",
+        )
+    )
+    keys = list(mapping)
+
+    def ours_read_many() -> None:
+        for _ in range(reps):
+            roleredis.redis_read_many(keys, role="bench")
+
+    def raw_read_many() -> None:
+        for _ in range(reps):
+            pipe = r.pipeline(transaction=False)
+            for key in raw_keys:
+                pipe.get(key)
+            pipe.execute()
+
+    rows.append(
+        Row(
+            "redis_read_many(1000) vs redis-py pipeline",
+            *_pair(reps * batch, ours_read_many, raw_read_many, rounds),
+            ">= 1.5",
+            "keys/s",
+        )
+    )
+
+    # fire and forget: sustained throughput, counted until redis_flush returns
+    m = max(5000, int(100_000 * scale))
+    roleredis.redis_write_async("warm", 1, role="bench")
+    roleredis.redis_flush(30)
+    caller_times: list[float] = []
+
+    def ours_async() -> None:
+        started = time.perf_counter()
+        for i in range(m):
+            roleredis.redis_write_async(f"a{i}", value, role="bench")
+        caller_times.append((time.perf_counter() - started) / m)
+        result = roleredis.redis_flush(60)
+        if not result["success"]:
+            raise RuntimeError(f"flush failed: {result}")
+
+    ours_async_rate = _rate(m, ours_async, rounds)
+    raw_loop_rate = rows[0].raw or 1.0
+
+    def raw_pipeline_100() -> None:
+        for start in range(0, m, 100):
+            pipe = r.pipeline(transaction=False)
+            for i in range(start, start + 100):
+                pipe.set(f"raw:a{i}", raw_value)
+            pipe.execute()
+
+    raw_p100 = _rate(m, raw_pipeline_100, rounds)
+    rows.append(Row("fire-and-forget vs raw r.set loop", ours_async_rate, raw_loop_rate, ">= 15"))
+    rows.append(
+        Row("fire-and-forget vs redis-py pipeline of 100", ours_async_rate, raw_p100, ">= 2")
+    )
+    rows.append(
+        Row(
+            "caller time per redis_write_async (under sustained load)",
+            min(caller_times) * 1e6,
+            None,
+            "<= 5",
+            "us/call",
+        )
+    )
+    # the caller's own cost, with the writer thread idle: what a burst of calls costs
+    burst = 2000
+    writer = background.writer()
+    writer_stats_before = writer.carried
+    started = time.perf_counter()
+    for i in range(burst):
+        roleredis.redis_write_async(f"b{i}", value, role="bench")
+    burst_cost = (time.perf_counter() - started) / burst
+    roleredis.redis_flush(30)
+    assert writer.carried - writer_stats_before >= burst
+    rows.append(
+        Row(
+            "caller time per redis_write_async (burst of 2000)",
+            burst_cost * 1e6,
+            None,
+            "<= 5",
+            "us/call",
+        )
+    )
+
+    # asyncio
+    na = max(200, int(3000 * scale))
+
+    async def aio_pair() -> tuple[float, float, float, float]:
+        ar = redis.asyncio.Redis.from_url(url)
+        try:
+
+            async def ours_w() -> None:
+                for i in range(na):
+                    await aio.redis_write(f"k{i % 100}", value, role="bench")
+
+            async def raw_w() -> None:
+                for i in range(na):
+                    await ar.set(f"raw:k{i % 100}", raw_value)
+
+            async def ours_r() -> None:
+                for i in range(na):
+                    await aio.redis_read(f"k{i % 100}", role="bench")
+
+            async def raw_r() -> None:
+                for i in range(na):
+                    await ar.get(f"raw:k{i % 100}")
+                    await ar.ttl(f"raw:k{i % 100}")
+
+            out = []
+            for ours, raw in ((ours_w, raw_w), (ours_r, raw_r)):
+                best_ours = best_raw = 0.0
+                for _ in range(rounds):
+                    t = time.perf_counter()
+                    await ours()
+                    best_ours = max(best_ours, na / (time.perf_counter() - t))
+                    t = time.perf_counter()
+                    await raw()
+                    best_raw = max(best_raw, na / (time.perf_counter() - t))
+                out += [best_ours, best_raw]
+            return out[0], out[1], out[2], out[3]
+        finally:
+            await ar.aclose()
+            await aio.aclose()
+
+    ow, rw, orr, rr = asyncio.run(aio_pair())
+    rows.append(Row("aio write vs redis.asyncio set", ow, rw, ">= 0.85"))
+    rows.append(Row("aio read vs redis.asyncio get + ttl", orr, rr, ">= 0.85"))
+
+    roleredis.redis_clear_role_data("bench")
+    for key in r.scan_iter("raw:*", count=1000):
+        r.unlink(key)
+    r.close()
+    roleredis.reset()
+    return rows
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    server = redis.__version__
+    return (
+        f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, "
+        f"redis-py {server}, {platform.system()} {platform.release()}"
+    )
+
+
+def render(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | roleredis | raw redis-py | ratio | target |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        raw = f"{row.raw:,.0f} {row.unit}" if row.raw else ""
+        ratio = f"{row.ratio:.2f}x" if row.ratio else ""
+        ours = (
+            f"{row.ours:,.2f} {row.unit}"
+            if row.unit == "us/call"
+            else f"{row.ours:,.0f} {row.unit}"
+        )
+        lines.append(f"| {row.name} | {ours} | {raw} | {ratio} | {row.target} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scale", type=float, default=1.0, help="work per benchmark (1.0 = full)")
+    parser.add_argument("--rounds", type=int, default=3, help="best of N rounds")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    from .testing import RedisServer
+
+    with RedisServer() as server:
+        server_version = server.client().info("server")["redis_version"]
+        rows = run_all(server.url, scale=args.scale, rounds=args.rounds)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "redis_server": server_version,
+                    "results": [row.as_dict() for row in rows],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(f"machine: {machine()}; redis-server {server_version}\n")
+        print(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
