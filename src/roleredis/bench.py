@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
