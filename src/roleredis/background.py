@@ -64,7 +64,7 @@ class ReadRequest:
 def _safe_call(callback: Callback, result: dict[str, Any]) -> None:
     try:
         callback(result)
-    except Exception:
+    except BaseException:  # SystemExit in a callback must not end the writer thread either
         log.exception("a redis_read_async callback raised; the writer carries on")
 
 

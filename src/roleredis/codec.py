@@ -139,7 +139,11 @@ def encode(value: Any) -> bytes:
             "value is nested too deeply (or contains itself) to be stored as JSON"
         ) from None
     if big_ints:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            return text.encode("utf-8")
+        except ValueError as exc:  # over Python's int-to-text limit, or a lone surrogate
+            raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
     try:
         return orjson.dumps(value, option=_ORJSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError) as exc:
@@ -150,6 +154,13 @@ def encode(value: Any) -> bytes:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(name)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number - number != 0.0:  # "1e400" is not a float we wrote: read the text as text
+        raise ValueError(text)
+    return number
 
 
 def decode(data: bytes) -> Any:
@@ -172,7 +183,7 @@ def decode(data: bytes) -> Any:
             pass
     else:  # integers beyond 64 bits: orjson would turn them into floats
         try:
-            return json.loads(data, parse_constant=_no_constants)
+            return json.loads(data, parse_constant=_no_constants, parse_float=_finite_float)
         except ValueError:
             pass
     try:

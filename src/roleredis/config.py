@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
@@ -106,13 +106,31 @@ class Settings:
         return out
 
     def connection_info(self) -> RedactedDict:
-        """The guide's ``_get_redis_config()`` mapping: host, port, db, password (real), ..."""
+        """The guide's ``_get_redis_config()`` mapping: host, port, db, password (real), ...
+
+        With a URL, host, port, db and the credentials are those the URL gives (the
+        REDIS_PASSWORD / REDIS_USERNAME variables fill in what it leaves out).
+        """
+        address: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "db": self.db,
+            "username": self.username,
+            "password": self.password,
+        }
+        if self.url:
+            from_url = url_parts(self.url)
+            address.update(
+                host=from_url["host"],
+                port=from_url["port"] if from_url["port"] is not None else 6379,
+                db=from_url["db"] if from_url["db"] is not None else 0,
+                username=from_url["username"] or self.username,
+                password=from_url["password"] or self.password,
+            )
+            if urlsplit(self.url).scheme == "unix":
+                address["port"] = None
         return RedactedDict(
-            host=self.host,
-            port=self.port,
-            db=self.db,
-            username=self.username,
-            password=self.password,
+            **address,
             url=redact_url(self.url) if self.url else None,
             socket_connect_timeout=self.socket_connect_timeout,
             socket_timeout=self.socket_timeout,
@@ -125,17 +143,54 @@ class Settings:
 
 
 def redact_url(url: str) -> str:
-    """Hide the password part of a Redis URL.
+    """Hide the password of a Redis URL (in the user-info part or a ``password=`` query).
 
     >>> redact_url("redis://user:pw@host:6379/0")
     'redis://user:***@host:6379/0'
+    >>> redact_url("unix:///tmp/redis.sock?db=1&password=pw")
+    'unix:///tmp/redis.sock?db=1&password=***'
     """
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name == "password" for name, _ in pairs):
+            query = "&".join(
+                f"{name}={REDACTED if name == 'password' else value}" for name, value in pairs
+            )
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{user}:{REDACTED}@{host}").geturl()
+    rebuilt = parts._replace(netloc=netloc, query=query).geturl()
+    if not netloc and url.startswith(f"{parts.scheme}://"):  # geturl() drops an empty "//"
+        rebuilt = f"{parts.scheme}://" + rebuilt[len(parts.scheme) + 1 :]
+    return rebuilt
+
+
+def url_parts(url: str) -> dict[str, Any]:
+    """host, port, db, username and password as given by a Redis URL (None where absent).
+
+    >>> url_parts("redis://example.com:6390/2")["port"]
+    6390
+    """
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    db: Any = query.get("db")
+    if db is None and parts.scheme != "unix" and parts.path.strip("/"):
+        db = parts.path.strip("/")
+    try:
+        port = parts.port
+        db = int(db) if db is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+    return {
+        "host": parts.path if parts.scheme == "unix" else parts.hostname,
+        "port": port,
+        "db": db,
+        "username": unquote(parts.username) if parts.username else query.get("username"),
+        "password": unquote(parts.password) if parts.password else query.get("password"),
+    }
 
 
 # --- validators: each takes (value, where) and returns the clean value or raises ConfigError ---
@@ -290,6 +345,8 @@ _ENV_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any], bool]] = {
 def _walk(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in tree.items():
         path = f"{prefix}{key}"
+        if value is None and str(key) in _SECTIONS and not prefix:
+            continue  # a section whose lines are all commented out
         if isinstance(value, Mapping) and str(key) in _SECTIONS and not prefix:
             yield from _walk(value, f"{path}.")
         else:
@@ -359,6 +416,11 @@ def load_settings(
             name, check = _FILE_SCHEMA[dotted]
             values[name] = check(raw, where)
             sources[name] = f"file:{file_path}"
+            if name == "url" and values[name] and url_parts(values[name])["password"]:
+                raise ConfigError(
+                    f"{where} contains a password; a password must not be stored in a config "
+                    "file: remove it from the URL and set REDIS_PASSWORD instead"
+                )
 
     use_env = values.get("use_env_overrides", True)
     for var, (name, check, needs_overrides) in _ENV_SCHEMA.items():
@@ -368,12 +430,6 @@ def load_settings(
         values[name] = check(raw_env, f"{var} (environment)")
         sources[name] = f"env:{var}"
 
-    url = values.get("url")
-    if url and urlsplit(url).password and not sources.get("url", "").startswith("env:"):
-        raise ConfigError(
-            f"redis.url in {file_path} contains a password; a password must not be stored in "
-            "a config file: remove it from the URL and set REDIS_PASSWORD instead"
-        )
     default_ttl, max_ttl = values.get("default_ttl"), values.get("max_ttl")
     if default_ttl is not None and max_ttl is not None and default_ttl > max_ttl:
         raise ConfigError(

@@ -131,8 +131,15 @@ def translate(exc: BaseException) -> RoleRedisError:
     result: RoleRedisError
     if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError | rex.NoPermissionError):
         result = PermissionDeniedError(f"Redis refused: {text}")
+    elif isinstance(exc, rex.TimeoutError) and "connecting" in text.lower():
+        result = ConnectionFailedError(f"Redis connection failed: {text}")
     elif isinstance(exc, rex.TimeoutError):
         result = TimeoutError(f"Redis did not answer in time: {text}")
+    elif isinstance(exc, rex.ConnectionError) and "No connection available" in text:
+        result = OverloadedError(
+            f"connection pool exhausted: every connection stayed in use for pool.timeout; "
+            f"raise pool.max_connections or pool.timeout ({text})"
+        )
     elif isinstance(exc, rex.ConnectionError | ConnectionError):
         result = ConnectionFailedError(f"Redis connection failed: {text}")
     elif isinstance(exc, rex.ResponseError):

@@ -34,12 +34,14 @@ __all__ = ["acting_as", "current", "role_from_path"]
 log = logging.getLogger("roleredis.roles")
 
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("roleredis_role", default=None)
-_ROLE_DIR = re.compile(r"[\\/]roles[\\/]([^\\/]+)[\\/]")
+_SEPARATORS = re.compile(r"[\\/]")
 _NOT_ROLES = frozenset({"shared_tools", "__pycache__"})
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _MAX_DEPTH = 200
-# code object -> role name, or "" when the file is not under roles/<name>/
-_by_code: dict[CodeType, str] = {}
+# id(code object) -> (the code object, its role or "" when the file is not under roles/<name>/).
+# Keyed by identity: code objects compare equal across files when their code is the same.
+# Holding the code object keeps its id from being reused.
+_by_code: dict[int, tuple[CodeType, str]] = {}
 _warned_default = False
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,10 +57,14 @@ def role_from_path(filename: str) -> str:
     """
     if filename.startswith(_PACKAGE_DIR):
         return ""
-    matches = _ROLE_DIR.findall(filename)
-    if not matches:
+    # the innermost roles/<name>/ wins: roles/weather/vendor/roles/timer/x.py is timer's
+    parts = _SEPARATORS.split(filename)
+    at = len(parts) - 3  # "roles", a name, and at least the file itself after them
+    while at >= 0 and parts[at] != "roles":
+        at -= 1
+    if at < 0:
         return ""
-    name: str = matches[-1]
+    name = parts[at + 1]
     if name in _NOT_ROLES:
         return ""
     try:
@@ -73,9 +79,12 @@ def _from_frames() -> str:
     depth = 0
     while frame is not None and depth < _MAX_DEPTH:
         code = frame.f_code
-        role = _by_code.get(code)
-        if role is None:
-            role = _by_code[code] = role_from_path(code.co_filename)
+        cached = _by_code.get(id(code))
+        if cached is not None and cached[0] is code:
+            role = cached[1]
+        else:
+            role = role_from_path(code.co_filename)
+            _by_code[id(code)] = (code, role)
         if role:
             return role
         frame = frame.f_back  # type: ignore[assignment]
@@ -171,6 +180,12 @@ def _is_coroutine_function(func: Callable[..., Any]) -> bool:
     import inspect
 
     return inspect.iscoroutinefunction(func)
+
+
+def forget_warning(forked: bool = False) -> None:
+    """Let the default-role warning be logged once more (after ``roleredis.reset()``)."""
+    global _warned_default
+    _warned_default = False
 
 
 def _reset_for_tests() -> None:

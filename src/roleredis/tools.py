@@ -28,9 +28,12 @@ from .errors import (
     TimeoutError,
 )
 from .executor import to_wire
+from .roles import acting_as
+from .runtime import reset
 from .store import RoleStore
 
 __all__ = [
+    "acting_as",
     "redis_clear_role_data",
     "redis_delete",
     "redis_exists",
@@ -43,6 +46,7 @@ __all__ = [
     "redis_write",
     "redis_write_async",
     "redis_write_many",
+    "reset",
 ]
 
 log = logging.getLogger("roleredis.tools")
@@ -50,6 +54,7 @@ Result = dict[str, Any]
 
 _stores: dict[str, RoleStore] = {}
 runtime.on_reset(lambda forked: _stores.clear())
+runtime.on_reset(roles.forget_warning)
 
 
 def _get_redis_client() -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 
+import roleredis
 import roleredis.tools as tools
 from roleredis import (
     redis_clear_role_data,
@@ -278,6 +279,9 @@ def test_password_from_env_works_and_is_never_shown(
     for name, result in results.items():
         assert PASSWORD not in repr(result), name
     assert PASSWORD not in repr(config)
+    monkeypatch.setenv("REDIS_PASSWORD", PASSWORD)
+    assert PASSWORD not in repr(roleredis.load_settings())
+    assert PASSWORD not in str(roleredis.load_settings())
     for record in caplog.records:
         assert PASSWORD not in record.getMessage()
         assert PASSWORD not in repr(record.args)
@@ -323,14 +327,51 @@ def test_username_and_password_from_env(
         admin.close()
 
 
+def test_password_in_env_redis_url_works_and_is_hidden(
+    locked_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://:{PASSWORD}@127.0.0.1:{locked_server.port}/0")
+    reset()
+    try:
+        result = redis_write("k", 1, role="w")
+        health = redis_health_check(role="w")
+        config = tools._get_redis_config()
+    finally:
+        reset()
+    assert result["success"] is True, result
+    assert health["success"] is True, health
+    for shown in (repr(result), repr(health), repr(config), str(config)):
+        assert PASSWORD not in shown
+
+
+def test_unix_socket_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sock = tmp_path / "redis.sock"
+    with RedisServer(extra_args=("--unixsocket", str(sock), "--unixsocketperm", "700")) as server:
+        monkeypatch.setenv("REDIS_URL", f"unix://{sock}?db=3")
+        reset()
+        try:
+            result = redis_write("k", "via unix socket", role="w")
+            read = redis_read("k", role="w")
+        finally:
+            reset()
+        db3 = server.client(db=3)
+        try:
+            assert db3.get("w:k") == b'"via unix socket"'
+        finally:
+            db3.close()
+    assert result["success"] is True, result
+    assert read["value"] == "via unix socket"
+
+
 @pytest.mark.parametrize(
     "document",
     [
         {"connection": {"host": "127.0.0.1", "password": "in-the-file"}},
         {"password": "in-the-file"},
         {"url": "redis://:in-the-file@127.0.0.1:1/0"},
+        {"url": "redis://127.0.0.1:1/0?password=in-the-file"},
     ],
-    ids=["connection.password", "password", "url with password"],
+    ids=["connection.password", "password", "url with password", "url query password"],
 )
 def test_password_in_the_file_is_refused(
     document: dict[str, Any], write_config: WriteConfig, raw: redis.Redis

@@ -31,7 +31,7 @@ def same_types(a: Any, b: Any, path: str = "value") -> None:
             same_types(a[k], b[k], f"{path}[{k!r}]")
     elif isinstance(a, list):
         assert len(a) == len(b), f"{path}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             same_types(x, y, f"{path}[{i}]")
     elif isinstance(a, float):
         assert a == b or (math.isnan(a) and math.isnan(b)), f"{path}: {a!r} != {b!r}"
@@ -49,7 +49,7 @@ def roundtrip(value: Any) -> Any:
 
 
 def test_same_types_helper_catches_what_equality_misses() -> None:
-    assert 1 == 1.0 == True  # noqa: E712, the reason the helper exists
+    assert 1 == 1.0 == True
     for a, b in [(1, 1.0), (1, True), ([1], [1.0]), ({"a": 0}, {"a": False}), ("1", 1)]:
         with pytest.raises(AssertionError):
             same_types(a, b)
@@ -409,8 +409,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=6)
-    | st.dictionaries(st.text(max_size=10), children, max_size=6),
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=10), children, max_size=6)
+    ),
     max_leaves=40,
 )
 
@@ -460,7 +461,7 @@ def test_property_plain_text_from_other_clients_is_str_unless_json(text: str) ->
     else:
         if isinstance(parsed, float) and not math.isfinite(parsed):
             return  # NaN/Infinity literals: covered by the parametrized tests
-        assert back == parsed or back == text
+        assert back in (parsed, text)
 
 
 def test_module_exports() -> None:

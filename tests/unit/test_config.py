@@ -175,9 +175,7 @@ def test_file_without_redis_section_gives_defaults(yaml_file: Callable[[str], Pa
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "redis:\n", "redis: {}\n"])
-def test_empty_file_or_section_gives_defaults(
-    yaml_file: Callable[[str], Path], text: str
-) -> None:
+def test_empty_file_or_section_gives_defaults(yaml_file: Callable[[str], Path], text: str) -> None:
     s = load_settings(environ={}, path=yaml_file(text))
     assert (s.host, s.port, s.db) == ("localhost", 6379, 0)
 
@@ -232,8 +230,10 @@ def test_unknown_key_named(yaml_file: Callable[[str], Path], text: str, named: s
         ("redis:\n  connection:\n    port: true\n", "redis.connection.port"),
         ("redis:\n  connection:\n    db: -1\n", "redis.connection.db"),
         ("redis:\n  connection:\n    socket_timeout: 0\n", "redis.connection.socket_timeout"),
-        ("redis:\n  connection:\n    socket_connect_timeout: -1\n",
-         "redis.connection.socket_connect_timeout"),
+        (
+            "redis:\n  connection:\n    socket_connect_timeout: -1\n",
+            "redis.connection.socket_connect_timeout",
+        ),
         ("redis:\n  connection:\n    socket_timeout: soon\n", "redis.connection.socket_timeout"),
         ("redis:\n  connection:\n    host: ''\n", "redis.connection.host"),
         ("redis:\n  enabled: maybe\n", "redis.enabled"),
@@ -243,8 +243,10 @@ def test_unknown_key_named(yaml_file: Callable[[str], Path], text: str, named: s
         ("redis:\n  key_management:\n    max_ttl: -1\n", "redis.key_management.max_ttl"),
         ("redis:\n  key_management:\n    default_ttl: 1.5\n", "redis.key_management.default_ttl"),
         ("redis:\n  key_management:\n    auto_prefix: 2\n", "redis.key_management.auto_prefix"),
-        ("redis:\n  key_management:\n    default_role: 'a:b'\n",
-         "redis.key_management.default_role"),
+        (
+            "redis:\n  key_management:\n    default_role: 'a:b'\n",
+            "redis.key_management.default_role",
+        ),
         ("redis:\n  url: http://example.com\n", "redis.url"),
     ],
 )
@@ -324,9 +326,7 @@ def test_password_inside_url_in_yaml_refused(yaml_file: Callable[[str], Path], u
         f"unix:///tmp/redis.sock?db=0&password={SECRET}",
     ],
 )
-def test_password_in_url_query_in_yaml_refused(
-    yaml_file: Callable[[str], Path], url: str
-) -> None:
+def test_password_in_url_query_in_yaml_refused(yaml_file: Callable[[str], Path], url: str) -> None:
     # redis-py takes ?password= from the query string as the password, just as user:pw@
     message = _error(path=yaml_file(f"redis:\n  url: '{url}'\n"))
     assert "REDIS_PASSWORD" in message
@@ -381,7 +381,11 @@ def test_env_overrides_file(yaml_file: Callable[[str], Path]) -> None:
         path=path,
     )
     assert (s.host, s.port, s.db, s.username, s.password) == (
-        "redis.internal", 6390, 4, "agent", SECRET
+        "redis.internal",
+        6390,
+        4,
+        "agent",
+        SECRET,
     )
     assert s.source("host") == "env:REDIS_HOST"
     assert s.source("port") == "env:REDIS_PORT"
@@ -409,8 +413,13 @@ def test_use_env_overrides_false_ignores_connection_env(yaml_file: Callable[[str
         "redis:\n  use_env_overrides: false\n  connection:\n    host: filehost\n    port: 6400\n"
     )
     s = load_settings(
-        environ={"REDIS_HOST": "envhost", "REDIS_PORT": "1", "REDIS_DB": "9",
-                 "REDIS_URL": "redis://elsewhere:1/0", "REDIS_USERNAME": "u"},
+        environ={
+            "REDIS_HOST": "envhost",
+            "REDIS_PORT": "1",
+            "REDIS_DB": "9",
+            "REDIS_URL": "redis://elsewhere:1/0",
+            "REDIS_USERNAME": "u",
+        },
         path=path,
     )
     assert (s.host, s.port, s.db, s.url, s.username) == ("filehost", 6400, 0, None, None)
@@ -466,13 +475,17 @@ def test_bad_env_message_does_not_leak_password_of_url() -> None:
 
 def _settings_with_secrets() -> Settings:
     return load_settings(
-        environ={"REDIS_PASSWORD": SECRET, "REDIS_URL": f"redis://agent:{SECRET}@example.com:6390/2"}
+        environ={
+            "REDIS_PASSWORD": SECRET,
+            "REDIS_URL": f"redis://agent:{SECRET}@example.com:6390/2",
+        }
     )
 
 
 def test_repr_and_str_of_settings_hide_password() -> None:
     s = _settings_with_secrets()
-    for text in (repr(s), str(s), f"{s}", f"{s!r}", "%s" % (s,)):
+    percent = "%s" % (s,)  # noqa: UP031 -- %-formatting is one more way to print it
+    for text in (repr(s), str(s), f"{s}", f"{s!r}", percent):
         assert SECRET not in text
         assert REDACTED in text
     assert s.password == SECRET
@@ -493,7 +506,8 @@ def test_connection_info_hides_password_but_holds_it() -> None:
     info = s.connection_info()
     assert isinstance(info, RedactedDict)
     assert isinstance(info, dict)
-    for text in (repr(info), str(info), f"{info}", "%s" % (info,), repr([info]), repr({"c": info})):
+    percent = "%s" % (info,)  # noqa: UP031
+    for text in (repr(info), str(info), f"{info}", percent, repr([info]), repr({"c": info})):
         assert SECRET not in text
     assert REDACTED in repr(info)
     assert info["password"] == SECRET

@@ -16,8 +16,21 @@ from roleredis.keys import MAX_KEY_BYTES, Keyspace, escape_glob, validate_key, v
 
 @pytest.mark.parametrize(
     "role",
-    ["weather", "timer", "a", "A", "0", "my_role", "my-role", "v1.2", "x" * 64, "_", "-", ".",
-     "Role_With.Mixed-Chars09"],
+    [
+        "weather",
+        "timer",
+        "a",
+        "A",
+        "0",
+        "my_role",
+        "my-role",
+        "v1.2",
+        "x" * 64,
+        "_",
+        "-",
+        ".",
+        "Role_With.Mixed-Chars09",
+    ],
 )
 def test_valid_role_names(role: str) -> None:
     assert validate_role(role) == role
@@ -74,9 +87,22 @@ def test_overlong_role_message_is_truncated() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["k", "forecast", "user:123", "session:*", "a b", "ключ", "🔑", "x" * MAX_KEY_BYTES,
-     "é" * (MAX_KEY_BYTES // 2), "€" * (MAX_KEY_BYTES // 3), "🔑" * (MAX_KEY_BYTES // 4),
-     "\x00", ":", "weather:forecast"],
+    [
+        "k",
+        "forecast",
+        "user:123",
+        "session:*",
+        "a b",
+        "ключ",
+        "🔑",
+        "x" * MAX_KEY_BYTES,
+        "é" * (MAX_KEY_BYTES // 2),
+        "€" * (MAX_KEY_BYTES // 3),
+        "🔑" * (MAX_KEY_BYTES // 4),
+        "\x00",
+        ":",
+        "weather:forecast",
+    ],
 )
 def test_valid_keys(key: str) -> None:
     assert validate_key(key) == key
@@ -141,8 +167,8 @@ def test_full_key_validates_key() -> None:
 def test_strip_removes_prefix_from_bytes_and_str() -> None:
     ks = Keyspace("weather")
     assert ks.strip(b"weather:forecast") == "forecast"
-    assert ks.strip("weather:forecast") == "forecast"
-    assert ks.strip("weather:session:1") == "session:1"
+    assert ks.strip("weather:forecast") == "forecast"  # noqa: B005 (Keyspace.strip)
+    assert ks.strip("weather:session:1") == "session:1"  # noqa: B005
     assert ks.strip("weather:ключ".encode()) == "ключ"
 
 

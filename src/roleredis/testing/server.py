@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +45,18 @@ _TAIL_LINES = 30
 
 class RedisServerError(RuntimeError):
     """A throwaway redis-server could not be started or controlled."""
+
+
+# Servers still running (or holding a data dir) are stopped when the interpreter exits, so an
+# interrupted test run leaves no redis-server processes or temporary directories behind.
+_live: weakref.WeakSet[RedisServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_live):
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 def free_port(host: str = _HOST) -> int:
@@ -223,6 +237,7 @@ class RedisServer:
         created = self._data_dir is None
         if self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix=f"roleredis-{self._port}-"))
+        _live.add(self)
         data_dir = self._data_dir
         with open(data_dir / _OUTPUT_NAME, "ab") as output:
             self._process = subprocess.Popen(
@@ -318,6 +333,7 @@ class RedisServer:
         self._terminate(signal.SIGTERM)
         if not keep_data:
             self._remove_data_dir()
+            _live.discard(self)
 
     def kill(self) -> None:
         """SIGKILL the server (a crash) and wait for it. The data directory stays."""
