@@ -2,15 +2,22 @@
 
     python examples/agents/main.py
 
-Uses whatever Redis roleredis is configured for (REDIS_URL, REDIS_HOST/REDIS_PORT, a
-config.yaml; default localhost:6379). Leaves nothing behind: it clears both roles' data.
+With REDIS_URL (or REDIS_HOST, ROLEREDIS_CONFIG, a ./config.yaml) set, it uses that Redis.
+Otherwise it starts a throwaway redis-server on a free port, so that a first run never writes
+into a server you already have. Leaves nothing behind: it clears both roles' data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
+
+import roleredis
+from roleredis.testing import RedisServer, RedisServerError
 
 from roles.timer import lifecycle as timer
 from roles.weather import lifecycle as weather
@@ -24,11 +31,38 @@ def check(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+@contextlib.contextmanager
+def some_redis() -> Iterator[None]:
+    """The configured Redis if there is one, else a throwaway redis-server for this run."""
+    configured = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "ROLEREDIS_CONFIG")
+    if any(os.environ.get(name) for name in configured) or os.path.exists("config.yaml"):
+        yield
+        return
+    try:
+        server = RedisServer().start()
+    except RedisServerError as exc:
+        print(f"error: no Redis configured and none could be started: {exc}", file=sys.stderr)
+        print("       set REDIS_URL=redis://host:port/db, or install redis-server", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"(no Redis configured: using a throwaway redis-server at {server.url})")
+    os.environ["REDIS_URL"] = server.url
+    roleredis.reset()
+    try:
+        yield
+    finally:
+        roleredis.reset()
+        server.stop()
+
+
 def main() -> int:
     # Every failure comes back in a result, and check() prints it; roleredis's own warning
     # log lines would only say the same thing again.
     logging.getLogger("roleredis").setLevel(logging.ERROR)
+    with some_redis():
+        return run()
 
+
+def run() -> int:
     # Health first: if Redis is not there, say so in one line instead of failing six times.
     health = weather.health()
     if not health["success"]:

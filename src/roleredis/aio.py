@@ -1,7 +1,12 @@
 """The asyncio face: ``await``-able versions of every tool, on redis.asyncio, and AsyncRoleStore.
 
 The operations are the same generators the sync path runs (:mod:`roleredis.ops`); only the
-I/O differs. Each event loop gets its own client, closed when ``asyncio.run()`` shuts the loop
+I/O differs. The functions resolve the calling role when they are called, like the sync ones,
+and return the coroutine to await: so ``asyncio.gather(redis_write(...))`` written in
+``roles/timer/`` writes under ``timer:`` although the coroutine runs later in a task. (On
+Python 3.12 and later they are marked so that ``inspect.iscoroutinefunction`` is true.)
+
+Each event loop gets its own client, closed when ``asyncio.run()`` shuts the loop
 down, so running several loops (one after another, or at once in several threads) never meets
 "attached to a different loop" or "Event loop is closed".
 
@@ -17,10 +22,19 @@ down, so running several loops (one after another, or at once in several threads
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Mapping,
+)
 from typing import Any, TypeVar
 
 from . import ops, results, runtime
@@ -66,12 +80,15 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] 
 _clients_lock = threading.Lock()
 
 
-async def _closer(client: Any) -> AsyncIterator[None]:
+async def _closer(client: Any, loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
     # asyncio.run() -> loop.shutdown_asyncgens() finalises this generator inside the loop,
     # before the loop closes: the one moment the client's connections can be closed cleanly.
     try:
         yield
     finally:
+        with _clients_lock:
+            if _clients.get(loop, (None,))[0] is client:
+                del _clients[loop]  # the entry would keep the loop alive (its client refers to it)
         await aclose_client(client)
 
 
@@ -81,7 +98,7 @@ async def _loop_client() -> Any:
     entry = _clients.get(loop)
     if entry is None:
         client = build_async_client(runtime.settings())
-        closer = _closer(client)
+        closer = _closer(client, loop)
         await closer.__anext__()
         with _clients_lock:
             _clients[loop] = (client, closer)
@@ -91,7 +108,7 @@ async def _loop_client() -> Any:
 
 async def aclose() -> None:
     """Close the running loop's client now (``asyncio.run()`` does it by itself at the end)."""
-    entry = _clients.pop(asyncio.get_running_loop(), None)
+    entry = _clients.get(asyncio.get_running_loop())
     if entry is not None:
         await entry[1].aclose()
 
@@ -213,18 +230,37 @@ class AsyncRoleStore:
         return pool_usage(client, self.settings)
 
 
-async def _call(
+def _call(
     operation: str,
     role: str | None,
     body: Callable[[AsyncRoleStore], Awaitable[Result]],
     fallback: Mapping[str, Any],
     key: Any = None,
-) -> Result:
+) -> Coroutine[Any, Any, Result]:
+    """Resolve the role now, in the caller's frame (a coroutine may run later, in a task, where
+    the caller's frame is gone); return the coroutine that does the rest and never raises."""
     started = time.perf_counter()
-    store: AsyncRoleStore | None = None
     try:
         settings, name = _resolve(role)
         store = AsyncRoleStore(name, settings=settings)
+    except Exception as exc:
+        return _fail_later(_failed(operation, exc, fallback, None, key, started))
+    return _run_body(operation, store, body, fallback, key, started)
+
+
+async def _fail_later(result: Result) -> Result:
+    return result
+
+
+async def _run_body(
+    operation: str,
+    store: AsyncRoleStore,
+    body: Callable[[AsyncRoleStore], Awaitable[Result]],
+    fallback: Mapping[str, Any],
+    key: Any,
+    started: float,
+) -> Result:
+    try:
         result = await body(store)
     except Exception as exc:
         return _failed(operation, exc, fallback, store, key, started)
@@ -232,54 +268,54 @@ async def _call(
     return result
 
 
-async def redis_write(
+def redis_write(
     key: str, value: Any, ttl: int | None = None, *, role: str | None = None
-) -> Result:
+) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_write`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.written(await s.write(key, value, ttl), s.role)
 
-    return await _call("write", role, body, {"key": key}, key)
+    return _call("write", role, body, {"key": key}, key)
 
 
-async def redis_read(key: str, *, role: str | None = None) -> Result:
+def redis_read(key: str, *, role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_read`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.entry(await s.read(key))
 
-    return await _call("read", role, body, {"key": key}, key)
+    return _call("read", role, body, {"key": key}, key)
 
 
-async def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
+def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_get_keys`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.key_list(await s.keys(pattern), pattern, s.role)
 
-    return await _call("get_keys", role, body, {"pattern": pattern, "keys": [], "count": 0})
+    return _call("get_keys", role, body, {"pattern": pattern, "keys": [], "count": 0})
 
 
-async def redis_delete(key: str, *, role: str | None = None) -> Result:
+def redis_delete(key: str, *, role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_delete`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.deleted(key, s.full_key(key), await s.delete(key))
 
-    return await _call("delete", role, body, {"key": key}, key)
+    return _call("delete", role, body, {"key": key}, key)
 
 
-async def redis_exists(key: str, *, role: str | None = None) -> Result:
+def redis_exists(key: str, *, role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_exists`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.existence(key, s.full_key(key), await s.exists(key))
 
-    return await _call("exists", role, body, {"key": key}, key)
+    return _call("exists", role, body, {"key": key}, key)
 
 
-async def redis_health_check(*, role: str | None = None) -> Result:
+def redis_health_check(*, role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_health_check`."""
     from . import background
 
@@ -287,33 +323,40 @@ async def redis_health_check(*, role: str | None = None) -> Result:
         report = await s.health()
         return results.health(report, s.role, await s.pool_usage(), background=background.stats())
 
-    return await _call("health_check", role, body, {"connected": False})
+    return _call("health_check", role, body, {"connected": False})
 
 
-async def redis_clear_role_data(role: str | None = None) -> Result:
+def redis_clear_role_data(role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_clear_role_data`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.cleared(s.role, await s.clear())
 
-    return await _call("clear_role_data", role, body, {"deleted_count": 0})
+    return _call("clear_role_data", role, body, {"deleted_count": 0})
 
 
-async def redis_write_many(
+def redis_write_many(
     mapping: Mapping[str, Any], ttl: int | None = None, *, role: str | None = None
-) -> Result:
+) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_write_many`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.written_many(await s.write_many(mapping, ttl), s.role)
 
-    return await _call("write_many", role, body, {"written": 0})
+    return _call("write_many", role, body, {"written": 0})
 
 
-async def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
+def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_read_many`."""
 
     async def body(s: AsyncRoleStore) -> Result:
         return results.read_many(await s.read_many(keys), s.role)
 
-    return await _call("read_many", role, body, {"values": {}, "missing": [], "count": 0})
+    return _call("read_many", role, body, {"values": {}, "missing": [], "count": 0})
+
+
+if hasattr(inspect, "markcoroutinefunction"):  # Python >= 3.12
+    for _name in __all__:
+        _function = globals()[_name]
+        if _name.startswith("redis_") and _function.__module__ == __name__:
+            inspect.markcoroutinefunction(_function)

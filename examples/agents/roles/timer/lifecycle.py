@@ -14,7 +14,9 @@ from roleredis import redis_clear_role_data, redis_get_keys, redis_read, redis_w
 
 def start_timer(name: str, seconds: int) -> dict[str, Any]:
     # The key expires with the timer: Redis forgets it for us when the time is up.
-    redis_write(f"alarm:{name}", {"ends_at": round(time.time()) + seconds}, ttl=seconds)
+    alarm = redis_write(f"alarm:{name}", {"ends_at": round(time.time()) + seconds}, ttl=seconds)
+    if not alarm["success"]:
+        return alarm  # results never raise: hand the first failure to the caller
     return redis_write("state", {"running": [name]}, ttl=seconds)
 
 

@@ -22,7 +22,11 @@ FORECAST_TTL = 600
 
 def save_forecast(city: str, sky: str, high_c: float) -> dict[str, Any]:
     # "state" is the role's summary; "forecast:<city>" the detail, one key per city.
-    redis_write(f"forecast:{city.lower()}", {"sky": sky, "high_c": high_c}, ttl=FORECAST_TTL)
+    detail = redis_write(
+        f"forecast:{city.lower()}", {"sky": sky, "high_c": high_c}, ttl=FORECAST_TTL
+    )
+    if not detail["success"]:
+        return detail  # results never raise: hand the first failure to the caller
     return redis_write("state", {"last_city": city}, ttl=FORECAST_TTL)
 
 
