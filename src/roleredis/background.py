@@ -15,6 +15,7 @@ import atexit
 import collections
 import dataclasses
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -333,6 +334,7 @@ def writer() -> Writer:
                 if not _atexit_installed:
                     atexit.register(_drain_at_exit)
                     _atexit_installed = True
+                _drain_in_multiprocessing_child()
             current = _writer
     return current
 
@@ -361,6 +363,16 @@ def stats() -> dict[str, int]:
     if current is None:
         return {"pending": 0, "written": 0, "given_up": 0, "failed": 0, "batches": 0}
     return current.stats()
+
+
+def _drain_in_multiprocessing_child() -> None:
+    # A multiprocessing child ends with os._exit() after running multiprocessing's own
+    # finalizers, never atexit: drain there too. (Only if multiprocessing is in use at all.)
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None and mp.parent_process() is not None:
+        import multiprocessing.util
+
+        multiprocessing.util.Finalize(None, _drain_at_exit, exitpriority=100)
 
 
 def _drain_at_exit() -> None:
