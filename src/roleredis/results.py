@@ -41,34 +41,39 @@ def failure(exc: BaseException, **context: Any) -> Result:
     }
 
 
-def written(w: ops.Written, role: str, **extra: Any) -> Result:
-    result: Result = {
-        "success": True,
-        "key": w.key,
-        "prefixed_key": w.full_key,
-        "role": role,
-        "ttl": w.ttl,
-        **extra,
-        "message": f"Data written to {w.full_key}",
-    }
-    if w.warning:
-        result["warning"] = w.warning
+def _with_warning(result: Result, warning: str | None) -> Result:
+    if warning:
+        result["warning"] = warning
     return result
+
+
+def written(w: ops.Written, role: str) -> Result:
+    return _with_warning(
+        {
+            "success": True,
+            "key": w.key,
+            "prefixed_key": w.full_key,
+            "role": role,
+            "ttl": w.ttl,
+            "message": f"Data written to {w.full_key}",
+        },
+        w.warning,
+    )
 
 
 def queued_write(w: ops.Written, role: str) -> Result:
-    result: Result = {
-        "success": True,
-        "key": w.key,
-        "prefixed_key": w.full_key,
-        "role": role,
-        "ttl": w.ttl,
-        "async": True,
-        "message": f"Write to {w.full_key} started (fire and forget)",
-    }
-    if w.warning:
-        result["warning"] = w.warning
-    return result
+    return _with_warning(
+        {
+            "success": True,
+            "key": w.key,
+            "prefixed_key": w.full_key,
+            "role": role,
+            "ttl": w.ttl,
+            "async": True,
+            "message": f"Write to {w.full_key} started (fire and forget)",
+        },
+        w.warning,
+    )
 
 
 def queued_read(key: str, full_key: str, has_callback: bool) -> Result:
@@ -143,17 +148,17 @@ def cleared(role: str, count: int) -> Result:
 
 
 def written_many(w: ops.WrittenMany, role: str) -> Result:
-    result: Result = {
-        "success": True,
-        "written": len(w.keys),
-        "keys": w.keys,
-        "role": role,
-        "ttl": w.ttl,
-        "message": f"Wrote {len(w.keys)} keys for role {role}",
-    }
-    if w.warning:
-        result["warning"] = w.warning
-    return result
+    return _with_warning(
+        {
+            "success": True,
+            "written": len(w.keys),
+            "keys": w.keys,
+            "role": role,
+            "ttl": w.ttl,
+            "message": f"Wrote {len(w.keys)} keys for role {role}",
+        },
+        w.warning,
+    )
 
 
 def read_many(r: ops.ReadMany, role: str) -> Result:
