@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 from . import ops, results, runtime
 from .config import Settings
-from .connection import aclose_client, build_async_client
+from .connection import aclose_client, build_async_client, embedded_backend
 from .errors import DisabledError
 from .executor import Retrying, to_wire
 from .store import pool_usage, scope_for
@@ -223,7 +223,7 @@ class AsyncRoleStore:
         return await self._run(ops.read_many(self.scope, keys))
 
     async def health(self) -> ops.Health:
-        return await self._run(ops.health(self.scope))
+        return await self._run(ops.health(self.scope, embedded_backend(self.settings)))
 
     async def pool_usage(self) -> dict[str, int]:
         client = self.client if self.client is not None else await _loop_client()

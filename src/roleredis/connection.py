@@ -13,6 +13,7 @@ executor), within ``socket_connect_timeout``, so that a dead server is reported 
 
 from __future__ import annotations
 
+import threading
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,8 @@ __all__ = [
     "close_client",
     "connection_kwargs",
     "describe",
+    "forget_memory_server",
+    "memory_server",
 ]
 
 
@@ -60,19 +63,61 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-def _check_url(settings: Settings) -> str | None:
-    url = settings.url
-    if url is not None and urlsplit(url).scheme == "memory":
+# name -> the in-process server of memory://name (memory:// is the name "")
+_memory_servers: dict[str, Any] = {}
+_memory_lock = threading.Lock()
+
+
+def memory_server(name: str = "") -> Any:
+    """The in-process fakeredis server that ``memory://<name>`` clients share.
+
+    It lives as long as the process (``roleredis.reset()`` keeps its data), unless it is
+    dropped with :func:`forget_memory_server`.
+    """
+    import fakeredis
+
+    with _memory_lock:
+        server = _memory_servers.get(name)
+        if server is None:
+            server = _memory_servers[name] = fakeredis.FakeServer()
+        return server
+
+
+def forget_memory_server(name: str = "") -> None:
+    """Drop the data of ``memory://<name>``; the next client gets an empty server."""
+    with _memory_lock:
+        _memory_servers.pop(name, None)
+
+
+def is_memory(settings: Settings) -> bool:
+    return settings.url is not None and urlsplit(settings.url).scheme == "memory"
+
+
+def embedded_backend(settings: Settings) -> str | None:
+    """What the in-process backend is, for health reports; None for a real server."""
+    if not is_memory(settings):
+        return None
+    from importlib.metadata import version
+
+    return f"fakeredis {version('fakeredis')}"
+
+
+def _memory_client(settings: Settings, flavour: ModuleType) -> Any:
+    try:
+        import fakeredis
+        import fakeredis.aioredis
+    except ImportError:  # pragma: no cover - fakeredis is a dependency
         raise ConfigError(
-            f"{redact_url(url)}: the embedded memory:// backend is not available in this "
-            "version; use a redis://, rediss:// or unix:// URL"
-        )
-    return url
+            "REDIS_URL=memory:// needs the fakeredis package: pip install fakeredis"
+        ) from None
+    server = memory_server(urlsplit(settings.url or "").netloc)
+    client_class = fakeredis.FakeRedis if flavour is redis else fakeredis.aioredis.FakeRedis
+    return client_class(server=server, max_connections=settings.max_connections)
 
 
 def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:
     """A BlockingConnectionPool of ``flavour`` (``redis`` or ``redis.asyncio``)."""
-    url = _check_url(settings)
+    url = settings.url
     kwargs = connection_kwargs(settings)
     kwargs["retry"] = retry
     sizing = {"max_connections": settings.max_connections, "timeout": settings.pool_timeout}
@@ -86,13 +131,22 @@ def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:
 
 
 def build_client(settings: Settings) -> redis.Redis:
-    """A sync client with its own bounded, blocking pool; no connection is opened yet."""
+    """A sync client with its own bounded, blocking pool; no connection is opened yet.
+
+    ``memory://`` gives a fakeredis client on the process's in-process server instead.
+    """
+    if is_memory(settings):
+        client: redis.Redis = _memory_client(settings, redis)
+        return client
     pool = _make_pool(settings, redis, Retry(NoBackoff(), 0))
     return redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
 
 
 def build_async_client(settings: Settings) -> redis.asyncio.Redis:
     """An asyncio client (for one event loop) with its own bounded, blocking pool."""
+    if is_memory(settings):
+        client: redis.asyncio.Redis = _memory_client(settings, redis.asyncio)
+        return client
     pool = _make_pool(settings, redis.asyncio, AsyncRetry(NoBackoff(), 0))
     return redis.asyncio.Redis(connection_pool=pool, retry=AsyncRetry(NoBackoff(), 0))
 

@@ -93,7 +93,7 @@ class SyncExecutor:
     def __init__(self, client: Any, *, budget: float = 5.0) -> None:
         self.client = client
         self.budget = budget
-        self._fast = type(client) is redis.Redis
+        self._fast = isinstance(client, redis.Redis)
         self._callbacks = client.response_callbacks if self._fast else {}
 
     def __call__(self, batch: list[Call]) -> list[Any]:
@@ -131,6 +131,25 @@ class SyncExecutor:
         return replies
 
 
+_SOCKET_CONNECTIONS = (
+    redis.connection.Connection,
+    redis.connection.SSLConnection,
+    redis.connection.UnixDomainSocketConnection,
+)
+
+
+def _roundtrip_via_redis_py(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """The same contract as :func:`roundtrip`, through redis-py's own connection methods."""
+    conn.send_packed_command(conn.pack_commands(commands))
+    replies: list[Any] = []
+    for _ in commands:
+        try:
+            replies.append(conn.read_response())
+        except rex.ResponseError as exc:
+            replies.append(hiredis.ReplyError(str(exc)))
+    return replies
+
+
 def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Send ``commands`` on a connected redis-py connection in one write; read every reply.
 
@@ -138,6 +157,8 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     list, not exceptions, so one failed command does not hide the others. A socket failure or
     timeout raises redis-py's ConnectionError / TimeoutError; the caller disconnects.
     """
+    if type(conn) not in _SOCKET_CONNECTIONS:  # e.g. fakeredis: its own, in-process I/O
+        return _roundtrip_via_redis_py(conn, commands)
     sock = conn._sock
     if sock is None:
         conn.connect()

@@ -271,27 +271,28 @@ def read_many(scope: Scope, keys: Any) -> Op[ReadMany]:
     return ReadMany(values, missing)
 
 
-def health(scope: Scope) -> Op[Health]:
-    """PING, then write, read and delete a short-lived probe key in the role's namespace."""
+def health(scope: Scope, embedded: str | None = None) -> Op[Health]:
+    """PING, then write, read and delete a short-lived probe key in the role's namespace.
+
+    ``embedded`` names an in-process backend (which has no INFO): its version is reported.
+    """
     started = time.perf_counter()
     yield [("ping", ())]
     latency_ms = (time.perf_counter() - started) * 1000
     probe = scope.keyspace.full_key(HEALTH_PROBE + uuid.uuid4().hex)
     token = uuid.uuid4().hex.encode()
-    replies = yield [
-        ("set", (probe, token, 30)),
-        ("get", (probe,)),
-        ("unlink", (probe,)),
-        ("info", ("server",)),
-        ("info", ("memory",)),
-    ]
-    _, got, _, server, memory = replies
+    calls: list[Call] = [("set", (probe, token, 30)), ("get", (probe,)), ("unlink", (probe,))]
+    if embedded is None:
+        calls += [("info", ("server",)), ("info", ("memory",))]
+    replies = yield calls
+    got = replies[1]
     if got != token and got != token.decode():
         raise InternalError("health probe: the value read back differs from the one written")
+    server, memory = (replies[3], replies[4]) if embedded is None else ({}, {})
     return Health(
         latency_ms=round(latency_ms, 3),
-        redis_version=str(server.get("redis_version", "unknown")),
-        mode=str(server.get("redis_mode", "standalone")),
+        redis_version=str(server.get("redis_version", embedded or "unknown")),
+        mode=str(server.get("redis_mode", "embedded" if embedded else "standalone")),
         used_memory_human=memory.get("used_memory_human"),
         probe_key=probe,
     )

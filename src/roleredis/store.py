@@ -14,6 +14,7 @@ from typing import Any
 
 from . import ops
 from .config import Settings
+from .connection import embedded_backend
 from .errors import DisabledError
 from .executor import SyncExecutor, drive
 from .keys import Keyspace, validate_role
@@ -109,7 +110,7 @@ class RoleStore:
 
     def health(self) -> ops.Health:
         """PING plus a write/read/delete probe in the role's namespace."""
-        return drive(ops.health(self.scope), self._run)
+        return drive(ops.health(self.scope, embedded_backend(self.settings)), self._run)
 
     def pool_usage(self) -> dict[str, int]:
         return pool_usage(self.client, self.settings)
