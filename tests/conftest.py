@@ -69,9 +69,33 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
+# --------------------------------------------------------------------------- backends
+#
+# Modules marked ``pytest.mark.backends("redis", "memory")`` run each test twice: against the
+# throwaway redis-server and against the embedded memory:// backend (fakeredis), which must
+# give the same results. A test that needs what only a real server has (CONFIG, INFO
+# commandstats, keyspace notifications, killing the process) is marked ``real_server``.
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    backends = marker.args if marker is not None else ("redis",)
+    if metafunc.definition.get_closest_marker("real_server") is not None:
+        backends = ("redis",)
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """``redis`` (the throwaway redis-server) or ``memory`` (the embedded backend)."""
+    return str(getattr(request, "param", "redis"))
+
+
 @pytest.fixture
 def roleredis_env(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    redis_server: RedisServer, backend: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[RoleredisEnv]:
     """A clean roleredis environment pointing at the session's throwaway server.
 
@@ -83,15 +107,20 @@ def roleredis_env(
         redis_server.start()
     for name in ROLEREDIS_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    url = redis_server.url if backend == "redis" else f"memory://{tmp_path.name}"
+    monkeypatch.setenv("REDIS_URL", url)
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     _reset_roleredis()
     try:
-        yield RoleredisEnv(redis_server, redis_server.url, workdir, monkeypatch)
+        yield RoleredisEnv(redis_server, url, workdir, monkeypatch)
     finally:
         _reset_roleredis()
+        if backend == "memory":
+            from roleredis.connection import forget_memory_server
+
+            forget_memory_server(tmp_path.name)
         if redis_server.paused:
             redis_server.resume()
         client = redis_server.client()
@@ -108,8 +137,18 @@ def redis_url(roleredis_env: RoleredisEnv) -> str:
 
 
 @pytest.fixture
-def raw(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    """A plain redis-py client (bytes, no decoding) to the throwaway server's db 0."""
+def raw(redis_server: RedisServer, roleredis_env: RoleredisEnv) -> Iterator[redis.Redis]:
+    """A plain redis-py client (bytes, no decoding) to the test's backend: the throwaway
+    server's db 0, or the embedded backend's in-process server."""
+    if roleredis_env.url.startswith("memory://"):
+        import fakeredis
+
+        from roleredis.connection import memory_server
+
+        fake = fakeredis.FakeRedis(server=memory_server(roleredis_env.url[len("memory://") :]))
+        yield fake
+        fake.close()
+        return
     client = redis.Redis.from_url(redis_server.url)
     try:
         yield client

@@ -111,8 +111,20 @@ def _memory_client(settings: Settings, flavour: ModuleType) -> Any:
             "REDIS_URL=memory:// needs the fakeredis package: pip install fakeredis"
         ) from None
     server = memory_server(urlsplit(settings.url or "").netloc)
-    client_class = fakeredis.FakeRedis if flavour is redis else fakeredis.aioredis.FakeRedis
-    return client_class(server=server, max_connections=settings.max_connections)
+    if flavour is redis:
+        client_class: Any = fakeredis.FakeRedis
+        pool_class: Any = redis.BlockingConnectionPool
+    else:
+        client_class = fakeredis.aioredis.FakeRedis
+        pool_class = redis.asyncio.BlockingConnectionPool
+    # the same bounded, *waiting* pool as for a real server (fakeredis's default pool raises
+    # "Too many connections" at once, like redis-py's asyncio one)
+    return client_class(
+        server=server,
+        connection_pool_class=pool_class,
+        max_connections=settings.max_connections,
+        timeout=settings.pool_timeout,
+    )
 
 
 def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:

@@ -24,6 +24,8 @@ from roleredis import (
     reset,
 )
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 ERROR_CODES = {
     "not_found",
     "invalid_argument",

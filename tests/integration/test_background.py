@@ -29,6 +29,8 @@ from roleredis import (
 )
 from roleredis.testing import RedisServer
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 MakeModule = Callable[..., ModuleType]
 WRITER_THREAD = "roleredis-writer"
 CONNECT_TIMEOUT = 0.5
@@ -123,7 +125,21 @@ def test_write_async_ttl_policy_matches_the_sync_write(
 
 @pytest.mark.parametrize(
     "value",
-    ["123", "null", "", None, True, False, 0, -7, 2**70, 1.5, b"\xff\x00bytes", [1, "a"], {"n": {}}],
+    [
+        "123",
+        "null",
+        "",
+        None,
+        True,
+        False,
+        0,
+        -7,
+        2**70,
+        1.5,
+        b"\xff\x00bytes",
+        [1, "a"],
+        {"n": {}},
+    ],
     ids=repr,
 )
 def test_values_written_async_come_back_exactly(value: Any) -> None:
@@ -166,7 +182,6 @@ def test_invalid_write_async_is_reported_at_once_and_nothing_is_queued(
     assert result["error_code"] == code, result
     assert isinstance(result["error"], str) and result["error"]
     assert elapsed < 0.5
-    # the same code as the sync write for the same arguments
     assert background_stats()["pending"] == 0
     flushed = redis_flush(timeout=5)
     assert flushed["success"] is True and flushed["written"] == 0, flushed
@@ -457,9 +472,7 @@ def test_read_async_after_write_async_from_the_same_thread_sees_the_writes() -> 
         for n in range(300):
             redis_write_async("counter", n, role=role)
             redis_write_async(f"k{n}", n, role=role)
-        queued = redis_read_async(
-            "counter", lambda r: (got.append(r), done.set()), role=role
-        )
+        queued = redis_read_async("counter", lambda r: (got.append(r), done.set()), role=role)
         assert queued["success"] is True
         if not done.wait(10):
             errors.append((t, "no callback"))
@@ -582,6 +595,8 @@ def test_a_write_redis_refuses_is_counted_and_logged_not_silent(
     refused = [
         r
         for r in caplog.records
-        if r.name.startswith("roleredis") and r.levelno >= logging.WARNING and "OOM" in r.getMessage()
+        if r.name.startswith("roleredis")
+        and r.levelno >= logging.WARNING
+        and "OOM" in r.getMessage()
     ]
     assert len(refused) >= 1

@@ -4,9 +4,13 @@ if the server is down)."""
 
 from __future__ import annotations
 
+import pytest
+
 from unittest.mock import Mock, patch
 
 from roleredis.tools import redis_delete, redis_health_check, redis_read, redis_write
+
+pytestmark = pytest.mark.backends("redis", "memory")
 
 
 def test_redis_operations() -> None:

@@ -12,7 +12,10 @@ import redis
 
 from roleredis import acting_as, redis_get_keys, redis_health_check, redis_read, redis_write
 
+pytestmark = pytest.mark.backends("redis", "memory")
 
+
+@pytest.mark.real_server
 def test_health_check_reports_the_real_server(raw: redis.Redis) -> None:
     result = redis_health_check(role="weather")
     assert result["success"] is True, result
@@ -52,6 +55,7 @@ def test_health_check_leaves_nothing_behind(raw: redis.Redis) -> None:
     assert redis_read("b", role="weather")["value"] == {"x": 2}
 
 
+@pytest.mark.real_server
 def test_health_check_probes_with_ping(
     commandstats: Callable[[], dict[str, int]],
 ) -> None:
@@ -88,6 +92,7 @@ def keyspace_events(raw: redis.Redis) -> Iterator[Callable[[], list[tuple[str, s
         raw.config_set("notify-keyspace-events", "")
 
 
+@pytest.mark.real_server
 def test_health_probe_key_is_short_lived_and_in_the_callers_namespace(
     keyspace_events: Callable[[], list[tuple[str, str]]], raw: redis.Redis
 ) -> None:

@@ -22,6 +22,8 @@ from roleredis import (
 )
 from roleredis.testing import RedisServer
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 
 def fill(raw: redis.Redis, prefix: str, count: int, value: bytes = b"1") -> None:
     """Write ``count`` keys ``<prefix>k<n>`` straight into Redis, fast."""
@@ -146,6 +148,7 @@ def test_get_keys_finds_a_few_keys_among_many_others(raw: redis.Redis) -> None:
     assert result["keys"] == [f"mine{n}" for n in range(5)]
 
 
+@pytest.mark.real_server
 def test_get_keys_and_clear_never_send_keys(
     raw: redis.Redis, commandstats: Callable[[], dict[str, int]]
 ) -> None:
@@ -180,6 +183,7 @@ def test_get_keys_and_clear_work_on_a_server_without_keys(
 # --------------------------------------------------------------------------- clear
 
 
+@pytest.mark.real_server
 def test_clear_role_data_many_keys_leaves_other_roles_untouched(
     raw: redis.Redis, commandstats: Callable[[], dict[str, int]]
 ) -> None:

@@ -12,6 +12,8 @@ import redis
 
 from roleredis import redis_exists, redis_read, redis_read_many, redis_write_many, reset
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 
 def test_write_many_writes_every_key_under_the_prefix(raw: redis.Redis) -> None:
     mapping = {f"k{n}": {"n": n} for n in range(500)}

@@ -26,6 +26,8 @@ from roleredis import (
 )
 from roleredis.testing import RedisServer
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 WRITER_THREAD = "roleredis-writer"
 
 

@@ -29,6 +29,8 @@ from roleredis import (
 
 MakeModule = Callable[..., ModuleType]
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 WRITER = """
 from roleredis import redis_write, redis_read, redis_get_keys
 

@@ -13,6 +13,8 @@ import redis
 
 from roleredis import redis_read, redis_write, redis_write_many
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 WriteConfig = Callable[..., object]
 
 

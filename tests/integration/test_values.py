@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 
 from roleredis import redis_read, redis_read_many, redis_write, redis_write_many
 
+pytestmark = pytest.mark.backends("redis", "memory")
+
 
 def same(a: Any, b: Any) -> bool:
     """Equal in value *and* type, all the way down (1 != 1.0 != True here)."""
