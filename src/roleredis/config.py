@@ -387,11 +387,15 @@ def _read_file_section(path: Path) -> Mapping[str, Any]:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, path: str | os.PathLike[str] | None = None
+    environ: Mapping[str, str] | None = None,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    read_file: bool = True,
 ) -> Settings:
     """Read, merge and validate settings; raises :class:`ConfigError` naming the bad setting.
 
-    ``environ`` defaults to ``os.environ``; ``path`` to ``ROLEREDIS_CONFIG`` or ./config.yaml.
+    ``environ`` defaults to ``os.environ``; ``path`` to ``ROLEREDIS_CONFIG`` or ./config.yaml;
+    ``read_file=False`` reads no file at all.
 
     >>> load_settings(environ={}).host
     'localhost'
@@ -399,7 +403,9 @@ def load_settings(
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    file_path = Path(path) if path is not None else _find_config_file(env)
+    file_path = None
+    if read_file:
+        file_path = Path(path) if path is not None else _find_config_file(env)
 
     if file_path is not None:
         section = _read_file_section(file_path)

@@ -16,12 +16,13 @@ from typing import Any
 from .config import Settings, load_settings
 from .connection import build_client, close_client
 
-__all__ = ["on_reset", "reset", "settings", "sync_client"]
+__all__ = ["on_reset", "reset", "settings", "sync_client", "use_settings"]
 
 log = logging.getLogger("roleredis.runtime")
 
 _lock = threading.RLock()
 _settings: Settings | None = None
+_override: Settings | None = None  # set by use_settings(): wins over environment and file
 _client: Any = None
 _hooks: list[Callable[[bool], None]] = []
 _fork_hook_installed = False
@@ -34,7 +35,7 @@ def settings() -> Settings:
     if current is None:
         with _lock:
             if _settings is None:
-                _settings = load_settings()
+                _settings = _override if _override is not None else load_settings()
             current = _settings
     return current
 
@@ -57,6 +58,17 @@ def sync_client() -> Any:
 def on_reset(hook: Callable[[bool], None]) -> None:
     """Call ``hook(forked)`` on :func:`reset` (False) and in a forked child (True)."""
     _hooks.append(hook)
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Make ``settings`` the process's settings instead of environment + file (None: undo).
+
+    For test fixtures and embedding programs; takes effect at once (it implies reset()).
+    """
+    global _override
+    with _lock:
+        _override = settings
+    reset()
 
 
 def reset() -> None:
