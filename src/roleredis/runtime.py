@@ -16,7 +16,14 @@ from typing import Any
 from .config import Settings, load_settings
 from .connection import build_client, close_client
 
-__all__ = ["on_reset", "reset", "settings", "sync_client", "use_settings"]
+__all__ = [
+    "current_client",
+    "on_reset",
+    "reset",
+    "settings",
+    "sync_client",
+    "use_settings",
+]
 
 log = logging.getLogger("roleredis.runtime")
 
@@ -53,6 +60,11 @@ def sync_client() -> Any:
                     _fork_hook_installed = True
             client = _client
     return client
+
+
+def current_client() -> Any:
+    """The shared sync client if it has been made, else None (never makes one)."""
+    return _client
 
 
 def on_reset(hook: Callable[[bool], None]) -> None:

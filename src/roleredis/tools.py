@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from . import background, ops, results, roles, runtime
+from . import background, metrics, ops, results, roles, runtime
 from .config import RedactedDict, Settings
 from .errors import (
     DisabledError,
@@ -107,6 +107,8 @@ def _failed(
                 context["prefixed_key"] = store.full_key(key)
     result = results.failure(exc, **context)
     code = result["error_code"]
+    elapsed = time.perf_counter() - started
+    metrics.record(operation, context.get("role"), elapsed, code)
     log.log(
         logging.DEBUG if code == "not_found" else logging.WARNING,
         "%s failed (%s) role=%s key=%.200r after %.2f ms: %s",
@@ -114,21 +116,17 @@ def _failed(
         code,
         context.get("role"),
         key,
-        (time.perf_counter() - started) * 1e3,
+        elapsed * 1e3,
         result["error"],
     )
     return result
 
 
 def _succeeded(operation: str, store: _Namespace, key: Any, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    metrics.record(operation, store.role, elapsed)
     if log.isEnabledFor(logging.DEBUG):
-        log.debug(
-            "%s ok role=%s key=%.200r in %.2f ms",
-            operation,
-            store.role,
-            key,
-            (time.perf_counter() - started) * 1e3,
-        )
+        log.debug("%s ok role=%s key=%.200r in %.2f ms", operation, store.role, key, elapsed * 1e3)
 
 
 def _call(

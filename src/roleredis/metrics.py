@@ -1,0 +1,160 @@
+"""Metrics: per operation and role, counts, errors by error_code and latency histograms; the
+fire-and-forget queue; pool usage. Kept in-process, read with :func:`snapshot`, exported to
+Prometheus with :func:`register_prometheus` when prometheus-client is installed.
+
+Recording happens in one place (the tools' success and failure paths, shared by the sync and
+asyncio faces) and costs a lock, a dict lookup and a bisect: well under a microsecond.
+
+>>> from roleredis import redis_write
+>>> _ = redis_write("k", 1, role="metrics_demo")
+>>> snapshot()["operations"]["write"]["metrics_demo"]["count"] >= 1
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from typing import Any
+
+from . import runtime
+
+__all__ = ["BUCKETS", "record", "register_prometheus", "reset_metrics", "snapshot"]
+
+#: Upper bounds of the latency histogram buckets, in seconds (the last bucket is +Inf).
+BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+class _Stats:
+    __slots__ = ("buckets", "count", "errors", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(BUCKETS) + 1)
+        self.errors: dict[str, int] = {}
+
+
+_lock = threading.Lock()
+_stats: dict[tuple[str, str], _Stats] = {}
+
+
+def record(operation: str, role: str | None, seconds: float, error_code: str | None = None) -> None:
+    """Count one call of ``operation`` by ``role`` that took ``seconds``."""
+    key = (operation, role or "(none)")
+    slot = bisect.bisect_left(BUCKETS, seconds)
+    with _lock:
+        stats = _stats.get(key)
+        if stats is None:
+            stats = _stats[key] = _Stats()
+        stats.count += 1
+        stats.total += seconds
+        stats.buckets[slot] += 1
+        if error_code is not None:
+            stats.errors[error_code] = stats.errors.get(error_code, 0) + 1
+
+
+def reset_metrics() -> None:
+    """Forget every count (for tests and long-running processes that scrape deltas)."""
+    with _lock:
+        _stats.clear()
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything recorded so far, as plain data.
+
+    ``operations[op][role]`` has ``count``, ``errors`` ({error_code: n}) and ``latency``
+    (``buckets`` {upper bound: cumulative count}, ``sum`` seconds, ``count``); ``background``
+    has the fire-and-forget writer's counters (``pending`` is the queue depth); ``pool`` the
+    shared sync pool's usage, if it has been made.
+    """
+    from . import background
+    from .store import pool_usage
+
+    operations: dict[str, dict[str, Any]] = {}
+    with _lock:
+        items = [(k, s.count, s.total, list(s.buckets), dict(s.errors)) for k, s in _stats.items()]
+    for (operation, role), count, total, buckets, errors in items:
+        cumulative, running = {}, 0
+        for bound, n in zip((*BUCKETS, float("inf")), buckets, strict=True):
+            running += n
+            cumulative[bound] = running
+        operations.setdefault(operation, {})[role] = {
+            "count": count,
+            "errors": errors,
+            "latency": {"buckets": cumulative, "sum": total, "count": count},
+        }
+    client = runtime.current_client()
+    return {
+        "operations": operations,
+        "background": background.stats(),
+        "pool": pool_usage(client, runtime.settings()) if client is not None else None,
+    }
+
+
+def register_prometheus(registry: Any = None) -> Any:
+    """Expose :func:`snapshot` to Prometheus (needs ``pip install roleredis[prometheus]``).
+
+    Returns the collector; ``registry`` defaults to prometheus_client's global REGISTRY.
+    """
+    try:
+        from prometheus_client import REGISTRY
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+    except ImportError:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            "Prometheus export needs prometheus-client: pip install 'roleredis[prometheus]'"
+        ) from None
+
+    class Collector:
+        def collect(self) -> Any:
+            data = snapshot()
+            calls = CounterMetricFamily(
+                "roleredis_operations", "roleredis calls", labels=["operation", "role"]
+            )
+            errors = CounterMetricFamily(
+                "roleredis_errors",
+                "roleredis failed calls",
+                labels=["operation", "role", "error_code"],
+            )
+            latency = HistogramMetricFamily(
+                "roleredis_latency_seconds",
+                "roleredis call latency",
+                labels=["operation", "role"],
+            )
+            for operation, roles in data["operations"].items():
+                for role, stats in roles.items():
+                    calls.add_metric([operation, role], stats["count"])
+                    for code, n in stats["errors"].items():
+                        errors.add_metric([operation, role, code], n)
+                    buckets = [
+                        ("+Inf" if bound == float("inf") else repr(bound), n)
+                        for bound, n in stats["latency"]["buckets"].items()
+                    ]
+                    latency.add_metric([operation, role], buckets, stats["latency"]["sum"])
+            yield calls
+            yield errors
+            yield latency
+            background = GaugeMetricFamily(
+                "roleredis_background", "fire-and-forget writer", labels=["what"]
+            )
+            for what, n in data["background"].items():
+                background.add_metric([what], n)
+            yield background
+            if data["pool"] is not None:
+                pool = GaugeMetricFamily("roleredis_pool", "connection pool", labels=["what"])
+                for what, n in data["pool"].items():
+                    pool.add_metric([what], n)
+                yield pool
+
+    collector = Collector()
+    (registry if registry is not None else REGISTRY).register(collector)
+    return collector
