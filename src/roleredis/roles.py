@@ -37,6 +37,8 @@ _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("roleredis_
 _SEPARATORS = re.compile(r"[\\/]")
 _NOT_ROLES = frozenset({"shared_tools", "__pycache__"})
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# the packaged demo's roles are roles like any other (roleredis's own files never are)
+_DEMO_ROLES = os.path.join(_PACKAGE_DIR, "demo", "roles") + os.sep
 _MAX_DEPTH = 200
 # id(code object) -> (the code object, its role or "" when the file is not under roles/<name>/).
 # Keyed by identity: code objects compare equal across files when their code is the same.
@@ -55,7 +57,7 @@ def role_from_path(filename: str) -> str:
     >>> role_from_path("/app/roles/shared_tools/redis_tools.py")
     ''
     """
-    if filename.startswith(_PACKAGE_DIR):
+    if filename.startswith(_PACKAGE_DIR) and not filename.startswith(_DEMO_ROLES):
         return ""
     # the innermost roles/<name>/ wins: roles/weather/vendor/roles/timer/x.py is timer's
     parts = _SEPARATORS.split(filename)
