@@ -38,6 +38,7 @@ from collections.abc import (
 from typing import Any, TypeVar
 
 from . import ops, results, runtime
+from .breaker import Breaker
 from .config import Settings
 from .connection import aclose_client, build_async_client, embedded_backend
 from .errors import DisabledError
@@ -45,8 +46,10 @@ from .executor import Retrying, to_wire
 from .store import pool_usage, scope_for
 from .tools import (
     _failed,
+    _health_extras,
     _resolve,
     _succeeded,
+    _with_breaker,
     redis_flush,
     redis_read_async,
     redis_write_async,
@@ -126,20 +129,25 @@ runtime.on_reset(_forget_clients)
 class _AsyncExecutor:
     """Sends batches of calls with redis.asyncio; retries like the sync executor."""
 
-    __slots__ = ("budget", "client")
+    __slots__ = ("breaker", "budget", "client")
 
-    def __init__(self, client: Any, budget: float) -> None:
+    def __init__(self, client: Any, budget: float, breaker: Breaker) -> None:
         self.client = client
         self.budget = budget
+        self.breaker = breaker
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
+        self.breaker.before_call()
         retry = None
         while True:
             try:
-                return await self._send(batch)
+                replies = await self._send(batch)
             except Exception as exc:
-                retry = retry or Retrying(self.budget)
+                retry = retry or Retrying(self.budget, self.breaker)
                 await asyncio.sleep(retry.delay_after(exc))
+                continue
+            self.breaker.succeeded()
+            return replies
 
     async def _send(self, batch: list[Call]) -> list[Any]:
         if len(batch) == 1:
@@ -194,7 +202,8 @@ class AsyncRoleStore:
 
     async def _run(self, op: Generator[list[Call], list[Any], T]) -> T:
         client = self.client if self.client is not None else await _loop_client()
-        return await drive_async(op, _AsyncExecutor(client, self.settings.socket_connect_timeout))
+        run = _AsyncExecutor(client, self.settings.socket_connect_timeout, runtime.breaker())
+        return await drive_async(op, run)
 
     async def write(self, key: str, value: Any, ttl: int | None = None) -> ops.Written:
         return await self._run(ops.write(self.scope, key, value, ttl))
@@ -236,16 +245,19 @@ def _call(
     body: Callable[[AsyncRoleStore], Awaitable[Result]],
     fallback: Mapping[str, Any],
     key: Any = None,
+    finish: Callable[[Result], Result] | None = None,
 ) -> Coroutine[Any, Any, Result]:
     """Resolve the role now, in the caller's frame (a coroutine may run later, in a task, where
-    the caller's frame is gone); return the coroutine that does the rest and never raises."""
+    the caller's frame is gone); return the coroutine that does the rest and never raises.
+    ``finish`` gets the result (success or failure) last."""
     started = time.perf_counter()
     try:
         settings, name = _resolve(role)
         store = AsyncRoleStore(name, settings=settings)
     except Exception as exc:
-        return _fail_later(_failed(operation, exc, fallback, None, key, started))
-    return _run_body(operation, store, body, fallback, key, started)
+        result = _failed(operation, exc, fallback, None, key, started)
+        return _fail_later(finish(result) if finish is not None else result)
+    return _run_body(operation, store, body, fallback, key, started, finish)
 
 
 async def _fail_later(result: Result) -> Result:
@@ -259,13 +271,15 @@ async def _run_body(
     fallback: Mapping[str, Any],
     key: Any,
     started: float,
+    finish: Callable[[Result], Result] | None,
 ) -> Result:
     try:
         result = await body(store)
     except Exception as exc:
-        return _failed(operation, exc, fallback, store, key, started)
-    _succeeded(operation, store, key, started)
-    return result
+        result = _failed(operation, exc, fallback, store, key, started)
+    else:
+        _succeeded(operation, store, key, started)
+    return finish(result) if finish is not None else result
 
 
 def redis_write(
@@ -317,13 +331,12 @@ def redis_exists(key: str, *, role: str | None = None) -> Coroutine[Any, Any, Re
 
 def redis_health_check(*, role: str | None = None) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_health_check`."""
-    from . import background
 
     async def body(s: AsyncRoleStore) -> Result:
         report = await s.health()
-        return results.health(report, s.role, await s.pool_usage(), background=background.stats())
+        return results.health(report, s.role, await s.pool_usage(), **_health_extras())
 
-    return _call("health_check", role, body, {"connected": False})
+    return _call("health_check", role, body, {"connected": False}, finish=_with_breaker)
 
 
 def redis_clear_role_data(role: str | None = None) -> Coroutine[Any, Any, Result]:

@@ -79,6 +79,8 @@ class Settings:
     async_drain_timeout: float = 5.0
     async_max_age: float = 300.0
     async_batch_size: int = 5000
+    breaker_failures: int = 3
+    breaker_cooldown: float = 2.0
     use_env_overrides: bool = True
     config_path: str | None = None
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -326,6 +328,8 @@ _FILE_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "async.drain_timeout": ("async_drain_timeout", _positive_float),
     "async.max_age": ("async_max_age", _positive_float),
     "async.batch_size": ("async_batch_size", _int(1)),
+    "breaker.failures": ("breaker_failures", _int(2)),
+    "breaker.cooldown": ("breaker_cooldown", _positive_float),
 }
 _SECTIONS = {path.split(".", 1)[0] for path in _FILE_SCHEMA if "." in path}
 _SECRET_FILE_KEYS = ("password", "connection.password", "pool.password")

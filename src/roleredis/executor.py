@@ -11,6 +11,8 @@ slow, asking again makes it slower).
 
 from __future__ import annotations
 
+import random
+import socket
 import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ import redis
 import redis.exceptions as rex
 from hiredis import pack_command
 
+from .breaker import Breaker
 from .errors import translate
 
 __all__ = ["Retrying", "SyncExecutor", "drive", "roundtrip", "to_wire"]
@@ -67,12 +70,19 @@ def retryable(exc: BaseException) -> bool:
 
 
 class Retrying:
-    """The retry decision for one call: how long to wait before the next try, or give up."""
+    """The retry decision for one call: how long to wait before the next try, or give up.
 
-    __slots__ = ("_delays", "_started", "budget")
+    Every operation roleredis sends is idempotent (SET of a given value, GET, TTL, EXISTS,
+    UNLINK, SCAN, MGET, PING, INFO), so a failed connection may be retried safely. Delays grow
+    exponentially with jitter, and all of them fit in ``budget`` (socket_connect_timeout).
+    When it gives up on a connection failure, it tells the breaker.
+    """
 
-    def __init__(self, budget: float) -> None:
+    __slots__ = ("_breaker", "_delays", "_started", "budget")
+
+    def __init__(self, budget: float, breaker: Breaker) -> None:
         self.budget = budget
+        self._breaker = breaker
         self._started = time.monotonic()
         self._delays = iter(_BACKOFF)
 
@@ -80,32 +90,42 @@ class Retrying:
         """Seconds to wait before trying again; raises the translated error when not to retry."""
         if retryable(exc):
             delay = next(self._delays, None)
-            if delay is not None and time.monotonic() - self._started + delay < self.budget:
-                return delay
-        raise translate(exc) from exc
+            if delay is not None:
+                delay *= random.uniform(0.5, 1.0)
+                if time.monotonic() - self._started + delay < self.budget:
+                    return delay
+        error = translate(exc)
+        if error.error_code in ("connection", "timeout"):
+            self._breaker.failed()
+        raise error from exc
 
 
 class SyncExecutor:
     """Sends batches of calls for one client; retries connection failures within a budget."""
 
-    __slots__ = ("_callbacks", "_fast", "budget", "client")
+    __slots__ = ("_callbacks", "_fast", "breaker", "budget", "client")
 
-    def __init__(self, client: Any, *, budget: float = 5.0) -> None:
+    def __init__(self, client: Any, *, budget: float = 5.0, breaker: Breaker | None = None) -> None:
         self.client = client
         self.budget = budget
+        self.breaker = breaker if breaker is not None else Breaker()
         self._fast = isinstance(client, redis.Redis)
         self._callbacks = client.response_callbacks if self._fast else {}
 
     def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        self.breaker.before_call()
         send = self._send_packed if self._fast else self._send_calls
         retry = None
         while True:
             try:
-                return send(batch)
+                replies = send(batch)
             except Exception as exc:
-                retry = retry or Retrying(self.budget)
+                retry = retry or Retrying(self.budget, self.breaker)
                 time.sleep(retry.delay_after(exc))
+                continue
+            self.breaker.succeeded()
+            return replies
 
     def _send_calls(self, batch: list[Call]) -> list[Any]:
         return [getattr(self.client, name)(*args) for name, args in batch]
@@ -131,13 +151,6 @@ class SyncExecutor:
         return replies
 
 
-_SOCKET_CONNECTIONS = (
-    redis.connection.Connection,
-    redis.connection.SSLConnection,
-    redis.connection.UnixDomainSocketConnection,
-)
-
-
 def _roundtrip_via_redis_py(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     """The same contract as :func:`roundtrip`, through redis-py's own connection methods."""
     conn.send_packed_command(conn.pack_commands(commands))
@@ -157,12 +170,12 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     list, not exceptions, so one failed command does not hide the others. A socket failure or
     timeout raises redis-py's ConnectionError / TimeoutError; the caller disconnects.
     """
-    if type(conn) not in _SOCKET_CONNECTIONS:  # e.g. fakeredis: its own, in-process I/O
-        return _roundtrip_via_redis_py(conn, commands)
     sock = conn._sock
     if sock is None:
         conn.connect()
         sock = conn._sock
+    if not isinstance(sock, socket.socket):  # e.g. fakeredis: its own, in-process I/O
+        return _roundtrip_via_redis_py(conn, commands)
     packed = b"".join([pack_command(c) for c in commands])
     reader = hiredis.Reader()
     replies: list[Any] = []

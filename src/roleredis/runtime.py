@@ -13,10 +13,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .breaker import Breaker
 from .config import Settings, load_settings
 from .connection import build_client, close_client
 
 __all__ = [
+    "breaker",
     "current_client",
     "on_reset",
     "reset",
@@ -29,7 +31,8 @@ log = logging.getLogger("roleredis.runtime")
 
 _lock = threading.RLock()
 _settings: Settings | None = None
-_override: Settings | None = None  # set by use_settings(): wins over environment and file
+_override: Settings | None = None
+_breaker: Breaker | None = None  # set by use_settings(): wins over environment and file
 _client: Any = None
 _hooks: list[Callable[[bool], None]] = []
 _fork_hook_installed = False
@@ -62,6 +65,19 @@ def sync_client() -> Any:
     return client
 
 
+def breaker() -> Breaker:
+    """The process's circuit breaker for the configured server (made on first use)."""
+    global _breaker
+    current = _breaker
+    if current is None:
+        with _lock:
+            if _breaker is None:
+                s = settings()
+                _breaker = Breaker(s.breaker_failures, s.breaker_cooldown)
+            current = _breaker
+    return current
+
+
 def current_client() -> Any:
     """The shared sync client if it has been made, else None (never makes one)."""
     return _client
@@ -91,20 +107,21 @@ def reset() -> None:
     >>> import roleredis
     >>> roleredis.reset()
     """
-    global _settings, _client
+    global _settings, _client, _breaker
     with _lock:
         for hook in list(_hooks):
             hook(False)
-        client, _client, _settings = _client, None, None
+        client, _client, _settings, _breaker = _client, None, None, None
     if client is not None:
         close_client(client)
 
 
 def _after_fork() -> None:
-    global _settings, _client, _lock
+    global _settings, _client, _lock, _breaker
     _lock = threading.RLock()  # a parent thread may have held it at fork time
     _client = None
     _settings = None
+    _breaker = None
     for hook in list(_hooks):
         try:
             hook(True)

@@ -67,7 +67,9 @@ class RoleStore:
             raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
         self.scope = scope_for(role, self.settings)
         self.client = client if client is not None else runtime.sync_client()
-        self._run = SyncExecutor(self.client, budget=self.settings.socket_connect_timeout)
+        self._run = SyncExecutor(
+            self.client, budget=self.settings.socket_connect_timeout, breaker=runtime.breaker()
+        )
 
     @property
     def role(self) -> str:

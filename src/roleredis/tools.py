@@ -232,12 +232,27 @@ def redis_health_check(*, role: str | None = None) -> Result:
     >>> redis_health_check()["connected"]
     True
     """
-    return _call(
-        "health_check",
-        role,
-        lambda s: results.health(s.health(), s.role, s.pool_usage(), background=background.stats()),
-        {"connected": False},
+    return _with_breaker(
+        _call(
+            "health_check",
+            role,
+            lambda s: results.health(s.health(), s.role, s.pool_usage(), **_health_extras()),
+            {"connected": False},
+        )
     )
+
+
+def _health_extras() -> dict[str, Any]:
+    """What a health report adds about this process: the writer's counters, the breaker."""
+    return {"background": background.stats(), "breaker": runtime.breaker().report()}
+
+
+def _with_breaker(result: Result) -> Result:
+    """A failed health check still says what the breaker is doing (if settings are valid)."""
+    if not result["success"]:
+        with contextlib.suppress(Exception):
+            result["breaker"] = runtime.breaker().report()
+    return result
 
 
 def redis_clear_role_data(role: str | None = None) -> Result:

@@ -1,6 +1,11 @@
 """Issue 2, section 8: graceful degradation. With the server down every call returns
 success False with connection within socket_connect_timeout (retries included); once the
-server is back the next call succeeds without reset() or a restart of the program."""
+server is back the next call succeeds without reset() or a restart of the program.
+
+Issue 5 added a circuit breaker: after ``breaker.failures`` consecutive connection failures
+calls fail fast for ``breaker.cooldown`` seconds, then one probe call decides. Fewer failures
+than that never hold the next call back (test_a_few_failures_never_hold_the_next_call); after
+more, the first call once the cool-down has passed succeeds."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from roleredis.testing import RedisServer
 
 CONNECT_TIMEOUT = 0.5
 SOCKET_TIMEOUT = 0.5
+BREAKER_COOLDOWN = 0.5
 MARGIN = 0.3  # scheduling slack on a loaded machine
 
 CALLS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -61,7 +67,8 @@ def victim(
             "connection": {
                 "socket_connect_timeout": CONNECT_TIMEOUT,
                 "socket_timeout": SOCKET_TIMEOUT,
-            }
+            },
+            "breaker": {"cooldown": BREAKER_COOLDOWN},
         }
     )
     try:
@@ -94,10 +101,23 @@ def test_next_call_after_restart_succeeds_without_reset(victim: RedisServer) -> 
         assert redis_write("during", 1, role="w")["error_code"] == "connection"
         assert redis_read("before", role="w")["error_code"] == "connection"
     victim.restart()
+    time.sleep(BREAKER_COOLDOWN)  # ten failures opened the breaker: the probe call decides
     result = redis_write("after", {"back": True}, role="w")
     assert result["success"] is True, result
     assert redis_read("after", role="w")["value"] == {"back": True}
     assert redis_health_check(role="w")["success"] is True
+
+
+def test_a_few_failures_never_hold_the_next_call(victim: RedisServer) -> None:
+    # breaker.failures is at least 2 (default 3): a failed call or two just before the server
+    # comes back must not make the next one fail fast
+    assert redis_write("before", 1, role="w")["success"] is True
+    victim.kill()
+    for _ in range(2):
+        assert redis_write("during", 1, role="w")["error_code"] == "connection"
+    victim.restart()
+    result = redis_write("after", 2, role="w")
+    assert result["success"] is True, result
 
 
 def test_restart_between_calls_is_invisible(victim: RedisServer) -> None:
@@ -133,14 +153,21 @@ def test_server_never_started_fails_fast(
 ) -> None:
     server = RedisServer()  # a free port, nothing listening
     monkeypatch.setenv("REDIS_URL", server.url)
-    write_config({"connection": {"socket_connect_timeout": CONNECT_TIMEOUT}})
+    write_config(
+        {
+            "connection": {"socket_connect_timeout": CONNECT_TIMEOUT},
+            "breaker": {"cooldown": BREAKER_COOLDOWN},
+        }
+    )
     for name, call in CALLS.items():
         result, elapsed = timed(call)
         assert result["success"] is False, (name, result)
         assert result["error_code"] == "connection", (name, result)
         assert elapsed <= CONNECT_TIMEOUT + MARGIN, (name, elapsed)
-    # ... and it comes up later, on that port: no reset needed
+    # ... and it comes up later, on that port: no reset needed (once the breaker that nine
+    # failures opened has cooled down)
     server.start()
+    time.sleep(BREAKER_COOLDOWN)
     try:
         assert redis_write("k", 1, role="w")["success"] is True
     finally:

@@ -78,7 +78,10 @@ def test_connection_failure_gives_up_after_the_backoff(sleeps: list[float]) -> N
     with pytest.raises(errors.ConnectionFailedError) as info:
         SyncExecutor(client, budget=60.0)([("get", ("k",))])
     assert client.attempts == 1 + len(executor._BACKOFF)
-    assert sleeps == list(executor._BACKOFF)
+    # exponential backoff with jitter: each delay is between half and all of its step
+    assert len(sleeps) == len(executor._BACKOFF)
+    for slept, step in zip(sleeps, executor._BACKOFF, strict=True):
+        assert step / 2 <= slept <= step
     assert isinstance(info.value.__cause__, rex.ConnectionError)
 
 

@@ -1,0 +1,1 @@
+"""The demo's roles, laid out as the guide describes: one directory per role."""

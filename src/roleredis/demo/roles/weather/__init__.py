@@ -1,0 +1,1 @@
+"""The weather role of the demo."""
