@@ -205,8 +205,10 @@ class AsyncRoleStore:
         run = _AsyncExecutor(client, self.settings.socket_connect_timeout, runtime.breaker())
         return await drive_async(op, run)
 
-    async def write(self, key: str, value: Any, ttl: int | None = None) -> ops.Written:
-        return await self._run(ops.write(self.scope, key, value, ttl))
+    async def write(
+        self, key: str, value: Any, ttl: int | None = None, *, encrypt: bool | None = None
+    ) -> ops.Written:
+        return await self._run(ops.write(self.scope, key, value, ttl, encrypt))
 
     async def read(self, key: str) -> ops.Entry:
         return await self._run(ops.read(self.scope, key))
@@ -224,9 +226,9 @@ class AsyncRoleStore:
         return await self._run(ops.clear(self.scope))
 
     async def write_many(
-        self, mapping: Mapping[str, Any], ttl: int | None = None
+        self, mapping: Mapping[str, Any], ttl: int | None = None, *, encrypt: bool | None = None
     ) -> ops.WrittenMany:
-        return await self._run(ops.write_many(self.scope, mapping, ttl))
+        return await self._run(ops.write_many(self.scope, mapping, ttl, encrypt))
 
     async def read_many(self, keys: Iterable[str]) -> ops.ReadMany:
         return await self._run(ops.read_many(self.scope, keys))
@@ -283,12 +285,17 @@ async def _run_body(
 
 
 def redis_write(
-    key: str, value: Any, ttl: int | None = None, *, role: str | None = None
+    key: str,
+    value: Any,
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
 ) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_write`."""
 
     async def body(s: AsyncRoleStore) -> Result:
-        return results.written(await s.write(key, value, ttl), s.role)
+        return results.written(await s.write(key, value, ttl, encrypt=encrypt), s.role)
 
     return _call("write", role, body, {"key": key}, key)
 
@@ -349,12 +356,16 @@ def redis_clear_role_data(role: str | None = None) -> Coroutine[Any, Any, Result
 
 
 def redis_write_many(
-    mapping: Mapping[str, Any], ttl: int | None = None, *, role: str | None = None
+    mapping: Mapping[str, Any],
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
 ) -> Coroutine[Any, Any, Result]:
     """Awaitable :func:`roleredis.tools.redis_write_many`."""
 
     async def body(s: AsyncRoleStore) -> Result:
-        return results.written_many(await s.write_many(mapping, ttl), s.role)
+        return results.written_many(await s.write_many(mapping, ttl, encrypt=encrypt), s.role)
 
     return _call("write_many", role, body, {"written": 0})
 

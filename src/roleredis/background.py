@@ -82,6 +82,7 @@ class Writer:
         self._sleeping = False
         self._closing = False
         self._abandon = False
+        self._outage = False
         self.in_flight = 0
         self.carried = 0
         self.given_up = 0
@@ -211,6 +212,9 @@ class Writer:
                     backoff = min(backoff * 2, _MAX_BACKOFF)
                 continue
             self.batches += 1
+            if self._outage:
+                self._outage = False
+                log.warning("roleredis writer: Redis reachable again; sending queued writes")
             self._settle(items, replies)
             return
 

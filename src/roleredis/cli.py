@@ -131,7 +131,7 @@ def _shown(text: str) -> str:
 
 
 def _emit_json(data: Any) -> None:
-    console.out(json.dumps(data, indent=2, ensure_ascii=True), highlight=False)
+    console.out(json.dumps(data, indent=2, ensure_ascii=True, default=str), highlight=False)
 
 
 def _value_for_json(value: Any) -> dict[str, Any]:

@@ -19,17 +19,22 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from typing import Any
 
 import orjson
 
+from .crypto import Keyring
 from .errors import SerializationError
 
-__all__ = ["ENVELOPE_MAGIC", "decode", "encode"]
+__all__ = ["ENVELOPE_MAGIC", "Codec", "decode", "encode"]
 
 #: Stored values that start with these bytes are envelopes, not JSON text.
 ENVELOPE_MAGIC = b"\xffrr"
 _BYTES_HEADER = ENVELOPE_MAGIC + b"b"
+_ZLIB_HEADER = ENVELOPE_MAGIC + b"z"
+_ZSTD_HEADER = ENVELOPE_MAGIC + b"s"
+_SEALED_HEADER = ENVELOPE_MAGIC + b"e"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _LONG_DIGITS = re.compile(rb"\d{19}")
 _ORJSON_OPTIONS = (
@@ -190,3 +195,95 @@ def decode(data: bytes) -> Any:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data
+
+
+class Codec:
+    """Values to stored bytes for one role: plain JSON (or the bytes envelope), then, when
+    configured, compressed above a size and sealed (AES-GCM) inside further envelopes.
+
+    Plain values stay plain JSON text; reading peels whatever envelopes a value has, whatever
+    the current settings (a value sealed with an old key opens with ROLEREDIS_ENCRYPTION_OLD_KEYS).
+
+    >>> c = Codec(compression_threshold=64)
+    >>> stored = c.encode("x" * 1000, "r:k")
+    >>> len(stored) < 100, c.decode(stored, "r:k") == "x" * 1000
+    (True, True)
+    """
+
+    __slots__ = ("_zstd", "compression_threshold", "encrypt", "keyring")
+
+    def __init__(
+        self,
+        *,
+        compression_threshold: int | None = None,
+        compression: str = "auto",
+        keyring: Keyring | None = None,
+        encrypt: bool = False,
+    ) -> None:
+        self.compression_threshold = compression_threshold
+        self.keyring = keyring
+        self.encrypt = encrypt
+        self._zstd: Any = None
+        if compression in ("auto", "zstd"):
+            try:
+                import zstandard  # type: ignore[import-not-found,unused-ignore]
+
+                self._zstd = zstandard
+            except ImportError:
+                if compression == "zstd":
+                    from .errors import ConfigError
+
+                    raise ConfigError(
+                        "serialization.compression is zstd but the zstandard package is not "
+                        "installed: pip install zstandard, or use zlib"
+                    ) from None
+
+    def encode(self, value: Any, full_key: str, encrypt: bool | None = None) -> bytes:
+        """Stored bytes for ``value`` under ``full_key`` (the key is bound into a seal)."""
+        data = encode(value)
+        threshold = self.compression_threshold
+        if threshold is not None and len(data) > threshold:
+            if self._zstd is not None:
+                packed = _ZSTD_HEADER + self._zstd.ZstdCompressor().compress(data)
+            else:
+                packed = _ZLIB_HEADER + zlib.compress(data)
+            if len(packed) < len(data):
+                data = packed
+        if self.encrypt if encrypt is None else encrypt:
+            if self.keyring is None or not self.keyring.can_seal:
+                from .errors import ConfigError
+
+                raise ConfigError(
+                    "encryption was asked for but ROLEREDIS_ENCRYPTION_KEY is not set; set it "
+                    "to a key from roleredis.crypto.generate_key()"
+                )
+            data = _SEALED_HEADER + self.keyring.seal(data, full_key.encode("utf-8"))
+        return data
+
+    def decode(self, data: bytes, full_key: str) -> Any:
+        """The value of stored ``data``; SerializationError if an envelope does not open."""
+        header = data[:4]
+        if header == _SEALED_HEADER:
+            if self.keyring is None:
+                raise SerializationError(
+                    "the value is encrypted; set ROLEREDIS_ENCRYPTION_KEY (or "
+                    "ROLEREDIS_ENCRYPTION_OLD_KEYS) to the key it was written with"
+                )
+            data = self.keyring.open(data[4:], full_key.encode("utf-8"))
+            header = data[:4]
+        try:
+            if header == _ZLIB_HEADER:
+                data = zlib.decompress(data[4:])
+            elif header == _ZSTD_HEADER:
+                if self._zstd is None:
+                    raise SerializationError(
+                        "the value is zstd-compressed; install zstandard to read it"
+                    )
+                data = self._zstd.ZstdDecompressor().decompress(data[4:])
+        except (zlib.error, ValueError) as exc:
+            raise SerializationError(f"the compressed value is damaged: {exc}") from None
+        except Exception as exc:  # zstandard.ZstdError
+            if type(exc).__module__.startswith("zstandard"):
+                raise SerializationError(f"the compressed value is damaged: {exc}") from None
+            raise
+        return decode(data)

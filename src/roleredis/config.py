@@ -81,6 +81,11 @@ class Settings:
     async_batch_size: int = 5000
     breaker_failures: int = 3
     breaker_cooldown: float = 2.0
+    compression_threshold: int | None = None
+    compression: str = "auto"
+    encrypt_roles: tuple[str, ...] = ()
+    encryption_key: str | None = dataclasses.field(default=None, repr=False)
+    encryption_old_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     use_env_overrides: bool = True
     config_path: str | None = None
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -103,6 +108,9 @@ class Settings:
         if redact:
             if out["password"]:
                 out["password"] = REDACTED
+            if out["encryption_key"]:
+                out["encryption_key"] = REDACTED
+            out["encryption_old_keys"] = tuple(REDACTED for _ in out["encryption_old_keys"])
             if out["url"]:
                 out["url"] = redact_url(out["url"])
         return out
@@ -289,6 +297,29 @@ def _role_name(value: Any, where: str) -> str:
         raise _fail(where, str(exc)) from None
 
 
+def _optional_size(value: Any, where: str) -> int | None:
+    return None if value is None else _int(0)(value, where)
+
+
+def _compression(value: Any, where: str) -> str:
+    text = _text(value, where).lower()
+    if text not in ("auto", "zlib", "zstd"):
+        raise _fail(where, f"expected auto, zlib or zstd, got {value!r}")
+    return text
+
+
+def _role_list(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list):
+        raise _fail(where, f"expected a list of role names, got {value!r}")
+    return tuple(_role_name(item, where) for item in value)
+
+
+def _key_list(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
 def _env_role(value: Any, where: str) -> str:
     from .keys import validate_role
 
@@ -330,9 +361,18 @@ _FILE_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "async.batch_size": ("async_batch_size", _int(1)),
     "breaker.failures": ("breaker_failures", _int(2)),
     "breaker.cooldown": ("breaker_cooldown", _positive_float),
+    "serialization.compression_threshold": ("compression_threshold", _optional_size),
+    "serialization.compression": ("compression", _compression),
+    "encryption.roles": ("encrypt_roles", _role_list),
 }
 _SECTIONS = {path.split(".", 1)[0] for path in _FILE_SCHEMA if "." in path}
-_SECRET_FILE_KEYS = ("password", "connection.password", "pool.password")
+_SECRET_FILE_KEYS = (
+    "password",
+    "connection.password",
+    "pool.password",
+    "encryption.key",
+    "encryption.old_keys",
+)
 
 # environment variable -> (Settings field, validator, needs use_env_overrides)
 _ENV_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any], bool]] = {
@@ -343,6 +383,8 @@ _ENV_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any], bool]] = {
     "REDIS_USERNAME": ("username", _optional_text, True),
     "REDIS_PASSWORD": ("password", _optional_text, False),
     "ROLEREDIS_ROLE": ("role", _env_role, False),
+    "ROLEREDIS_ENCRYPTION_KEY": ("encryption_key", _optional_text, False),
+    "ROLEREDIS_ENCRYPTION_OLD_KEYS": ("encryption_old_keys", _key_list, False),
 }
 
 
@@ -416,9 +458,14 @@ def load_settings(
         for dotted, raw in _walk(section):
             where = f"redis.{dotted} in {file_path}"
             if dotted in _SECRET_FILE_KEYS:
+                what, variable = (
+                    ("an encryption key", "ROLEREDIS_ENCRYPTION_KEY / _OLD_KEYS")
+                    if dotted.startswith("encryption.")
+                    else ("a password", "REDIS_PASSWORD")
+                )
                 raise ConfigError(
-                    f"{where}: a password must not be stored in a config file; "
-                    "remove it and set the REDIS_PASSWORD environment variable instead"
+                    f"{where}: {what} must not be stored in a config file; "
+                    f"remove it and set the {variable} environment variable instead"
                 )
             if dotted not in _FILE_SCHEMA:
                 known = ", ".join(sorted(_FILE_SCHEMA))

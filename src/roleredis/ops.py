@@ -64,6 +64,7 @@ class Scope:
     keyspace: Keyspace
     default_ttl: int | None = None
     max_ttl: int | None = None
+    codec: codec.Codec = dataclasses.field(default_factory=codec.Codec)
 
     @property
     def role(self) -> str:
@@ -128,11 +129,16 @@ def _set_call(full_key: str, data: bytes, seconds: int | None) -> Call:
     return ("set", (full_key, data, seconds)) if seconds is not None else ("set", (full_key, data))
 
 
-def prepare_write(scope: Scope, key: Any, value: Any, ttl: Any) -> PreparedWrite:
-    """Validate and encode one write (raises the typed errors) without sending anything."""
+def prepare_write(
+    scope: Scope, key: Any, value: Any, ttl: Any, encrypt: bool | None = None
+) -> PreparedWrite:
+    """Validate and encode one write (raises the typed errors) without sending anything.
+
+    ``encrypt`` None follows the role's configuration (encryption.roles).
+    """
     full = scope.keyspace.full_key(key)
     seconds, warning = scope.ttl(ttl)
-    data = codec.encode(value)
+    data = scope.codec.encode(value, full, encrypt)
     written = Written(key, full, NO_EXPIRY if seconds is None else seconds, len(data), warning)
     return PreparedWrite(_set_call(full, data, seconds), written)
 
@@ -143,8 +149,10 @@ def _acknowledged(replies: list[Any], what: str) -> None:
             raise InternalError(f"{what}: the server did not acknowledge the write ({reply!r})")
 
 
-def write(scope: Scope, key: Any, value: Any, ttl: Any = None) -> Op[Written]:
-    prepared = prepare_write(scope, key, value, ttl)
+def write(
+    scope: Scope, key: Any, value: Any, ttl: Any = None, encrypt: bool | None = None
+) -> Op[Written]:
+    prepared = prepare_write(scope, key, value, ttl, encrypt)
     replies = yield [prepared.call]
     _acknowledged(replies, f"write of {prepared.written.full_key!r}")
     return prepared.written
@@ -160,14 +168,14 @@ def read(scope: Scope, key: Any) -> Op[Entry]:
     data, ttl = yield [("get", (full,)), ("ttl", (full,))]
     if data is None:
         raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
-    return Entry(key, full, _decode(data, full), _remaining(ttl))
+    return Entry(key, full, _decode(scope, data, full), _remaining(ttl))
 
 
-def _decode(data: Any, full_key: str) -> Any:
+def _decode(scope: Scope, data: Any, full_key: str) -> Any:
     if isinstance(data, str):  # a client made with decode_responses=True
         data = data.encode("utf-8")
     try:
-        return codec.decode(data)
+        return scope.codec.decode(data, full_key)
     except SerializationError as exc:
         raise SerializationError(f"{full_key!r}: {exc}") from None
 
@@ -227,7 +235,9 @@ def clear(scope: Scope) -> Op[int]:
     return deleted
 
 
-def write_many(scope: Scope, mapping: Any, ttl: Any = None) -> Op[WrittenMany]:
+def write_many(
+    scope: Scope, mapping: Any, ttl: Any = None, encrypt: bool | None = None
+) -> Op[WrittenMany]:
     """Write every item of ``mapping`` in one round trip; nothing is sent if any is invalid."""
     if not isinstance(mapping, Mapping):
         raise InvalidArgumentError(
@@ -238,7 +248,7 @@ def write_many(scope: Scope, mapping: Any, ttl: Any = None) -> Op[WrittenMany]:
     for key, value in mapping.items():
         full = scope.keyspace.full_key(key)
         try:
-            data = codec.encode(value)
+            data = scope.codec.encode(value, full, encrypt)
         except SerializationError as exc:
             raise SerializationError(f"key {key!r}: {exc}") from None
         calls.append(_set_call(full, data, seconds))
@@ -267,7 +277,7 @@ def read_many(scope: Scope, keys: Any) -> Op[ReadMany]:
         if data is None:
             missing.append(key)
         else:
-            values[key] = _decode(data, full)
+            values[key] = _decode(scope, data, full)
     return ReadMany(values, missing)
 
 

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import ops
+from .codec import Codec
 from .config import Settings
 from .connection import embedded_backend
+from .crypto import Keyring
 from .errors import DisabledError
 from .executor import SyncExecutor, drive
 from .keys import Keyspace, validate_role
@@ -22,12 +24,39 @@ from .keys import Keyspace, validate_role
 __all__ = ["RoleStore", "pool_usage", "scope_for"]
 
 
+# id(settings) -> (settings, its codec, its encrypting codec): keyrings are costly to build
+_codecs: dict[int, tuple[Settings, Codec, Codec]] = {}
+
+
+def _codecs_for(settings: Settings) -> tuple[Codec, Codec]:
+    cached = _codecs.get(id(settings))
+    if cached is None or cached[0] is not settings:
+        keyring = None
+        if settings.encryption_key or settings.encryption_old_keys:
+            keyring = Keyring(settings.encryption_key, settings.encryption_old_keys)
+        options: dict[str, Any] = {
+            "compression_threshold": settings.compression_threshold,
+            "compression": settings.compression,
+            "keyring": keyring,
+        }
+        if len(_codecs) > 64:
+            _codecs.clear()
+        cached = _codecs[id(settings)] = (
+            settings,
+            Codec(**options),
+            Codec(**options, encrypt=True),
+        )
+    return cached[1], cached[2]
+
+
 def scope_for(role: str, settings: Settings) -> ops.Scope:
     """The :class:`~roleredis.ops.Scope` of ``role`` under ``settings`` (role validated)."""
+    plain, encrypting = _codecs_for(settings)
     return ops.Scope(
         Keyspace(validate_role(role), auto_prefix=settings.auto_prefix),
         default_ttl=settings.default_ttl,
         max_ttl=settings.max_ttl,
+        codec=encrypting if role in settings.encrypt_roles else plain,
     )
 
 
@@ -79,9 +108,14 @@ class RoleStore:
         """The Redis key that ``key`` is stored under."""
         return self.scope.keyspace.full_key(key)
 
-    def write(self, key: str, value: Any, ttl: int | None = None) -> ops.Written:
-        """Store ``value`` under ``key``; ``ttl`` None takes default_ttl, -1 means no expiry."""
-        return drive(ops.write(self.scope, key, value, ttl), self._run)
+    def write(
+        self, key: str, value: Any, ttl: int | None = None, *, encrypt: bool | None = None
+    ) -> ops.Written:
+        """Store ``value`` under ``key``; ``ttl`` None takes default_ttl, -1 means no expiry.
+
+        ``encrypt`` None follows the role's configuration (encryption.roles).
+        """
+        return drive(ops.write(self.scope, key, value, ttl, encrypt), self._run)
 
     def read(self, key: str) -> ops.Entry:
         """The value and remaining TTL of ``key``; raises NotFoundError if it is missing."""
@@ -102,9 +136,11 @@ class RoleStore:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many."""
         return drive(ops.clear(self.scope), self._run)
 
-    def write_many(self, mapping: Mapping[str, Any], ttl: int | None = None) -> ops.WrittenMany:
+    def write_many(
+        self, mapping: Mapping[str, Any], ttl: int | None = None, *, encrypt: bool | None = None
+    ) -> ops.WrittenMany:
         """Write all of ``mapping`` in one round trip."""
-        return drive(ops.write_many(self.scope, mapping, ttl), self._run)
+        return drive(ops.write_many(self.scope, mapping, ttl, encrypt), self._run)
 
     def read_many(self, keys: Iterable[str]) -> ops.ReadMany:
         """Read ``keys`` in one round trip; missing keys are listed in ``missing``."""

@@ -148,10 +148,18 @@ def _call(
     return result
 
 
-def redis_write(key: str, value: Any, ttl: int | None = None, *, role: str | None = None) -> Result:
+def redis_write(
+    key: str,
+    value: Any,
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
+) -> Result:
     """Write ``value`` under ``<role>:<key>``.
 
     ``ttl``: seconds; None takes key_management.default_ttl; -1 asks for no expiry.
+    ``encrypt``: seal the value with AES-GCM (None: as encryption.roles says for the role).
 
     >>> redis_write("user_session", {"user_id": 123}, ttl=3600, role="web")["prefixed_key"]
     'web:user_session'
@@ -159,7 +167,7 @@ def redis_write(key: str, value: Any, ttl: int | None = None, *, role: str | Non
     return _call(
         "write",
         role,
-        lambda s: results.written(s.write(key, value, ttl), s.role),
+        lambda s: results.written(s.write(key, value, ttl, encrypt=encrypt), s.role),
         {"key": key},
         key,
     )
@@ -271,7 +279,11 @@ def redis_clear_role_data(role: str | None = None) -> Result:
 
 
 def redis_write_many(
-    mapping: Mapping[str, Any], ttl: int | None = None, *, role: str | None = None
+    mapping: Mapping[str, Any],
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
 ) -> Result:
     """Write every item of ``mapping`` in one round trip (all refused if any is invalid).
 
@@ -281,7 +293,7 @@ def redis_write_many(
     return _call(
         "write_many",
         role,
-        lambda s: results.written_many(s.write_many(mapping, ttl), s.role),
+        lambda s: results.written_many(s.write_many(mapping, ttl, encrypt=encrypt), s.role),
         {"written": 0},
     )
 
@@ -312,15 +324,20 @@ def _overloaded(what: str) -> OverloadedError:
     )
 
 
-def _queue_write(store: RoleStore, key: Any, value: Any, ttl: Any) -> Result:
-    prepared = ops.prepare_write(store.scope, key, value, ttl)
+def _queue_write(store: RoleStore, key: Any, value: Any, ttl: Any, encrypt: bool | None) -> Result:
+    prepared = ops.prepare_write(store.scope, key, value, ttl, encrypt)
     if not background.writer().submit_write(prepared.call):
         raise _overloaded("write")
     return results.queued_write(prepared.written, store.role)
 
 
 def redis_write_async(
-    key: str, value: Any, ttl: int | None = None, *, role: str | None = None
+    key: str,
+    value: Any,
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
 ) -> Result:
     """Queue a write and return at once; a background thread batches it into a pipeline.
 
@@ -332,7 +349,9 @@ def redis_write_async(
     >>> redis_flush(timeout=5)["success"]
     True
     """
-    return _call("write_async", role, lambda s: _queue_write(s, key, value, ttl), {"key": key}, key)
+    return _call(
+        "write_async", role, lambda s: _queue_write(s, key, value, ttl, encrypt), {"key": key}, key
+    )
 
 
 def _queue_read(store: RoleStore, key: Any, callback: Any) -> Result:

@@ -222,6 +222,37 @@ def test_callback_that_raises_base_exception_subclass_does_not_kill_the_writer(
     assert redis_read("later", role="web")["value"] == 2
 
 
+def test_a_callback_may_queue_more_work_and_calling_flush_there_does_not_hang() -> None:
+    redis_write("a", "b", role="web")
+    redis_write("b", "c", role="web")
+    chain: list[Any] = []
+    flush_results: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def third(result: dict[str, Any]) -> None:
+        chain.append(result["value"])
+        done.set()
+
+    def second(result: dict[str, Any]) -> None:
+        chain.append(result["value"])
+        redis_write_async("from_callback", 1, role="web")
+        redis_read_async("from_callback", third, role="web")
+
+    def first(result: dict[str, Any]) -> None:
+        chain.append(result["value"])
+        # a flush here would wait for the thread that runs this callback: it must not hang
+        flush_results.append(redis_flush(timeout=2))
+        redis_read_async(result["value"], second, role="web")
+
+    started = time.monotonic()
+    redis_read_async("a", first, role="web")
+    assert done.wait(10), chain
+    assert chain == ["b", "c", 1]
+    assert time.monotonic() - started < 1.5, "flush inside a callback blocked the writer"
+    assert len(flush_results) == 1 and isinstance(flush_results[0], dict)
+    assert redis_flush(timeout=5)["success"] is True
+
+
 # --------------------------------------------------------------------------- where it runs
 
 
@@ -324,6 +355,7 @@ def test_callbacks_of_two_loops_in_two_threads_go_to_their_own_loop() -> None:
         assert all_on_loop
 
 
+@pytest.mark.real_server
 def test_callback_of_a_loop_that_has_closed_runs_on_the_writer_thread_with_a_warning(
     own_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -356,6 +388,7 @@ def test_callback_of_a_loop_that_has_closed_runs_on_the_writer_thread_with_a_war
     assert warnings, [r.getMessage() for r in caplog.records]
 
 
+@pytest.mark.real_server
 def test_read_async_while_the_server_is_down_reports_the_failure_to_the_callback(
     own_server: RedisServer,
 ) -> None:
