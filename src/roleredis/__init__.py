@@ -8,6 +8,7 @@
 {'sky': 'clear'}
 """
 
+from . import acl, aio, metrics
 from .config import Settings, load_settings
 from .errors import (
     ConfigError,
@@ -43,6 +44,9 @@ from .tools import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "acl",
+    "aio",
+    "metrics",
     "ConfigError",
     "ConnectionFailedError",
     "DisabledError",

@@ -55,6 +55,9 @@ Op = Generator[list[Call], list[Any], T]
 
 SCAN_COUNT = 1000
 HEALTH_PROBE = "__roleredis_health__:"
+#: A key in the namespace that listing and clearing touch first with a key-checked command
+#: (EXISTS): Redis ACLs do not check SCAN, but they refuse this for another role's namespace.
+ACL_PROBE = "__roleredis_acl_probe__"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -192,6 +195,13 @@ def delete(scope: Scope, key: Any) -> Op[bool]:
     return bool(count)
 
 
+def _acl_check(scope: Scope) -> list[Call]:
+    """A key-checked command in the role's namespace, sent before SCAN (see ACL_PROBE)."""
+    if not scope.keyspace.auto_prefix:
+        return []
+    return [("exists", (scope.keyspace.full_key(ACL_PROBE),))]
+
+
 def _scan(cursor: int, match: str) -> Call:
     return ("scan", (cursor, match, SCAN_COUNT))
 
@@ -202,8 +212,10 @@ def list_keys(scope: Scope, pattern: Any = "*") -> Op[list[str]]:
     strip = scope.keyspace.strip
     seen: dict[str, None] = {}
     cursor = 0
+    calls = [*_acl_check(scope), _scan(cursor, match)]
     while True:
-        ((cursor, batch),) = yield [_scan(cursor, match)]
+        (cursor, batch) = (yield calls)[-1]
+        calls = [_scan(cursor, match)]
         for full in batch:
             seen[strip(full)] = None
         if int(cursor) == 0:
@@ -219,7 +231,7 @@ def clear(scope: Scope) -> Op[int]:
         )
     match = scope.keyspace.everything()
     deleted = 0
-    ((cursor, batch),) = yield [_scan(0, match)]
+    (cursor, batch) = (yield [*_acl_check(scope), _scan(0, match)])[-1]
     while batch or int(cursor) != 0:
         calls: list[Call] = []
         if batch:

@@ -31,6 +31,11 @@ def scope(role: str = "weather", **kw: Any) -> ops.Scope:
     return ops.Scope(Keyspace(role, auto_prefix=auto_prefix), **kw)
 
 
+def probe(role: str = "weather") -> tuple[str, tuple[str]]:
+    """The key-checked EXISTS that listing and clearing send first (Redis ACLs skip SCAN)."""
+    return ("exists", (f"{role}:{ops.ACL_PROBE}",))
+
+
 class Script:
     """Run an operation with scripted replies; record every batch it yields."""
 
@@ -251,7 +256,7 @@ def test_list_keys_scans_until_cursor_zero_dedupes_and_strips() -> None:
     )
     assert keys == ["a", "b", "c"]
     assert s.batches == [
-        [("scan", (0, "weather:*", ops.SCAN_COUNT))],
+        [probe(), ("scan", (0, "weather:*", ops.SCAN_COUNT))],
         [("scan", (17, "weather:*", ops.SCAN_COUNT))],
         [("scan", (23, "weather:*", ops.SCAN_COUNT))],
     ]
@@ -261,7 +266,7 @@ def test_list_keys_scans_until_cursor_zero_dedupes_and_strips() -> None:
 def test_list_keys_pattern_after_prefix() -> None:
     s = Script(ops.list_keys(scope(), "session:*"))
     assert s.run([(0, [b"weather:session:abc"])]) == ["session:abc"]
-    assert s.batches[0] == [("scan", (0, "weather:session:*", ops.SCAN_COUNT))]
+    assert s.batches[0] == [probe(), ("scan", (0, "weather:session:*", ops.SCAN_COUNT))]
 
 
 def test_list_keys_accepts_str_and_bytes_cursor_and_keys() -> None:
@@ -305,7 +310,7 @@ def test_clear_scans_and_unlinks_in_batches() -> None:
     )
     assert count == 4
     assert s.batches == [
-        [("scan", (0, "weather:*", ops.SCAN_COUNT))],
+        [probe(), ("scan", (0, "weather:*", ops.SCAN_COUNT))],
         [("unlink", tuple(page1)), ("scan", (5, "weather:*", ops.SCAN_COUNT))],
         [("unlink", tuple(page2))],
     ]
@@ -315,7 +320,7 @@ def test_clear_scans_and_unlinks_in_batches() -> None:
 def test_clear_empty_role_is_one_scan() -> None:
     s = Script(ops.clear(scope()))
     assert s.run([(0, [])]) == 0
-    assert s.batches == [[("scan", (0, "weather:*", ops.SCAN_COUNT))]]
+    assert s.batches == [[probe(), ("scan", (0, "weather:*", ops.SCAN_COUNT))]]
 
 
 def test_clear_skips_unlink_for_empty_pages() -> None:
@@ -347,7 +352,8 @@ def test_clear_many_pages_never_one_giant_delete() -> None:
     unlinks = [args for b in batches for name, args in b if name == "unlink"]
     assert len(unlinks) == 5
     assert max(len(args) for args in unlinks) == 1000
-    assert all(name in {"scan", "unlink"} for b in batches for name, _ in b)
+    assert batches[0][0] == probe()
+    assert all(name in {"scan", "unlink"} for b in batches[1:] for name, _ in b)
 
 
 def test_clear_counts_what_unlink_reports() -> None:
@@ -364,7 +370,7 @@ def test_clear_refused_without_auto_prefix() -> None:
 def test_clear_pattern_is_the_escaped_prefix() -> None:
     s = Script(ops.clear(ops.Scope(Keyspace("a*b"))))
     s.first()
-    assert s.batches[0] == [("scan", (0, "a\\*b:*", ops.SCAN_COUNT))]
+    assert s.batches[0] == [probe("a*b"), ("scan", (0, "a\\*b:*", ops.SCAN_COUNT))]
 
 
 # --------------------------------------------------------------------------- write_many
