@@ -44,9 +44,6 @@ from .tools import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "acl",
-    "aio",
-    "metrics",
     "ConfigError",
     "ConnectionFailedError",
     "DisabledError",
@@ -60,8 +57,11 @@ __all__ = [
     "SerializationError",
     "Settings",
     "TimeoutError",
+    "acl",
     "acting_as",
+    "aio",
     "load_settings",
+    "metrics",
     "redis_clear_role_data",
     "redis_delete",
     "redis_exists",
