@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from . import ops, results, runtime
 from .breaker import Breaker
 from .config import Settings
-from .connection import aclose_client, build_async_client, embedded_backend
+from .connection import aclose_client, build_async_client, embedded_backend, uses_tls
 from .errors import DisabledError
 from .executor import Retrying, to_wire
 from .store import pool_usage, scope_for
@@ -129,12 +129,13 @@ runtime.on_reset(_forget_clients)
 class _AsyncExecutor:
     """Sends batches of calls with redis.asyncio; retries like the sync executor."""
 
-    __slots__ = ("breaker", "budget", "client")
+    __slots__ = ("breaker", "budget", "client", "tls")
 
-    def __init__(self, client: Any, budget: float, breaker: Breaker) -> None:
+    def __init__(self, client: Any, budget: float, breaker: Breaker, tls: bool) -> None:
         self.client = client
         self.budget = budget
         self.breaker = breaker
+        self.tls = tls
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
@@ -143,7 +144,7 @@ class _AsyncExecutor:
             try:
                 replies = await self._send(batch)
             except Exception as exc:
-                retry = retry or Retrying(self.budget, self.breaker)
+                retry = retry or Retrying(self.budget, self.breaker, tls=self.tls)
                 await asyncio.sleep(retry.delay_after(exc))
                 continue
             self.breaker.succeeded()
@@ -202,7 +203,9 @@ class AsyncRoleStore:
 
     async def _run(self, op: Generator[list[Call], list[Any], T]) -> T:
         client = self.client if self.client is not None else await _loop_client()
-        run = _AsyncExecutor(client, self.settings.socket_connect_timeout, runtime.breaker())
+        run = _AsyncExecutor(
+            client, self.settings.socket_connect_timeout, runtime.breaker(), uses_tls(self.settings)
+        )
         return await drive_async(op, run)
 
     async def write(

@@ -37,6 +37,7 @@ class Breaker:
         self._opened_at: float | None = None  # time.monotonic() when it opened
         self._opened_wall: float | None = None  # time.time(), for messages
         self._probing = False
+        self._last_error = ""
 
     @property
     def state(self) -> str:
@@ -59,8 +60,8 @@ class Breaker:
         since = time.strftime("%H:%M:%S", time.localtime(self._opened_wall or 0))
         raise ConnectionFailedError(
             f"Redis unreachable: circuit breaker open since {since} after {self._consecutive} "
-            f"consecutive connection failures; failing fast, next try in "
-            f"{max(0.0, self.cooldown - waited):.1f} s"
+            f"consecutive connection failures (last: {self._last_error}); failing fast, next "
+            f"try in {max(0.0, self.cooldown - waited):.1f} s"
         )
 
     def succeeded(self) -> None:
@@ -70,8 +71,9 @@ class Breaker:
                 self._opened_at = self._opened_wall = None
                 self._probing = False
 
-    def failed(self) -> None:
+    def failed(self, error: str = "") -> None:
         with self._lock:
+            self._last_error = error[:300]
             self._consecutive += 1
             self._probing = False
             if self._consecutive >= self.failures:
@@ -84,4 +86,5 @@ class Breaker:
             "state": self.state,
             "consecutive_failures": self._consecutive,
             "open_since": self._opened_wall,
+            "last_error": self._last_error or None,
         }

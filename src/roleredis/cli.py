@@ -322,8 +322,11 @@ def health(
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
+    server = f"Redis {result['redis_version']} ({result['mode']})"
+    if result["mode"] == "embedded":
+        server = f"{result['redis_version']} (embedded, in this process)"
     rows: list[tuple[str, str]] = [
-        ("server", f"Redis {result['redis_version']} ({result['mode']}) at {where(settings)}"),
+        ("server", f"{server} at {where(settings)}"),
         ("latency", f"{result['latency_ms']} ms"),
         ("memory used", str(result.get("used_memory_human") or "n/a")),
         ("probe role", str(result.get("role"))),
@@ -749,6 +752,70 @@ def config(as_json: JsonFlag = False) -> None:
             Text(name),
             Text(text),
             Text(_source_for_humans(source), style="dim" if source == "default" else ""),
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- acl
+
+acl_app = typer.Typer(
+    help="Per-role Redis ACL users: each may use only its own ROLE:* keys (needs an admin "
+    "connection: REDIS_USERNAME / REDIS_PASSWORD of a user allowed to manage ACLs).",
+    no_args_is_help=True,
+)
+app.add_typer(acl_app, name="acl")
+
+
+@acl_app.command("provision")
+def acl_provision(role: RoleArg, as_json: JsonFlag = False) -> None:
+    """Create (or reset, with a new password) the ACL user of ROLE; print its password once."""
+    from . import acl
+
+    creds = acl.provision(role)
+    if as_json:
+        _emit_json(creds.as_dict())
+        return
+    _say(f"ACL user {creds.username} may use only the keys {role}:*")
+    _say(f"REDIS_USERNAME={creds.username}")
+    _say(f"REDIS_PASSWORD={creds.password}")
+    _note("the password is shown only now: give both to the role's process")
+
+
+@acl_app.command("revoke")
+def acl_revoke(role: RoleArg, as_json: JsonFlag = False) -> None:
+    """Delete the ACL user of ROLE (and drop its connections); exit 0 also if it had none."""
+    from . import acl
+
+    deleted = acl.revoke(role)
+    if as_json:
+        _emit_json({"role": role, "username": acl.username_for(role), "deleted": deleted})
+    elif deleted:
+        _say(f"deleted ACL user {acl.username_for(role)}")
+    else:
+        _say(f"role {role} had no ACL user")
+
+
+@acl_app.command("list")
+def acl_list(as_json: JsonFlag = False) -> None:
+    """The roles that have an ACL user: user name, enabled, key patterns (never passwords)."""
+    from . import acl
+
+    users = acl.list_users()
+    if as_json:
+        _emit_json(users)
+        return
+    if not users:
+        _note("no role has an ACL user (roleredis acl provision ROLE)")
+        return
+    table = Table()
+    for column in ("role", "user", "enabled", "keys"):
+        table.add_column(column)
+    for user in users:
+        table.add_row(
+            Text(user["role"]),
+            Text(user["username"]),
+            "yes" if user["enabled"] else "no",
+            Text(" ".join(user["keys"])),
         )
     console.print(table)
 

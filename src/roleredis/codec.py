@@ -103,8 +103,8 @@ def _check(value: Any) -> bool:
     big = False
     for k, v in pairs:
         if kind is dict and type(k) is not str:
-            raise _Refused(
-                f"dict key {k!r} is a {type(k).__name__}; JSON keys are text, so it would "
+            raise _Refused(  # the key's type, never its repr: it may hold a secret
+                f"a dict key is a {type(k).__name__}; JSON keys are text, so it would "
                 "come back as a str: use str keys"
             )
         t = type(v)

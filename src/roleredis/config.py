@@ -160,7 +160,10 @@ def redact_url(url: str) -> str:
     >>> redact_url("unix:///tmp/redis.sock?db=1&password=pw")
     'unix:///tmp/redis.sock?db=1&password=***'
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
     netloc, query = parts.netloc, parts.query
     if parts.password is not None:
         netloc = f"{parts.username or ''}:{REDACTED}@{netloc.rsplit('@', 1)[1]}"
@@ -184,7 +187,10 @@ def url_parts(url: str) -> dict[str, Any]:
     >>> url_parts("redis://example.com:6390/2")["port"]
     6390
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"invalid Redis URL: {exc}") from None
     query = dict(parse_qsl(parts.query))
     db: Any = query.get("db")
     if db is None and parts.scheme != "unix" and parts.path.strip("/"):
@@ -271,13 +277,21 @@ def _url(value: Any, where: str) -> str | None:
     if value is None:
         return None
     text = _text(value, where)
-    scheme = urlsplit(text).scheme
+    try:
+        scheme = urlsplit(text).scheme
+    except ValueError as exc:
+        raise _fail(where, f"not a valid URL ({exc})") from None
     if scheme not in URL_SCHEMES:
         raise _fail(
             where,
             f"{redact_url(text)!r} is not a Redis URL; it must start with "
             + ", ".join(f"{s}://" for s in URL_SCHEMES),
         )
+    if scheme != "memory":
+        try:
+            url_parts(text)
+        except ConfigError as exc:
+            raise _fail(where, str(exc)) from None
     return text
 
 

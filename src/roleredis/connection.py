@@ -36,7 +36,13 @@ __all__ = [
     "describe",
     "forget_memory_server",
     "memory_server",
+    "uses_tls",
 ]
+
+
+def uses_tls(settings: Settings) -> bool:
+    """Whether connections are made over TLS (``ssl: true`` or a rediss:// URL)."""
+    return settings.ssl or (settings.url or "").startswith("rediss://")
 
 
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
@@ -52,7 +58,7 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
         kwargs["username"] = settings.username
     if settings.url is None:
         kwargs.update(host=settings.host, port=settings.port, db=settings.db)
-    if settings.ssl or (settings.url or "").startswith("rediss://"):
+    if uses_tls(settings):
         kwargs.update(
             ssl_cert_reqs=settings.ssl_cert_reqs,
             ssl_check_hostname=settings.ssl_check_hostname,

@@ -12,6 +12,7 @@ slow, asking again makes it slower).
 from __future__ import annotations
 
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Generator
@@ -61,12 +62,28 @@ def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], l
 
 
 def retryable(exc: BaseException) -> bool:
-    """A connection failure worth one more try (not auth, not an exhausted pool, not timeouts)."""
+    """A connection failure worth one more try: not auth, not an exhausted pool, not timeouts,
+    not a certificate the client does not trust (asking again will not change it)."""
+    text = str(exc)
     return (
         isinstance(exc, rex.ConnectionError)
         and not isinstance(exc, rex.AuthenticationError)
-        and "No connection available" not in str(exc)
+        and "No connection available" not in text
+        and "CERTIFICATE_VERIFY_FAILED" not in text.upper().replace(" ", "_")
     )
+
+
+# how a TLS server's refusal of the client certificate shows on the client (TLS 1.3 checks it
+# after the client's side of the handshake, so the first write or read fails instead)
+_TLS_SETUP_DROPS = re.compile(
+    r"EOF occurred in violation of protocol|Connection reset by peer|"
+    r"tlsv13 alert certificate required|sslv3 alert|alert unknown ca|Connection closed by server",
+    re.IGNORECASE,
+)
+_TLS_HINT = (
+    "over TLS this usually means the server requires a client certificate "
+    "(connection.ssl_certfile / ssl_keyfile) or does not trust the one given"
+)
 
 
 class Retrying:
@@ -78,10 +95,11 @@ class Retrying:
     When it gives up on a connection failure, it tells the breaker.
     """
 
-    __slots__ = ("_breaker", "_delays", "_started", "budget")
+    __slots__ = ("_breaker", "_delays", "_started", "budget", "tls")
 
-    def __init__(self, budget: float, breaker: Breaker) -> None:
+    def __init__(self, budget: float, breaker: Breaker, *, tls: bool = False) -> None:
         self.budget = budget
+        self.tls = tls
         self._breaker = breaker
         self._started = time.monotonic()
         self._delays = iter(_BACKOFF)
@@ -95,19 +113,29 @@ class Retrying:
                 if time.monotonic() - self._started + delay < self.budget:
                     return delay
         error = translate(exc)
+        if self.tls and error.error_code == "connection" and _TLS_SETUP_DROPS.search(str(exc)):
+            error = type(error)(f"{error}; {_TLS_HINT}")
         if error.error_code in ("connection", "timeout"):
-            self._breaker.failed()
+            self._breaker.failed(str(error))
         raise error from exc
 
 
 class SyncExecutor:
     """Sends batches of calls for one client; retries connection failures within a budget."""
 
-    __slots__ = ("_callbacks", "_fast", "breaker", "budget", "client")
+    __slots__ = ("_callbacks", "_fast", "breaker", "budget", "client", "tls")
 
-    def __init__(self, client: Any, *, budget: float = 5.0, breaker: Breaker | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        budget: float = 5.0,
+        breaker: Breaker | None = None,
+        tls: bool = False,
+    ) -> None:
         self.client = client
         self.budget = budget
+        self.tls = tls
         self.breaker = breaker if breaker is not None else Breaker()
         self._fast = isinstance(client, redis.Redis)
         self._callbacks = client.response_callbacks if self._fast else {}
@@ -121,7 +149,7 @@ class SyncExecutor:
             try:
                 replies = send(batch)
             except Exception as exc:
-                retry = retry or Retrying(self.budget, self.breaker)
+                retry = retry or Retrying(self.budget, self.breaker, tls=self.tls)
                 time.sleep(retry.delay_after(exc))
                 continue
             self.breaker.succeeded()

@@ -15,7 +15,7 @@ from typing import Any
 from . import ops
 from .codec import Codec
 from .config import Settings
-from .connection import embedded_backend
+from .connection import embedded_backend, uses_tls
 from .crypto import Keyring
 from .errors import DisabledError
 from .executor import SyncExecutor, drive
@@ -97,7 +97,10 @@ class RoleStore:
         self.scope = scope_for(role, self.settings)
         self.client = client if client is not None else runtime.sync_client()
         self._run = SyncExecutor(
-            self.client, budget=self.settings.socket_connect_timeout, breaker=runtime.breaker()
+            self.client,
+            budget=self.settings.socket_connect_timeout,
+            breaker=runtime.breaker(),
+            tls=uses_tls(self.settings),
         )
 
     @property

@@ -6,7 +6,7 @@ still accepts connections, nothing answers); then a few calls one after another;
 server is resumed. ``socket_timeout`` is 0.5 s.
 
 Contract and what was lost:
-- every concurrent call returns after about socket_timeout (0.4 to 1.2 s) with success False
+- every concurrent call returns after about socket_timeout (0.4 to 1.5 s) with success False
   and error_code ``timeout``; no call raises, no call waits longer than socket_timeout plus a
   little (later calls may be turned away at once by the circuit breaker: error_code
   ``connection``, saying so);
@@ -109,11 +109,11 @@ def test_paused_server_times_out_cleanly_without_leaks_and_recovers(server: Redi
             assert isinstance(result, dict), f"a call raised: {result!r}"
             assert result["success"] is False, result
             assert result["error_code"] == "timeout", (cycle, result)
-            assert 0.4 <= elapsed <= SOCKET_TIMEOUT + 0.7, (cycle, elapsed, result)
+            assert 0.4 <= elapsed <= SOCKET_TIMEOUT + 1.0, (cycle, elapsed, result)
         for result, elapsed in one_by_one:
             assert isinstance(result, dict), f"a call raised: {result!r}"
             assert result["success"] is False, result
-            assert elapsed <= SOCKET_TIMEOUT + 0.7, (cycle, elapsed, result)
+            assert elapsed <= SOCKET_TIMEOUT + 1.0, (cycle, elapsed, result)
             if result["error_code"] != "timeout":
                 assert result["error_code"] == "connection", result
                 assert "breaker" in result["error"], result

@@ -9,7 +9,7 @@ same 20 threads make 50 calls each.
 Contract and what was lost:
 - bounded wait, a clear error: the two callers holding a connection get error_code ``timeout``
   after about socket_timeout; every other one gets error_code ``overloaded`` after about
-  pool.timeout (never later than pool.timeout + 0.6 s), with a message that names the pool and
+  pool.timeout (never later than pool.timeout + 0.9 s), with a message that names the pool and
   what to raise; nothing raises;
 - no deadlock: every thread ends (joined within 10 s);
 - recovery: after SIGCONT all 20 x 50 calls succeed on the same two connections; the pool
@@ -69,13 +69,13 @@ def _check_exhaustion(outcomes: list[tuple[Any, float]]) -> dict[str, int]:
         code = result["error_code"]
         codes[code] = codes.get(code, 0) + 1
         if code == "overloaded":
-            assert elapsed <= POOL_TIMEOUT + 0.6, (elapsed, result)
+            assert elapsed <= POOL_TIMEOUT + 0.9, (elapsed, result)
             assert elapsed >= POOL_TIMEOUT * 0.8, (elapsed, result)
             text = result["error"]
             assert "pool" in text and "max_connections" in text, text
         else:
             assert code == "timeout", result
-            assert elapsed <= SOCKET_TIMEOUT + 0.7, (elapsed, result)
+            assert elapsed <= SOCKET_TIMEOUT + 1.0, (elapsed, result)
     assert codes.get("timeout", 0) <= MAX_CONNECTIONS, codes
     assert codes.get("overloaded", 0) >= THREADS - MAX_CONNECTIONS, codes
     return codes

@@ -44,10 +44,13 @@ class TLSRedisServer(RedisServer):
     last on the command line and so override RedisServer's ``--port``.
     """
 
-    def __init__(self, tls: TLSFiles, *, auth_clients: str = "optional") -> None:
+    def __init__(
+        self, tls: TLSFiles, *, auth_clients: str = "optional", check_hostname: bool = True
+    ) -> None:
         port = free_port()
         self.tls = tls
         self.auth_clients = auth_clients
+        self.check_hostname = check_hostname  # for ping() and client() (the test's own)
         super().__init__(
             port=port,
             extra_args=(
@@ -66,10 +69,14 @@ class TLSRedisServer(RedisServer):
             ),
         )
 
+    def url_for(self, db: int = 0) -> str:
+        """``rediss://127.0.0.1:PORT/db`` (so that :attr:`url` is a TLS URL too)."""
+        return f"rediss://{self.host}:{self.port}/{db}"
+
     @property
     def tls_url(self) -> str:
         """``rediss://127.0.0.1:PORT/0``."""
-        return f"rediss://{self.host}:{self.port}/0"
+        return self.url_for(0)
 
     def _ssl_kwargs(self) -> dict[str, object]:
         return {
@@ -77,6 +84,7 @@ class TLSRedisServer(RedisServer):
             "ssl_ca_certs": str(self.tls.ca_cert),
             "ssl_certfile": str(self.tls.client_cert),
             "ssl_keyfile": str(self.tls.client_key),
+            "ssl_check_hostname": self.check_hostname,
         }
 
     def ping(self, timeout: float = 1.0) -> bool:

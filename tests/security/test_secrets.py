@@ -520,67 +520,104 @@ _HAS_CLI = importlib.util.find_spec("roleredis.cli") is not None
 CLI_CASES = [
     ("config", ("config",), True),
     ("config --json", ("config", "--json"), True),
-    ("health", ("health",), True),
     ("health --json", ("health", "--json"), True),
     ("set", ("set", ROLE, "cli", f'"{VALUE_TEXT}"'), True),
     ("keys", ("keys", ROLE), True),
-    ("get", ("get", ROLE, "cli"), True),  # prints the value: only the password is searched
-    ("get --json", ("get", ROLE, "cli", "--json"), True),
+    ("get --json", ("get", ROLE, "cli", "--json"), True),  # prints the value
     ("wrong password: health", ("health",), False),
-    ("wrong password: get", ("get", ROLE, "cli"), False),
+    ("wrong password: set", ("set", ROLE, "cli", f'"{VALUE_TEXT}"'), False),
     ("password in URL: config", ("config",), True),
-    ("password in URL: health --json", ("health", "--json"), True),
+    ("password in --url: health", ("health",), True),
     ("bad URL: config", ("config",), False),
     ("no server: health", ("health",), False),
 ]
 
 
-@pytest.mark.parametrize(("case", "argv", "should_work"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_the_command_leaks_nothing(
-    secret_env: RedisServer,
-    tmp_path: Path,
-    evidence: Evidence,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-    case: str,
-    argv: tuple[str, ...],
-    should_work: bool,
-) -> None:
-    """``python -m roleredis ...`` as a user runs it, with the password in the environment or
-    the URL, and ROLEREDIS_LOG_LEVEL / PYTHONWARNINGS turned up. Exit code 0 is required where
-    the command should work (only if src/roleredis/cli.py exists; the output is searched
-    either way)."""
+def _cli_command(
+    server: RedisServer, case: str, argv: tuple[str, ...]
+) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "ROLEREDIS_"))}
     env.update(
-        REDIS_URL=secret_env.url,
+        REDIS_URL=server.url,
         REDIS_PASSWORD=PASSWORD,
-        ROLEREDIS_LOG_LEVEL="DEBUG",
         PYTHONWARNINGS="always",
         PYTHONUNBUFFERED="1",
         COLUMNS="200",
     )
-    port = secret_env.port
+    port = server.port
+    options: list[str] = []
     if case.startswith("wrong password"):
         env["REDIS_PASSWORD"] = WRONG_PASSWORD
     elif case.startswith("password in URL"):
         del env["REDIS_PASSWORD"]
         env["REDIS_URL"] = f"redis://:{quote(PASSWORD)}@127.0.0.1:{port}/0"
+    elif case.startswith("password in --url"):
+        del env["REDIS_PASSWORD"]
+        del env["REDIS_URL"]
+        options = ["--url", f"redis://:{quote(PASSWORD)}@127.0.0.1:{port}/0"]
     elif case.startswith("bad URL"):
         env["REDIS_URL"] = f"redis://:{quote(PASSWORD)}@127.0.0.1:notaport/0"
     elif case.startswith("no server"):
         env["REDIS_URL"] = f"redis://:{quote(PASSWORD)}@127.0.0.1:{free_port()}/0"
-    if argv[0] in ("get", "keys"):  # something to read
-        client = secret_env.client()
-        client.set(f"{ROLE}:cli", f'"{VALUE_TEXT}"')
+    return [sys.executable, "-m", "roleredis", "--verbose", *options, *argv], env
+
+
+@pytest.fixture(scope="module")
+def cli_runs(
+    secret_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every CLI case, run once, all at the same time (each is a separate process)."""
+    client = secret_server.client()
+    try:
+        client.set(f"{ROLE}:cli", f'"{VALUE_TEXT}"')  # something to read
+    finally:
         client.close()
-    done = subprocess.run(
-        [sys.executable, "-m", "roleredis", *argv],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cwd = tmp_path_factory.mktemp("cli")
+    running: dict[str, tuple[list[str], subprocess.Popen[str]]] = {}
+    for case, argv, _ in CLI_CASES:
+        command, env = _cli_command(secret_server, case, argv)
+        running[case] = (
+            command,
+            subprocess.Popen(
+                command,
+                env=env,
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    done: dict[str, subprocess.CompletedProcess[str]] = {}
+    for case, (command, process) in running.items():
+        try:
+            out, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            err += "\n[killed after 60 s]"
+        done[case] = subprocess.CompletedProcess(command, process.returncode, out, err)
+    client = secret_server.client()
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return done
+
+
+@pytest.mark.parametrize(("case", "argv", "should_work"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_the_command_leaks_nothing(
+    cli_runs: dict[str, subprocess.CompletedProcess[str]],
+    case: str,
+    argv: tuple[str, ...],
+    should_work: bool,
+) -> None:
+    """``python -m roleredis --verbose ...`` as a user runs it (the library's logs at DEBUG on
+    stderr, warnings shown), with the password in the environment, in REDIS_URL or in --url.
+    Exit code 0 is required where the command should work, 1 or 2 where it cannot, and never a
+    traceback (checked only if src/roleredis/cli.py exists; the output is searched either
+    way)."""
+    done = cli_runs[case]
+    evidence = Evidence()
     reads_value = argv[0] == "get" and should_work
     evidence.add(f"{case} stdout", done.stdout, may_hold_value=reads_value)
     evidence.add(f"{case} stderr", done.stderr, may_hold_value=reads_value)

@@ -15,8 +15,9 @@ succeed over plain TCP. Shown:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pytest
 
 import roleredis
 from roleredis import aio
+from roleredis.testing.tls import TLSFiles, issue_certificate, make_ca
 
 from .conftest import TLSRedisServer
 from .operations import failures, run_aio, run_sync
@@ -60,8 +62,9 @@ def _configure(
         monkeypatch.delenv("REDIS_URL", raising=False)
         host = "127.0.0.1" if how == "host-ip" else "localhost"
         connection.update(host=host, port=server.port, db=0, ssl=True)
-    config: dict[str, Any] = {"connection": connection, "async": {"drain_timeout": 1}}
-    config.update(extra or {})
+    extra = dict(extra or {})
+    connection.update(extra.pop("connection", {}))
+    config: dict[str, Any] = {"connection": connection, "async": {"drain_timeout": 1}, **extra}
     write_config(config)
 
 
@@ -299,3 +302,69 @@ def test_the_breaker_still_says_why_tls_is_refused(
     assert unclear == [], (
         "the breaker's fail-fast message hides the cause of the failures: " + unclear[0]
     )
+
+
+@pytest.fixture(scope="module")
+def wrong_host_server(
+    tls_files: TLSFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TLSRedisServer]:
+    """A TLS-only server whose certificate (from a CA the client trusts) names another host."""
+    ca = make_ca("wrong-host CA")
+    directory = tmp_path_factory.mktemp("wrong-host")
+    cert = issue_certificate(ca, "elsewhere", hosts=("elsewhere.invalid",), server=True)
+    ca.write(directory / "ca.crt", directory / "ca.key")
+    cert.write(directory / "server.crt", directory / "server.key")
+    files = dataclasses.replace(
+        tls_files,
+        ca_cert=directory / "ca.crt",
+        server_cert=directory / "server.crt",
+        server_key=directory / "server.key",
+    )
+    server = TLSRedisServer(files, auth_clients="no", check_hostname=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_hostname_verification_and_its_switches(
+    wrong_host_server: TLSRedisServer,
+    write_config: WriteConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The certificate is valid but names another host: refused by default (hostname
+    mismatch); accepted with ``ssl_check_hostname: false``; accepted without any CA with
+    ``ssl_cert_reqs: none`` (encrypted, not verified: the operator's explicit choice)."""
+    ca = wrong_host_server.tls.ca_cert
+    _configure(
+        wrong_host_server,
+        write_config,
+        monkeypatch,
+        "url",
+        ca=ca,
+        connect_timeout=0.3,
+        extra=NO_BREAKER,
+    )
+    refused = roleredis.redis_write("k", 1, role="tls")
+    _assert_refused(refused, "mismatch", "hostname", "certificate verif")
+    _configure(
+        wrong_host_server,
+        write_config,
+        monkeypatch,
+        "url",
+        ca=ca,
+        extra={"connection": {"ssl_check_hostname": False}},
+    )
+    assert roleredis.redis_write("k", 1, role="tls")["success"] is True
+    assert roleredis.redis_read("k", role="tls")["value"] == 1
+    _configure(
+        wrong_host_server,
+        write_config,
+        monkeypatch,
+        "host-ip",
+        ca=None,
+        extra={"connection": {"ssl_cert_reqs": "none", "ssl_check_hostname": False}},
+    )
+    assert roleredis.redis_read("k", role="tls")["value"] == 1
+    assert roleredis.redis_clear_role_data("tls")["deleted_count"] == 1

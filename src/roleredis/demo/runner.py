@@ -203,8 +203,8 @@ class _Role:
     """Calls into one role's module, as that role.
 
     The role is detected from the module's directory (``roles/<name>/``), as in a program laid
-    out like the guide. Where detection cannot tell (ROLEREDIS_ROLE is set and would win, or
-    this roleredis does not detect roles inside its own package) the call is made inside
+    out like the guide. Where detection would not give ``name`` (ROLEREDIS_ROLE is set, and it
+    comes before detection; or the module lies elsewhere) the call is made inside
     ``acting_as(name)``, which gives the same keys.
     """
 
