@@ -207,4 +207,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if integration_dir in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
-

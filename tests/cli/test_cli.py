@@ -155,6 +155,7 @@ def test_error_paths_are_one_line_with_the_right_exit_code(cli: Cli, raw: redis.
         # invalid role names and keys: usage
         (Job(("get", "a:b", "k")), 2, ("invalid role name", "':'", "[invalid_argument]")),
         (Job(("set", "", "k", "1")), 2, ("invalid role name", "empty")),
+        (Job(("acl", "provision", "a:b")), 2, ("invalid role name",)),
         # bad --ttl: usage
         (Job(("set", "weather", "k", "1", "--ttl", "0")), 2, ("ttl", "[invalid_argument]")),
         (Job(("set", "weather", "k", "1", "--ttl", "abc")), 2, ("--ttl",)),

@@ -149,13 +149,7 @@ def test_redis_url_db_is_used(
 
 
 def _connection_yaml(port: int, db: int, extra: str = "") -> str:
-    return (
-        "redis:\n"
-        "  connection:\n"
-        "    host: 127.0.0.1\n"
-        f"    port: {port}\n"
-        f"    db: {db}\n" + extra
-    )
+    return f"redis:\n  connection:\n    host: 127.0.0.1\n    port: {port}\n    db: {db}\n" + extra
 
 
 @pytest.fixture
@@ -619,9 +613,7 @@ print("IMPORT-OK")
 
 def test_import_opens_nothing_reads_nothing_starts_nothing(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("redis: [this is: not valid\n", encoding="utf-8")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "ROLEREDIS_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "ROLEREDIS_"))}
     env.update(
         REDIS_PORT="abc",
         REDIS_URL="redis://127.0.0.1:1/0",

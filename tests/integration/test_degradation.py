@@ -79,9 +79,7 @@ def victim(
 
 
 @pytest.mark.parametrize("name", list(CALLS))
-def test_server_down_each_call_fails_fast_with_connection(
-    name: str, victim: RedisServer
-) -> None:
+def test_server_down_each_call_fails_fast_with_connection(name: str, victim: RedisServer) -> None:
     assert redis_write("warm", 1, role="w")["success"] is True  # a pooled connection exists
     victim.kill()
     for _ in range(2):  # the stale pooled connection, then a fresh connect attempt

@@ -4,9 +4,9 @@ if the server is down)."""
 
 from __future__ import annotations
 
-import pytest
-
 from unittest.mock import Mock, patch
+
+import pytest
 
 from roleredis.tools import redis_delete, redis_health_check, redis_read, redis_write
 

@@ -107,9 +107,7 @@ def test_default_and_max_ttl_together(write_config: WriteConfig, raw: redis.Redi
     assert 86398 <= raw.ttl("w:b") <= 86400
 
 
-@pytest.mark.parametrize(
-    "ttl", [0, -2, -100, True, False, 1.5, 60.0, "60", [60], float("inf")]
-)
+@pytest.mark.parametrize("ttl", [0, -2, -100, True, False, 1.5, 60.0, "60", [60], float("inf")])
 def test_bad_ttls_are_refused(ttl: Any, raw: redis.Redis) -> None:
     raw.set("w:k", b'"previous"')
     result = redis_write("k", "new", ttl=ttl, role="w")
