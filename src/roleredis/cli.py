@@ -93,14 +93,7 @@ class _State:
 
 def exit_code_for(exc: RoleRedisError) -> int:
     """2 for what the user must fix in the command or configuration, else 1."""
-    if exc.error_code in _USAGE_CODES:
-        import redis.exceptions
-
-        # the server said so (WRONGTYPE: the key holds a hash...): the operation failed
-        if isinstance(exc.__cause__, redis.exceptions.ResponseError):
-            return EXIT_FAILED
-        return EXIT_USAGE
-    return EXIT_FAILED
+    return EXIT_USAGE if exc.error_code in _USAGE_CODES else EXIT_FAILED
 
 
 def _one_line(message: str) -> str:

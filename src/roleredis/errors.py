@@ -147,7 +147,9 @@ def translate(exc: BaseException) -> RoleRedisError:
         if upper.startswith(("NOPERM", "NOAUTH", "WRONGPASS")):
             result = PermissionDeniedError(f"Redis refused: {text}")
         elif upper.startswith("WRONGTYPE"):
-            result = InvalidArgumentError(
+            # what is stored is not a value roleredis can read: a stored-data problem, not the
+            # caller's argument
+            result = SerializationError(
                 "the key holds a Redis type other than a string (written by another client?): "
                 f"{text}"
             )

@@ -116,7 +116,7 @@ def test_every_exported_error_class_is_covered() -> None:
         (rex.ResponseError("WRONGPASS invalid username-password pair"), "permission"),
         (
             rex.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            "invalid_argument",
+            "serialization",
         ),
         (
             rex.ResponseError("OOM command not allowed when used memory > 'maxmemory'."),

@@ -99,7 +99,7 @@ def test_retries_stay_within_the_budget(sleeps: list[float]) -> None:
         (rex.TimeoutError("Timeout reading from socket"), errors.TimeoutError),
         (rex.AuthenticationError("invalid password"), errors.PermissionDeniedError),
         (rex.ConnectionError("No connection available."), errors.OverloadedError),
-        (rex.ResponseError("WRONGTYPE Operation against a key"), errors.InvalidArgumentError),
+        (rex.ResponseError("WRONGTYPE Operation against a key"), errors.SerializationError),
         (rex.ResponseError("OOM command not allowed"), errors.OverloadedError),
         (RuntimeError("bug"), errors.InternalError),
     ],

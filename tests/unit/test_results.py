@@ -46,7 +46,7 @@ def test_every_failure_has_the_four_fields(exc: RoleRedisError) -> None:
         (rex.ConnectionError("refused"), "connection"),
         (rex.TimeoutError("slow"), "timeout"),
         (rex.AuthenticationError("bad"), "permission"),
-        (rex.ResponseError("WRONGTYPE x"), "invalid_argument"),
+        (rex.ResponseError("WRONGTYPE x"), "serialization"),
         (RuntimeError("boom"), "internal"),
         (ValueError(), "internal"),
     ],
