@@ -29,7 +29,7 @@ USER_PREFIX = "roleredis-"
 
 #: What the tools send (and redis-py's connection set-up); nothing that reaches other keys.
 COMMANDS = (
-    "get", "set", "ttl", "exists", "unlink", "del", "mget", "scan", "ping", "info",
+    "get", "set", "mset", "ttl", "exists", "unlink", "del", "mget", "scan", "ping", "info",
     "hello", "select", "echo", "client|setname", "client|id",
 )  # fmt: skip
 

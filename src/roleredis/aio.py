@@ -37,6 +37,8 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
+import redis.exceptions as rex
+
 from . import ops, results, runtime
 from .breaker import Breaker
 from .config import Settings
@@ -76,8 +78,22 @@ T = TypeVar("T")
 Result = dict[str, Any]
 Call = tuple[str, tuple[Any, ...]]
 
-# event loop -> (client, the async generator whose finalisation closes it)
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
+
+class _LoopClient:
+    """A loop's client, the semaphore that bounds (and queues) its connections, and the
+    async generator whose finalisation closes it."""
+
+    __slots__ = ("client", "closer", "pool_timeout", "slots")
+
+    def __init__(self, client: Any, closer: Any, max_connections: int, timeout: float) -> None:
+        self.client = client
+        self.closer = closer
+        self.slots = asyncio.Semaphore(max_connections)
+        self.pool_timeout = timeout
+
+
+# event loop -> its _LoopClient
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
     weakref.WeakKeyDictionary()
 )
 _clients_lock = threading.Lock()
@@ -90,30 +106,32 @@ async def _closer(client: Any, loop: asyncio.AbstractEventLoop) -> AsyncIterator
         yield
     finally:
         with _clients_lock:
-            if _clients.get(loop, (None,))[0] is client:
+            entry = _clients.get(loop)
+            if entry is not None and entry.client is client:
                 del _clients[loop]  # the entry would keep the loop alive (its client refers to it)
         await aclose_client(client)
 
 
-async def _loop_client() -> Any:
+async def _loop_client() -> _LoopClient:
     """The client of the running loop, made on first use in that loop."""
     loop = asyncio.get_running_loop()
     entry = _clients.get(loop)
     if entry is None:
-        client = build_async_client(runtime.settings())
+        settings = runtime.settings()
+        client = build_async_client(settings)
         closer = _closer(client, loop)
         await closer.__anext__()
+        entry = _LoopClient(client, closer, settings.max_connections, settings.pool_timeout)
         with _clients_lock:
-            _clients[loop] = (client, closer)
-        return client
-    return entry[0]
+            _clients[loop] = entry
+    return entry
 
 
 async def aclose() -> None:
     """Close the running loop's client now (``asyncio.run()`` does it by itself at the end)."""
     entry = _clients.get(asyncio.get_running_loop())
     if entry is not None:
-        await entry[1].aclose()
+        await entry.closer.aclose()
 
 
 def _forget_clients(forked: bool) -> None:
@@ -129,13 +147,23 @@ runtime.on_reset(_forget_clients)
 class _AsyncExecutor:
     """Sends batches of calls with redis.asyncio; retries like the sync executor."""
 
-    __slots__ = ("breaker", "budget", "client", "tls")
+    __slots__ = ("breaker", "budget", "client", "pool_timeout", "slots", "tls")
 
-    def __init__(self, client: Any, budget: float, breaker: Breaker, tls: bool) -> None:
+    def __init__(
+        self,
+        client: Any,
+        budget: float,
+        breaker: Breaker,
+        tls: bool,
+        slots: asyncio.Semaphore | None = None,
+        pool_timeout: float = 5.0,
+    ) -> None:
         self.client = client
         self.budget = budget
         self.breaker = breaker
         self.tls = tls
+        self.slots = slots
+        self.pool_timeout = pool_timeout
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
@@ -151,6 +179,22 @@ class _AsyncExecutor:
             return replies
 
     async def _send(self, batch: list[Call]) -> list[Any]:
+        slots = self.slots
+        if slots is None:
+            return await self._send_now(batch)
+        if slots.locked():  # every connection is busy: wait for one, up to pool.timeout
+            try:
+                await asyncio.wait_for(slots.acquire(), self.pool_timeout)
+            except asyncio.TimeoutError:
+                raise rex.ConnectionError("No connection available.") from None
+        else:
+            await slots.acquire()  # free: returns at once
+        try:
+            return await self._send_now(batch)
+        finally:
+            slots.release()
+
+    async def _send_now(self, batch: list[Call]) -> list[Any]:
         if len(batch) == 1:
             return [await self.client.execute_command(*to_wire(batch[0]))]
         pipe = self.client.pipeline(transaction=False)
@@ -202,9 +246,19 @@ class AsyncRoleStore:
         return self.scope.keyspace.full_key(key)
 
     async def _run(self, op: Generator[list[Call], list[Any], T]) -> T:
-        client = self.client if self.client is not None else await _loop_client()
+        settings = self.settings
+        if self.client is not None:
+            client, slots = self.client, None
+        else:
+            shared = await _loop_client()
+            client, slots = shared.client, shared.slots
         run = _AsyncExecutor(
-            client, self.settings.socket_connect_timeout, runtime.breaker(), uses_tls(self.settings)
+            client,
+            settings.socket_connect_timeout,
+            runtime.breaker(),
+            uses_tls(settings),
+            slots,
+            settings.pool_timeout,
         )
         return await drive_async(op, run)
 
@@ -240,7 +294,7 @@ class AsyncRoleStore:
         return await self._run(ops.health(self.scope, embedded_backend(self.settings)))
 
     async def pool_usage(self) -> dict[str, int]:
-        client = self.client if self.client is not None else await _loop_client()
+        client = self.client if self.client is not None else (await _loop_client()).client
         return pool_usage(client, self.settings)
 
 

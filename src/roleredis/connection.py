@@ -122,28 +122,40 @@ def _memory_client(settings: Settings, flavour: ModuleType) -> Any:
         pool_class: Any = redis.BlockingConnectionPool
     else:
         client_class = fakeredis.aioredis.FakeRedis
-        pool_class = redis.asyncio.BlockingConnectionPool
+        pool_class = redis.asyncio.ConnectionPool  # bounded by aio's per-loop semaphore
     # the same bounded, *waiting* pool as for a real server (fakeredis's default pool raises
     # "Too many connections" at once, like redis-py's asyncio one)
-    return client_class(
-        server=server,
-        connection_pool_class=pool_class,
-        max_connections=settings.max_connections,
-        timeout=settings.pool_timeout,
-    )
+    sizing = _sizing(settings, pool_class)
+    return client_class(server=server, connection_pool_class=pool_class, **sizing)
+
+
+def _sizing(settings: Settings, pool_class: Any) -> dict[str, Any]:
+    sizing: dict[str, Any] = {"max_connections": settings.max_connections}
+    if issubclass(pool_class, redis.BlockingConnectionPool | redis.asyncio.BlockingConnectionPool):
+        sizing["timeout"] = settings.pool_timeout
+    return sizing
 
 
 def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:
-    """A BlockingConnectionPool of ``flavour`` (``redis`` or ``redis.asyncio``)."""
+    """The pool of ``flavour`` (``redis`` or ``redis.asyncio``), bounded by max_connections.
+
+    Sync: a BlockingConnectionPool (a caller waits up to pool.timeout for a connection).
+    asyncio: a plain ConnectionPool, whose waiting is done by roleredis.aio's per-loop
+    semaphore: redis-py's asyncio BlockingConnectionPool costs a task per checkout (about
+    40 us a call), and its plain pool raises "Too many connections" instead of waiting.
+    """
     url = settings.url
     kwargs = connection_kwargs(settings)
     kwargs["retry"] = retry
-    sizing = {"max_connections": settings.max_connections, "timeout": settings.pool_timeout}
+    pool_class = (
+        flavour.BlockingConnectionPool if flavour is redis else redis.asyncio.ConnectionPool
+    )
+    sizing = _sizing(settings, pool_class)
     if url is None:
         kwargs["connection_class"] = flavour.SSLConnection if settings.ssl else flavour.Connection
-        return flavour.BlockingConnectionPool(**sizing, **kwargs)
+        return pool_class(**sizing, **kwargs)
     try:
-        return flavour.BlockingConnectionPool.from_url(url, **sizing, **kwargs)
+        return pool_class.from_url(url, **sizing, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
 

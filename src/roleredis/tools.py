@@ -110,7 +110,7 @@ def _failed(
     elapsed = time.perf_counter() - started
     metrics.record(operation, context.get("role"), elapsed, code)
     log.log(
-        logging.DEBUG if code == "not_found" else logging.WARNING,
+        _level_for(code),
         "%s failed (%s) role=%s key=%.200r after %.2f ms: %s",
         operation,
         code,
@@ -120,6 +120,24 @@ def _failed(
         result["error"],
     )
     return result
+
+
+_QUIET_CODES = frozenset({"not_found"})
+# failures that come in floods when they come (a full queue, an open breaker): one warning a
+# second per code, the rest at DEBUG; every one is still returned to its caller and counted
+_FLOOD_CODES = frozenset({"overloaded", "connection", "timeout"})
+_last_warned: dict[str, float] = {}
+
+
+def _level_for(code: str) -> int:
+    if code in _QUIET_CODES:
+        return logging.DEBUG
+    if code in _FLOOD_CODES:
+        now = time.monotonic()
+        if now - _last_warned.get(code, -1.0) < 1.0:
+            return logging.DEBUG
+        _last_warned[code] = now
+    return logging.WARNING
 
 
 def _succeeded(operation: str, store: _Namespace, key: Any, started: float) -> None:
