@@ -83,11 +83,12 @@ class _LoopClient:
     """A loop's client, the semaphore that bounds (and queues) its connections, and the
     async generator whose finalisation closes it."""
 
-    __slots__ = ("client", "closer", "pool_timeout", "slots")
+    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots")
 
     def __init__(self, client: Any, closer: Any, max_connections: int, timeout: float) -> None:
         self.client = client
         self.closer = closer
+        self.executor: _AsyncExecutor | None = None
         self.slots = asyncio.Semaphore(max_connections)
         self.pool_timeout = timeout
 
@@ -134,11 +135,16 @@ async def aclose() -> None:
         await entry.closer.aclose()
 
 
+# role -> its AsyncRoleStore (it holds no loop state, so one serves every loop)
+_stores: dict[str, AsyncRoleStore] = {}
+
+
 def _forget_clients(forked: bool) -> None:
     # Clients belong to their loops; a loop still running keeps its own until it ends. After
     # reset() the next call in that loop must see new settings, so drop the mapping.
     with _clients_lock:
         _clients.clear()
+    _stores.clear()
 
 
 runtime.on_reset(_forget_clients)
@@ -204,6 +210,19 @@ class _AsyncExecutor:
         return replies
 
 
+def _executor_for(
+    client: Any, slots: asyncio.Semaphore | None, settings: Settings
+) -> _AsyncExecutor:
+    return _AsyncExecutor(
+        client,
+        settings.socket_connect_timeout,
+        runtime.breaker(),
+        uses_tls(settings),
+        slots,
+        settings.pool_timeout,
+    )
+
+
 async def drive_async(
     op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], Awaitable[list[Any]]]
 ) -> T:
@@ -246,20 +265,13 @@ class AsyncRoleStore:
         return self.scope.keyspace.full_key(key)
 
     async def _run(self, op: Generator[list[Call], list[Any], T]) -> T:
-        settings = self.settings
         if self.client is not None:
-            client, slots = self.client, None
+            run = _executor_for(self.client, None, self.settings)
         else:
             shared = await _loop_client()
-            client, slots = shared.client, shared.slots
-        run = _AsyncExecutor(
-            client,
-            settings.socket_connect_timeout,
-            runtime.breaker(),
-            uses_tls(settings),
-            slots,
-            settings.pool_timeout,
-        )
+            if shared.executor is None:  # made once per loop client; the hot path looks it up
+                shared.executor = _executor_for(shared.client, shared.slots, self.settings)
+            run = shared.executor
         return await drive_async(op, run)
 
     async def write(
@@ -312,7 +324,9 @@ def _call(
     started = time.perf_counter()
     try:
         settings, name = _resolve(role)
-        store = AsyncRoleStore(name, settings=settings)
+        store = _stores.get(name)
+        if store is None or store.settings is not settings:
+            store = _stores[name] = AsyncRoleStore(name, settings=settings)
     except Exception as exc:
         result = _failed(operation, exc, fallback, None, key, started)
         return _fail_later(finish(result) if finish is not None else result)
