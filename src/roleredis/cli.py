@@ -271,6 +271,7 @@ _HEALTH_FIELDS = (
     "role",
     "pool",
     "background",
+    "metrics",
     "message",
 )
 
@@ -298,9 +299,11 @@ def health(
 
     Exit 1 if Redis does not answer. With --json the check's result is printed even then.
     """
+    from . import metrics
     from .tools import redis_health_check
 
     result = redis_health_check(role=role)
+    result["metrics"] = metrics.summary()  # this process's calls (a role exports its own)
     if not result["success"]:
         code = result.get("error_code", "internal")
         if as_json:
@@ -334,6 +337,7 @@ def health(
             f"{background.get('given_up', 0)} given up, {background.get('failed', 0)} failed "
             "(this process)",
         ),
+        ("metrics", _metrics_line(result["metrics"])),
     ]
     for name, value in result.items():
         if name not in _HEALTH_FIELDS:
@@ -342,6 +346,15 @@ def health(
         table.add_row(Text(name), Text(text))
     _say(Text("connected", style="bold green"))
     console.print(table)
+
+
+def _metrics_line(digest: dict[str, Any]) -> str:
+    errors = ", ".join(f"{code} {n}" for code, n in digest["errors"].items()) or "no errors"
+    parts = [f"{digest['calls']} calls, {errors}"]
+    for operation, stats in digest["operations"].items():
+        if stats["p50_ms"] is not None:
+            parts.append(f"{operation} p50 <= {stats['p50_ms']:g} ms")
+    return "; ".join(parts) + " (this process; long-running roles: metrics.register_prometheus)"
 
 
 # --------------------------------------------------------------------------- roles

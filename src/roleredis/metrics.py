@@ -19,7 +19,14 @@ from typing import Any
 
 from . import runtime
 
-__all__ = ["BUCKETS", "record", "register_prometheus", "reset_metrics", "snapshot"]
+__all__ = [
+    "BUCKETS",
+    "record",
+    "register_prometheus",
+    "reset_metrics",
+    "snapshot",
+    "summary",
+]
 
 #: Upper bounds of the latency histogram buckets, in seconds (the last bucket is +Inf).
 BUCKETS = (
@@ -93,6 +100,47 @@ def snapshot() -> dict[str, Any]:
         "background": background.stats(),
         "pool": pool_usage(client, runtime.settings()) if client is not None else None,
     }
+
+
+def summary() -> dict[str, Any]:
+    """A short digest of :func:`snapshot`: calls and errors in all, and per operation the
+    count and the latency below which half and 99% of the calls finished (bucket bounds).
+
+    >>> summary()["calls"] >= 0
+    True
+    """
+    data = snapshot()
+    calls = 0
+    errors: dict[str, int] = {}
+    operations: dict[str, dict[str, Any]] = {}
+    for operation, roles in data["operations"].items():
+        merged = [0] * (len(BUCKETS) + 1)
+        count = 0
+        for stats in roles.values():
+            count += stats["count"]
+            for code, n in stats["errors"].items():
+                errors[code] = errors.get(code, 0) + n
+            for i, cumulative in enumerate(stats["latency"]["buckets"].values()):
+                merged[i] += cumulative
+        calls += count
+        operations[operation] = {
+            "count": count,
+            "p50_ms": _quantile_ms(merged, count, 0.5),
+            "p99_ms": _quantile_ms(merged, count, 0.99),
+        }
+    return {
+        "calls": calls,
+        "errors": errors,
+        "operations": operations,
+        "queue_depth": data["background"]["pending"],
+    }
+
+
+def _quantile_ms(cumulative: list[int], count: int, q: float) -> float | None:
+    for bound, seen in zip((*BUCKETS, float("inf")), cumulative, strict=True):
+        if count and seen >= q * count:
+            return None if bound == float("inf") else bound * 1000
+    return None
 
 
 def register_prometheus(registry: Any = None) -> Any:
