@@ -43,7 +43,6 @@ from . import ops, results, runtime
 from .breaker import Breaker
 from .config import Settings
 from .connection import aclose_client, build_async_client, embedded_backend, uses_tls
-from .errors import DisabledError
 from .executor import Retrying, to_wire
 from .store import pool_usage, scope_for
 from .tools import (
@@ -251,9 +250,7 @@ class AsyncRoleStore:
     __slots__ = ("client", "scope", "settings")
 
     def __init__(self, role: str, *, client: Any = None, settings: Settings | None = None) -> None:
-        self.settings = settings if settings is not None else runtime.settings()
-        if not self.settings.enabled:
-            raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
+        self.settings = runtime.enabled_settings(settings)
         self.scope = scope_for(role, self.settings)
         self.client = client
 

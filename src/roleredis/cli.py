@@ -35,7 +35,6 @@ from . import __version__, ops, runtime
 from .config import Settings
 from .demo.runner import where
 from .errors import (
-    DisabledError,
     NotFoundError,
     RoleRedisError,
     map_redis_errors,
@@ -210,10 +209,7 @@ KeyArg = Annotated[
 
 
 def _settings() -> Settings:
-    settings = runtime.settings()
-    if not settings.enabled:
-        raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
-    return settings
+    return runtime.enabled_settings()
 
 
 def _version(value: bool) -> None:

@@ -16,10 +16,12 @@ from typing import Any
 from .breaker import Breaker
 from .config import Settings, load_settings
 from .connection import build_client, close_client
+from .errors import DisabledError
 
 __all__ = [
     "breaker",
     "current_client",
+    "enabled_settings",
     "on_reset",
     "reset",
     "settings",
@@ -36,6 +38,14 @@ _breaker: Breaker | None = None  # set by use_settings(): wins over environment 
 _client: Any = None
 _hooks: list[Callable[[bool], None]] = []
 _fork_hook_installed = False
+
+
+def enabled_settings(given: Settings | None = None) -> Settings:
+    """``given`` (default: the process's settings), or DisabledError if Redis is disabled."""
+    current = given if given is not None else settings()
+    if not current.enabled:
+        raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
+    return current
 
 
 def settings() -> Settings:

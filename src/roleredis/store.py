@@ -17,7 +17,6 @@ from .codec import Codec
 from .config import Settings
 from .connection import embedded_backend, uses_tls
 from .crypto import Keyring
-from .errors import DisabledError
 from .executor import SyncExecutor, drive
 from .keys import Keyspace, validate_role
 
@@ -91,9 +90,7 @@ class RoleStore:
     def __init__(self, role: str, *, client: Any = None, settings: Settings | None = None) -> None:
         from . import runtime
 
-        self.settings = settings if settings is not None else runtime.settings()
-        if not self.settings.enabled:
-            raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
+        self.settings = runtime.enabled_settings(settings)
         self.scope = scope_for(role, self.settings)
         self.client = client if client is not None else runtime.sync_client()
         self._run = SyncExecutor(

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from . import background, metrics, ops, results, roles, runtime
 from .config import RedactedDict, Settings
 from .errors import (
-    DisabledError,
     InvalidArgumentError,
     OverloadedError,
     RoleRedisError,
@@ -75,9 +74,7 @@ class _Namespace(Protocol):
 
 def _resolve(role: str | None) -> tuple[Settings, str]:
     """The settings and the calling role, or the error that stops the call before any I/O."""
-    settings = runtime.settings()
-    if not settings.enabled:
-        raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
+    settings = runtime.enabled_settings()
     return settings, roles.current(role, settings)
 
 
