@@ -42,12 +42,14 @@ Callback = Callable[[dict[str, Any]], Any]
 class _Flush:
     """A marker in the queue: everything before it is done when the writer reaches it."""
 
-    __slots__ = ("carried_before", "done", "written")
+    __slots__ = ("carried_before", "done", "lost", "lost_before", "written")
 
-    def __init__(self, carried_before: int) -> None:
+    def __init__(self, carried_before: int, lost_before: int) -> None:
         self.done = threading.Event()
         self.carried_before = carried_before
+        self.lost_before = lost_before
         self.written = 0
+        self.lost = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -115,28 +117,33 @@ class Writer:
         request.enqueued = time.monotonic()
         return self._enqueue(request)
 
-    def flush(self, timeout: float | None = None) -> tuple[bool, int, int]:
-        """Wait until all work queued before now is done: ``(done, written, still_pending)``."""
+    def flush(self, timeout: float | None = None) -> tuple[bool, int, int, int]:
+        """Wait until all work queued before now is done.
+
+        Returns ``(done, written, still_pending, lost)``: ``lost`` counts writes given up or
+        refused by the server while waiting (each also logged and counted in stats()).
+        """
         if threading.current_thread() is self._thread:
             raise InvalidArgumentError("redis_flush cannot be called from a read callback")
-        marker = _Flush(self.carried)
+        marker = _Flush(self.carried, self.given_up + self.failed)
         self._queue.append(marker)
         self._wake.set()
         if marker.done.wait(timeout):
-            return True, marker.written, 0
+            return True, marker.written, 0, marker.lost
         try:
             ahead = self._queue.index(marker)
         except ValueError:  # reached just now
             if marker.done.wait(1.0):
-                return True, marker.written, 0
+                return True, marker.written, 0, marker.lost
             ahead = 0
-        return False, self.carried - marker.carried_before, ahead + self.in_flight
+        lost = self.given_up + self.failed - marker.lost_before
+        return False, self.carried - marker.carried_before, ahead + self.in_flight, lost
 
     def close(self, timeout: float) -> None:
         """Drain for up to ``timeout`` seconds, give up (count, log) the rest, stop the thread."""
         if not self._thread.is_alive():
             return
-        done, _, _ = self.flush(timeout)
+        done = self.flush(timeout)[0]
         self._closing = True
         if not done:
             self._abandon = True
@@ -174,6 +181,7 @@ class Writer:
                         break
                     marker = queue.popleft()
                     marker.written = self.carried - marker.carried_before
+                    marker.lost = self.given_up + self.failed - marker.lost_before
                     marker.done.set()
                     continue
                 items.append(queue.popleft())
@@ -386,11 +394,11 @@ def current_writer() -> Writer | None:
     return _writer
 
 
-def flush(timeout: float | None = None) -> tuple[bool, int, int]:
+def flush(timeout: float | None = None) -> tuple[bool, int, int, int]:
     """Wait for every write queued so far (see :meth:`Writer.flush`)."""
     current = _writer
     if current is None:
-        return True, 0, 0
+        return True, 0, 0, 0
     return current.flush(timeout)
 
 

@@ -87,13 +87,11 @@ def queued_read(key: str, full_key: str, has_callback: bool) -> Result:
     }
 
 
-def flushed(written: int) -> Result:
-    return {
-        "success": True,
-        "written": written,
-        "pending": 0,
-        "message": f"All queued writes done ({written} carried out while waiting)",
-    }
+def flushed(written: int, lost: int) -> Result:
+    message = f"All queued writes done ({written} carried out while waiting)"
+    if lost:
+        message += f"; {lost} were given up or refused by Redis (logged; see the health check)"
+    return {"success": True, "written": written, "pending": 0, "lost": lost, "message": message}
 
 
 def entry(e: ops.Entry) -> Result:

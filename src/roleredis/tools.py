@@ -411,6 +411,9 @@ def redis_read_async(
 def redis_flush(timeout: float | None = None) -> Result:
     """Wait until every fire-and-forget write queued before this call has been carried out.
 
+    ``written`` counts those carried out while waiting; ``lost`` those given up (past
+    async.max_age) or refused by the server (e.g. an ACL) meanwhile, each also logged.
+
     >>> redis_flush(timeout=5)["pending"]
     0
     """
@@ -419,13 +422,13 @@ def redis_flush(timeout: float | None = None) -> Result:
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
         ):
             raise InvalidArgumentError(f"timeout must be None or seconds >= 0, got {timeout!r}")
-        done, written, pending = background.flush(timeout)
+        done, written, pending, lost = background.flush(timeout)
         if not done:
             error = TimeoutError(
                 f"{pending} queued items were still pending after {timeout} s (is Redis reachable?)"
             )
-            return results.failure(error, written=written, pending=pending)
-        return results.flushed(written)
+            return results.failure(error, written=written, pending=pending, lost=lost)
+        return results.flushed(written, lost)
     except Exception as exc:
         log.warning("flush failed: %s", exc)
-        return results.failure(exc, written=0, pending=background.current_pending())
+        return results.failure(exc, written=0, pending=background.current_pending(), lost=0)

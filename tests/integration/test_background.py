@@ -522,7 +522,11 @@ def test_writes_older_than_max_age_are_given_up_counted_and_logged(
     count = 37
     for i in range(count):
         assert redis_write_async(f"old{i}", i, role="w")["success"] is True
-    # a retry at least every 2 s: given up by max_age + 2 s
+    # a retry at least every 2 s: given up by max_age + 2 s; a flush waiting meanwhile
+    # returns then, and says how many were lost
+    during = redis_flush(timeout=8)
+    assert during["success"] is True, during
+    assert (during["written"], during["lost"], during["pending"]) == (0, count, 0), during
     wait_for(lambda: background_stats()["given_up"] >= count, 6, "the writes to be given up")
     own_server.start()
     health = redis_health_check(role="w")

@@ -110,7 +110,8 @@ def test_a_role_cannot_touch_another_roles_data(
     # a fire-and-forget write is queued (the caller cannot know), then refused by the server,
     # counted as failed and logged; nothing of B's changes
     assert redis_write_async("profile", "owned", role="b")["success"] is True
-    redis_flush(timeout=10)
+    flushed = redis_flush(timeout=10)
+    assert flushed["success"] is True and flushed["lost"] == 1 and flushed["written"] == 0
     assert stats()["failed"] >= 1
 
     # the server itself refuses raw commands on B's keys from A's login
