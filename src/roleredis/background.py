@@ -402,6 +402,12 @@ def flush(timeout: float | None = None) -> tuple[bool, int, int, int]:
     return current.flush(timeout)
 
 
+def closing() -> bool:
+    """Whether the writer has begun shutting down (it then takes no more work)."""
+    current = _writer
+    return current is not None and current._closing
+
+
 def current_pending() -> int:
     current = _writer
     return current.pending() if current is not None else 0

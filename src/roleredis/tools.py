@@ -332,6 +332,11 @@ def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
 
 
 def _overloaded(what: str) -> OverloadedError:
+    if background.closing():
+        return OverloadedError(
+            f"the fire-and-forget writer is shutting down (interpreter exit); the {what} was "
+            "not queued: use the synchronous call"
+        )
     limit = runtime.settings().async_max_pending
     return OverloadedError(
         f"the fire-and-forget queue is full ({limit} pending, async.max_pending); the {what} "
