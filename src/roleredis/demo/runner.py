@@ -322,4 +322,7 @@ def main(weather_module: ModuleType, timer_module: ModuleType) -> int:
     except RoleRedisError as exc:
         print(f"error: cannot use Redis: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+        sys.stderr.close()
+        return 1
     return 0
