@@ -31,11 +31,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__, ops, runtime
+from . import __version__, runtime
 from .config import Settings
 from .demo.runner import where
 from .errors import (
-    NotFoundError,
     RoleRedisError,
     map_redis_errors,
 )
@@ -622,22 +621,11 @@ def delete(role: RoleArg, key: KeyArg, as_json: JsonFlag = False) -> None:
         _say(f"{_shown(full)} did not exist")
 
 
-def _ttl_op(scope: ops.Scope, key: str) -> ops.Op[int]:
-    full = scope.keyspace.full_key(key)
-    (remaining,) = yield [("ttl", (full,))]
-    if int(remaining) == -2:
-        raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
-    return int(remaining)
-
-
 @app.command()
 def ttl(role: RoleArg, key: KeyArg, as_json: JsonFlag = False) -> None:
     """Print the seconds ROLE:KEY has left; -1 if it never expires. Exit 1 if it is missing."""
-    from .executor import SyncExecutor, drive
-
     store = RoleStore(role)
-    run = SyncExecutor(store.client, budget=store.settings.socket_connect_timeout)
-    remaining = drive(_ttl_op(store.scope, key), run)
+    remaining = store.ttl(key)
     if as_json:
         _emit_json(
             {"role": store.role, "key": key, "prefixed_key": store.full_key(key), "ttl": remaining}
@@ -666,18 +654,8 @@ def _confirm(question: str) -> None:
 
 def clear_role(store: RoleStore, total: int) -> int:
     """Delete every key of the role (the library's SCAN + UNLINK batches), with progress."""
-    from .executor import SyncExecutor, drive
-
-    run = SyncExecutor(store.client, budget=store.settings.socket_connect_timeout)
     with _Progress(f"clearing {store.role}", total) as progress:
-
-        def step(batch: list[ops.Call]) -> list[Any]:
-            replies = run(batch)
-            if batch and batch[0][0] == "unlink":
-                progress.advance(int(replies[0]))
-            return replies
-
-        return drive(ops.clear(store.scope), step)
+        return store.clear(progress=progress.advance)
 
 
 @app.command()

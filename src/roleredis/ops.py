@@ -183,6 +183,15 @@ def _decode(scope: Scope, data: Any, full_key: str) -> Any:
         raise SerializationError(f"{full_key!r}: {exc}") from None
 
 
+def remaining_ttl(scope: Scope, key: Any) -> Op[int]:
+    """Seconds ``key`` has left, -1 if it never expires; NotFoundError if it is missing."""
+    full = scope.keyspace.full_key(key)
+    (remaining,) = yield [("ttl", (full,))]
+    if int(remaining) == -2:
+        raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
+    return int(remaining)
+
+
 def exists(scope: Scope, key: Any) -> Op[bool]:
     full = scope.keyspace.full_key(key)
     (count,) = yield [("exists", (full,))]

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import ops
@@ -121,6 +121,10 @@ class RoleStore:
         """The value and remaining TTL of ``key``; raises NotFoundError if it is missing."""
         return drive(ops.read(self.scope, key), self._run)
 
+    def ttl(self, key: str) -> int:
+        """Seconds ``key`` has left, -1 if it never expires; NotFoundError if it is missing."""
+        return drive(ops.remaining_ttl(self.scope, key), self._run)
+
     def exists(self, key: str) -> bool:
         return drive(ops.exists(self.scope, key), self._run)
 
@@ -132,9 +136,21 @@ class RoleStore:
         """The role's keys matching ``pattern`` (SCAN, never KEYS), without the prefix."""
         return drive(ops.list_keys(self.scope, pattern), self._run)
 
-    def clear(self) -> int:
-        """Delete every key of the role (SCAN + UNLINK in batches); returns how many."""
-        return drive(ops.clear(self.scope), self._run)
+    def clear(self, progress: Callable[[int], object] | None = None) -> int:
+        """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
+
+        ``progress(n)`` is called after each batch with how many it deleted.
+        """
+        if progress is None:
+            return drive(ops.clear(self.scope), self._run)
+
+        def run(batch: list[ops.Call]) -> list[Any]:
+            replies = self._run(batch)
+            if batch[0][0] == "unlink":
+                progress(int(replies[0]))
+            return replies
+
+        return drive(ops.clear(self.scope), run)
 
     def write_many(
         self, mapping: Mapping[str, Any], ttl: int | None = None, *, encrypt: bool | None = None
