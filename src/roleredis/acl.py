@@ -20,7 +20,7 @@ import secrets
 from typing import Any
 
 from . import runtime
-from .errors import NotFoundError, translate
+from .errors import translate
 from .keys import escape_glob, validate_role
 
 __all__ = ["USER_PREFIX", "Credentials", "list_users", "provision", "revoke", "username_for"]
@@ -120,11 +120,3 @@ def list_users(*, client: Any = None) -> list[dict[str, Any]]:
             }
         )
     return sorted(users, key=lambda user: user["role"])
-
-
-def describe(role: str, *, client: Any = None) -> dict[str, Any]:
-    """One provisioned role, as in :func:`list_users`; NotFoundError if it has no user."""
-    for user in list_users(client=client):
-        if user["role"] == role:
-            return user
-    raise NotFoundError(f"role {role!r} has no ACL user; run: roleredis acl provision {role}")

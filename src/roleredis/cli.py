@@ -33,7 +33,7 @@ from rich.text import Text
 
 from . import __version__, runtime
 from .config import Settings
-from .demo.runner import where
+from .connection import describe as where
 from .errors import (
     RoleRedisError,
     map_redis_errors,

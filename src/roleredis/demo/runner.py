@@ -26,7 +26,8 @@ from types import ModuleType
 from typing import Any
 
 from .. import runtime
-from ..config import Settings, redact_url
+from ..config import Settings
+from ..connection import describe
 from ..errors import (
     ConfigError,
     ConnectionFailedError,
@@ -94,14 +95,6 @@ class Backend:
         return dataclasses.asdict(self)
 
 
-def where(settings: Settings) -> str:
-    """Where ``settings`` connect to, without the password."""
-    if settings.url:
-        return redact_url(settings.url)
-    scheme = "rediss" if settings.ssl else "redis"
-    return f"{scheme}://{settings.host}:{settings.port}/{settings.db}"
-
-
 def is_configured(settings: Settings) -> bool:
     """Whether the user pointed roleredis at a Redis (else the built-in localhost default)."""
     if settings.config_path is not None:
@@ -159,11 +152,11 @@ def backend(*, fallback_when_unreachable: bool) -> Iterator[Backend]:
     unreachable: str | None = None
     if is_configured(settings):
         if not fallback_when_unreachable:
-            yield Backend("configured", where(settings))
+            yield Backend("configured", describe(settings))
             return
         unreachable = _unreachable(settings)
         if unreachable is None:
-            yield Backend("configured", where(settings))
+            yield Backend("configured", describe(settings))
             return
 
     from ..testing import RedisServer, RedisServerError
