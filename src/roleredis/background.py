@@ -61,7 +61,6 @@ class ReadRequest:
     context: dict[str, Any]
     callback: Callback | None
     loop: asyncio.AbstractEventLoop | None
-    enqueued: float = 0.0
 
 
 def _safe_call(callback: Callback, result: dict[str, Any]) -> None:
@@ -114,7 +113,6 @@ class Writer:
         return self._enqueue((command, time.monotonic()))
 
     def submit_read(self, request: ReadRequest) -> bool:
-        request.enqueued = time.monotonic()
         return self._enqueue(request)
 
     def flush(self, timeout: float | None = None) -> tuple[bool, int, int, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import logging
 import os
 import re
@@ -152,7 +153,7 @@ class acting_as:
 
     def __call__(self, func: F) -> F:
         role = self.role
-        if _is_coroutine_function(func):
+        if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -178,12 +179,6 @@ def _scoped(role: str) -> Iterator[None]:
         _acting.reset(token)
 
 
-def _is_coroutine_function(func: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(func)
-
-
 def forget_warning(forked: bool = False) -> None:
     """Let the default-role warning be logged once more (after ``roleredis.reset()``)."""
     global _warned_default
@@ -191,6 +186,5 @@ def forget_warning(forked: bool = False) -> None:
 
 
 def _reset_for_tests() -> None:
-    global _warned_default
-    _warned_default = False
+    forget_warning()
     _by_code.clear()

@@ -460,37 +460,12 @@ def test_roleredis_config_naming_a_missing_file(monkeypatch: pytest.MonkeyPatch)
 def test_guide_config_yaml_is_accepted(
     write_config: WriteConfig, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The guide's example file, verbatim but for the port (its comments included).
+    # The guide's example file, verbatim but for the address (its comments included).
+    guide = (Path(__file__).parents[1] / "data" / "guide_config.yaml").read_text(encoding="utf-8")
     write_config(
-        f"""
-# Redis Configuration
-redis:
-  enabled: true
-  connection:
-    host: "127.0.0.1"
-    port: {redis_server.port}
-    db: 0
-    # NOTE: Password must be set via REDIS_PASSWORD environment variable for security
-    socket_connect_timeout: 5
-    socket_timeout: 5
-    retry_on_timeout: true
-    decode_responses: true
-
-  # Connection pooling
-  pool:
-    max_connections: 10
-    retry_on_timeout: true
-
-  # Key management
-  key_management:
-    auto_prefix: true                 # Automatically prefix keys with role name
-    default_ttl: 3600                # Default TTL in seconds (1 hour)
-    max_ttl: 86400                   # Maximum allowed TTL (24 hours)
-
-  # Environment variable overrides (these take precedence)
-  # REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD
-  use_env_overrides: true
-"""
+        guide.replace('host: "localhost"', 'host: "127.0.0.1"').replace(
+            "port: 6379", f"port: {redis_server.port}"
+        )
     )
     monkeypatch.delenv("REDIS_URL")
     reset()

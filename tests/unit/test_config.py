@@ -12,35 +12,8 @@ from roleredis.config import REDACTED, RedactedDict, Settings, load_settings, re
 from roleredis.errors import ConfigError
 
 # The guide's sample, verbatim (blank lines with two spaces included).
-GUIDE_YAML = """\
-# Redis Configuration
-redis:
-  enabled: true
-  connection:
-    host: "localhost"
-    port: 6379
-    db: 0
-    # NOTE: Password must be set via REDIS_PASSWORD environment variable for security
-    socket_connect_timeout: 5
-    socket_timeout: 5
-    retry_on_timeout: true
-    decode_responses: true
-  
-  # Connection pooling
-  pool:
-    max_connections: 10
-    retry_on_timeout: true
-  
-  # Key management
-  key_management:
-    auto_prefix: true                 # Automatically prefix keys with role name
-    default_ttl: 3600                # Default TTL in seconds (1 hour)
-    max_ttl: 86400                   # Maximum allowed TTL (24 hours)
-  
-  # Environment variable overrides (these take precedence)
-  # REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD
-  use_env_overrides: true
-"""  # noqa: W293
+# the guide's config.yaml sample, verbatim (tests/data/guide_config.yaml)
+GUIDE_YAML = (Path(__file__).parents[1] / "data" / "guide_config.yaml").read_text(encoding="utf-8")
 
 SECRET = "s3cret-Pa55"
 
