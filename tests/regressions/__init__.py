@@ -1,0 +1,1 @@
+"""One file per bug fixed, named after what it guards."""
