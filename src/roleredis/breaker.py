@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ConnectionFailedError
@@ -29,12 +30,20 @@ __all__ = ["Breaker"]
 class Breaker:
     """Counts consecutive connection failures; opens, lets one probe through, closes."""
 
-    def __init__(self, failures: int = 3, cooldown: float = 2.0) -> None:
+    def __init__(
+        self,
+        failures: int = 3,
+        cooldown: float = 2.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.failures = failures
         self.cooldown = cooldown
+        #: seconds from an arbitrary origin; tests pass a fake one and advance it
+        self.clock = clock
         self._lock = threading.Lock()
         self._consecutive = 0
-        self._opened_at: float | None = None  # time.monotonic() when it opened
+        self._opened_at: float | None = None  # self.clock() when it opened
         self._opened_wall: float | None = None  # time.time(), for messages
         self._probing = False
         self._last_error = ""
@@ -53,7 +62,7 @@ class Breaker:
             opened = self._opened_at
             if opened is None:
                 return
-            waited = time.monotonic() - opened
+            waited = self.clock() - opened
             if waited >= self.cooldown and not self._probing:
                 self._probing = True  # this call is the probe
                 return
@@ -77,7 +86,7 @@ class Breaker:
             self._consecutive += 1
             self._probing = False
             if self._consecutive >= self.failures:
-                self._opened_at = time.monotonic()
+                self._opened_at = self.clock()
                 self._opened_wall = time.time()
 
     def report(self) -> dict[str, Any]:

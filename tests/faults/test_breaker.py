@@ -1,8 +1,8 @@
 """Issue 5, section 5: the circuit breaker, against a real server that is killed and restarted.
 
 Tried: N consecutive connection failures, then calls while the breaker is open, then the
-server back and the cool-down over. Lost: nothing (no write is made while it is open; each
-such call reports connection at once)."""
+server back and the cool-down over (on a fake clock: no sleeping). Lost: nothing (no write is
+made while it is open; each such call reports connection at once)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from roleredis import aio, redis_health_check, redis_read, redis_write, reset
-from roleredis.testing import RedisServer
+from roleredis import aio, redis_health_check, redis_read, redis_write, reset, runtime
+from roleredis.testing import FakeClock, RedisServer
 
 COOLDOWN = 1.0
 
 
 @pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
 def victim(
-    monkeypatch: pytest.MonkeyPatch, write_config: Callable[..., object]
+    monkeypatch: pytest.MonkeyPatch, write_config: Callable[..., object], clock: FakeClock
 ) -> Iterator[RedisServer]:
     server = RedisServer().start()
     monkeypatch.setenv("REDIS_URL", server.url)
@@ -29,6 +34,7 @@ def victim(
             "breaker": {"failures": 3, "cooldown": COOLDOWN},
         }
     )
+    runtime.breaker().clock = clock
     try:
         yield server
     finally:
@@ -36,7 +42,9 @@ def victim(
         server.stop()
 
 
-def test_open_breaker_fails_fast_then_one_probe_closes_it(victim: RedisServer) -> None:
+def test_open_breaker_fails_fast_then_one_probe_closes_it(
+    victim: RedisServer, clock: FakeClock
+) -> None:
     assert redis_write("k", 1, role="b")["success"] is True
     assert redis_health_check(role="b")["breaker"]["state"] == "closed"
     victim.kill()
@@ -62,7 +70,7 @@ def test_open_breaker_fails_fast_then_one_probe_closes_it(victim: RedisServer) -
     victim.restart()
     # still open within the cool-down, even though the server is back
     assert "circuit breaker open" in redis_read("k", role="b")["error"]
-    time.sleep(COOLDOWN)
+    clock.advance(COOLDOWN)
     # the probe goes through and closes the breaker
     probe = redis_write("k", 3, role="b")
     assert probe["success"] is True, probe
@@ -70,11 +78,11 @@ def test_open_breaker_fails_fast_then_one_probe_closes_it(victim: RedisServer) -
     assert redis_health_check(role="b")["breaker"]["state"] == "closed"
 
 
-def test_failed_probe_opens_it_again(victim: RedisServer) -> None:
+def test_failed_probe_opens_it_again(victim: RedisServer, clock: FakeClock) -> None:
     victim.kill()
     for _ in range(3):
         redis_write("k", 1, role="b")
-    time.sleep(COOLDOWN)
+    clock.advance(COOLDOWN)
     probe = redis_write("k", 1, role="b")
     assert probe["error_code"] == "connection"
     assert "circuit breaker" not in probe["error"]  # the probe really tried the server
