@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from hiredis import pack_command
 
 from .breaker import Breaker
 from .errors import translate
+from .internals import connected_socket, is_plain_socket
 
 __all__ = ["Retrying", "SyncExecutor", "drive", "roundtrip", "to_wire"]
 
@@ -198,11 +198,8 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     list, not exceptions, so one failed command does not hide the others. A socket failure or
     timeout raises redis-py's ConnectionError / TimeoutError; the caller disconnects.
     """
-    sock = conn._sock
-    if sock is None:
-        conn.connect()
-        sock = conn._sock
-    if not isinstance(sock, socket.socket):  # e.g. fakeredis: its own, in-process I/O
+    sock = connected_socket(conn)
+    if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
         return _roundtrip_via_redis_py(conn, commands)
     packed = b"".join([pack_command(c) for c in commands])
     reader = hiredis.Reader()

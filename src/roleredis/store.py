@@ -18,6 +18,7 @@ from .config import Settings
 from .connection import embedded_backend, uses_tls
 from .crypto import Keyring
 from .executor import SyncExecutor, drive
+from .internals import pool_counts
 from .keys import Keyspace, validate_role
 
 __all__ = ["RoleStore", "pool_usage", "scope_for"]
@@ -61,16 +62,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
 
 def pool_usage(client: Any, settings: Settings) -> dict[str, int]:
     """How many connections the client's pool has made, lends out and may make."""
-    pool = getattr(client, "connection_pool", None)
-    lent = getattr(pool, "_in_use_connections", None)  # asyncio pools
-    available = getattr(pool, "_available_connections", None)
-    if lent is not None and available is not None:
-        in_use, idle = len(lent), len(available)
-    else:  # sync BlockingConnectionPool: every connection made, and a queue of the idle ones
-        made = len(getattr(pool, "_connections", ()) or ())
-        queue = getattr(getattr(pool, "pool", None), "queue", None) or ()
-        idle = sum(1 for c in queue if c is not None)
-        in_use = made - idle
+    in_use, idle = pool_counts(getattr(client, "connection_pool", None))
     return {"max": settings.max_connections, "in_use": in_use, "idle": idle}
 
 

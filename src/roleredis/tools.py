@@ -11,7 +11,6 @@ operation, turn the outcome or the error into the guide's dict (:mod:`roleredis.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -27,6 +26,7 @@ from .errors import (
     TimeoutError,
 )
 from .executor import to_wire
+from .internals import running_loop
 from .roles import acting_as
 from .runtime import reset
 from .store import RoleStore
@@ -387,7 +387,7 @@ def _queue_read(store: RoleStore, key: Any, callback: Any) -> Result:
         op=op,
         context={"key": key, "role": store.role, "prefixed_key": full_key},
         callback=callback,
-        loop=asyncio._get_running_loop(),
+        loop=running_loop(),
     )
     if not background.writer().submit_read(request):
         raise _overloaded("read")

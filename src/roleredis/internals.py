@@ -1,0 +1,52 @@
+"""Every private attribute of a dependency that roleredis uses, each behind one function.
+
+They are used for speed (the batch fast path writes to the connection's socket itself) or for
+reporting (pool usage). tests/unit/test_internals_contract.py checks each one against the
+installed redis-py and Python, so the day a dependency changes one, that test fails by name
+instead of a call misbehaving somewhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+__all__ = ["connected_socket", "pool_counts", "running_loop"]
+
+
+def connected_socket(conn: Any) -> Any:
+    """The socket of a redis-py connection, connecting it first if it is not connected.
+
+    A real server gives a :class:`socket.socket` (an ``ssl.SSLSocket`` over TLS); anything else
+    (fakeredis's in-process connection) has its own I/O and must go through redis-py's methods.
+    """
+    sock = conn._sock
+    if sock is None:
+        conn.connect()
+        sock = conn._sock
+    return sock
+
+
+def is_plain_socket(sock: Any) -> bool:
+    """Whether :func:`roundtrip`-style direct socket I/O works on ``sock``."""
+    return isinstance(sock, socket.socket)
+
+
+def pool_counts(pool: Any) -> tuple[int, int]:
+    """``(in use, idle)`` connections of a redis-py pool, sync or asyncio; (0, 0) if unknown."""
+    lent = getattr(pool, "_in_use_connections", None)  # asyncio pools
+    available = getattr(pool, "_available_connections", None)
+    if lent is not None and available is not None:
+        return len(lent), len(available)
+    # sync BlockingConnectionPool: every connection made, and a queue of the idle ones
+    made = len(getattr(pool, "_connections", ()) or ())
+    queue = getattr(getattr(pool, "pool", None), "queue", None) or ()
+    idle = sum(1 for c in queue if c is not None)
+    return made - idle, idle
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running event loop of this thread, or None (without raising, unlike
+    ``asyncio.get_running_loop``, and without the cost of catching its RuntimeError)."""
+    return asyncio._get_running_loop()

@@ -1,0 +1,70 @@
+"""The private attributes roleredis relies on (roleredis.internals), checked against the
+installed redis-py and Python. When one of these fails after an upgrade, the dependency changed
+what roleredis.internals reads: fix that one function, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import redis
+import redis.asyncio
+
+from roleredis import internals
+from roleredis.testing import RedisServer
+
+
+def test_a_sync_connection_exposes_its_socket(redis_server: RedisServer) -> None:
+    pool = redis.ConnectionPool(host=redis_server.host, port=redis_server.port)
+    conn = pool.get_connection()
+    try:
+        assert conn._sock is None or isinstance(conn._sock, socket.socket)
+        sock = internals.connected_socket(conn)
+        assert isinstance(sock, socket.socket)
+        assert internals.is_plain_socket(sock)
+        assert sock is conn._sock
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        assert conn.read_response() in (b"PONG", "PONG")
+    finally:
+        pool.release(conn)
+        pool.disconnect()
+
+
+def test_a_blocking_pool_reports_lent_and_idle_connections(redis_server: RedisServer) -> None:
+    pool = redis.BlockingConnectionPool(
+        host=redis_server.host, port=redis_server.port, max_connections=4
+    )
+    try:
+        assert internals.pool_counts(pool) == (0, 0)
+        first, second = pool.get_connection(), pool.get_connection()
+        assert internals.pool_counts(pool) == (2, 0)
+        pool.release(first)
+        assert internals.pool_counts(pool) == (1, 1)
+        pool.release(second)
+        assert internals.pool_counts(pool) == (0, 2)
+    finally:
+        pool.disconnect()
+
+
+def test_an_asyncio_pool_reports_lent_and_idle_connections(redis_server: RedisServer) -> None:
+    async def main() -> None:
+        pool = redis.asyncio.ConnectionPool(host=redis_server.host, port=redis_server.port)
+        try:
+            assert internals.pool_counts(pool) == (0, 0)
+            conn = await pool.get_connection()
+            assert internals.pool_counts(pool) == (1, 0)
+            await pool.release(conn)
+            assert internals.pool_counts(pool) == (0, 1)
+        finally:
+            await pool.disconnect()
+
+    asyncio.run(main())
+
+
+def test_running_loop_is_none_outside_a_loop_and_the_loop_inside() -> None:
+    assert internals.running_loop() is None
+
+    async def main() -> bool:
+        return internals.running_loop() is asyncio.get_running_loop()
+
+    assert asyncio.run(main()) is True
