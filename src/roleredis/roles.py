@@ -24,7 +24,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import CodeType
 from typing import Any, TypeVar
 
 from .config import Settings
@@ -41,10 +40,11 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # the packaged demo's roles are roles like any other (roleredis's own files never are)
 _DEMO_ROLES = os.path.join(_PACKAGE_DIR, "demo", "roles") + os.sep
 _MAX_DEPTH = 200
-# id(code object) -> (the code object, its role or "" when the file is not under roles/<name>/).
-# Keyed by identity: code objects compare equal across files when their code is the same.
-# Holding the code object keeps its id from being reused.
-_by_code: dict[int, tuple[CodeType, str]] = {}
+# source file name -> its role, or "" when the file is not under roles/<name>/. The role depends
+# on the file name alone, so this is exact (code objects would not do as keys: they compare
+# equal across files when their code is the same) and a str key's hash is cached.
+_by_file: dict[str, str] = {}
+_MAX_FILES = 100_000
 _warned_default = False
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,22 +77,34 @@ def role_from_path(filename: str) -> str:
         return ""
 
 
-def _from_frames() -> str:
-    frame = sys._getframe(2)
-    depth = 0
-    while frame is not None and depth < _MAX_DEPTH:
-        code = frame.f_code
-        cached = _by_code.get(id(code))
-        if cached is not None and cached[0] is code:
-            role = cached[1]
-        else:
-            role = role_from_path(code.co_filename)
-            _by_code[id(code)] = (code, role)
+def _from_frames(skip: int = 2) -> str:
+    """The role of the nearest frame, from ``skip`` frames above this function, whose file is
+    under ``roles/<name>/``; "" if none (a few tenths of a microsecond per frame walked)."""
+    frame: Any = sys._getframe(skip)
+    get = _by_file.get
+    for _ in range(_MAX_DEPTH):
+        if frame is None:
+            return ""
+        filename = frame.f_code.co_filename
+        role = get(filename)
+        if role is None:
+            role = role_from_path(filename)
+            if len(_by_file) < _MAX_FILES:
+                _by_file[filename] = role
         if role:
             return role
-        frame = frame.f_back  # type: ignore[assignment]
-        depth += 1
+        frame = frame.f_back
     return ""
+
+
+def _process_settings() -> Settings:
+    """runtime.settings(), bound on first use (runtime imports this module: no import cycle at
+    load, and no import statement on every call, which costs more than the whole lookup)."""
+    global _process_settings
+    from .runtime import settings
+
+    _process_settings = settings
+    return settings()
 
 
 def current(explicit: str | None = None, settings: Settings | None = None) -> str:
@@ -109,9 +121,7 @@ def current(explicit: str | None = None, settings: Settings | None = None) -> st
     if acting is not None:
         return acting
     if settings is None:
-        from .runtime import settings as process_settings
-
-        settings = process_settings()
+        settings = _process_settings()
     if settings.role is not None:
         return settings.role
     found = _from_frames()
@@ -187,4 +197,4 @@ def forget_warning(forked: bool = False) -> None:
 
 def _reset_for_tests() -> None:
     forget_warning()
-    _by_code.clear()
+    _by_file.clear()
