@@ -317,7 +317,7 @@ def translate(
             and (over_tls is None or over_tls is tls)
             and _matches(pattern, text)
         ):
-            result = cls(f"{result}; {hint.format(at=at)}")
+            result = cls(f"{str(result).rstrip('.')}; {hint.format(at=at)}")
             break
     result.__cause__ = exc
     return result
