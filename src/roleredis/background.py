@@ -204,7 +204,9 @@ class Writer:
                 if self._conn is None:
                     self._conn = self._client.connection_pool.get_connection()
                 replies = roundtrip(self._conn, commands)
-            except (rex.ConnectionError, rex.TimeoutError, rex.InvalidResponse, OSError) as exc:
+            except (rex.RedisError, OSError) as exc:
+                # connection failures, and a handshake the server refused or did not understand
+                # (AUTH, SELECT; not Redis at all): no reply errors, those come back as values
                 self._drop_connection()
                 items = self._after_failure(items, exc)
                 if items:
