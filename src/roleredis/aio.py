@@ -42,7 +42,13 @@ import redis.exceptions as rex
 from . import ops, results, runtime
 from .breaker import Breaker
 from .config import Settings
-from .connection import aclose_client, build_async_client, embedded_backend, uses_tls
+from .connection import (
+    aclose_client,
+    build_async_client,
+    describe,
+    embedded_backend,
+    uses_tls,
+)
 from .executor import Retrying, to_wire
 from .store import pool_usage, scope_for
 from .tools import (
@@ -152,7 +158,7 @@ runtime.on_reset(_forget_clients)
 class _AsyncExecutor:
     """Sends batches of calls with redis.asyncio; retries like the sync executor."""
 
-    __slots__ = ("breaker", "budget", "client", "pool_timeout", "slots", "tls")
+    __slots__ = ("address", "breaker", "budget", "client", "pool_timeout", "slots", "tls")
 
     def __init__(
         self,
@@ -162,8 +168,10 @@ class _AsyncExecutor:
         tls: bool,
         slots: asyncio.Semaphore | None = None,
         pool_timeout: float = 5.0,
+        address: str | None = None,
     ) -> None:
         self.client = client
+        self.address = address
         self.budget = budget
         self.breaker = breaker
         self.tls = tls
@@ -177,7 +185,9 @@ class _AsyncExecutor:
             try:
                 replies = await self._send(batch)
             except Exception as exc:
-                retry = retry or Retrying(self.budget, self.breaker, tls=self.tls)
+                retry = retry or Retrying(
+                    self.budget, self.breaker, tls=self.tls, address=self.address
+                )
                 await asyncio.sleep(retry.delay_after(exc))
                 continue
             self.breaker.succeeded()
@@ -219,6 +229,7 @@ def _executor_for(
         uses_tls(settings),
         slots,
         settings.pool_timeout,
+        describe(settings),
     )
 
 

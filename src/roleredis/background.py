@@ -26,7 +26,7 @@ import redis.exceptions as rex
 
 from . import results, runtime
 from .config import Settings
-from .connection import build_client, close_client
+from .connection import build_client, close_client, describe, uses_tls
 from .errors import InvalidArgumentError, translate
 from .executor import roundtrip, to_wire
 
@@ -204,7 +204,9 @@ class Writer:
                 if self._conn is None:
                     self._conn = self._client.connection_pool.get_connection()
                 replies = roundtrip(self._conn, commands)
-            except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+            except (rex.RedisError, OSError) as exc:
+                # connection failures, and a handshake the server refused or did not understand
+                # (AUTH, SELECT; not Redis at all): no reply errors, those come back as values
                 self._drop_connection()
                 items = self._after_failure(items, exc)
                 if items:
@@ -221,7 +223,7 @@ class Writer:
 
     def _after_failure(self, items: list[Any], exc: BaseException) -> list[Any]:
         """Fail the reads (their callers are waiting), keep the writes unless too old."""
-        error = translate(exc)
+        error = translate(exc, address=describe(self.settings), tls=uses_tls(self.settings))
         kept: list[Any] = []
         too_old: list[Any] = []
         oldest_allowed = time.monotonic() - self.max_age
@@ -232,7 +234,16 @@ class Writer:
                 self._deliver(item, results.failure(error, **item.context))
         if too_old:
             self._give_up(too_old, f"waited longer than async.max_age ({self.max_age:g} s)")
-        if kept:
+        if kept and error.error_code == "permission":
+            # not an outage: retrying will not help until the credentials (or the server's
+            # users) are fixed; the writes are still kept up to async.max_age, like in an outage
+            log.warning(
+                "roleredis writer: authentication failed (%s); keeping %d writes and retrying "
+                "until async.max_age",
+                error,
+                len(kept),
+            )
+        elif kept:
             log.warning(
                 "roleredis writer: Redis unreachable (%s); keeping %d writes and retrying",
                 error,

@@ -37,6 +37,7 @@ from .connection import describe as where
 from .errors import (
     RoleRedisError,
     map_redis_errors,
+    scrub,
 )
 from .keys import validate_role
 from .store import RoleStore
@@ -101,7 +102,7 @@ def _one_line(message: str) -> str:
 
 def _error(message: str, error_code: str = "") -> None:
     line = Text("error: ", style="bold red")
-    line.append(_one_line(message) or "unknown error")
+    line.append(_one_line(scrub(message)) or "unknown error")
     if error_code:
         line.append(f" [{error_code}]", style="dim")
     err_console.print(line, soft_wrap=True)

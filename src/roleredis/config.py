@@ -17,6 +17,7 @@ False
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import yaml
 
 from .errors import ConfigError, InvalidArgumentError
+from .ttl import MAX_TTL
 
 __all__ = ["REDACTED", "RedactedDict", "Settings", "load_settings"]
 
@@ -114,6 +116,18 @@ class Settings:
             if out["url"]:
                 out["url"] = redact_url(out["url"])
         return out
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in a message: the password (given or in the URL, raw and as
+        written in the URL), the encryption keys."""
+        found = [self.password, self.encryption_key, *self.encryption_old_keys]
+        if self.url:
+            with contextlib.suppress(ValueError):
+                raw = urlsplit(self.url).password
+                found += [raw, unquote(raw) if raw else None]
+            with contextlib.suppress(ValueError):
+                found += [v for k, v in parse_qsl(urlsplit(self.url).query) if k == "password"]
+        return tuple(dict.fromkeys(s for s in found if s))
 
     def connection_info(self) -> RedactedDict:
         """The guide's ``_get_redis_config()`` mapping: host, port, db, password (real), ...
@@ -248,7 +262,7 @@ def _int(low: int, high: int | None = None) -> Callable[[Any, str], int]:
 def _optional_ttl(value: Any, where: str) -> int | None:
     if value is None:
         return None
-    return _int(1)(value, where)
+    return _int(1, MAX_TTL)(value, where)  # a longer one Redis would refuse at every write
 
 
 def _positive_float(value: Any, where: str) -> float:

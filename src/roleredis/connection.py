@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .config import Settings, redact_url
-from .errors import ConfigError
+from .errors import ConfigError, register_secrets
 
 __all__ = [
     "aclose_client",
@@ -51,6 +51,12 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": settings.socket_connect_timeout,
         "socket_timeout": settings.socket_timeout,
         "decode_responses": False,  # values are bytes; the codec decides what they are
+        # RESP2: the handshake is AUTH (and nothing without a password), which every Redis
+        # since 1.0 knows. redis-py 8 defaults to RESP3, whose HELLO fails on Redis before 6
+        # or where HELLO is renamed away, and such a server echoes HELLO's arguments, the
+        # password included, in its error. roleredis uses no RESP3 feature (client caching,
+        # push messages), and every reply it reads is the same value under both protocols.
+        "protocol": 2,
     }
     if settings.password is not None:
         kwargs["password"] = settings.password
@@ -116,6 +122,7 @@ def _memory_client(settings: Settings, flavour: ModuleType) -> Any:
         raise ConfigError(
             "REDIS_URL=memory:// needs the fakeredis package: pip install fakeredis"
         ) from None
+    register_secrets(*settings.secrets())
     server = memory_server(urlsplit(settings.url or "").netloc)
     if flavour is redis:
         client_class: Any = fakeredis.FakeRedis
@@ -145,6 +152,7 @@ def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:
     40 us a call), and its plain pool raises "Too many connections" instead of waiting.
     """
     url = settings.url
+    register_secrets(*settings.secrets())
     kwargs = connection_kwargs(settings)
     kwargs["retry"] = retry
     pool_class = (

@@ -13,9 +13,11 @@ dicts carry that code, so callers can branch on it without parsing text.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
+import hiredis
 import redis.exceptions as rex
 
 __all__ = [
@@ -31,7 +33,10 @@ __all__ = [
     "RoleRedisError",
     "SerializationError",
     "TimeoutError",
+    "forget_secrets",
     "map_redis_errors",
+    "register_secrets",
+    "scrub",
     "translate",
 ]
 
@@ -119,46 +124,201 @@ ERROR_CODES: tuple[str, ...] = tuple(
 )
 
 
-def translate(exc: BaseException) -> RoleRedisError:
+# --- secrets: never in an error text --------------------------------------------------------
+#
+# A server may echo a command's arguments in its error reply (Redis before 6 answers HELLO with
+# "unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'default' '<password>'"). Every
+# server text enters the error tree through translate(), which scrubs it with the secrets of the
+# settings in use: connection.py registers them for every client it builds (and runtime for the
+# settings it loads); runtime.reset() forgets them.
+
+_SECRETS: dict[str, re.Pattern[str]] = {}
+_SHORT_SECRET = 4  # shorter ones are scrubbed only where they stand alone, not inside words
+SCRUBBED = "***"
+
+
+def register_secrets(*secrets: str | None) -> None:
+    """Scrub these (a password, an encryption key) out of every error text from now on."""
+    for secret in secrets:
+        if secret and secret not in _SECRETS:
+            escaped = re.escape(secret)
+            if len(secret) < _SHORT_SECRET:
+                escaped = rf"(?<!\w){escaped}(?!\w)"
+            _SECRETS[secret] = re.compile(escaped)
+
+
+def forget_secrets() -> None:
+    """Forget every registered secret (roleredis.reset() does this last)."""
+    _SECRETS.clear()
+
+
+def scrub(text: str, secrets: Iterable[str] | None = None) -> str:
+    """``text`` with every secret (default: those registered) replaced by ``***``.
+
+    >>> scrub("unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'u' 'pw42'", ["pw42"])
+    "unknown command 'HELLO', with args beginning with: '3' 'AUTH' 'u' '***'"
+    """
+    if secrets is None:
+        patterns = list(_SECRETS.values())
+    else:
+        patterns = [re.compile(re.escape(secret)) for secret in secrets if secret]
+    # the longest first, so that a secret containing another is hidden whole
+    for pattern in sorted(patterns, key=lambda p: len(p.pattern), reverse=True):
+        text = pattern.sub(SCRUBBED, text)
+    return text
+
+
+# --- the map from backend exceptions to ours ---------------------------------------------------
+#
+# (what is raised, a pattern its text must match or None, our class, our message). The first
+# match wins: most specific first. {text} is the backend's text (scrubbed), {at} " at <address>".
+_ExcTypes = type[BaseException] | tuple[type[BaseException], ...]
+_EXCEPTION_MAP: tuple[tuple[_ExcTypes, str | None, type[RoleRedisError], str], ...] = (
+    (
+        (rex.AuthenticationError, rex.AuthorizationError, rex.NoPermissionError),
+        None,
+        PermissionDeniedError,
+        "Redis refused: {text}",
+    ),
+    (rex.TimeoutError, "connecting", ConnectionFailedError, "Redis connection failed: {text}"),
+    (rex.TimeoutError, None, TimeoutError, "Redis did not answer in time: {text}"),
+    (
+        rex.ConnectionError,
+        "No connection available",
+        OverloadedError,
+        "connection pool exhausted: every connection stayed in use for pool.timeout; "
+        "raise pool.max_connections or pool.timeout ({text})",
+    ),
+    (
+        (rex.InvalidResponse, hiredis.ProtocolError),
+        None,
+        ConnectionFailedError,
+        "the server{at} does not speak the Redis protocol (is it another service, e.g. an "
+        "HTTP server? check the port in REDIS_URL): {text}",
+    ),
+    (
+        (rex.ConnectionError, ConnectionError),
+        None,
+        ConnectionFailedError,
+        "Redis connection failed: {text}",
+    ),
+    (
+        rex.ResponseError,
+        r"^(NOPERM|NOAUTH|WRONGPASS)",
+        PermissionDeniedError,
+        "Redis refused: {text}",
+    ),
+    (
+        rex.ResponseError,
+        r"^WRONGTYPE",
+        # what is stored is not a value roleredis can read: a stored-data problem, not the
+        # caller's argument
+        SerializationError,
+        "the key holds a Redis type other than a string (written by another client?): {text}",
+    ),
+    (
+        rex.ResponseError,
+        r"^(OOM|BUSY|LOADING|MASTERDOWN|TRYAGAIN)",
+        OverloadedError,
+        "Redis is busy: {text}",
+    ),
+    (rex.ResponseError, None, InternalError, "Redis error: {text}"),
+)
+
+# How to fix it: (our class, a pattern the backend's text must match, only over TLS (True),
+# only without (False) or either (None), the hint). The first match is added to the message.
+_HINTS: tuple[tuple[type[RoleRedisError], str, bool | None, str], ...] = (
+    (
+        PermissionDeniedError,
+        r"NOAUTH|HELLO must be called with the client already authenticated",
+        None,
+        "the server{at} requires a password: set REDIS_PASSWORD (and REDIS_USERNAME for an "
+        "ACL user other than default)",
+    ),
+    (
+        PermissionDeniedError,
+        r"WRONGPASS|invalid username-password pair|invalid password|Invalid Username or Password",
+        None,
+        "authentication failed{at}: check REDIS_PASSWORD and REDIS_USERNAME",
+    ),
+    (
+        ConnectionFailedError,
+        r"Connection refused|Error 111\b",
+        None,
+        "nothing accepts connections{at}: start Redis there, or point REDIS_URL (or redis.url / "
+        "connection.host and port in config.yaml) at it; 'roleredis config' shows the settings "
+        "in use",
+    ),
+    (
+        ConnectionFailedError,
+        r"wrong version number|WRONG_VERSION_NUMBER|record layer failure|packet length too long|"
+        r"unknown protocol|Timeout connecting",
+        True,
+        "TLS is likely mismatched: a TLS client waits in vain for a TLS handshake from a plain "
+        "port; if the server{at} does not speak TLS, use a redis:// URL (or connection.ssl: "
+        "false), else check that the port is its TLS port",
+    ),
+    (
+        ConnectionFailedError,
+        r"EOF occurred in violation of protocol|Connection reset by peer|"
+        r"tlsv13 alert certificate required|sslv3 alert|alert unknown ca|"
+        r"Connection closed by server",
+        True,
+        # TLS 1.3 checks the client certificate after the client's side of the handshake, so a
+        # refused one shows as a failed first write or read
+        "over TLS this usually means the server requires a client certificate "
+        "(connection.ssl_certfile / ssl_keyfile) or does not trust the one given",
+    ),
+    (
+        ConnectionFailedError,
+        r"Connection reset by peer|Connection closed by server|connection closed by the server|"
+        r"EOF",
+        False,
+        "TLS is likely mismatched: if the server{at} expects TLS, use a rediss:// URL (or "
+        "connection.ssl: true)",
+    ),
+)
+
+
+def _matches(pattern: str | None, text: str) -> bool:
+    return pattern is None or re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def translate(
+    exc: BaseException, *, address: str | None = None, tls: bool | None = None
+) -> RoleRedisError:
     """Turn any exception into the matching :class:`RoleRedisError` (the one mapping place).
+
+    The backend's text is scrubbed of secrets (in the original exception too, so that no
+    traceback shows them); ``address`` (where the client connects, without the password) and
+    ``tls`` (whether it uses TLS) let the message say how to fix the failure.
 
     >>> translate(rex.ConnectionError("refused")).error_code
     'connection'
     """
     if isinstance(exc, RoleRedisError):
         return exc
-    text = str(exc) or type(exc).__name__
-    result: RoleRedisError
-    if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError | rex.NoPermissionError):
-        result = PermissionDeniedError(f"Redis refused: {text}")
-    elif isinstance(exc, rex.TimeoutError) and "connecting" in text.lower():
-        result = ConnectionFailedError(f"Redis connection failed: {text}")
-    elif isinstance(exc, rex.TimeoutError):
-        result = TimeoutError(f"Redis did not answer in time: {text}")
-    elif isinstance(exc, rex.ConnectionError) and "No connection available" in text:
-        result = OverloadedError(
-            f"connection pool exhausted: every connection stayed in use for pool.timeout; "
-            f"raise pool.max_connections or pool.timeout ({text})"
-        )
-    elif isinstance(exc, rex.ConnectionError | ConnectionError):
-        result = ConnectionFailedError(f"Redis connection failed: {text}")
-    elif isinstance(exc, rex.ResponseError):
-        upper = text.upper()
-        if upper.startswith(("NOPERM", "NOAUTH", "WRONGPASS")):
-            result = PermissionDeniedError(f"Redis refused: {text}")
-        elif upper.startswith("WRONGTYPE"):
-            # what is stored is not a value roleredis can read: a stored-data problem, not the
-            # caller's argument
-            result = SerializationError(
-                "the key holds a Redis type other than a string (written by another client?): "
-                f"{text}"
-            )
-        elif upper.startswith(("OOM", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN")):
-            result = OverloadedError(f"Redis is busy: {text}")
-        else:
-            result = InternalError(f"Redis error: {text}")
-    else:
+    raw = str(exc) or type(exc).__name__
+    text = scrub(raw)
+    if text != raw:
+        with contextlib.suppress(Exception):
+            exc.args = (text,)
+    at = f" at {address}" if address else ""
+    result: RoleRedisError | None = None
+    for types, pattern, cls, message in _EXCEPTION_MAP:
+        if isinstance(exc, types) and _matches(pattern, text):
+            result = cls(message.format(text=text, at=at))
+            break
+    if result is None:
         result = InternalError(f"unexpected {type(exc).__name__}: {text}")
+    for cls, pattern, over_tls, hint in _HINTS:
+        if (
+            type(result) is cls
+            and (over_tls is None or over_tls is tls)
+            and _matches(pattern, text)
+        ):
+            result = cls(f"{str(result).rstrip('.')}; {hint.format(at=at)}")
+            break
     result.__cause__ = exc
     return result
 

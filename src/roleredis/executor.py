@@ -12,7 +12,6 @@ slow, asking again makes it slower).
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -73,19 +72,6 @@ def retryable(exc: BaseException) -> bool:
     )
 
 
-# how a TLS server's refusal of the client certificate shows on the client (TLS 1.3 checks it
-# after the client's side of the handshake, so the first write or read fails instead)
-_TLS_SETUP_DROPS = re.compile(
-    r"EOF occurred in violation of protocol|Connection reset by peer|"
-    r"tlsv13 alert certificate required|sslv3 alert|alert unknown ca|Connection closed by server",
-    re.IGNORECASE,
-)
-_TLS_HINT = (
-    "over TLS this usually means the server requires a client certificate "
-    "(connection.ssl_certfile / ssl_keyfile) or does not trust the one given"
-)
-
-
 class Retrying:
     """The retry decision for one call: how long to wait before the next try, or give up.
 
@@ -95,11 +81,14 @@ class Retrying:
     When it gives up on a connection failure, it tells the breaker.
     """
 
-    __slots__ = ("_breaker", "_delays", "_started", "budget", "tls")
+    __slots__ = ("_breaker", "_delays", "_started", "address", "budget", "tls")
 
-    def __init__(self, budget: float, breaker: Breaker, *, tls: bool = False) -> None:
+    def __init__(
+        self, budget: float, breaker: Breaker, *, tls: bool = False, address: str | None = None
+    ) -> None:
         self.budget = budget
         self.tls = tls
+        self.address = address
         self._breaker = breaker
         self._started = time.monotonic()
         self._delays = iter(_BACKOFF)
@@ -112,9 +101,7 @@ class Retrying:
                 delay *= random.uniform(0.5, 1.0)
                 if time.monotonic() - self._started + delay < self.budget:
                     return delay
-        error = translate(exc)
-        if self.tls and error.error_code == "connection" and _TLS_SETUP_DROPS.search(str(exc)):
-            error = type(error)(f"{error}; {_TLS_HINT}")
+        error = translate(exc, address=self.address, tls=self.tls)
         if error.error_code in ("connection", "timeout"):
             self._breaker.failed(str(error))
         raise error from exc
@@ -123,7 +110,7 @@ class Retrying:
 class SyncExecutor:
     """Sends batches of calls for one client; retries connection failures within a budget."""
 
-    __slots__ = ("_callbacks", "_fast", "breaker", "budget", "client", "tls")
+    __slots__ = ("_callbacks", "_fast", "address", "breaker", "budget", "client", "tls")
 
     def __init__(
         self,
@@ -132,10 +119,12 @@ class SyncExecutor:
         budget: float = 5.0,
         breaker: Breaker | None = None,
         tls: bool = False,
+        address: str | None = None,
     ) -> None:
         self.client = client
         self.budget = budget
         self.tls = tls
+        self.address = address  # where it connects, for error messages (never the password)
         self.breaker = breaker if breaker is not None else Breaker()
         self._fast = isinstance(client, redis.Redis)
         self._callbacks = client.response_callbacks if self._fast else {}
@@ -149,7 +138,9 @@ class SyncExecutor:
             try:
                 replies = send(batch)
             except Exception as exc:
-                retry = retry or Retrying(self.budget, self.breaker, tls=self.tls)
+                retry = retry or Retrying(
+                    self.budget, self.breaker, tls=self.tls, address=self.address
+                )
                 time.sleep(retry.delay_after(exc))
                 continue
             self.breaker.succeeded()
@@ -216,6 +207,8 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
                 reader.feed(chunk)
             else:
                 replies.append(reply)
+    except hiredis.ProtocolError as exc:  # what answered is not Redis (an HTTP server, ...)
+        raise rex.InvalidResponse(f"Protocol error: {exc}") from None
     except TimeoutError as exc:
         raise rex.TimeoutError(f"no answer within socket_timeout ({exc})") from None
     except OSError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 from .breaker import Breaker
 from .config import Settings, load_settings
 from .connection import build_client, close_client
-from .errors import DisabledError
+from .errors import DisabledError, forget_secrets, register_secrets
 
 __all__ = [
     "breaker",
@@ -56,6 +56,7 @@ def settings() -> Settings:
         with _lock:
             if _settings is None:
                 _settings = _override if _override is not None else load_settings()
+                register_secrets(*_settings.secrets())
             current = _settings
     return current
 
@@ -124,6 +125,7 @@ def reset() -> None:
         client, _client, _settings, _breaker = _client, None, None, None
     if client is not None:
         close_client(client)
+    forget_secrets()  # last: what the hooks logged while closing was still scrubbed
 
 
 def _after_fork() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from . import ops
 from .codec import Codec
 from .config import Settings
-from .connection import embedded_backend, uses_tls
+from .connection import describe, embedded_backend, uses_tls
 from .crypto import Keyring
 from .executor import SyncExecutor, drive
 from .internals import pool_counts
@@ -90,6 +90,7 @@ class RoleStore:
             budget=self.settings.socket_connect_timeout,
             breaker=runtime.breaker(),
             tls=uses_tls(self.settings),
+            address=describe(self.settings),
         )
 
     @property

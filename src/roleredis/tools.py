@@ -107,7 +107,7 @@ def _failed(
     elapsed = time.perf_counter() - started
     metrics.record(operation, context.get("role"), elapsed, code)
     log.log(
-        _level_for(code),
+        _LEVEL_OF_RETURNED_FAILURES,
         "%s failed (%s) role=%s key=%.200r after %.2f ms: %s",
         operation,
         code,
@@ -119,22 +119,12 @@ def _failed(
     return result
 
 
-_QUIET_CODES = frozenset({"not_found"})
-# failures that come in floods when they come (a full queue, an open breaker): one warning a
-# second per code, the rest at DEBUG; every one is still returned to its caller and counted
-_FLOOD_CODES = frozenset({"overloaded", "connection", "timeout"})
-_last_warned: dict[str, float] = {}
-
-
-def _level_for(code: str) -> int:
-    if code in _QUIET_CODES:
-        return logging.DEBUG
-    if code in _FLOOD_CODES:
-        now = time.monotonic()
-        if now - _last_warned.get(code, -1.0) < 1.0:
-            return logging.DEBUG
-        _last_warned[code] = now
-    return logging.WARNING
+# What the caller receives in its result is logged at DEBUG: an application that configured no
+# logging must not see on stderr a failure it already holds (Python's last-resort handler prints
+# WARNING and above). What no caller can see (writes given up or refused in the background, an
+# outage the writer rides out, a callback that raised, the "no role detected" notice) is logged
+# at WARNING or above where it happens.
+_LEVEL_OF_RETURNED_FAILURES = logging.DEBUG
 
 
 def _succeeded(operation: str, store: _Namespace, key: Any, started: float) -> None:
@@ -271,11 +261,27 @@ def _health_extras() -> dict[str, Any]:
 
 
 def _with_breaker(result: Result) -> Result:
-    """A failed health check still says what the breaker is doing (if settings are valid)."""
+    """A failed health check still says what the breaker is doing (if settings are valid), and
+    why a refused probe may have been refused."""
     if not result["success"]:
         with contextlib.suppress(Exception):
             result["breaker"] = runtime.breaker().report()
+        with contextlib.suppress(Exception):
+            _explain_refused_probe(result)
     return result
+
+
+def _explain_refused_probe(result: Result) -> None:
+    """An ACL user may touch its role's keys only: a probe refused while running as the default
+    role (no role given, none detected) most likely just ran in the wrong namespace."""
+    default_role = runtime.settings().default_role
+    if result.get("error_code") == "permission" and result.get("role") == default_role:
+        hint = (
+            f"; the probe ran as role {default_role!r} (key_management.default_role): if this "
+            "user may only use one role's keys, check as that role with --role ROLE or "
+            "ROLEREDIS_ROLE (redis_health_check(role=...) in code)"
+        )
+        result["error"] = result["message"] = result["error"] + hint
 
 
 def redis_clear_role_data(role: str | None = None) -> Result:
@@ -435,5 +441,5 @@ def redis_flush(timeout: float | None = None) -> Result:
             return results.failure(error, written=written, pending=pending, lost=lost)
         return results.flushed(written, lost)
     except Exception as exc:
-        log.warning("flush failed: %s", exc)
+        log.debug("flush failed: %s", exc)  # the caller holds it in the result
         return results.failure(exc, written=0, pending=background.current_pending(), lost=0)

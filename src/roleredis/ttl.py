@@ -14,10 +14,16 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 
-__all__ = ["NO_EXPIRY", "apply_ttl"]
+__all__ = ["MAX_TTL", "NO_EXPIRY", "apply_ttl"]
 
 #: What results show as ``ttl`` for a key that never expires (as Redis's TTL command does).
 NO_EXPIRY = -1
+
+#: The longest TTL roleredis accepts: 10**15 s (about 31.7 million years). Redis refuses an
+#: expiry whose milliseconds from the epoch overflow a 64-bit integer (on Redis 7.0,
+#: ``SET k v EX 9223372034854775`` is already refused, ``EX 10**15`` is kept exactly); a round
+#: bound far below that works on every server, now and in every year to come.
+MAX_TTL = 10**15
 
 
 def apply_ttl(
@@ -25,7 +31,8 @@ def apply_ttl(
 ) -> tuple[int | None, str | None]:
     """Return ``(seconds or None for no expiry, warning or None)``; refuse invalid TTLs.
 
-    ``None`` takes ``default_ttl``; ``-1`` asks for no expiry; a positive int is used as given.
+    ``None`` takes ``default_ttl``; ``-1`` asks for no expiry; a positive int up to
+    :data:`MAX_TTL` is used as given (a longer one is refused before max_ttl is applied).
     Anything above ``max_ttl`` (no expiry included) is lowered to ``max_ttl``, with a warning.
     """
     if ttl is None:
@@ -40,6 +47,11 @@ def apply_ttl(
     elif ttl <= 0:
         raise InvalidArgumentError(
             f"ttl must be a positive number of seconds, or -1 for no expiry; got {ttl}"
+        )
+    elif ttl > MAX_TTL:
+        raise InvalidArgumentError(
+            f"ttl {ttl} is longer than Redis accepts; at most {MAX_TTL} seconds "
+            "(about 31 million years), or -1 for no expiry"
         )
     else:
         seconds = ttl

@@ -285,6 +285,7 @@ class RedisServer:
             host=_HOST,
             port=self._port,
             password=self.password,
+            protocol=2,  # AUTH, not HELLO: works on a server started without HELLO too
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
         )
