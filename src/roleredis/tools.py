@@ -52,7 +52,6 @@ log = logging.getLogger("roleredis.tools")
 Result = dict[str, Any]
 
 _stores: dict[str, RoleStore] = {}
-runtime.on_reset(lambda forked: _stores.clear())
 runtime.on_reset(roles.forget_warning)
 
 
@@ -124,6 +123,15 @@ _QUIET_CODES = frozenset({"not_found"})
 # second per code, the rest at DEBUG; every one is still returned to its caller and counted
 _FLOOD_CODES = frozenset({"overloaded", "connection", "timeout"})
 _last_warned: dict[str, float] = {}
+
+
+def _forget(forked: bool) -> None:
+    _stores.clear()  # their executors hold the old client
+    if forked:
+        _last_warned.clear()  # the child's log throttling starts afresh
+
+
+runtime.on_reset(_forget)
 
 
 def _level_for(code: str) -> int:
