@@ -279,14 +279,19 @@ class Writer:
             return
         loop = request.loop
         if loop is not None:
-            try:
-                loop.call_soon_threadsafe(_safe_call, callback, result)
-                return
-            except RuntimeError:
-                log.warning(
-                    "the event loop of a redis_read_async caller has closed; running its "
-                    "callback on the writer thread"
-                )
+            # A loop that has stopped (even if not closed) may never run again: a callback
+            # handed to it would be lost without a word. (It may stop just after this check;
+            # nothing can tell that from this thread.)
+            if loop.is_running() and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(_safe_call, callback, result)
+                    return
+                except RuntimeError:  # closed in between
+                    pass
+            log.warning(
+                "the event loop of a redis_read_async caller has stopped or closed; running "
+                "its callback on the writer thread"
+            )
         _safe_call(callback, result)
 
     def _give_up(self, items: list[Any], why: str) -> None:
