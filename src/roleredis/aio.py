@@ -146,7 +146,11 @@ _stores: dict[str, AsyncRoleStore] = {}
 
 def _forget_clients(forked: bool) -> None:
     # Clients belong to their loops; a loop still running keeps its own until it ends. After
-    # reset() the next call in that loop must see new settings, so drop the mapping.
+    # reset() the next call in that loop must see new settings, so drop the mapping. In a
+    # forked child the lock may have been held by a parent thread: a new one.
+    global _clients_lock
+    if forked:
+        _clients_lock = threading.Lock()
     with _clients_lock:
         _clients.clear()
     _stores.clear()

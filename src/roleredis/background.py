@@ -5,7 +5,11 @@ only packs and sends. Work is applied in queue order, so writes made by one thre
 order they were made, and a read queued after them sees them. While Redis is down the batch in
 hand is kept and retried (at least every 2 s); a write is given up only when it has waited longer
 than ``async.max_age`` or at exit after ``async.drain_timeout``, and every one given up is counted
-and logged. Nothing starts before the first fire-and-forget call.
+and logged (at exit by the closing thread itself if the writer is stuck on a hung server). A
+batch on which the server closes a new connection while still answering PING holds a write it
+refuses (a value over its proto-max-bulk-len): the batch is halved until that write is found,
+which alone is given up (counted as failed, logged with its key and size); the others land.
+Nothing starts before the first fire-and-forget call.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 import hiredis
@@ -28,7 +32,8 @@ from . import results, runtime
 from .config import Settings
 from .connection import build_client, close_client, describe, uses_tls
 from .errors import InvalidArgumentError, translate
-from .executor import roundtrip, to_wire
+from .executor import ConnectionDropped, answers_ping, refused_by_server, roundtrip, to_wire
+from .internals import shut_down
 
 __all__ = ["Writer", "current_writer", "flush", "stats", "writer"]
 
@@ -36,7 +41,16 @@ log = logging.getLogger("roleredis.background")
 
 _MAX_BACKOFF = 2.0
 _IDLE_WAIT = 1.0
+_EXIT_GRACE = 0.5  # at exit, how long the writer may take to stop after the drain
 Callback = Callable[[dict[str, Any]], Any]
+
+
+class _Orphaned(Exception):
+    """The closing thread has taken the writer's work over (exit): the writer just stops."""
+
+
+class _Abandoned(Exception):
+    """The exit drain ran out: everything not yet sent is given up."""
 
 
 class _Flush:
@@ -61,6 +75,7 @@ class ReadRequest:
     context: dict[str, Any]
     callback: Callback | None
     loop: asyncio.AbstractEventLoop | None
+    settled: bool = False  # its outcome is known (set under Writer._fate)
 
 
 def _safe_call(callback: Callback, result: dict[str, Any]) -> None:
@@ -89,6 +104,12 @@ class Writer:
         self.given_up = 0
         self.failed = 0
         self.batches = 0
+        # Who accounts for the batch in hand: the writer thread, or (once _taken) the thread
+        # closing the writer at exit while the writer is stuck on a hung server.
+        self._fate = threading.Lock()
+        self._taken = False
+        self._batch: list[Any] = []
+        self._unsettled_writes = 0
         self._client = build_client(settings)
         self._conn: Any = None
         self._thread = threading.Thread(target=self._run, name="roleredis-writer", daemon=True)
@@ -138,15 +159,29 @@ class Writer:
         return False, self.carried - marker.carried_before, ahead + self.in_flight, lost
 
     def close(self, timeout: float) -> None:
-        """Drain for up to ``timeout`` seconds, give up (count, log) the rest, stop the thread."""
+        """Drain for up to ``timeout`` seconds, give up (count, log) the rest, stop the thread.
+
+        Returns within about ``timeout`` plus a second whatever the writer is doing: if it is
+        stuck (a read from a hung server, a connect), this thread accounts for the work it
+        holds and shuts its socket down.
+        """
         if not self._thread.is_alive():
             return
+        deadline = time.monotonic() + timeout
         done = self.flush(timeout)[0]
         self._closing = True
         if not done:
             self._abandon = True
         self._wake.set()
-        self._thread.join(max(1.0, 2 * _MAX_BACKOFF))
+        self._thread.join(max(_EXIT_GRACE, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            self._give_up_unsettled(
+                "the exit drain timeout ran out while Redis did not answer",
+                drain=True,
+                take_over=True,
+            )
+            shut_down(self._conn)
+            self._thread.join(_EXIT_GRACE)
         close_client(self._client)
 
     def stats(self) -> dict[str, int]:
@@ -162,7 +197,7 @@ class Writer:
 
     def _run(self) -> None:
         queue = self._queue
-        while True:
+        while not self._taken:
             if not queue:
                 if self._closing:
                     return
@@ -172,7 +207,29 @@ class Writer:
                 self._sleeping = False
                 self._wake.clear()
                 continue
-            items: list[Any] = []
+            items = self._take_batch()
+            if not items:
+                continue
+            try:
+                self._send(items)
+            except _Orphaned:
+                return
+            except _Abandoned:
+                self._give_up_unsettled(
+                    "the exit drain timeout ran out while Redis was unreachable", drain=True
+                )
+            except Exception:  # a bug must not kill the writer: count and log
+                log.exception("roleredis writer: unexpected error")
+                self._give_up_unsettled("an unexpected error in the writer", drain=False)
+
+    def _take_batch(self) -> list[Any]:
+        """The next batch from the queue (up to a flush marker, which is settled here)."""
+        queue = self._queue
+        items: list[Any] = []
+        writes = 0
+        with self._fate:
+            if self._taken:
+                return items
             while queue and len(items) < self.batch_size:
                 if type(queue[0]) is _Flush:
                     if items:
@@ -182,24 +239,47 @@ class Writer:
                     marker.lost = self.given_up + self.failed - marker.lost_before
                     marker.done.set()
                     continue
-                items.append(queue.popleft())
-                self.in_flight = len(items)
-            if items:
-                try:
-                    self._send(items)
-                except Exception:  # a bug must not kill the writer: count and log
-                    log.exception("roleredis writer: unexpected error; %d items lost", len(items))
-                    self.given_up += len(items)
-                self.in_flight = 0
+                item = queue.popleft()
+                items.append(item)
+                if type(item) is tuple:
+                    writes += 1
+            self._batch = items
+            self.in_flight = len(items)
+            self._unsettled_writes = writes
+        return items
+
+    def _settled(
+        self,
+        count: int,
+        *,
+        carried: int = 0,
+        failed: int = 0,
+        given_up: int = 0,
+        reads: Iterable[ReadRequest] = (),
+    ) -> None:
+        """Account for ``count`` items of the batch whose fate is known (``reads`` among them).
+
+        Under the lock with which the closing thread takes the batch over at exit: once it
+        has, the writer stops (_Orphaned) instead of counting anything twice.
+        """
+        with self._fate:
+            if self._taken:
+                raise _Orphaned
+            for request in reads:
+                request.settled = True
+            self.in_flight -= count
+            self._unsettled_writes -= carried + failed + given_up
+            self.carried += carried
+            self.failed += failed
+            self.given_up += given_up
 
     def _send(self, items: list[Any]) -> None:
         backoff = 0.05
         while items:
             if self._abandon:
-                self._give_up(items, "the exit drain timeout ran out while Redis was unreachable")
-                self._give_up_queue()
-                return
+                raise _Abandoned
             commands, plan = _plan(items)
+            fresh = self._conn is None
             try:
                 if self._conn is None:
                     self._conn = self._client.connection_pool.get_connection()
@@ -208,6 +288,14 @@ class Writer:
                 # connection failures, and a handshake the server refused or did not understand
                 # (AUTH, SELECT; not Redis at all): no reply errors, those come back as values
                 self._drop_connection()
+                if self._taken:
+                    raise _Orphaned from None
+                if isinstance(exc, ConnectionDropped):
+                    if not fresh:  # held since an earlier batch, it may have gone stale
+                        continue
+                    if answers_ping(self._client.connection_pool):
+                        self._isolate(items)
+                        return
                 items = self._after_failure(items, exc)
                 if items:
                     self._wake.wait(backoff)
@@ -221,17 +309,50 @@ class Writer:
             self._settle(plan, replies)
             return
 
+    def _isolate(self, items: list[Any]) -> None:
+        """The server closed a new connection on ``items`` yet answers PING: it refuses
+        something in them (a value over its proto-max-bulk-len). Halve until that is found,
+        give it up alone, and send the rest; a good batch costs nothing of this."""
+        if len(items) == 1:
+            self._refused(items[0])
+            return
+        middle = len(items) // 2
+        self._send(items[:middle])
+        self._send(items[middle:])
+
+    def _refused(self, item: Any) -> None:
+        if type(item) is not tuple:
+            self._settled(1, reads=[item])
+            error = refused_by_server("a queued read")
+            self._deliver(item, results.failure(error, **item.context))
+            return
+        self._settled(1, failed=1)
+        args = item[0][1]
+        log.error(
+            "roleredis writer: Redis closed the connection on a write of %d bytes to %.200r "
+            "but still answers PING (a value over its proto-max-bulk-len?); gave up that "
+            "write, the others are sent; %d refused so far",
+            len(args[1]),
+            args[0],
+            self.failed,
+        )
+
     def _after_failure(self, items: list[Any], exc: BaseException) -> list[Any]:
         """Fail the reads (their callers are waiting), keep the writes unless too old."""
         error = translate(exc, address=describe(self.settings), tls=uses_tls(self.settings))
         kept: list[Any] = []
         too_old: list[Any] = []
+        reads: list[ReadRequest] = []
         oldest_allowed = time.monotonic() - self.max_age
         for item in items:
             if type(item) is tuple:
                 (kept if item[1] >= oldest_allowed else too_old).append(item)
             else:
-                self._deliver(item, results.failure(error, **item.context))
+                reads.append(item)
+        if reads:
+            self._settled(len(reads), reads=reads)
+            for request in reads:
+                self._deliver(request, results.failure(error, **request.context))
         if too_old:
             self._give_up(too_old, f"waited longer than async.max_age ({self.max_age:g} s)")
         if kept and error.error_code == "permission":
@@ -253,22 +374,37 @@ class Writer:
 
     def _settle(self, plan: list[tuple[Any, int]], replies: list[Any]) -> None:
         at = 0
+        carried = 0
+        refused: list[tuple[list[Any], Any]] = []
+        reads: list[tuple[ReadRequest, list[Any]]] = []
         for owner, count in plan:
             mine = replies[at : at + count]
             at += count
             if type(owner) is list:  # writes: one reply for all of them (SET or MSET)
                 if isinstance(mine[0], hiredis.ReplyError):
-                    self.failed += len(owner)
-                    log.error(
-                        "roleredis writer: Redis refused %d writes (the first to %.200r): %s",
-                        len(owner),
-                        owner[0][0][1][0],
-                        mine[0],
-                    )
+                    refused.append((owner, mine[0]))
                 else:
-                    self.carried += len(owner)
+                    carried += len(owner)
             else:
-                self._finish_read(owner, mine)
+                reads.append((owner, mine))
+        failed = sum(len(owner) for owner, _ in refused)
+        self._settled(
+            carried + failed + len(reads),
+            carried=carried,
+            failed=failed,
+            reads=[request for request, _ in reads],
+        )
+        for owner, reply in refused:
+            first = owner[0][0][1]
+            log.error(
+                "roleredis writer: Redis refused %d writes (the first to %.200r, %d bytes): %s",
+                len(owner),
+                first[0],
+                len(first[1]),
+                reply,
+            )
+        for request, mine in reads:
+            self._finish_read(request, mine)
 
     def _finish_read(self, request: ReadRequest, replies: list[Any]) -> None:
         try:
@@ -290,41 +426,74 @@ class Writer:
             return
         loop = request.loop
         if loop is not None:
-            try:
-                loop.call_soon_threadsafe(_safe_call, callback, result)
-                return
-            except RuntimeError:
-                log.warning(
-                    "the event loop of a redis_read_async caller has closed; running its "
-                    "callback on the writer thread"
-                )
+            # A loop that has stopped (even if not closed) may never run again: a callback
+            # handed to it would be lost without a word. (It may stop just after this check;
+            # nothing can tell that from this thread.)
+            if loop.is_running() and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(_safe_call, callback, result)
+                    return
+                except RuntimeError:  # closed in between
+                    pass
+            log.warning(
+                "the event loop of a redis_read_async caller has stopped or closed; running "
+                "its callback on the writer thread"
+            )
         _safe_call(callback, result)
 
     def _give_up(self, items: list[Any], why: str) -> None:
-        writes = sum(1 for item in items if type(item) is tuple)
-        failure = translate(rex.ConnectionError("Redis unreachable; the read was given up"))
-        for item in items:
-            if type(item) is not tuple:
-                self._deliver(item, results.failure(failure, **item.context))
+        reads = [item for item in items if type(item) is not tuple]
+        writes = len(items) - len(reads)
+        self._settled(len(items), given_up=writes, reads=reads)
+        self._fail_reads(reads)
         if writes:
-            self.given_up += writes
-            log.error(
-                "roleredis writer: gave up %d fire-and-forget writes (%s); %d given up so far",
-                writes,
-                why,
-                self.given_up,
-            )
+            self._log_given_up(writes, why)
 
-    def _give_up_queue(self) -> None:
-        rest: list[Any] = []
-        while self._queue:
-            item = self._queue.popleft()
-            if type(item) is _Flush:
-                item.done.set()
-            else:
-                rest.append(item)
-        if rest:
-            self._give_up(rest, "the exit drain timeout ran out")
+    def _give_up_unsettled(self, why: str, *, drain: bool, take_over: bool = False) -> None:
+        """Give up everything of the batch not yet settled, and with ``drain`` the queue too.
+
+        ``take_over``: called by the closing thread while the writer is stuck; from then on
+        the writer counts nothing more (each write is counted once, by one of the two).
+        """
+        markers: list[_Flush] = []
+        with self._fate:
+            if self._taken:
+                return
+            self._taken = take_over
+            writes = self._unsettled_writes
+            reads = [r for r in self._batch if type(r) is not tuple and not r.settled]
+            while drain and self._queue:
+                item = self._queue.popleft()
+                if type(item) is _Flush:
+                    markers.append(item)
+                elif type(item) is tuple:
+                    writes += 1
+                else:
+                    reads.append(item)
+            for request in reads:
+                request.settled = True
+            self._batch = []
+            self.in_flight = 0
+            self._unsettled_writes = 0
+            self.given_up += writes
+        for marker in markers:
+            marker.done.set()
+        self._fail_reads(reads)
+        if writes:
+            self._log_given_up(writes, why)
+
+    def _fail_reads(self, reads: list[ReadRequest]) -> None:
+        failure = translate(rex.ConnectionError("Redis unreachable; the read was given up"))
+        for request in reads:
+            self._deliver(request, results.failure(failure, **request.context))
+
+    def _log_given_up(self, writes: int, why: str) -> None:
+        log.error(
+            "roleredis writer: gave up %d fire-and-forget writes (%s); %d given up so far",
+            writes,
+            why,
+            self.given_up,
+        )
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

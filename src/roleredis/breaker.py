@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from .errors import ConnectionFailedError
 
-__all__ = ["Breaker"]
+__all__ = ["Breaker", "after_fork"]
+
+# every breaker of the process, so that a forked child can replace their locks
+_breakers: weakref.WeakSet[Breaker] = weakref.WeakSet()
 
 
 class Breaker:
@@ -47,6 +51,7 @@ class Breaker:
         self._opened_wall: float | None = None  # time.time(), for messages
         self._probing = False
         self._last_error = ""
+        _breakers.add(self)
 
     @property
     def state(self) -> str:
@@ -97,3 +102,11 @@ class Breaker:
             "open_since": self._opened_wall,
             "last_error": self._last_error or None,
         }
+
+
+def after_fork() -> None:
+    """In a forked child: new locks, and no probe in flight (the parent thread that was
+    probing does not exist here, so it would never let the next call through)."""
+    for breaker in list(_breakers):
+        breaker._lock = threading.Lock()
+        breaker._probing = False

@@ -85,6 +85,7 @@ class Settings:
     breaker_cooldown: float = 2.0
     compression_threshold: int | None = None
     compression: str = "auto"
+    max_value_bytes: int = 512 * 1024 * 1024
     encrypt_roles: tuple[str, ...] = ()
     encryption_key: str | None = dataclasses.field(default=None, repr=False)
     encryption_old_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False)
@@ -391,6 +392,7 @@ _FILE_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "breaker.cooldown": ("breaker_cooldown", _positive_float),
     "serialization.compression_threshold": ("compression_threshold", _optional_size),
     "serialization.compression": ("compression", _compression),
+    "serialization.max_value_bytes": ("max_value_bytes", _int(1)),
     "encryption.roles": ("encrypt_roles", _role_list),
 }
 _SECTIONS = {path.split(".", 1)[0] for path in _FILE_SCHEMA if "." in path}

@@ -29,6 +29,7 @@ from .errors import ConfigError, register_secrets
 
 __all__ = [
     "aclose_client",
+    "after_fork",
     "build_async_client",
     "build_client",
     "close_client",
@@ -93,6 +94,15 @@ def memory_server(name: str = "") -> Any:
         if server is None:
             server = _memory_servers[name] = fakeredis.FakeServer()
         return server
+
+
+def after_fork() -> None:
+    """In a forked child: new locks for the in-process servers (a parent thread may have held
+    one at fork time; each child goes on with its own copy of their data)."""
+    global _memory_lock
+    _memory_lock = threading.Lock()
+    for server in _memory_servers.values():
+        server.lock = threading.Lock()
 
 
 def forget_memory_server(name: str = "") -> None:

@@ -6,7 +6,10 @@ a client made elsewhere) gets the calls as ordinary method calls, one by one.
 
 Retries live here and only here: a failed connection is retried with a short backoff while the
 time spent stays within ``socket_connect_timeout``; a timeout is never retried (the server is
-slow, asking again makes it slower).
+slow, asking again makes it slower). A connection the server closes in the middle of a call
+while it still answers PING on a new one is not an outage: the server refused what was sent (a
+value over its proto-max-bulk-len, say), so it is reported as such, never retried and never
+counted by the breaker.
 """
 
 from __future__ import annotations
@@ -22,16 +25,33 @@ import redis.exceptions as rex
 from hiredis import pack_command
 
 from .breaker import Breaker
-from .errors import translate
+from .errors import InvalidArgumentError, translate
 from .internals import connected_socket, is_plain_socket
 
-__all__ = ["Retrying", "SyncExecutor", "drive", "roundtrip", "to_wire"]
+__all__ = [
+    "ConnectionDropped",
+    "Retrying",
+    "SyncExecutor",
+    "answers_ping",
+    "drive",
+    "refused_by_server",
+    "roundtrip",
+    "to_wire",
+]
 
 T = TypeVar("T")
 Call = tuple[str, tuple[Any, ...]]
 
 _BACKOFF = (0.02, 0.1, 0.3)
+# what Redis answers to a request it cannot parse (a bulk over proto-max-bulk-len), just before
+# it closes the connection
+_PROTOCOL_ERROR = "Protocol error"
 _READ_SIZE = 1 << 16
+
+
+class ConnectionDropped(rex.ConnectionError):
+    """An established connection failed in the middle of a round trip (reset, or closed by
+    the server), as opposed to a connection that could not be made."""
 
 
 def to_wire(call: Call) -> tuple[Any, ...]:
@@ -138,6 +158,9 @@ class SyncExecutor:
             try:
                 replies = send(batch)
             except Exception as exc:
+                if self._refused_by_server(exc):
+                    self.breaker.succeeded()  # the server is there (and a probe must end)
+                    raise refused_by_server("the call", exc) from exc
                 retry = retry or Retrying(
                     self.budget, self.breaker, tls=self.tls, address=self.address
                 )
@@ -145,6 +168,17 @@ class SyncExecutor:
                 continue
             self.breaker.succeeded()
             return replies
+
+    def _refused_by_server(self, exc: BaseException) -> bool:
+        """Whether the server closed the connection on purpose: it said so (a protocol error,
+        after which it closes), or a new connection still answers PING."""
+        if isinstance(exc, rex.ResponseError):
+            return _PROTOCOL_ERROR in str(exc)
+        return (
+            isinstance(exc, ConnectionDropped)
+            and self._fast
+            and answers_ping(self.client.connection_pool)
+        )
 
     def _send_calls(self, batch: list[Call]) -> list[Any]:
         return [getattr(self.client, name)(*args) for name, args in batch]
@@ -203,7 +237,7 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
             if reply is False:
                 chunk = sock.recv(_READ_SIZE)
                 if not chunk:
-                    raise rex.ConnectionError("connection closed by the server")
+                    raise ConnectionDropped("connection closed by the server")
                 reader.feed(chunk)
             else:
                 replies.append(reply)
@@ -212,5 +246,33 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     except TimeoutError as exc:
         raise rex.TimeoutError(f"no answer within socket_timeout ({exc})") from None
     except OSError as exc:
-        raise rex.ConnectionError(f"connection lost: {exc}") from None
+        raise ConnectionDropped(f"connection lost: {exc}") from None
     return replies
+
+
+def answers_ping(pool: Any) -> bool:
+    """Whether the server answers PING on a connection from ``pool`` (a new one, since the
+    failed one was dropped). Only for the failure path of a dropped connection: it tells an
+    outage from a server that closed the connection on purpose."""
+    try:
+        conn = pool.get_connection()
+    except (rex.RedisError, OSError):
+        return False
+    try:
+        return roundtrip(conn, [("PING",)])[0] in (b"PONG", "PONG")
+    except (rex.RedisError, OSError):
+        conn.disconnect()
+        return False
+    finally:
+        pool.release(conn)
+
+
+def refused_by_server(what: str, exc: BaseException | None = None) -> InvalidArgumentError:
+    """The error for a connection the server closed on ``what`` while it still answers PING."""
+    said = f" ({exc})" if isinstance(exc, rex.ResponseError) else ""
+    return InvalidArgumentError(
+        f"Redis closed the connection on {what}{said} but still answers PING: it refused what "
+        "was sent, most likely a value over the server's proto-max-bulk-len (512 MB by "
+        "default; see serialization.max_value_bytes) or a request over its "
+        "client-query-buffer-limit; not retried"
+    )

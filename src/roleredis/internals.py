@@ -9,10 +9,11 @@ instead of a call misbehaving somewhere else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any
 
-__all__ = ["connected_socket", "pool_counts", "running_loop"]
+__all__ = ["connected_socket", "pool_counts", "running_loop", "shut_down"]
 
 
 def connected_socket(conn: Any) -> Any:
@@ -31,6 +32,15 @@ def connected_socket(conn: Any) -> Any:
 def is_plain_socket(sock: Any) -> bool:
     """Whether :func:`roundtrip`-style direct socket I/O works on ``sock``."""
     return isinstance(sock, socket.socket)
+
+
+def shut_down(conn: Any) -> None:
+    """Shut down the socket of a redis-py connection, if it has one, from any thread: a thread
+    blocked reading or writing on it returns at once (closing alone would not wake it)."""
+    sock = getattr(conn, "_sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def pool_counts(pool: Any) -> tuple[int, int]:

@@ -49,6 +49,18 @@ _lock = threading.Lock()
 _stats: dict[tuple[str, str], _Stats] = {}
 
 
+def _after_fork(forked: bool) -> None:
+    # A parent thread may have held the lock at fork time; and the counts are the parent's
+    # (a forked worker reports its own calls, not its parent's again).
+    global _lock, _stats
+    if forked:
+        _lock = threading.Lock()
+        _stats = {}
+
+
+runtime.on_reset(_after_fork)
+
+
 def record(operation: str, role: str | None, seconds: float, error_code: str | None = None) -> None:
     """Count one call of ``operation`` by ``role`` that took ``seconds``."""
     key = (operation, role or "(none)")

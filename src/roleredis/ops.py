@@ -68,10 +68,27 @@ class Scope:
     default_ttl: int | None = None
     max_ttl: int | None = None
     codec: codec.Codec = dataclasses.field(default_factory=codec.Codec)
+    #: the largest stored value (after compression and sealing) a write may send
+    max_value_bytes: int = 512 * 1024 * 1024
 
     @property
     def role(self) -> str:
         return self.keyspace.role
+
+    def encode(self, value: Any, full_key: str, encrypt: bool | None = None) -> bytes:
+        """The stored bytes of ``value``; InvalidArgumentError if they exceed max_value_bytes.
+
+        Measured on what is stored: the server closes the connection on a value over its
+        proto-max-bulk-len instead of answering, so too big a value must never be sent.
+        """
+        data = self.codec.encode(value, full_key, encrypt)
+        if len(data) > self.max_value_bytes:
+            raise InvalidArgumentError(
+                f"the value of {full_key!r} is {len(data)} bytes stored, over "
+                f"serialization.max_value_bytes ({self.max_value_bytes}); store it in pieces "
+                "or raise the setting (and the server's proto-max-bulk-len)"
+            )
+        return data
 
     def ttl(self, ttl: Any) -> tuple[int | None, str | None]:
         return apply_ttl(ttl, default_ttl=self.default_ttl, max_ttl=self.max_ttl)
@@ -141,7 +158,7 @@ def prepare_write(
     """
     full = scope.keyspace.full_key(key)
     seconds, warning = scope.ttl(ttl)
-    data = scope.codec.encode(value, full, encrypt)
+    data = scope.encode(value, full, encrypt)
     written = Written(key, full, NO_EXPIRY if seconds is None else seconds, len(data), warning)
     return PreparedWrite(_set_call(full, data, seconds), written)
 
@@ -269,7 +286,7 @@ def write_many(
     for key, value in mapping.items():
         full = scope.keyspace.full_key(key)
         try:
-            data = scope.codec.encode(value, full, encrypt)
+            data = scope.encode(value, full, encrypt)
         except SerializationError as exc:
             raise SerializationError(f"key {key!r}: {exc}") from None
         calls.append(_set_call(full, data, seconds))

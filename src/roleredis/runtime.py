@@ -1,8 +1,11 @@
 """The process-wide defaults: settings loaded once, one shared sync client, and reset.
 
-Nothing here runs at import: settings are read and the client is made on first use. After a
-``fork()`` the child forgets the parent's client (and everything registered with
-:func:`on_reset`) and makes its own on first use.
+Nothing here runs at import but one registration with ``os.register_at_fork``: settings are
+read and the client is made on first use. In a forked child every lock and per-process object of
+the library is replaced before the child runs on (a lock another parent thread held at fork time
+would otherwise stay held forever): this module's own, those of the modules below it (connection,
+breaker) and everything registered with :func:`on_reset`. The child makes its own clients and
+writer on first use.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .breaker import Breaker
+from .breaker import after_fork as _breakers_after_fork
 from .config import Settings, load_settings
+from .connection import after_fork as _connection_after_fork
 from .connection import build_client, close_client
 from .errors import DisabledError, forget_secrets, register_secrets
 
@@ -37,7 +42,6 @@ _override: Settings | None = None
 _breaker: Breaker | None = None  # set by use_settings(): wins over environment and file
 _client: Any = None
 _hooks: list[Callable[[bool], None]] = []
-_fork_hook_installed = False
 
 
 def enabled_settings(given: Settings | None = None) -> Settings:
@@ -63,15 +67,12 @@ def settings() -> Settings:
 
 def sync_client() -> Any:
     """The shared sync redis-py client (made on first use; opens no connection by itself)."""
-    global _client, _fork_hook_installed
+    global _client
     client = _client
     if client is None:
         with _lock:
             if _client is None:
                 _client = build_client(settings())
-                if not _fork_hook_installed:
-                    os.register_at_fork(after_in_child=_after_fork)
-                    _fork_hook_installed = True
             client = _client
     return client
 
@@ -134,8 +135,15 @@ def _after_fork() -> None:
     _client = None
     _settings = None
     _breaker = None
+    _connection_after_fork()
+    _breakers_after_fork()
     for hook in list(_hooks):
         try:
             hook(True)
         except Exception:  # never let cleanup break the child
             log.exception("roleredis: reset hook failed after fork")
+
+
+# Registered at import (not when a client is first made): a process that only ever used the
+# writer or the metrics must reset their locks in a forked child too.
+os.register_at_fork(after_in_child=_after_fork)

@@ -57,6 +57,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         default_ttl=settings.default_ttl,
         max_ttl=settings.max_ttl,
         codec=encrypting if role in settings.encrypt_roles else plain,
+        max_value_bytes=settings.max_value_bytes,
     )
 
 

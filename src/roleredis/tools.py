@@ -52,7 +52,7 @@ log = logging.getLogger("roleredis.tools")
 Result = dict[str, Any]
 
 _stores: dict[str, RoleStore] = {}
-runtime.on_reset(lambda forked: _stores.clear())
+runtime.on_reset(lambda forked: _stores.clear())  # their executors hold the old client
 runtime.on_reset(roles.forget_warning)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 
 import redis
 import redis.asyncio
@@ -26,6 +27,24 @@ def test_a_sync_connection_exposes_its_socket(redis_server: RedisServer) -> None
         sock.sendall(b"*1\r\n$4\r\nPING\r\n")
         assert conn.read_response() in (b"PONG", "PONG")
     finally:
+        pool.release(conn)
+        pool.disconnect()
+
+
+def test_shut_down_wakes_a_thread_blocked_reading_the_socket(redis_server: RedisServer) -> None:
+    pool = redis.ConnectionPool(host=redis_server.host, port=redis_server.port)
+    conn = pool.get_connection()
+    got: list[bytes] = []
+    try:
+        sock = internals.connected_socket(conn)
+        reader = threading.Thread(target=lambda: got.append(sock.recv(10)))
+        reader.start()  # nothing was sent: it waits until the socket is shut down
+        internals.shut_down(conn)
+        reader.join(5)
+        assert not reader.is_alive() and got == [b""]
+        internals.shut_down(None)  # no connection, or no socket: nothing to do
+    finally:
+        conn.disconnect()
         pool.release(conn)
         pool.disconnect()
 
