@@ -43,7 +43,7 @@ from . import ops, results, runtime
 from .breaker import Breaker
 from .config import Settings
 from .connection import aclose_client, build_async_client, embedded_backend, uses_tls
-from .executor import Retrying, to_wire
+from .executor import Retrying, to_wire, with_raw_keys
 from .store import pool_usage, scope_for
 from .tools import (
     _failed,
@@ -200,11 +200,18 @@ class _AsyncExecutor:
             slots.release()
 
     async def _send_now(self, batch: list[Call]) -> list[Any]:
-        if len(batch) == 1:
-            return [await self.client.execute_command(*to_wire(batch[0]))]
+        commands = [to_wire(call) for call in batch]
+        try:
+            return await self._send_commands(commands)
+        except UnicodeEncodeError:  # a key with surrogate escapes: send the bytes they stand for
+            return await self._send_commands(with_raw_keys(commands))
+
+    async def _send_commands(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        if len(commands) == 1:
+            return [await self.client.execute_command(*commands[0])]
         pipe = self.client.pipeline(transaction=False)
-        for call in batch:
-            pipe.execute_command(*to_wire(call))
+        for command in commands:
+            pipe.execute_command(*command)
         replies: list[Any] = await pipe.execute()
         return replies
 

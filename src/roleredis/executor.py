@@ -25,8 +25,9 @@ from hiredis import pack_command
 
 from .breaker import Breaker
 from .errors import translate
+from .keys import raw_key
 
-__all__ = ["Retrying", "SyncExecutor", "drive", "roundtrip", "to_wire"]
+__all__ = ["Retrying", "SyncExecutor", "drive", "pack", "roundtrip", "to_wire", "with_raw_keys"]
 
 T = TypeVar("T")
 Call = tuple[str, tuple[Any, ...]]
@@ -179,9 +180,28 @@ class SyncExecutor:
         return replies
 
 
+def with_raw_keys(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``commands`` with every str argument as the bytes it stands for: a key listed with
+    surrogate escapes (bytes that are not UTF-8) is sent as those bytes. Only used when
+    packing as UTF-8 failed, so plain keys pay nothing for it."""
+    return [tuple(raw_key(a) if isinstance(a, str) else a for a in c) for c in commands]
+
+
+def pack(commands: list[tuple[Any, ...]]) -> bytes:
+    """The commands in the Redis protocol, in one buffer (see :func:`with_raw_keys`)."""
+    try:
+        return b"".join([pack_command(c) for c in commands])
+    except UnicodeEncodeError:
+        return b"".join([pack_command(c) for c in with_raw_keys(commands)])
+
+
 def _roundtrip_via_redis_py(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     """The same contract as :func:`roundtrip`, through redis-py's own connection methods."""
-    conn.send_packed_command(conn.pack_commands(commands))
+    try:
+        packed = conn.pack_commands(commands)
+    except UnicodeEncodeError:
+        packed = conn.pack_commands(with_raw_keys(commands))
+    conn.send_packed_command(packed)
     replies: list[Any] = []
     for _ in commands:
         try:
@@ -204,7 +224,7 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
         sock = conn._sock
     if not isinstance(sock, socket.socket):  # e.g. fakeredis: its own, in-process I/O
         return _roundtrip_via_redis_py(conn, commands)
-    packed = b"".join([pack_command(c) for c in commands])
+    packed = pack(commands)
     reader = hiredis.Reader()
     replies: list[Any] = []
     want = len(commands)

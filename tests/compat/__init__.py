@@ -1,1 +1,2 @@
-"""Code written for the guide's original module (roles.shared_tools.redis_tools), run against roleredis."""
+"""Code written for the guide's original module (roles.shared_tools.redis_tools), run against
+roleredis."""
