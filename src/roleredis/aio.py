@@ -43,6 +43,7 @@ from . import ops, results, runtime
 from .breaker import Breaker
 from .config import Settings
 from .connection import aclose_client, build_async_client, embedded_backend, uses_tls
+from .errors import RoleRedisError
 from .executor import Retrying, to_wire, with_raw_keys
 from .store import pool_usage, scope_for
 from .tools import (
@@ -232,11 +233,16 @@ def _executor_for(
 async def drive_async(
     op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], Awaitable[list[Any]]]
 ) -> T:
-    """Run an operation generator to its end, awaiting each batch."""
+    """Run an operation generator to its end, awaiting each batch (see :func:`drive`)."""
     try:
         batch = next(op)
         while True:
-            batch = op.send(await run(batch))
+            try:
+                replies = await run(batch)
+            except RoleRedisError as exc:
+                batch = op.throw(exc)
+            else:
+                batch = op.send(replies)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 

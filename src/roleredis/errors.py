@@ -13,6 +13,7 @@ dicts carry that code, so callers can branch on it without parsing text.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -119,6 +120,22 @@ ERROR_CODES: tuple[str, ...] = tuple(
 )
 
 
+_REFUSED_COMMAND = re.compile(r"no permissions to run the '([^']+)' command", re.IGNORECASE)
+
+
+def _refused(text: str) -> PermissionDeniedError:
+    """A refusal; when it is of a command roleredis itself needs, say how to fix the user."""
+    from .acl import COMMANDS, SELECT  # acl imports this module
+
+    refused = _REFUSED_COMMAND.search(text)
+    if refused is not None and refused.group(1).lower() in (*COMMANDS, SELECT):
+        text += (
+            "; roleredis needs this command: an admin should re-run "
+            "`roleredis acl provision ROLE` to update this role's ACL user"
+        )
+    return PermissionDeniedError(f"Redis refused: {text}")
+
+
 def translate(exc: BaseException) -> RoleRedisError:
     """Turn any exception into the matching :class:`RoleRedisError` (the one mapping place).
 
@@ -130,7 +147,7 @@ def translate(exc: BaseException) -> RoleRedisError:
     text = str(exc) or type(exc).__name__
     result: RoleRedisError
     if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError | rex.NoPermissionError):
-        result = PermissionDeniedError(f"Redis refused: {text}")
+        result = _refused(text)
     elif isinstance(exc, rex.TimeoutError) and "connecting" in text.lower():
         result = ConnectionFailedError(f"Redis connection failed: {text}")
     elif isinstance(exc, rex.TimeoutError):
@@ -145,7 +162,7 @@ def translate(exc: BaseException) -> RoleRedisError:
     elif isinstance(exc, rex.ResponseError):
         upper = text.upper()
         if upper.startswith(("NOPERM", "NOAUTH", "WRONGPASS")):
-            result = PermissionDeniedError(f"Redis refused: {text}")
+            result = _refused(text)
         elif upper.startswith("WRONGTYPE"):
             # what is stored is not a value roleredis can read: a stored-data problem, not the
             # caller's argument

@@ -24,7 +24,7 @@ import redis.exceptions as rex
 from hiredis import pack_command
 
 from .breaker import Breaker
-from .errors import translate
+from .errors import RoleRedisError, translate
 from .keys import raw_key
 
 __all__ = ["Retrying", "SyncExecutor", "drive", "pack", "roundtrip", "to_wire", "with_raw_keys"]
@@ -53,11 +53,19 @@ def to_wire(call: Call) -> tuple[Any, ...]:
 
 
 def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], list[Any]]) -> T:
-    """Run an operation generator to its end, sending each batch through ``run``."""
+    """Run an operation generator to its end, sending each batch through ``run``.
+
+    A batch that fails is raised into the operation (at its ``yield``), which may handle it.
+    """
     try:
         batch = next(op)
         while True:
-            batch = op.send(run(batch))
+            try:
+                replies = run(batch)
+            except RoleRedisError as exc:
+                batch = op.throw(exc)
+            else:
+                batch = op.send(replies)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 

@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from .. import runtime
-from ..config import Settings
+from ..config import Settings, is_configured
 from ..connection import describe
 from ..errors import (
     ConfigError,
@@ -93,13 +93,6 @@ class Backend:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def is_configured(settings: Settings) -> bool:
-    """Whether the user pointed roleredis at a Redis (else the built-in localhost default)."""
-    if settings.config_path is not None:
-        return True
-    return any(settings.source(name) != "default" for name in ("url", "host", "port", "db"))
 
 
 def _unreachable(settings: Settings) -> str | None:
