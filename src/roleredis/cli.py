@@ -918,22 +918,24 @@ def demo(as_json: JsonFlag = False) -> None:
 
     On the configured Redis if it answers; otherwise (nothing configured, or not reachable) on
     a throwaway redis-server, or without redis-server on the embedded memory:// backend. The
-    first line says which. At the end it clears the roles weather and timer (on a configured
-    server: every key under weather: and timer:).
+    first line says which. On a configured server the roles are named
+    roleredis-demo-<run id>.weather and .timer, so your own weather: and timer: keys are never
+    touched. At the end it deletes, by name, the keys it wrote, and nothing else.
     """
     from .demo.roles.timer import lifecycle as timer
     from .demo.roles.weather import lifecycle as weather
-    from .demo.runner import DemoFailed, backend, run
+    from .demo.runner import DemoFailed, backend, new_run_id, run
 
     logging.getLogger("roleredis.roles").setLevel(logging.ERROR)
     try:
         with backend(fallback_when_unreachable=True) as chosen:
+            run_id = new_run_id() if chosen.shared else None
             if as_json:
-                report = run(weather, timer, out=lambda line: None)
+                report = run(weather, timer, out=lambda line: None, run_id=run_id)
                 _emit_json({"backend": chosen.as_dict(), **report})
             else:
                 _say(chosen.describe())
-                run(weather, timer, out=lambda line: _say(line))
+                run(weather, timer, out=lambda line: _say(line), run_id=run_id)
     except DemoFailed as exc:
         # the demo takes no input: only a bad configuration is the user's to fix
         code = EXIT_USAGE if exc.error_code in ("config", "disabled") else EXIT_FAILED
