@@ -4,27 +4,11 @@ when the configured database is not 0), and its health check still passes withou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
 from roleredis import acl, redis_health_check, redis_read, redis_write, reset
 from roleredis.testing import RedisServer
-
-ADMIN_PASSWORD = "admin-pw-77aa"
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisServer]:
-    for name in ("ROLEREDIS_ROLE", "ROLEREDIS_CONFIG", "REDIS_USERNAME", "REDIS_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    with RedisServer(password=ADMIN_PASSWORD) as running:
-        monkeypatch.setenv("REDIS_URL", running.url)
-        monkeypatch.setenv("REDIS_PASSWORD", ADMIN_PASSWORD)
-        reset()
-        yield running
-        reset()
 
 
 def _login(server: RedisServer, creds: acl.Credentials, db: int = 0) -> redis.Redis:
@@ -34,10 +18,10 @@ def _login(server: RedisServer, creds: acl.Credentials, db: int = 0) -> redis.Re
 
 
 def test_role_user_cannot_info_or_select(
-    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    acl_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     creds = acl.provision("weather")
-    login = _login(server, creds)
+    login = _login(acl_server, creds)
     try:
         for command in (("INFO",), ("INFO", "commandstats"), ("SELECT", 1), ("SELECT", 0)):
             with pytest.raises(redis.exceptions.NoPermissionError):
@@ -57,7 +41,9 @@ def test_role_user_cannot_info_or_select(
     assert redis_read("k", role="weather")["value"] == 1
 
 
-def test_async_health_degrades_too(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_async_health_degrades_too(
+    acl_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     from roleredis import aio
@@ -78,12 +64,12 @@ def test_async_health_degrades_too(server: RedisServer, monkeypatch: pytest.Monk
 
 
 def test_select_is_granted_only_for_another_database(
-    server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    acl_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("REDIS_URL", server.url.rsplit("/", 1)[0] + "/2")
+    monkeypatch.setenv("REDIS_URL", acl_server.url.rsplit("/", 1)[0] + "/2")
     reset()
     creds = acl.provision("weather")  # the admin's database is 2: its users must select it
-    login = _login(server, creds, db=2)
+    login = _login(acl_server, creds, db=2)
     try:
         assert login.set("weather:k", "v") is True
         with pytest.raises(redis.exceptions.NoPermissionError):

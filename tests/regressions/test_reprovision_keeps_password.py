@@ -17,21 +17,14 @@ from roleredis import acl, redis_exists, redis_read, reset
 from roleredis.errors import PermissionDeniedError, translate
 from roleredis.testing import RedisServer
 
-ADMIN_PASSWORD = "admin-pw-3b2c"
+from .conftest import ADMIN_PASSWORD
 
 
 @pytest.fixture
-def admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RedisServer, redis.Redis]]:
-    for name in ("ROLEREDIS_ROLE", "ROLEREDIS_CONFIG", "REDIS_USERNAME", "REDIS_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    with RedisServer(password=ADMIN_PASSWORD) as server:
-        monkeypatch.setenv("REDIS_URL", server.url)
-        monkeypatch.setenv("REDIS_PASSWORD", ADMIN_PASSWORD)
-        reset()
-        client = redis.Redis.from_url(server.url, password=ADMIN_PASSWORD)
-        yield server, client
-        client.close()
-        reset()
+def admin(acl_server: RedisServer) -> Iterator[tuple[RedisServer, redis.Redis]]:
+    client = redis.Redis.from_url(acl_server.url, password=ADMIN_PASSWORD)
+    yield acl_server, client
+    client.close()
 
 
 def _works(server: RedisServer, username: str, password: str) -> bool:
