@@ -10,7 +10,9 @@ directory its file lies in. The steps that call them (and print what happens) ar
 With REDIS_URL (or REDIS_HOST, REDIS_PORT, ROLEREDIS_CONFIG, a ./config.yaml) set, it uses that
 Redis. Otherwise it starts a throwaway redis-server on a free port (or, without the
 redis-server program, the embedded memory:// backend), so that a first run never writes into a
-server you already have. Leaves nothing behind: it clears both roles' data.
+server you already have. On a configured server its roles are named
+roleredis-demo-<run id>.weather and .timer, so your own weather: and timer: keys are never
+touched. Leaves nothing behind: it deletes, by name, the keys it wrote.
 """
 
 from __future__ import annotations

@@ -1,11 +1,19 @@
 """Isolation the server enforces: one Redis ACL user per role, allowed only its own keys.
 
-``provision("weather")`` creates (or re-creates, with a new password) the user
-``roleredis-weather``, which may use only the commands the tools send, and only on keys
-matching ``weather:*``. A role process that connects with that pair (REDIS_USERNAME /
-REDIS_PASSWORD) gets ``permission`` for anything of another role's, and so does a raw
-redis-py command. The admin connection uses the usual settings (an admin's REDIS_USERNAME /
-REDIS_PASSWORD).
+``provision("weather")`` creates the user ``roleredis-weather``, which may use only the
+commands the tools send, and only on keys matching ``weather:*``. A role process that connects
+with that pair (REDIS_USERNAME / REDIS_PASSWORD) gets ``permission`` for anything of another
+role's, and so does a raw redis-py command. The admin connection uses the usual settings (an
+admin's REDIS_USERNAME / REDIS_PASSWORD).
+
+Provisioning a user that exists updates in place what provisioning owns (enabled, the
+command set, the role's own key pattern) and keeps the rest: its password (unless
+``new_password=True``), other key patterns granted to it (``%R~other:*``), its channels and
+selectors. So a new version of these rules reaches running roles without locking them out.
+
+A role user may not run INFO (it shows every user's command counts and failed logins) and may
+run SELECT only when the configured database is not 0 (redis-py sends SELECT on connect for
+any other), so it cannot write its prefix into other databases.
 
 Redis does not check key patterns for SCAN, so a user with raw access can still see other
 roles' key *names* (never their values) with a raw SCAN or KEYS-free listing. roleredis's own
@@ -23,15 +31,27 @@ from . import runtime
 from .errors import translate
 from .keys import escape_glob, validate_role
 
-__all__ = ["USER_PREFIX", "Credentials", "list_users", "provision", "revoke", "username_for"]
+__all__ = [
+    "COMMANDS",
+    "SELECT",
+    "USER_PREFIX",
+    "Credentials",
+    "list_users",
+    "provision",
+    "revoke",
+    "username_for",
+]
 
 USER_PREFIX = "roleredis-"
 
-#: What the tools send (and redis-py's connection set-up); nothing that reaches other keys.
+#: What the tools send (and redis-py's connection set-up); nothing that reaches other keys,
+#: nothing that shows other users' activity (no INFO: the health check does without it).
 COMMANDS = (
-    "get", "set", "mset", "ttl", "exists", "unlink", "del", "mget", "scan", "ping", "info",
-    "hello", "select", "echo", "client|setname", "client|id",
+    "get", "set", "mset", "ttl", "exists", "unlink", "del", "mget", "scan", "ping",
+    "hello", "echo", "client|setname", "client|id",
 )  # fmt: skip
+#: Granted only for a database other than 0: redis-py selects it on every connect.
+SELECT = "select"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +61,18 @@ class Credentials:
 
     role: str
     username: str
-    password: str = dataclasses.field(repr=False)
+    #: None when an existing user kept its password (Redis keeps only its hash).
+    password: str | None = dataclasses.field(repr=False)
+    #: Whether the user was made now (False: an existing user's rules were updated).
+    created: bool = True
 
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "username": self.username, "password": self.password}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "username": self.username,
+            "password": self.password,
+            "created": self.created,
+        }
 
 
 def username_for(role: str) -> str:
@@ -60,31 +88,51 @@ def _admin(client: Any) -> Any:
     return client if client is not None else runtime.sync_client()
 
 
-def _rules(role: str, password: str) -> list[str]:
-    key_pattern = escape_glob(f"{role}:") + "*"
+def _database(admin: Any) -> int:
+    """The database the admin connection uses: role users get the same one."""
+    kwargs = getattr(getattr(admin, "connection_pool", None), "connection_kwargs", None) or {}
+    return int(kwargs.get("db") or 0)
+
+
+def _rules(role: str, db: int) -> list[str]:
+    """What provisioning owns: enabled, the command set, the role's own key pattern."""
     return [
-        "reset",
         "on",
-        f">{password}",
-        f"~{key_pattern}",
-        "resetchannels",
+        f"~{escape_glob(f'{role}:')}*",
         "-@all",
         *(f"+{command}" for command in COMMANDS),
+        *([f"+{SELECT}"] if db else []),
     ]
 
 
-def provision(role: str, *, client: Any = None) -> Credentials:
-    """Create (or reset, with a new password) the ACL user of ``role``; returns its login.
+def provision(
+    role: str, *, client: Any = None, new_password: bool = False, db: int | None = None
+) -> Credentials:
+    """Create the ACL user of ``role``, or update the rules of the one it has.
+
+    A new user gets a new password (returned, shown once). An existing user keeps its
+    password (``password`` is None in the result) and every grant provisioning does not own;
+    ``new_password=True`` replaces its password (the old one stops working at once).
+    ``db`` (default: the admin connection's database) decides whether SELECT is allowed.
 
     Raises PermissionDeniedError if the admin connection may not manage users.
     """
     username = username_for(role)
-    password = secrets.token_urlsafe(32)
+    admin = _admin(client)
     try:
-        _admin(client).execute_command("ACL", "SETUSER", username, *_rules(role, password))
+        exists = admin.execute_command("ACL", "GETUSER", username) is not None
+        rules = _rules(role, _database(admin) if db is None else db)
+        password = None
+        if not exists or new_password:
+            password = secrets.token_urlsafe(32)
+            rules.insert(0, f">{password}")
+            rules.insert(0, "resetpass")
+        if not exists:
+            rules = ["reset", "resetchannels", *rules]
+        admin.execute_command("ACL", "SETUSER", username, *rules)
     except Exception as exc:
         raise translate(exc) from None
-    return Credentials(role, username, password)
+    return Credentials(role, username, password, created=not exists)
 
 
 def revoke(role: str, *, client: Any = None) -> bool:

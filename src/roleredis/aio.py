@@ -49,7 +49,8 @@ from .connection import (
     embedded_backend,
     uses_tls,
 )
-from .executor import Retrying, to_wire
+from .errors import RoleRedisError
+from .executor import Retrying, to_wire, with_raw_keys
 from .store import pool_usage, scope_for
 from .tools import (
     _failed,
@@ -214,11 +215,18 @@ class _AsyncExecutor:
             slots.release()
 
     async def _send_now(self, batch: list[Call]) -> list[Any]:
-        if len(batch) == 1:
-            return [await self.client.execute_command(*to_wire(batch[0]))]
+        commands = [to_wire(call) for call in batch]
+        try:
+            return await self._send_commands(commands)
+        except UnicodeEncodeError:  # a key with surrogate escapes: send the bytes they stand for
+            return await self._send_commands(with_raw_keys(commands))
+
+    async def _send_commands(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        if len(commands) == 1:
+            return [await self.client.execute_command(*commands[0])]
         pipe = self.client.pipeline(transaction=False)
-        for call in batch:
-            pipe.execute_command(*to_wire(call))
+        for command in commands:
+            pipe.execute_command(*command)
         replies: list[Any] = await pipe.execute()
         return replies
 
@@ -240,11 +248,16 @@ def _executor_for(
 async def drive_async(
     op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], Awaitable[list[Any]]]
 ) -> T:
-    """Run an operation generator to its end, awaiting each batch."""
+    """Run an operation generator to its end, awaiting each batch (see :func:`drive`)."""
     try:
         batch = next(op)
         while True:
-            batch = op.send(await run(batch))
+            try:
+                replies = await run(batch)
+            except RoleRedisError as exc:
+                batch = op.throw(exc)
+            else:
+                batch = op.send(replies)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 

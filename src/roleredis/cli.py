@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
@@ -32,8 +33,9 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__, runtime
-from .config import Settings
+from .config import Settings, is_configured
 from .connection import describe as where
+from .connection import is_memory
 from .errors import (
     RoleRedisError,
     map_redis_errors,
@@ -85,6 +87,11 @@ class CliError(Exception):
 
 class _State:
     url_option: bool = False
+    command: str | None = None
+    role: str | None = None
+
+
+log = logging.getLogger("roleredis.cli")
 
 
 # --------------------------------------------------------------------------- output helpers
@@ -117,9 +124,33 @@ def _say(message: str | Text) -> None:
     console.print(message if isinstance(message, Text) else Text(message), soft_wrap=True)
 
 
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _shown(text: str) -> str:
-    """``text`` printable on any terminal (a key that is not valid UTF-8 shows as \\xNN)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    r"""``text`` on one line, unambiguous: a backslash shows as ``\\``, a control or other
+    unprintable character as ``\n``, ``\xNN`` (below 0x80) or ``\uNNNN``, and a byte that is
+    not UTF-8 (a surrogate escape) as ``\xNN`` (0x80 and up).
+
+    >>> print(_shown("x\r\nGET beta:x"), _shown("a\\b"), _shown("caf\udce9"), _shown("\x85"))
+    x\r\nGET beta:x a\\b caf\xe9 \u0085
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)
 
 
 def _emit_json(data: Any) -> None:
@@ -208,8 +239,37 @@ KeyArg = Annotated[
 ]
 
 
-def _settings() -> Settings:
-    return runtime.enabled_settings()
+def _connecting(command: str, role: str | None = None, *, shared: bool = True) -> Settings:
+    """The settings a command connects with; says (on stderr) when that is the built-in
+    default address, and (with -v) where it connects and as which role.
+
+    ``shared``: the command needs data that outlives its own process, which memory:// (an
+    in-process backend) does not have: refused with exit 2 instead of an empty answer.
+    """
+    settings = runtime.enabled_settings()
+    if shared and is_memory(settings):
+        raise CliError(
+            f"'roleredis {command}' cannot use {where(settings)}: memory:// is an in-process "
+            "backend, and this command runs in a process of its own, which starts with an "
+            "empty database that is gone when it ends. Give a redis:// URL (memory:// suits "
+            "a program's own process, 'roleredis health' and 'roleredis demo')",
+            EXIT_USAGE,
+            "config",
+        )
+    if not is_configured(settings):
+        _note(
+            f"no Redis configured (REDIS_URL, REDIS_HOST/REDIS_PORT, ROLEREDIS_CONFIG or "
+            f"./config.yaml): using the default {settings.host}:{settings.port}"
+        )
+    _State.command, _State.role = command, role
+    log.info(
+        "%s: Redis at %s (%s)%s",
+        command,
+        where(settings),
+        _source_for_humans(_source(settings, "url" if settings.url else "host")),
+        f", role {role}" if role is not None else "",
+    )
+    return settings
 
 
 def _version(value: bool) -> None:
@@ -298,6 +358,8 @@ def health(
     from . import metrics
     from .tools import redis_health_check
 
+    with contextlib.suppress(RoleRedisError):  # a bad setting: the check itself reports it
+        _connecting("health", role, shared=False)
     result = redis_health_check(role=role)
     result["metrics"] = metrics.summary()  # this process's calls (a role exports its own)
     if not result["success"]:
@@ -424,7 +486,7 @@ def roles(as_json: JsonFlag = False) -> None:
     Keys are grouped by the part before the first ':'; keys without a valid role prefix are
     counted under "(no role)". Memory is n/a where the server has no MEMORY USAGE.
     """
-    settings = _settings()
+    settings = _connecting("roles")
     usage, measured = role_usage(runtime.sync_client())
     names = sorted(name for name in usage if name != NO_ROLE)
     unassigned = usage.get(NO_ROLE, [0, 0])
@@ -480,6 +542,7 @@ def keys(
     as_json: JsonFlag = False,
 ) -> None:
     """The role's keys matching PATTERN (without the role prefix), sorted, one per line."""
+    _connecting("keys", role)
     store = RoleStore(role)
     found = store.keys(pattern)
     if as_json:
@@ -497,6 +560,7 @@ def get(role: RoleArg, key: KeyArg, as_json: JsonFlag = False) -> None:
 
     Exit 1 if the key does not exist. --json adds the remaining ttl (-1: never expires).
     """
+    _connecting("get", role)
     entry = RoleStore(role).read(key)
     if as_json:
         _emit_json(
@@ -583,6 +647,7 @@ def set_(
     JSON) is stored as the text hello. NaN and Infinity are not JSON: they are stored as text.
     """
     data, stored_as = (value, "text") if text else parse_value(value)
+    _connecting("set", role)
     store = RoleStore(role)
     written = store.write(key, data, ttl)
     if as_json:
@@ -611,6 +676,7 @@ def delete(role: RoleArg, key: KeyArg, as_json: JsonFlag = False) -> None:
 
     Prints "deleted ROLE:KEY", or "ROLE:KEY did not exist" (in --json: "deleted": false).
     """
+    _connecting("del", role)
     store = RoleStore(role)
     existed = store.delete(key)
     full = store.full_key(key)
@@ -625,6 +691,7 @@ def delete(role: RoleArg, key: KeyArg, as_json: JsonFlag = False) -> None:
 @app.command()
 def ttl(role: RoleArg, key: KeyArg, as_json: JsonFlag = False) -> None:
     """Print the seconds ROLE:KEY has left; -1 if it never expires. Exit 1 if it is missing."""
+    _connecting("ttl", role)
     store = RoleStore(role)
     remaining = store.ttl(key)
     if as_json:
@@ -670,6 +737,7 @@ def clear(
     The answer is read from stdin: "y" deletes; anything else exits 1 with nothing deleted;
     no answer at all (stdin closed or empty) exits 2: pass --yes in scripts.
     """
+    _connecting("clear", role)
     store = RoleStore(role)
     count = len(store.keys())
     if count and not yes:
@@ -708,15 +776,25 @@ def config(as_json: JsonFlag = False) -> None:
     settings = runtime.settings()
     values = settings.as_dict(redact=True)
     values.pop("config_path", None)
-    shown = {
+    shown: dict[str, dict[str, Any]] = {
         name: {"value": value, "source": _source(settings, name)} for name, value in values.items()
     }
+    url_source = _source(settings, "url")
+    if settings.url and not is_memory(settings):
+        # host, port and db of a URL are what is used: the settings of those names are not
+        address = settings.connection_info()
+        for name in ("host", "port", "db"):
+            shown[name]["used"] = address[name]
+            shown[name]["used_from"] = url_source
+    shown["decode_responses"]["ignored"] = True  # values are always read as bytes, then decoded
     if as_json:
         _emit_json(
             {"config_file": settings.config_path, "connects_to": where(settings), "settings": shown}
         )
         return
     _say(Text(f"connects to: {where(settings)}"))
+    if not is_configured(settings):
+        _say(Text("(nothing configured: the default localhost:6379)"))
     no_file = "none (no ROLEREDIS_CONFIG, no ./config.yaml)"
     _say(Text(f"config file: {settings.config_path or no_file}"))
     table = Table()
@@ -724,17 +802,26 @@ def config(as_json: JsonFlag = False) -> None:
     table.add_column("value")
     table.add_column("from")
     for name, item in shown.items():
-        value = item["value"]
-        text = (
-            "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        )
-        source = item["source"]
+        text, source = _config_value(item["value"]), item["source"]
+        origin = _source_for_humans(source)
+        if "used" in item:
+            text = _config_value(item["used"])
+            origin = f"the URL ({_source_for_humans(item['used_from'])})"
+            if item["value"] != item["used"]:
+                unused = f"{_config_value(item['value'])} ({_source_for_humans(source)})"
+                origin += f"; {name} {unused} is not used"
+        if item.get("ignored"):
+            text += " (ignored: roleredis reads bytes and decodes values itself)"
         table.add_row(
             Text(name),
             Text(text),
-            Text(_source_for_humans(source), style="dim" if source == "default" else ""),
+            Text(origin, style="dim" if source == "default" and "used" not in item else ""),
         )
     console.print(table)
+
+
+def _config_value(value: Any) -> str:
+    return "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 # --------------------------------------------------------------------------- acl
@@ -748,16 +835,36 @@ app.add_typer(acl_app, name="acl")
 
 
 @acl_app.command("provision")
-def acl_provision(role: RoleArg, as_json: JsonFlag = False) -> None:
-    """Create (or reset, with a new password) the ACL user of ROLE; print its password once."""
+def acl_provision(
+    role: RoleArg,
+    new_password: Annotated[
+        bool,
+        typer.Option(
+            "--new-password",
+            help="Give an existing user a new password (the old one stops working at once).",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the ACL user of ROLE (printing its password once), or update its rules.
+
+    An existing user keeps its password (running roles stay logged in) and any other grants
+    it has; only its command set and its own key pattern are brought up to date.
+    --new-password replaces the password. In --json, "password" is null when it is unchanged.
+    """
     from . import acl
 
-    creds = acl.provision(role)
+    _connecting("acl provision", role)
+    creds = acl.provision(role, new_password=new_password)
     if as_json:
         _emit_json(creds.as_dict())
         return
-    _say(f"ACL user {creds.username} may use only the keys {role}:*")
+    done = "created" if creds.created else "updated the rules of"
+    _say(f"{done} ACL user {creds.username}: it may use only the keys {role}:*")
     _say(f"REDIS_USERNAME={creds.username}")
+    if creds.password is None:
+        _say("password unchanged (--new-password sets a new one)")
+        return
     _say(f"REDIS_PASSWORD={creds.password}")
     _note("the password is shown only now: give both to the role's process")
 
@@ -767,6 +874,7 @@ def acl_revoke(role: RoleArg, as_json: JsonFlag = False) -> None:
     """Delete the ACL user of ROLE (and drop its connections); exit 0 also if it had none."""
     from . import acl
 
+    _connecting("acl revoke", role)
     deleted = acl.revoke(role)
     if as_json:
         _emit_json({"role": role, "username": acl.username_for(role), "deleted": deleted})
@@ -781,6 +889,7 @@ def acl_list(as_json: JsonFlag = False) -> None:
     """The roles that have an ACL user: user name, enabled, key patterns (never passwords)."""
     from . import acl
 
+    _connecting("acl list")
     users = acl.list_users()
     if as_json:
         _emit_json(users)
@@ -810,22 +919,24 @@ def demo(as_json: JsonFlag = False) -> None:
 
     On the configured Redis if it answers; otherwise (nothing configured, or not reachable) on
     a throwaway redis-server, or without redis-server on the embedded memory:// backend. The
-    first line says which. At the end it clears the roles weather and timer (on a configured
-    server: every key under weather: and timer:).
+    first line says which. On a configured server the roles are named
+    roleredis-demo-<run id>.weather and .timer, so your own weather: and timer: keys are never
+    touched. At the end it deletes, by name, the keys it wrote, and nothing else.
     """
     from .demo.roles.timer import lifecycle as timer
     from .demo.roles.weather import lifecycle as weather
-    from .demo.runner import DemoFailed, backend, run
+    from .demo.runner import DemoFailed, backend, new_run_id, run
 
     logging.getLogger("roleredis.roles").setLevel(logging.ERROR)
     try:
         with backend(fallback_when_unreachable=True) as chosen:
+            run_id = new_run_id() if chosen.shared else None
             if as_json:
-                report = run(weather, timer, out=lambda line: None)
+                report = run(weather, timer, out=lambda line: None, run_id=run_id)
                 _emit_json({"backend": chosen.as_dict(), **report})
             else:
                 _say(chosen.describe())
-                run(weather, timer, out=lambda line: _say(line))
+                run(weather, timer, out=lambda line: _say(line), run_id=run_id)
     except DemoFailed as exc:
         # the demo takes no input: only a bad configuration is the user's to fix
         code = EXIT_USAGE if exc.error_code in ("config", "disabled") else EXIT_FAILED
@@ -885,9 +996,40 @@ def _library_logs_quiet() -> Iterator[None]:
         logger.removeHandler(handler)
 
 
+_VERBOSE = ("-v", "--verbose")
+
+
+def _verbose_first(args: list[str]) -> list[str]:
+    """-v / --verbose given after the subcommand (before any ``--``) moved to the front, where
+    the option belongs: ``roleredis keys weather -v`` is ``roleredis -v keys weather``."""
+    end = args.index("--") if "--" in args else len(args)
+    if not any(arg in _VERBOSE for arg in args[1:end]):
+        return args
+    moved = [arg for arg in args[:end] if arg in _VERBOSE][:1]
+    return moved + [arg for arg in args[:end] if arg not in _VERBOSE] + args[end:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command with ``argv`` (default: sys.argv[1:]) and return the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Run the command with ``argv`` (default: sys.argv[1:]) and return the exit code.
+
+    With -v, says on stderr what the command did: where it connected (URL without password),
+    as which role, its exit code and how long it took.
+    """
+    args = _verbose_first(list(sys.argv[1:] if argv is None else argv))
+    started = time.perf_counter()
+    code = _main(args)
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s: exit %d after %.1f ms%s",
+            _State.command or "roleredis",
+            code,
+            (time.perf_counter() - started) * 1000,
+            f" (role {_State.role})" if _State.role is not None else "",
+        )
+    return code
+
+
+def _main(args: list[str]) -> int:
     command: Callable[..., Any] = typer.main.get_command(app).main
     with _library_logs_quiet():
         try:

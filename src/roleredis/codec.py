@@ -26,6 +26,7 @@ import orjson
 
 from .crypto import Keyring
 from .errors import SerializationError
+from .keys import raw_key
 
 __all__ = ["ENVELOPE_MAGIC", "Codec", "decode", "encode"]
 
@@ -260,7 +261,7 @@ class Codec:
                     "encryption was asked for but ROLEREDIS_ENCRYPTION_KEY is not set; set it "
                     "to a key from roleredis.crypto.generate_key()"
                 )
-            data = _SEALED_HEADER + self.keyring.seal(data, full_key.encode("utf-8"))
+            data = _SEALED_HEADER + self.keyring.seal(data, raw_key(full_key))
         return data
 
     def decode(self, data: bytes, full_key: str) -> Any:
@@ -272,7 +273,7 @@ class Codec:
                     "the value is encrypted; set ROLEREDIS_ENCRYPTION_KEY (or "
                     "ROLEREDIS_ENCRYPTION_OLD_KEYS) to the key it was written with"
                 )
-            data = self.keyring.open(data[4:], full_key.encode("utf-8"))
+            data = self.keyring.open(data[4:], raw_key(full_key))
             header = data[:4]
         try:
             if header == _ZLIB_HEADER:

@@ -167,6 +167,13 @@ class Settings:
         )
 
 
+def is_configured(settings: Settings) -> bool:
+    """Whether the user pointed roleredis at a Redis (else the built-in localhost default)."""
+    if settings.config_path is not None:
+        return True
+    return any(settings.source(name) != "default" for name in ("url", "host", "port", "db"))
+
+
 def redact_url(url: str) -> str:
     """Hide the password of a Redis URL (in the user-info part or a ``password=`` query).
 

@@ -280,6 +280,22 @@ _HINTS: tuple[tuple[type[RoleRedisError], str, bool | None, str], ...] = (
 )
 
 
+_REFUSED_COMMAND = re.compile(r"no permissions to run the '([^']+)' command", re.IGNORECASE)
+
+
+def _needed_command_hint(text: str) -> str:
+    """When a refused command is one roleredis itself needs, how to fix the role's user."""
+    from .acl import COMMANDS, SELECT  # acl imports this module
+
+    refused = _REFUSED_COMMAND.search(text)
+    if refused is not None and refused.group(1).lower() in (*COMMANDS, SELECT):
+        return (
+            "; roleredis needs this command: an admin should re-run "
+            "`roleredis acl provision ROLE` to update this role's ACL user"
+        )
+    return ""
+
+
 def _matches(pattern: str | None, text: str) -> bool:
     return pattern is None or re.search(pattern, text, re.IGNORECASE) is not None
 
@@ -307,6 +323,8 @@ def translate(
     result: RoleRedisError | None = None
     for types, pattern, cls, message in _EXCEPTION_MAP:
         if isinstance(exc, types) and _matches(pattern, text):
+            if cls is PermissionDeniedError:
+                message += _needed_command_hint(text)
             result = cls(message.format(text=text, at=at))
             break
     if result is None:

@@ -25,8 +25,9 @@ import redis.exceptions as rex
 from hiredis import pack_command
 
 from .breaker import Breaker
-from .errors import InvalidArgumentError, translate
+from .errors import InvalidArgumentError, RoleRedisError, translate
 from .internals import connected_socket, is_plain_socket
+from .keys import raw_key
 
 __all__ = [
     "ConnectionDropped",
@@ -34,9 +35,11 @@ __all__ = [
     "SyncExecutor",
     "answers_ping",
     "drive",
+    "pack",
     "refused_by_server",
     "roundtrip",
     "to_wire",
+    "with_raw_keys",
 ]
 
 T = TypeVar("T")
@@ -71,11 +74,19 @@ def to_wire(call: Call) -> tuple[Any, ...]:
 
 
 def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], list[Any]]) -> T:
-    """Run an operation generator to its end, sending each batch through ``run``."""
+    """Run an operation generator to its end, sending each batch through ``run``.
+
+    A batch that fails is raised into the operation (at its ``yield``), which may handle it.
+    """
     try:
         batch = next(op)
         while True:
-            batch = op.send(run(batch))
+            try:
+                replies = run(batch)
+            except RoleRedisError as exc:
+                batch = op.throw(exc)
+            else:
+                batch = op.send(replies)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -204,9 +215,28 @@ class SyncExecutor:
         return replies
 
 
+def with_raw_keys(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``commands`` with every str argument as the bytes it stands for: a key listed with
+    surrogate escapes (bytes that are not UTF-8) is sent as those bytes. Only used when
+    packing as UTF-8 failed, so plain keys pay nothing for it."""
+    return [tuple(raw_key(a) if isinstance(a, str) else a for a in c) for c in commands]
+
+
+def pack(commands: list[tuple[Any, ...]]) -> bytes:
+    """The commands in the Redis protocol, in one buffer (see :func:`with_raw_keys`)."""
+    try:
+        return b"".join([pack_command(c) for c in commands])
+    except UnicodeEncodeError:
+        return b"".join([pack_command(c) for c in with_raw_keys(commands)])
+
+
 def _roundtrip_via_redis_py(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     """The same contract as :func:`roundtrip`, through redis-py's own connection methods."""
-    conn.send_packed_command(conn.pack_commands(commands))
+    try:
+        packed = conn.pack_commands(commands)
+    except UnicodeEncodeError:
+        packed = conn.pack_commands(with_raw_keys(commands))
+    conn.send_packed_command(packed)
     replies: list[Any] = []
     for _ in commands:
         try:
@@ -226,7 +256,7 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     sock = connected_socket(conn)
     if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
         return _roundtrip_via_redis_py(conn, commands)
-    packed = b"".join([pack_command(c) for c in commands])
+    packed = pack(commands)
     reader = hiredis.Reader()
     replies: list[Any] = []
     want = len(commands)

@@ -16,7 +16,14 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 
-__all__ = ["MAX_KEY_BYTES", "Keyspace", "escape_glob", "validate_key", "validate_role"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "Keyspace",
+    "escape_glob",
+    "raw_key",
+    "validate_key",
+    "validate_role",
+]
 
 MAX_KEY_BYTES = 1024
 MAX_ROLE_LENGTH = 64
@@ -57,6 +64,11 @@ def validate_role(role: Any) -> str:
 def validate_key(key: Any) -> str:
     """Return ``key`` if it is a valid key (a non-empty str of at most 1024 UTF-8 bytes).
 
+    A key may hold surrogate escapes (U+DC80-U+DCFF, as ``bytes.decode("utf-8",
+    "surrogateescape")`` makes them): they stand for bytes that are not UTF-8, so that a key
+    another client wrote with such bytes can be read and deleted by the name listing gives.
+    Any other lone surrogate is refused.
+
     >>> validate_key("user:42")
     'user:42'
     """
@@ -68,14 +80,26 @@ def validate_key(key: Any) -> str:
         size = len(key)
     else:
         try:
-            size = len(key.encode("utf-8"))
+            size = len(raw_key(key))
         except UnicodeEncodeError:
-            raise InvalidArgumentError("key is not valid UTF-8 text (lone surrogate)") from None
+            raise InvalidArgumentError(
+                "key is not valid UTF-8 text (a lone surrogate that is not an escaped byte)"
+            ) from None
     if size > MAX_KEY_BYTES:
         raise InvalidArgumentError(
             f"key is {size} bytes in UTF-8; at most {MAX_KEY_BYTES} are allowed"
         )
     return key
+
+
+def raw_key(text: str) -> bytes:
+    """The bytes Redis stores for ``text``: UTF-8, with surrogate escapes turned back into the
+    bytes they stand for (the inverse of :meth:`Keyspace.strip`).
+
+    >>> raw_key("caf\\udce9")
+    b'caf\\xe9'
+    """
+    return text.encode("utf-8", "surrogateescape")
 
 
 def escape_glob(text: str) -> str:

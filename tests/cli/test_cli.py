@@ -295,15 +295,21 @@ def test_demo_backends(cli: Cli, redis_url: str, raw: redis.Redis, tmp_path: Pat
         Job(("demo",), {"REDIS_URL": None, "PATH": str(empty_path)}),
         Job(("--url", "memory://", "demo", "--json")),
     )
-    for ran in (configured, nothing, unreachable, no_binary):
+    for ran in (nothing, unreachable, no_binary):  # a server of its own: roles from the path
         assert ran.returncode == 0, ran
         assert ran.stderr == "", ran
         assert "wrote 'state' as weather:state (ttl 600 s)" in ran.lines
         assert "wrote 'state' as timer:state (ttl 180 s)" in ran.lines
         assert ran.lines[-2:] == [
-            "cleared weather: 2 keys deleted",
-            "cleared timer: 2 keys deleted",
+            "deleted what weather wrote: 2 keys",
+            "deleted what timer wrote: 2 keys",
         ]
+    # the configured server: role names of its own (see tests/regressions)
+    assert configured.returncode == 0 and configured.stderr == "", configured
+    assert configured.lines[-2:] == [
+        "deleted what weather wrote: 2 keys",
+        "deleted what timer wrote: 2 keys",
+    ]
     assert configured.lines[0] == f"using the configured Redis at {redis_url}"
     assert configured.lines[1].startswith("Redis ") and " is up, " in configured.lines[1]
     assert nothing.lines[0].startswith("no Redis configured: using a throwaway redis-server at")
@@ -316,7 +322,7 @@ def test_demo_backends(cli: Cli, redis_url: str, raw: redis.Redis, tmp_path: Pat
     body = as_json.json()
     assert body["backend"] == {"kind": "configured", "url": "memory://", "unreachable": None}
     assert body["keys"] == {"weather": ["forecast:paris", "state"], "timer": ["alarm:tea", "state"]}
-    assert body["cleared"] == {"weather": 2, "timer": 2}
+    assert body["deleted"] == {"weather": 2, "timer": 2}
     assert raw.dbsize() == 0  # the run on the configured server cleaned up after itself
 
 
@@ -334,7 +340,7 @@ def test_demo_keeps_the_roles_apart_when_roleredis_role_is_set(roleredis_env: An
         "weather": ["forecast:paris", "state"],
         "timer": ["alarm:tea", "state"],
     }
-    assert report["cleared"] == {"weather": 2, "timer": 2}
+    assert report["deleted"] == {"weather": 2, "timer": 2}
 
 
 def test_demo_roles_mirror_the_example() -> None:
@@ -357,13 +363,14 @@ def test_bench_json(cli: Cli) -> None:
 
 
 def test_commands_on_the_embedded_backend(cli: Cli) -> None:
-    """memory:// lives inside one process: each command starts with an empty database."""
+    """memory:// lives inside one process: health works, a command that needs data from
+    another process is refused (exit 2, saying why) instead of answering from an empty one."""
     memory = {"REDIS_URL": "memory://"}
-    health, missing = cli.many(
+    health, refused = cli.many(
         Job(("health", "--json"), memory), Job(("get", "weather", "k"), memory)
     )
     assert health.returncode == 0 and health.json()["mode"] == "embedded", health
-    assert_error(missing, 1, "[not_found]")
+    assert_error(refused, 2, "in-process", "[config]")
 
 
 # --------------------------------------------------------------------------- large keyspaces

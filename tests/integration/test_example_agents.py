@@ -8,6 +8,7 @@ Redis keys it wrote and that it deleted every one of them.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from roleredis.testing import free_port
 MAIN = Path(__file__).resolve().parents[2] / "examples" / "agents" / "main.py"
 PROBE = "weather:__roleredis_health__:"
 EXPECTED_KEYS = {"weather:state", "weather:forecast:paris", "timer:state", "timer:alarm:tea"}
+# On a configured server the example's roles are named roleredis-demo-<run id>.<role>
+RUN_PREFIX = re.compile(r"wrote 'state' as (roleredis-demo-[0-9a-f]{8}\.)weather:state ")
 
 
 def run_example(**env_changes: str | None) -> subprocess.CompletedProcess[str]:
@@ -84,10 +87,14 @@ def test_example_runs_and_roles_do_not_collide(
     proc = run_example()
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # no warning (e.g. "using the default role"), no traceback
-    out = proc.stdout.splitlines()
+    lines = proc.stdout.splitlines()
+    found = RUN_PREFIX.search(proc.stdout)
+    assert found is not None, proc.stdout  # a configured server: role names of its own
+    run = found.group(1)
+    out = [line.replace(run, "") for line in lines]  # the lines as on a server of its own
 
     assert out[0].startswith("Redis ") and " is up, " in out[0]
-    # the same key name, two prefixes, each detected from the lifecycle file's directory
+    # the same key name, two prefixes, one per role
     assert "wrote 'state' as weather:state (ttl 600 s)" in out
     assert "wrote 'state' as timer:state (ttl 180 s)" in out
     # each role reads back its own value
@@ -103,15 +110,15 @@ def test_example_runs_and_roles_do_not_collide(
     assert "  weather:state = {'last_city': 'Paris'}" in stored
     assert "  timer:state = {'running': ['tea']}" in stored
     assert any(line.startswith("  timer:alarm:tea = {'ends_at': ") for line in stored)
-    # and it cleaned up after itself
-    assert out[-2:] == ["cleared weather: 2 keys deleted", "cleared timer: 2 keys deleted"]
+    # and it deleted what it wrote
+    assert out[-2:] == ["deleted what weather wrote: 2 keys", "deleted what timer wrote: 2 keys"]
 
     # What Redis saw: exactly these keys written (plus the health probe), every one deleted.
     events = key_events.collect()
     written = set(events.get("set", []))
-    probes = {k for k in written if k.startswith(PROBE)}
+    probes = {k for k in written if k.startswith(run + PROBE)}
     assert len(probes) == 1
-    assert written - probes == EXPECTED_KEYS
+    assert written - probes == {run + key for key in EXPECTED_KEYS}
     assert written <= set(events.get("del", []))  # UNLINK reports as "del"
     assert raw.dbsize() == 0
 

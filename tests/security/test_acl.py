@@ -63,8 +63,10 @@ def test_provision_list_revoke(admin: redis.Redis) -> None:
     users = acl.list_users()
     assert [u["role"] for u in users] == ["weather"]
     assert users[0]["keys"] == ["weather:*"] and users[0]["enabled"] is True
-    again = acl.provision("weather")  # re-provisioning gives a new password
-    assert again.password != creds.password
+    again = acl.provision("weather")  # re-provisioning keeps the password (shows none)
+    assert again.password is None and again.created is False
+    rotated = acl.provision("weather", new_password=True)
+    assert rotated.password is not None and rotated.password != creds.password
     assert acl.revoke("weather") is True
     assert acl.revoke("weather") is False
     assert acl.list_users() == []

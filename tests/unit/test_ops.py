@@ -18,6 +18,7 @@ from roleredis.errors import (
     InternalError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     SerializationError,
 )
 from roleredis.executor import drive, to_wire
@@ -502,13 +503,13 @@ def test_read_many_invalid_key_before_io() -> None:
 
 def _health_replies(batch: list[Any], got: Any = None) -> list[Any]:
     token = batch[0][1][1]
-    return [
-        True,
-        token if got is None else got,
-        1,
-        {"redis_version": "7.2.4", "redis_mode": "standalone"},
-        {"used_memory_human": "1.00M"},
-    ]
+    return [True, token if got is None else got, 1]
+
+
+_INFO_REPLIES = [
+    {"redis_version": "7.2.4", "redis_mode": "standalone"},
+    {"used_memory_human": "1.00M"},
+]
 
 
 def test_health_pings_then_probes_in_the_role_namespace() -> None:
@@ -516,14 +517,16 @@ def test_health_pings_then_probes_in_the_role_namespace() -> None:
     assert next(op) == [("ping", ())]
     batch = op.send([True])
     names = [name for name, _ in batch]
-    assert names == ["set", "get", "unlink", "info", "info"]
+    assert names == ["set", "get", "unlink"]
     probe = batch[0][1][0]
     assert probe.startswith("weather:" + ops.HEALTH_PROBE)
     assert batch[0][1][2] > 0  # short-lived even if the unlink never runs
     assert batch[1] == ("get", (probe,))
     assert batch[2] == ("unlink", (probe,))
+    # INFO goes in a batch of its own: a user that may not run it still passes the probe
+    assert op.send(_health_replies(batch)) == [("info", ("server",)), ("info", ("memory",))]
     with pytest.raises(StopIteration) as done:
-        op.send(_health_replies(batch))
+        op.send(_INFO_REPLIES)
     h = done.value.value
     assert h.redis_version == "7.2.4"
     assert h.mode == "standalone"
@@ -554,8 +557,20 @@ def test_health_accepts_str_token_reply() -> None:
     next(op)
     batch = op.send([True])
     token = batch[0][1][1]
+    op.send(_health_replies(batch, got=token.decode()))
     with pytest.raises(StopIteration):
-        op.send(_health_replies(batch, got=token.decode()))
+        op.send(_INFO_REPLIES)
+
+
+def test_health_without_info_permission_reports_an_unknown_version() -> None:
+    op = ops.health(scope())
+    next(op)
+    op.send(_health_replies(op.send([True])))
+    refused = PermissionDeniedError("Redis refused: no permissions to run the 'info' command")
+    with pytest.raises(StopIteration) as done:
+        op.throw(refused)
+    h = done.value.value
+    assert (h.redis_version, h.mode, h.used_memory_human) == ("unknown", "unknown", None)
 
 
 # --------------------------------------------------------------------------- to_wire, drive

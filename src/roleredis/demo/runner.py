@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from .. import runtime
-from ..config import Settings
+from ..config import Settings, is_configured
 from ..connection import describe
 from ..errors import (
     ConfigError,
@@ -50,6 +51,13 @@ _CONNECTION_VARS = (
     "ROLEREDIS_CONFIG",
 )
 MEMORY_URL = "memory://"
+#: Role names of a run on a shared server start with this (then a run id, then the role).
+DEMO_PREFIX = "roleredis-demo-"
+
+
+def new_run_id() -> str:
+    """A random id that makes this run's role names its own (8 hex digits)."""
+    return secrets.token_hex(4)
 
 
 class DemoFailed(Exception):
@@ -73,6 +81,12 @@ class Backend:
     url: str
     unreachable: str | None = None
 
+    @property
+    def shared(self) -> bool:
+        """A server the user configured, which may hold their data (not memory://): the demo
+        then runs under role names of its own (see :func:`run`)."""
+        return self.kind == "configured" and not self.url.startswith(MEMORY_URL)
+
     def describe(self) -> str:
         """One line saying which backend the demo uses, and why."""
         if self.kind == "configured":
@@ -93,13 +107,6 @@ class Backend:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def is_configured(settings: Settings) -> bool:
-    """Whether the user pointed roleredis at a Redis (else the built-in localhost default)."""
-    if settings.config_path is not None:
-        return True
-    return any(settings.source(name) != "default" for name in ("url", "host", "port", "db"))
 
 
 def _unreachable(settings: Settings) -> str | None:
@@ -201,8 +208,9 @@ class _Role:
     ``acting_as(name)``, which gives the same keys.
     """
 
-    def __init__(self, name: str, module: ModuleType) -> None:
-        self.name = name
+    def __init__(self, label: str, module: ModuleType, run_id: str | None) -> None:
+        self.label = label  # what the demo calls it: weather, timer
+        self.name = f"{DEMO_PREFIX}{run_id}.{label}" if run_id else label
         self.module = module
 
     def _as_role(self) -> contextlib.AbstractContextManager[Any]:
@@ -227,14 +235,23 @@ def run(
     weather_module: ModuleType,
     timer_module: ModuleType,
     out: Callable[[str], None] = print,
+    *,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Run the demo steps, printing each through ``out``; return what happened as a dict.
 
+    Without ``run_id`` the roles are ``weather`` and ``timer``, detected from the directory
+    of each lifecycle.py (on a server of the demo's own). With one (on a server the user
+    configured) they are ``roleredis-demo-<run_id>.weather`` and ``...timer``, so the demo
+    never reads, overwrites or deletes a user's weather: or timer: keys. Either way it ends by
+    deleting, by name, the keys it wrote, and nothing else.
+
     Raises :class:`DemoFailed` on the first failure (e.g. Redis not reachable).
     """
-    weather, timer = _Role("weather", weather_module), _Role("timer", timer_module)
+    weather = _Role("weather", weather_module, run_id)
+    timer = _Role("timer", timer_module, run_id)
     both = (weather, timer)
-    report: dict[str, Any] = {}
+    report: dict[str, Any] = {"roles": {role.label: role.name for role in both}}
 
     # Health first: if Redis is not there, say so in one line instead of failing six times.
     health = weather("health")
@@ -269,14 +286,14 @@ def run(
     for role, label in ((weather, "weather reads state:"), (timer, "timer reads state:  ")):
         value = _check(role("load_state"))["value"]
         out(f"{label} {value}")
-        report["state"][role.name] = value
+        report["state"][role.label] = value
 
     # Each role lists only its own keys, shown without the prefix.
     report["keys"] = {}
     for role in both:
         listed = _check(role("keys"))
-        out(f"{role.name} has {listed['count']} keys: {', '.join(listed['keys'])}")
-        report["keys"][role.name] = listed["keys"]
+        out(f"{role.label} has {listed['count']} keys: {', '.join(listed['keys'])}")
+        report["keys"][role.label] = listed["keys"]
 
     out("stored in Redis:")
     report["stored"] = {}
@@ -286,12 +303,14 @@ def run(
             out(f"  {result['prefixed_key']} = {result['value']}")
             report["stored"][result["prefixed_key"]] = result["value"]
 
-    # Clean up, so that a demo run leaves nothing behind (the TTLs would, eventually).
-    report["cleared"] = {}
+    # Clean up: delete, by name, the keys this run wrote (never "every key of the role").
+    report["deleted"] = {}
     for role in both:
-        count = _check(role("forget_everything"))["deleted_count"]
-        out(f"cleared {role.name}: {count} keys deleted")
-        report["cleared"][role.name] = count
+        deleted = [
+            _check(result)["deleted"] for result in role("forget", report["keys"][role.label])
+        ]
+        out(f"deleted what {role.label} wrote: {sum(deleted)} keys")
+        report["deleted"][role.label] = sum(deleted)
     return report
 
 
@@ -308,7 +327,7 @@ def main(weather_module: ModuleType, timer_module: ModuleType) -> int:
         with backend(fallback_when_unreachable=False) as chosen:
             if chosen.kind != "configured":
                 print(f"({chosen.describe()})")
-            run(weather_module, timer_module)
+            run(weather_module, timer_module, run_id=new_run_id() if chosen.shared else None)
     except DemoFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

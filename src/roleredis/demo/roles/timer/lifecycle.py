@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from roleredis import redis_clear_role_data, redis_get_keys, redis_read, redis_write
+from roleredis import redis_delete, redis_get_keys, redis_read, redis_write
 
 
 def start_timer(name: str, seconds: int) -> dict[str, Any]:
@@ -33,5 +33,6 @@ def keys() -> dict[str, Any]:
     return redis_get_keys("*")
 
 
-def forget_everything() -> dict[str, Any]:
-    return redis_clear_role_data()
+def forget(keys: list[str]) -> list[dict[str, Any]]:
+    """Delete these keys of this role, by name (the demo deletes only what it wrote)."""
+    return [redis_delete(key) for key in keys]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from roleredis import (
-    redis_clear_role_data,
+    redis_delete,
     redis_get_keys,
     redis_health_check,
     redis_read,
@@ -47,5 +47,6 @@ def health() -> dict[str, Any]:
     return redis_health_check()
 
 
-def forget_everything() -> dict[str, Any]:
-    return redis_clear_role_data()
+def forget(keys: list[str]) -> list[dict[str, Any]]:
+    """Delete these keys of this role, by name (the demo deletes only what it wrote)."""
+    return [redis_delete(key) for key in keys]
