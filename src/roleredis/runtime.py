@@ -26,6 +26,7 @@ from .errors import DisabledError, forget_secrets, register_secrets
 __all__ = [
     "breaker",
     "current_client",
+    "current_settings",
     "enabled_settings",
     "on_reset",
     "reset",
@@ -63,6 +64,14 @@ def settings() -> Settings:
                 register_secrets(*_settings.secrets())
             current = _settings
     return current
+
+
+def current_settings() -> Settings:
+    """The settings as they would be loaded now: those of :func:`use_settings` if set, else the
+    environment and config file read afresh. Diagnostics only; the calls use :func:`settings`.
+    """
+    override = _override
+    return override if override is not None else load_settings()
 
 
 def sync_client() -> Any:
