@@ -32,7 +32,8 @@ Call = tuple[str, tuple[Any, ...]]
 
 
 def as_text(data: Any) -> Any:
-    """Stored JSON bytes as the text ``json.dumps`` gives; envelopes (bytes) stay bytes.
+    """Stored JSON bytes as the text ``json.dumps`` gives, other UTF-8 as text; envelopes
+    (bytes, never UTF-8) stay bytes.
 
     >>> as_text(b'{"user_id":123,"name":"test"}')
     '{"user_id": 123, "name": "test"}'
@@ -43,7 +44,11 @@ def as_text(data: Any) -> Any:
         return data
     try:
         return json.dumps(json.loads(data))
-    except (ValueError, RecursionError):  # not JSON after all: send it as it is
+    except (ValueError, RecursionError):  # not JSON (the health probe's value): text as it is
+        pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
         return data
 
 
