@@ -402,7 +402,7 @@ def redis_read(key: str, *, role: str | None = None) -> Coroutine[Any, Any, Resu
     async def body(s: AsyncRoleStore) -> Result:
         return results.entry(await s.read(key))
 
-    return _call("read", role, body, {"key": key, "value": None}, key)
+    return _call("read", role, body, {"key": key}, key)
 
 
 def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Coroutine[Any, Any, Result]:

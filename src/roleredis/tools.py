@@ -244,8 +244,8 @@ def redis_read(key: str, *, role: str | None = None) -> Result:
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return _call(
-        "read", role, lambda s: results.entry(s.read(key)), {"key": key, "value": None}, key
+    return results.with_missing_value(
+        _call("read", role, lambda s: results.entry(s.read(key)), {"key": key}, key)
     )
 
 
@@ -450,13 +450,22 @@ def _queue_read(store: RoleStore, key: Any, callback: Any) -> Result:
     request = background.ReadRequest(
         commands=[to_wire(call) for call in calls],
         op=op,
-        context={"key": key, "role": store.role, "prefixed_key": full_key, "value": None},
-        callback=callback,
+        context={"key": key, "role": store.role, "prefixed_key": full_key},
+        callback=None if callback is None else _missing_value_for(callback),
         loop=running_loop(),
     )
     if not background.writer().submit_read(request):
         raise _overloaded("read")
     return results.queued_read(key, full_key, callback is not None)
+
+
+def _missing_value_for(callback: Callable[[Result], Any]) -> Callable[[Result], Any]:
+    """``callback``, given the read's result as :func:`redis_read` returns it."""
+
+    def deliver(result: Result) -> Any:
+        return callback(results.with_missing_value(result))
+
+    return deliver
 
 
 def redis_read_async(

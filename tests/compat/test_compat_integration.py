@@ -100,3 +100,12 @@ def test_tools_keep_the_cached_settings_until_reset(original_environment):
         assert failed["success"] is False and failed["error_code"] == "connection"
     roleredis.reset()
     assert redis_read("k", role="w")["value"] == 2
+
+
+def test_a_missing_key_has_value_none_sync_and_in_the_callback(original_environment):
+    got = []
+    assert redis_read("nothing", role="w")["value"] is None
+    assert roleredis.redis_read_async("nothing", callback=got.append, role="w")["success"]
+    assert roleredis.redis_flush(timeout=5)["success"] is True
+    assert got == [redis_read("nothing", role="w")]
+    assert got[0]["value"] is None and got[0]["error_code"] == "not_found"
