@@ -29,6 +29,7 @@ __all__ = [
     "current_settings",
     "enabled_settings",
     "on_reset",
+    "overridden",
     "reset",
     "settings",
     "sync_client",
@@ -118,6 +119,11 @@ def use_settings(settings: Settings | None) -> None:
     with _lock:
         _override = settings
     reset()
+
+
+def overridden() -> Settings | None:
+    """The settings given to :func:`use_settings`, if any (to put them back after a change)."""
+    return _override
 
 
 def reset() -> None:
