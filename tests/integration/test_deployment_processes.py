@@ -16,15 +16,15 @@ def test_a_cluster_fails_over_and_keeps_replicated_data() -> None:
     with RedisClusterProcesses() as cluster:
         roles = cluster.roles()
         assert sorted(roles.values()) == ["master"] * 3 + ["slave"] * 3
-        client = cluster.client()
-        try:
-            client.set("{weather}:k", b"v")
-            client.wait(1, 2000)  # replicated before the kill
-            victim = cluster.primary_for_key("{weather}:k")
-            victim.kill()
-            cluster.wait_for_failover(victim)
+        victim = cluster.primary_for_key("{weather}:k")
+        direct = victim.client()
+        try:  # WAIT counts what this connection wrote: write and wait on the same one
+            direct.set("{weather}:k", b"v")
+            assert direct.wait(1, 10_000) == 1  # replicated before the kill
         finally:
-            client.close()
+            direct.close()
+        victim.kill()
+        cluster.wait_for_failover(victim)
         client = cluster.client()
         try:
             assert client.get("{weather}:k") == b"v"

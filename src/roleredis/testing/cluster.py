@@ -211,7 +211,25 @@ class RedisClusterProcesses:
         return out
 
     def wait_for_failover(self, dead: RedisServer, timeout: float = 20.0) -> None:
-        """Until a replica of the dead primary has taken over and the cluster is ok again."""
+        """Until the live nodes mark the dead primary failed, another node serves its slots,
+        and the cluster is ok again (right after a kill the others still think all is well)."""
+        live = next(n for n in self.nodes if n.running and n is not dead)
+
+        def taken_over() -> bool:
+            client = self._node_client(live)
+            try:
+                nodes = client.execute_command("CLUSTER", "NODES")
+            finally:
+                client.close()
+            text = nodes.decode() if isinstance(nodes, bytes) else str(nodes)
+            for line in text.splitlines():
+                fields = line.split()
+                if len(fields) > 2 and fields[1].split("@")[0].endswith(f":{dead.port}"):
+                    flags = fields[2].split(",")
+                    return "fail" in flags and len(fields) <= 8  # no slots of its own left
+            return False
+
+        _wait("a replica to take over the dead primary's slots", taken_over, timeout)
         self.wait_ready(timeout)
 
     def stop(self) -> None:
