@@ -218,7 +218,7 @@ class RedisClusterProcesses:
         def taken_over() -> bool:
             client = self._node_client(live)
             try:
-                nodes = client.execute_command("CLUSTER", "NODES")
+                nodes: Any = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
             finally:
                 client.close()
             text = nodes.decode() if isinstance(nodes, bytes) else str(nodes)
