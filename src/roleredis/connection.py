@@ -271,3 +271,85 @@ def describe(settings: Settings) -> str:
         return redact_url(settings.url)
     scheme = "rediss" if settings.ssl else "redis"
     return f"{scheme}://{settings.host}:{settings.port}/{settings.db}"
+
+
+def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
+    """Every data node of the deployment as ``(host, port, role)``, role ``primary`` or
+    ``replica``: the one server; a Cluster's primaries and replicas (CLUSTER NODES asked of the
+    first startup node that answers); the Sentinel primary and the replicas the sentinels know.
+    For work done on each node, such as ACL users, which Redis keeps per node."""
+    topology = settings.topology()
+    if topology is None:
+        info = settings.connection_info()
+        return [(str(info["host"]), int(info["port"] or 0), "primary")]
+    kwargs = {
+        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
+    }
+    if topology.username:
+        kwargs["username"] = topology.username
+    if topology.password:
+        kwargs["password"] = topology.password
+    if topology.kind == "sentinel":
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            list(topology.nodes),
+            sentinel_kwargs={
+                "socket_connect_timeout": settings.socket_connect_timeout,
+                "socket_timeout": settings.socket_timeout,
+                "protocol": 2,
+            },
+        )
+        try:
+            host, port = sentinel.discover_master(topology.service_name)  # type: ignore[no-untyped-call]
+            replicas = sentinel.discover_slaves(topology.service_name)  # type: ignore[no-untyped-call]
+        finally:
+            for client in sentinel.sentinels:
+                client.close()
+        return [(host, int(port), "primary")] + [(h, int(p), "replica") for h, p in replicas]
+    last: Exception | None = None
+    for host, port in topology.nodes:
+        client = redis.Redis(host=host, port=port, **kwargs)
+        try:
+            text = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+        except redis.RedisError as exc:
+            last = exc
+            continue
+        finally:
+            client.close()
+        return _parse_cluster_nodes(text.decode() if isinstance(text, bytes) else str(text))
+    raise ConfigError(f"no node of the cluster {describe(settings)} answered: {last}")
+
+
+def _parse_cluster_nodes(text: str) -> list[tuple[str, int, str]]:
+    """``(host, port, primary|replica)`` of each live node in a CLUSTER NODES reply."""
+    nodes = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or "fail" in fields[2].split(",") or "noaddr" in fields[2]:
+            continue
+        address = fields[1].split("@")[0]
+        host, _, port = address.rpartition(":")
+        kind = "replica" if "slave" in fields[2].split(",") else "primary"
+        nodes.append((host.strip("[]"), int(port), kind))
+    return sorted(nodes, key=lambda n: (n[2] != "primary", n[0], n[1]))
+
+
+def node_client(settings: Settings, host: str, port: int) -> redis.Redis:
+    """A plain client to one node of the deployment, with the deployment's credentials and
+    TLS (the caller closes it). For per-node administration, not for the tools' traffic."""
+    kwargs = {
+        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
+    }
+    topology = settings.topology()
+    if topology is not None:
+        if topology.username:
+            kwargs["username"] = topology.username
+        if topology.password:
+            kwargs["password"] = topology.password
+        tls = topology.tls or settings.ssl
+    else:
+        info = settings.connection_info()
+        kwargs.update(username=info["username"], password=info["password"], db=info["db"])
+        tls = uses_tls(settings)
+    if tls:
+        kwargs["ssl"] = True
+    return redis.Redis(host=host, port=port, **kwargs)

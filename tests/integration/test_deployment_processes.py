@@ -51,3 +51,25 @@ def test_sentinels_promote_the_replica() -> None:
             assert client.get("k") == b"v"
         finally:
             client.close()
+
+
+def test_every_node_of_each_kind_of_deployment_is_found() -> None:
+    from roleredis.config import load_settings
+    from roleredis.connection import node_addresses, node_client
+
+    with RedisClusterProcesses() as cluster:
+        settings = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
+        found = node_addresses(settings)
+        assert sorted(port for _, port, _ in found) == sorted(n.port for n in cluster.nodes)
+        assert [kind for *_, kind in found].count("replica") == 3
+        client = node_client(settings, *found[-1][:2])
+        try:
+            assert client.ping()
+        finally:
+            client.close()
+    with SentinelGroup() as group:
+        settings = load_settings(environ={"REDIS_URL": group.url}, read_file=False)
+        assert node_addresses(settings) == [
+            ("127.0.0.1", group.primary.port, "primary"),
+            ("127.0.0.1", group.replicas[0].port, "replica"),
+        ]

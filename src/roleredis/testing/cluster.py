@@ -172,7 +172,10 @@ class RedisClusterProcesses:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until every running node says cluster_state:ok and every replica's link is up."""
 
+        live = sum(1 for node in self.nodes if node.running)
+
         def ready() -> bool:
+            replicas = 0
             for node in self.nodes:
                 if not node.running:
                     continue
@@ -181,11 +184,24 @@ class RedisClusterProcesses:
                     if client.cluster("info").get("cluster_state") != "ok":
                         return False
                     info = client.info("replication")
-                    if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                    if info.get("role") == "slave":
+                        if info.get("master_link_status") != "up":
+                            return False
+                        replicas += 1
+                    # and every node has heard (by gossip) which nodes are replicas now
+                    view: Any = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+                    text = view.decode() if isinstance(view, bytes) else str(view)
+                    seen = sum(
+                        1
+                        for line in text.splitlines()
+                        if "slave" in line.split()[2].split(",") and "fail" not in line.split()[2]
+                    )
+                    if seen < live - self.primaries:
                         return False
                 finally:
                     client.close()
-            return True
+            # right after create, a replica-to-be is still an empty master for a moment
+            return replicas >= live - self.primaries
 
         _wait("the cluster to be ready", ready, timeout)
 
