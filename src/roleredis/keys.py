@@ -114,16 +114,27 @@ def escape_glob(text: str) -> str:
 class Keyspace:
     """The prefix of one role, and the conversions between a role's keys and Redis keys."""
 
-    __slots__ = ("auto_prefix", "prefix", "role")
+    __slots__ = ("auto_prefix", "hash_tag", "logical_prefix", "prefix", "role")
 
-    def __init__(self, role: str, *, auto_prefix: bool = True) -> None:
+    def __init__(self, role: str, *, auto_prefix: bool = True, hash_tag: bool = False) -> None:
         self.role = role
         self.auto_prefix = auto_prefix
-        self.prefix = f"{role}:" if auto_prefix else ""
+        #: in a Redis Cluster with roles co-located, the role is a hash tag (``{weather}:k``),
+        #: so all of a role's keys share one slot: batches go to one node, MSET works, and a
+        #: listing scans one node. ``{alpha}:`` never matches ``{alphabet}:``.
+        self.hash_tag = hash_tag and auto_prefix
+        #: the prefix as the role names its keys, whatever the layout (``weather:``)
+        self.logical_prefix = f"{role}:" if auto_prefix else ""
+        self.prefix = f"{{{role}}}:" if self.hash_tag else self.logical_prefix
 
     def full_key(self, key: Any) -> str:
         """The Redis key for ``key`` (validated)."""
         return self.prefix + validate_key(key)
+
+    def logical_key(self, key: str) -> str:
+        """``<role>:<key>``, the same in every layout: what a sealed value is bound to, so that
+        it still opens after its key moves to another layout (``{role}:<key>``)."""
+        return self.logical_prefix + key
 
     def strip(self, full: bytes | str) -> str:
         """The role's key for a Redis key returned by SCAN."""
