@@ -73,6 +73,8 @@ class Settings:
     max_connections: int = 10
     pool_timeout: float = 5.0
     auto_prefix: bool = True
+    #: keep a per-role index of keys (roleredis.index): listing and clearing cost O(the role)
+    index: bool = False
     default_ttl: int | None = None
     max_ttl: int | None = None
     default_role: str = "unknown"
@@ -388,6 +390,7 @@ _FILE_SCHEMA: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "pool.timeout": ("pool_timeout", _positive_float),
     "pool.retry_on_timeout": ("retry_on_timeout", _bool),
     "key_management.auto_prefix": ("auto_prefix", _bool),
+    "key_management.index": ("index", _bool),
     "key_management.default_ttl": ("default_ttl", _optional_ttl),
     "key_management.max_ttl": ("max_ttl", _optional_ttl),
     "key_management.default_role": ("default_role", _role_name),
