@@ -22,7 +22,7 @@ Patterns are matched as SCAN MATCH matches them: :func:`glob_match` is Redis's o
 ``stringmatchlen`` rule for rule (``*``, ``?``, ``[..]``, ``[^..]``, ranges, ``\\`` escapes,
 and its handling of malformed patterns), applied to the same bytes.
 
->>> glob_match(b"weather:s[a-c]*", b"weather:session:1")
+>>> glob_match(b"weather:s[d-f]*", b"weather:session:1")
 True
 >>> glob_match(b"weather:\\\\*", b"weather:x")
 False
