@@ -57,7 +57,12 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
     """The :class:`~roleredis.ops.Scope` of ``role`` under ``settings`` (role validated)."""
     plain, encrypting = _codecs_for(settings)
     return ops.Scope(
-        Keyspace(validate_role(role), auto_prefix=settings.auto_prefix),
+        Keyspace(
+            validate_role(role),
+            auto_prefix=settings.auto_prefix,
+            # in a cluster, a co-located role's keys share one slot: {weather}:forecast
+            hash_tag=settings.mode == "cluster" and settings.colocate_roles,
+        ),
         default_ttl=settings.default_ttl,
         max_ttl=settings.max_ttl,
         codec=encrypting if role in settings.encrypt_roles else plain,
