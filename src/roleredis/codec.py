@@ -83,8 +83,7 @@ def _bad_float(value: float) -> _Refused:
 def _check(value: Any) -> bool:
     """Walk ``value``; raise _Refused for what JSON cannot carry. True if an int is > 64 bits.
 
-    Scalars are checked inline, without a call per leaf: this walk runs on every large write
-    and on every refused one.
+    Scalars are checked inline, without a call per leaf: this walk runs on every write.
     ``x - x != 0.0`` is true only for NaN and the infinities.
     """
     kind = type(value)
@@ -128,13 +127,6 @@ def _check(value: Any) -> bool:
     return big
 
 
-#: Up to this many encoded bytes, exactness is checked in C: orjson refuses what it cannot
-#: encode (subclasses, non-str keys, ints over 64 bits, other types), and decoding the text
-#: must give back a value equal to the input (a tuple, NaN, an Enum or a UUID do not). Larger
-#: values are walked instead (the walk does not copy their strings, decoding would).
-_EXACT_IN_C_BELOW = 64 * 1024
-
-
 def encode(value: Any) -> bytes:
     """Serialize ``value``; raise :class:`SerializationError` saying what and where if it can't.
 
@@ -143,24 +135,6 @@ def encode(value: Any) -> bytes:
     """
     if type(value) is bytes:
         return _BYTES_HEADER + value
-    try:
-        data = orjson.dumps(value, option=_ORJSON_OPTIONS)
-    except (TypeError, orjson.JSONEncodeError):
-        pass  # the walk says what and where (or the value is over 64 bits: the slow path)
-    else:
-        # Equal after a round trip means exact: orjson gives back the types it was given, and
-        # what it changes (tuple -> list, NaN -> null, Enum, UUID) never compares equal.
-        if len(data) <= _EXACT_IN_C_BELOW and orjson.loads(data) == value:
-            # orjson >= 3.12 returns its whole working buffer (4 KiB at least) with only the
-            # length shortened (orjson #483, Home Assistant #181240): a value kept pending in
-            # the writer's queue would hold 4 KiB for 100 bytes. Copy it into a right-sized
-            # object.
-            return memoryview(data).tobytes()
-    return _encode_walked(value)
-
-
-def _encode_walked(value: Any) -> bytes:
-    """:func:`encode` checked by the Python walk: large values, and those refused (to say why)."""
     try:
         big_ints = _check(value)
     except _Refused as exc:
@@ -177,7 +151,10 @@ def _encode_walked(value: Any) -> bytes:
         except ValueError as exc:  # over Python's int-to-text limit, or a lone surrogate
             raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
     try:
-        return memoryview(orjson.dumps(value, option=_ORJSON_OPTIONS)).tobytes()  # see encode
+        # orjson >= 3.12 returns its whole working buffer (4 KiB at least) with only the
+        # length shortened (orjson #483, Home Assistant #181240): a value kept pending in the
+        # writer's queue would hold 4 KiB for 100 bytes. Copy it into a right-sized object.
+        return memoryview(orjson.dumps(value, option=_ORJSON_OPTIONS)).tobytes()
     except (TypeError, orjson.JSONEncodeError) as exc:
         # The walk accepts only what orjson encodes; what is left is text that is not UTF-8
         # (lone surrogates) or nesting deeper than orjson allows.

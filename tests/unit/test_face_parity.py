@@ -80,7 +80,7 @@ def test_a_generated_store_method_runs_the_rows_operation(op: face.Operation) ->
         wrapped = getattr(method, "__wrapped__", None)
         if wrapped is not None:
             assert wrapped is op.factory, (store.__name__, op.method)
-            scope, *rest = inspect.signature(op.factory).parameters.values()
+            _scope, *rest = inspect.signature(op.factory).parameters.values()
             assert shape(method, drop=("self",)) == [(p.name, p.kind, p.default) for p in rest]
 
 
