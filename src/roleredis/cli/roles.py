@@ -1,84 +1,46 @@
-"""``roleredis roles``: every role in the database, with its key count and memory."""
+"""``roleredis roles``: every role in the database, with its key count and memory.
+
+The counting is the library's (:func:`roleredis.inventory.take`); this module shows it, with a
+progress bar on a terminal for a large keyspace.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from .. import runtime
+from .. import inventory
 from ..connection import describe as where
-from ..errors import RoleRedisError, map_redis_errors
-from ..keys import validate_role
+from ..inventory import NO_ROLE, Inventory
 from .app import JsonFlag, app, connecting
 from .output import Progress, console, emit_json, note, say, size
 
-__all__ = ["NO_ROLE", "role_usage", "roles"]
-
-SCAN_COUNT = 1000
-NO_ROLE = "(no role)"
+__all__ = ["role_usage", "roles", "survey"]
 
 
-def _role_of(full_key: bytes, known: dict[bytes, str]) -> str:
-    prefix, sep, _ = full_key.partition(b":")
-    if not sep:
-        return NO_ROLE
-    name = known.get(prefix)
-    if name is None:
-        try:
-            name = validate_role(prefix.decode("ascii"))
-        except (UnicodeDecodeError, RoleRedisError):
-            name = NO_ROLE
-        if len(known) < 100_000:
-            known[prefix] = name
-    return name
+def survey(client: Any = None) -> Inventory:
+    """The inventory of the database, with a progress bar ("scanning") for a large one."""
+    with contextlib.ExitStack() as stack:
+        bar: list[Progress] = []
 
+        def advance(new_keys: int, dbsize: int) -> None:
+            if not bar:  # DBSIZE is known only once the operation has asked it
+                bar.append(stack.enter_context(Progress("scanning", dbsize)))
+            bar[0].advance(new_keys)
 
-def _memory_usage(client: Any, keys: list[bytes]) -> list[int | None] | None:
-    """MEMORY USAGE of each key in one pipeline; None if the server does not have it."""
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.memory_usage(key)
-    replies = pipe.execute(raise_on_error=False)
-    sizes: list[int | None] = []
-    for reply in replies:
-        if isinstance(reply, Exception):
-            return None  # unknown command (e.g. the embedded backend), or refused by an ACL
-        sizes.append(None if reply is None else int(reply))
-    return sizes
+        return inventory.take(client=client, progress=advance)
 
 
 def role_usage(client: Any) -> tuple[dict[str, list[int]], bool]:
-    """``{role: [keys, bytes]}`` over the whole database, and whether memory was measured.
-
-    SCAN (COUNT 1000) through every key, grouped by the part before the first ``:`` when it
-    is a valid role name (else under ``(no role)``); MEMORY USAGE pipelined per SCAN batch.
-    """
-    usage: dict[str, list[int]] = {}
-    known: dict[bytes, str] = {}
-    seen: set[bytes] = set()  # SCAN may return a key twice
-    measure = True
-    with map_redis_errors():
-        total = int(client.dbsize())
-        with Progress("scanning", total) as progress:
-            cursor = 0
-            while True:
-                cursor, batch = client.scan(cursor=cursor, count=SCAN_COUNT)
-                fresh = [key for key in batch if key not in seen]
-                seen.update(fresh)
-                sizes = _memory_usage(client, fresh) if measure and fresh else None
-                if fresh and sizes is None:
-                    measure = False
-                for i, key in enumerate(fresh):
-                    row = usage.setdefault(_role_of(key, known), [0, 0])
-                    row[0] += 1
-                    if sizes is not None:
-                        row[1] += sizes[i] or 0
-                progress.advance(len(fresh))
-                if int(cursor) == 0:
-                    break
-    return usage, measure
+    """``{role: [keys, bytes]}`` over the whole database of ``client``, and whether memory was
+    measured (the shape this command has always had; see :class:`~roleredis.inventory.Inventory`
+    for the library's)."""
+    found = survey(client)
+    usage = {name: [row.keys, row.memory_bytes] for name, row in found.roles.items()}
+    return usage, found.memory_measured
 
 
 @app.command()
@@ -89,32 +51,35 @@ def roles(as_json: JsonFlag = False) -> None:
     counted under "(no role)". Memory is n/a where the server has no MEMORY USAGE.
     """
     settings = connecting("roles")
-    usage, measured = role_usage(runtime.sync_client())
-    names = sorted(name for name in usage if name != NO_ROLE)
-    unassigned = usage.get(NO_ROLE, [0, 0])
-    total_keys = sum(row[0] for row in usage.values())
-    total_bytes = sum(row[1] for row in usage.values())
+    found = survey()
+    measured = found.memory_measured
+    total = found.total
+    unassigned = found.no_role
 
     def mem(n: int) -> int | None:
         return n if measured else None
 
-    if not measured and total_keys:
+    if not measured and total.keys:
         note("memory not measured: this server does not answer MEMORY USAGE")
     if as_json:
         emit_json(
             {
                 "url": where(settings),
                 "roles": [
-                    {"role": name, "keys": usage[name][0], "memory_bytes": mem(usage[name][1])}
-                    for name in names
+                    {
+                        "role": name,
+                        "keys": found.roles[name].keys,
+                        "memory_bytes": mem(found.roles[name].memory_bytes),
+                    }
+                    for name in found.named
                 ],
-                "no_role": {"keys": unassigned[0], "memory_bytes": mem(unassigned[1])},
-                "total": {"keys": total_keys, "memory_bytes": mem(total_bytes)},
+                "no_role": {"keys": unassigned.keys, "memory_bytes": mem(unassigned.memory_bytes)},
+                "total": {"keys": total.keys, "memory_bytes": mem(total.memory_bytes)},
                 "memory_measured": measured,
             }
         )
         return
-    if not total_keys:
+    if not total.keys:
         say(f"no keys at {where(settings)}")
         return
     say(f"roles at {where(settings)}")
@@ -122,10 +87,13 @@ def roles(as_json: JsonFlag = False) -> None:
     table.add_column("role")
     table.add_column("keys", justify="right")
     table.add_column("memory", justify="right")
-    for name in names:
-        table.add_row(Text(name), str(usage[name][0]), size(mem(usage[name][1])))
-    if unassigned[0]:
-        table.add_row(Text(NO_ROLE, style="dim"), str(unassigned[0]), size(mem(unassigned[1])))
+    for name in found.named:
+        row = found.roles[name]
+        table.add_row(Text(name), str(row.keys), size(mem(row.memory_bytes)))
+    if unassigned.keys:
+        table.add_row(
+            Text(NO_ROLE, style="dim"), str(unassigned.keys), size(mem(unassigned.memory_bytes))
+        )
     table.add_section()
-    table.add_row(Text("total", style="bold"), str(total_keys), size(mem(total_bytes)))
+    table.add_row(Text("total", style="bold"), str(total.keys), size(mem(total.memory_bytes)))
     console.print(table)
