@@ -38,7 +38,7 @@ log = logging.getLogger("roleredis.runtime")
 
 _lock = threading.RLock()
 _settings: Settings | None = None
-_override: Settings | None = None
+_override: Settings | Callable[[], Settings] | None = None
 _breaker: Breaker | None = None  # set by use_settings(): wins over environment and file
 _client: Any = None
 _hooks: list[Callable[[bool], None]] = []
@@ -59,7 +59,11 @@ def settings() -> Settings:
     if current is None:
         with _lock:
             if _settings is None:
-                _settings = _override if _override is not None else load_settings()
+                override = _override
+                if override is None:
+                    _settings = load_settings()
+                else:
+                    _settings = override() if callable(override) else override
                 register_secrets(*_settings.secrets())
             current = _settings
     return current
@@ -100,10 +104,12 @@ def on_reset(hook: Callable[[bool], None]) -> None:
     _hooks.append(hook)
 
 
-def use_settings(settings: Settings | None) -> None:
+def use_settings(settings: Settings | Callable[[], Settings] | None) -> None:
     """Make ``settings`` the process's settings instead of environment + file (None: undo).
 
     For test fixtures and embedding programs; takes effect at once (it implies reset()).
+    A function is called on first use, as the environment is read then: what it raises
+    (an invalid setting) is raised where the settings are needed, each time until it succeeds.
     """
     global _override
     with _lock:

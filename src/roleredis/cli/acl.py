@@ -8,15 +8,20 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .app import JsonFlag, RoleArg, app, connecting
+from .app import JsonFlag, RoleArg, app, connecting, show_help
 from .output import console, emit_json, note, say
 
 acl_app = typer.Typer(
     help="Per-role Redis ACL users: each may use only its own ROLE:* keys (needs an admin "
     "connection: REDIS_USERNAME / REDIS_PASSWORD of a user allowed to manage ACLs).",
-    no_args_is_help=True,
 )
 app.add_typer(acl_app, name="acl")
+
+
+@acl_app.callback(invoke_without_command=True)
+def _acl(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        show_help(ctx)
 
 
 @acl_app.command("provision")

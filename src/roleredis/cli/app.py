@@ -19,7 +19,7 @@ import typer
 import typer.main
 
 from .. import __version__, runtime
-from ..config import Settings, is_configured
+from ..config import Settings, is_configured, load_settings
 from ..connection import describe as where
 from ..connection import is_memory
 from ..errors import RoleRedisError
@@ -42,8 +42,12 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-#: error_code values that mean "fix the command line or the configuration".
-_USAGE_CODES = frozenset({"config", "invalid_argument", "disabled"})
+#: Ended by Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
+#: error_code values that mean "fix the configuration" (exit 2) ...
+_CONFIG_CODES = frozenset({"config", "disabled"})
+#: ... and, for a command that takes arguments, "fix the command line" too.
+_USAGE_CODES = _CONFIG_CODES | {"invalid_argument"}
 
 app = typer.Typer(
     name="roleredis",
@@ -57,7 +61,6 @@ app = typer.Typer(
         "role name, bad --ttl). Settings come from config.yaml and REDIS_* variables: see "
         "'roleredis config'."
     ),
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -65,17 +68,21 @@ app = typer.Typer(
 
 
 class CliError(Exception):
-    """A failure to report in one line and exit with ``exit_code``."""
+    """A failure to report in one line: ``error: <message> [<error_code>]``.
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED, error_code: str = "") -> None:
+    ``exit_code`` None leaves it to the policy (:func:`exit_code_for` of ``error_code``).
+    """
+
+    def __init__(self, message: str, exit_code: int | None = None, error_code: str = "") -> None:
         super().__init__(message)
         self.exit_code = exit_code
         self.error_code = error_code
 
 
 class State:
-    """What this run has learnt: --url given, and the command and role it runs (for -v)."""
+    """What this run has learnt: called bare, --url given, the command and role (for -v)."""
 
+    bare: bool = False
     url_option: bool = False
     command: str | None = None
     role: str | None = None
@@ -84,9 +91,80 @@ class State:
 log = logging.getLogger("roleredis.cli")
 
 
-def exit_code_for(exc: RoleRedisError) -> int:
-    """2 for what the user must fix in the command or configuration, else 1."""
-    return EXIT_USAGE if exc.error_code in _USAGE_CODES else EXIT_FAILED
+# --------------------------------------------------------------------------- how a run ends
+
+
+def exit_code_for(error_code: str, *, takes_arguments: bool = True) -> int:
+    """The exit code of a failure with roleredis's ``error_code``: 2 for what the user must fix
+    in the command line or the configuration, else 1. A command that takes no arguments (the
+    demo) can only have its configuration to fix: a refused argument there is its own failure.
+
+    >>> exit_code_for("config"), exit_code_for("invalid_argument"), exit_code_for("connection")
+    (2, 2, 1)
+    >>> exit_code_for("invalid_argument", takes_arguments=False)
+    1
+    """
+    usage = _USAGE_CODES if takes_arguments else _CONFIG_CODES
+    return EXIT_USAGE if error_code in usage else EXIT_FAILED
+
+
+def _usage_error(exc: BaseException) -> tuple[str, int] | None:
+    """The one-line message and exit code of a command-line error, else None.
+
+    Typer's command-line errors are click's (vendored by Typer 0.2x, so not importable as
+    ``click``): they are known by what every one of them has, ``exit_code`` and
+    ``format_message()``.
+    """
+    exit_code = getattr(exc, "exit_code", None)
+    format_message = getattr(exc, "format_message", None)
+    if not isinstance(exit_code, int) or not callable(format_message):
+        return None
+    message = str(format_message())
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    if path:
+        message = f"{message.rstrip()} (see '{path} --help')"
+    return message, exit_code
+
+
+def ended(exc: BaseException) -> int:
+    """How a run that raised ``exc`` ends: its one line on stderr, and the exit code returned.
+
+    The only place that decides: commands raise CliError or a RoleRedisError (typer.Exit
+    only to pass on a code already decided, e.g. the benchmarks'), and never call sys.exit.
+    """
+    if isinstance(exc, CliError):
+        error(str(exc), exc.error_code)
+        return exc.exit_code if exc.exit_code is not None else exit_code_for(exc.error_code)
+    if isinstance(exc, RoleRedisError):
+        error(str(exc), exc.error_code)
+        return exit_code_for(exc.error_code)
+    if isinstance(exc, KeyboardInterrupt | typer.Abort):
+        error("interrupted")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, BrokenPipeError):
+        # the reader went away (roleredis keys x | head): stop quietly
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    usage = _usage_error(exc)
+    if usage is not None:
+        error(usage[0])
+        return usage[1]
+    error(f"unexpected {type(exc).__name__}: {exc} (a bug in roleredis? -v shows more)", "internal")
+    if logging.getLogger("roleredis").isEnabledFor(logging.DEBUG):
+        log.error("unexpected error", exc_info=exc)
+    return EXIT_FAILED
+
+
+def show_help(ctx: typer.Context) -> None:
+    """A group called without a command (``roleredis``, ``roleredis acl``): its help on stdout,
+    and exit 2, as for any incomplete command line."""
+    text = ctx.get_help()
+    if text.strip():  # (rich help is printed while it is made)
+        console.out(text, highlight=False)
+    raise typer.Exit(EXIT_USAGE)
 
 
 # --------------------------------------------------------------------------- shared options
@@ -148,14 +226,15 @@ def _version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _options(
+    ctx: typer.Context,
     url: Annotated[
         str | None,
         typer.Option(
             "--url",
             metavar="URL",
-            help="The Redis to use for this run (sets REDIS_URL): redis://host:port/db, "
+            help="The Redis to use for this run (read as REDIS_URL): redis://host:port/db, "
             "rediss://..., unix:///path, memory://",
             show_default=False,
         ),
@@ -170,6 +249,10 @@ def _options(
         ),
     ] = False,
 ) -> None:
+    if ctx.invoked_subcommand is None:  # nothing set up, as for any incomplete command line
+        if State.bare:
+            show_help(ctx)
+        ctx.fail("Missing command.")
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
@@ -179,9 +262,18 @@ def _options(
     if url is not None:
         if not url.strip():
             raise CliError("--url must not be empty", EXIT_USAGE, "config")
-        os.environ["REDIS_URL"] = url
         State.url_option = True
-        runtime.reset()
+        runtime.use_settings(_settings_with_url(url))
+
+
+def _settings_with_url(url: str) -> Callable[[], Settings]:
+    """The settings of a run given --url: those the environment and config file give, with
+    REDIS_URL=``url`` (so use_env_overrides: false in the file still wins, as it does over
+    the variable). Loaded on first use, so a bad value is reported by the command that
+    connects (``health --json`` reports it in its result; ``bench`` never connects there).
+    """
+    environ = {**os.environ, "REDIS_URL": url}  # the process's own, read once, never written
+    return lambda: load_settings(environ=environ)
 
 
 def source(settings: Settings, name: str) -> str:
@@ -199,20 +291,6 @@ def source_for_humans(source: str) -> str:
 
 
 # --------------------------------------------------------------------------- entry point
-
-
-def _usageerror(exc: Exception) -> tuple[str, int] | None:
-    """The one-line message and exit code of a Typer/Click usage error, else None."""
-    exit_code = getattr(exc, "exit_code", None)
-    format_message = getattr(exc, "format_message", None)
-    if not isinstance(exit_code, int) or not callable(format_message):
-        return None
-    message = str(format_message())
-    ctx = getattr(exc, "ctx", None)
-    path = getattr(ctx, "command_path", None)
-    if path:
-        message = f"{message.rstrip()} (see '{path} --help')"
-    return message, exit_code
 
 
 @contextlib.contextmanager
@@ -261,40 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: list[str]) -> int:
+    State.bare = not args
     command: Callable[..., Any] = typer.main.get_command(app).main
     with _library_logs_quiet():
         try:
             returned = command(args=args, prog_name="roleredis", standalone_mode=False)
-        except CliError as exc:
-            error(str(exc), exc.error_code)
-            return exc.exit_code
-        except RoleRedisError as exc:
-            error(str(exc), exc.error_code)
-            return exit_code_for(exc)
-        except (KeyboardInterrupt, typer.Abort):
-            error("interrupted")
-            return 130
-        except BrokenPipeError:
-            # the reader went away (roleredis keys x | head): stop quietly
-            with contextlib.suppress(OSError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            return EXIT_FAILED
-        except Exception as exc:
-            usage = _usageerror(exc)
-            if usage is not None:
-                if type(exc).__name__ == "NoArgsIsHelpError":  # bare `roleredis`: the help
-                    help_text = str(getattr(exc, "format_message", lambda: "")())
-                    if help_text.strip():  # (rich help is printed while it is made)
-                        console.out(help_text, highlight=False)
-                    return EXIT_USAGE
-                error(usage[0])
-                return usage[1]
-            error(
-                f"unexpected {type(exc).__name__}: {exc} (a bug in roleredis? -v shows more)",
-                "internal",
-            )
-            if logging.getLogger("roleredis").isEnabledFor(logging.DEBUG):
-                logging.getLogger("roleredis.cli").exception("unexpected error")
-            return EXIT_FAILED
+        except (Exception, KeyboardInterrupt) as exc:
+            return ended(exc)
     return returned if isinstance(returned, int) else EXIT_OK

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, app
+from .app import EXIT_FAILED, CliError, JsonFlag, app, exit_code_for
 from .output import emit_json, say
 
 
@@ -37,8 +37,7 @@ def demo(as_json: JsonFlag = False) -> None:
                 run(weather, timer, out=lambda line: say(line), run_id=run_id)
     except DemoFailed as exc:
         # the demo takes no input: only a bad configuration is the user's to fix
-        code = EXIT_USAGE if exc.error_code in ("config", "disabled") else EXIT_FAILED
-        raise CliError(str(exc), code) from None
+        raise CliError(str(exc), exit_code_for(exc.error_code, takes_arguments=False)) from None
 
 
 @app.command()

@@ -12,7 +12,7 @@ from rich.text import Text
 from .. import runtime
 from ..connection import describe as where
 from ..errors import RoleRedisError
-from .app import _USAGE_CODES, EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, app, connecting
+from .app import CliError, JsonFlag, app, connecting
 from .output import console, emit_json, say
 
 _HEALTH_FIELDS = (
@@ -64,7 +64,7 @@ def health(
         code = result.get("error_code", "internal")
         if as_json:
             emit_json(result)
-        raise CliError(result["error"], EXIT_USAGE if code in _USAGE_CODES else EXIT_FAILED, code)
+        raise CliError(result["error"], error_code=code)
     if as_json:
         emit_json(result)
         return
