@@ -402,7 +402,10 @@ def redis_read(key: str, *, role: str | None = None) -> Coroutine[Any, Any, Resu
     async def body(s: AsyncRoleStore) -> Result:
         return results.entry(await s.read(key))
 
-    return _call("read", role, body, {"key": key}, key)
+    async def read() -> Result:
+        return results.with_missing_value(await _call("read", role, body, {"key": key}, key))
+
+    return read()
 
 
 def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Coroutine[Any, Any, Result]:

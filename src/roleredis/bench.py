@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import platform
@@ -315,8 +314,8 @@ def pending_write_memory(n: int) -> Row:
     with RedisServer() as server:
         env = {"REDIS_URL": server.url}
         settings = load_settings(environ=env, read_file=False)
-        settings = dataclasses.replace(
-            settings, async_max_pending=n + 10, async_max_age=600.0, socket_timeout=60.0
+        settings = settings.replace(
+            async_max_pending=n + 10, async_max_age=600.0, socket_timeout=60.0
         )
         runtime.use_settings(settings)
         try:

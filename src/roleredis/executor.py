@@ -1,8 +1,10 @@
 """How a batch of calls from :mod:`roleredis.ops` reaches Redis and comes back (sync).
 
 The fast path packs the whole batch into one write on one pooled connection and reads the
-replies (a pipeline without redis-py's pipeline bookkeeping). Any other client object (a mock,
-a client made elsewhere) gets the calls as ordinary method calls, one by one.
+replies (a pipeline without redis-py's pipeline bookkeeping). It is taken for any genuine
+redis-py client (by its real type: a ``Mock(spec=redis.Redis)`` passes ``isinstance`` but not
+this). Any other client object (a Mock, a stand-in) gets the calls one by one, as the guide's
+original module made them (:mod:`roleredis.standin`).
 
 Retries live here and only here: a failed connection is retried with a short backoff while the
 time spent stays within ``socket_connect_timeout``; a timeout is never retried (the server is
@@ -28,6 +30,7 @@ from .breaker import Breaker
 from .errors import InvalidArgumentError, RoleRedisError, translate
 from .internals import connected_socket, is_plain_socket
 from .keys import raw_key
+from .standin import send_calls
 
 __all__ = [
     "ConnectionDropped",
@@ -35,6 +38,7 @@ __all__ = [
     "SyncExecutor",
     "answers_ping",
     "drive",
+    "is_native",
     "pack",
     "refused_by_server",
     "roundtrip",
@@ -142,10 +146,29 @@ class Retrying:
         raise error from exc
 
 
-class SyncExecutor:
-    """Sends batches of calls for one client; retries connection failures within a budget."""
+def is_native(client: Any) -> bool:
+    """Whether ``client`` is a genuine redis-py client (or a subclass, such as fakeredis's).
 
-    __slots__ = ("_callbacks", "_fast", "address", "breaker", "budget", "client", "tls")
+    Decided by the object's real type, not ``isinstance``: a ``Mock(spec=redis.Redis)`` claims
+    to be a ``redis.Redis`` through ``__class__``, but has no connection pool to pack
+    commands on.
+
+    >>> from unittest.mock import Mock
+    >>> stand_in = Mock(spec=redis.Redis)
+    >>> isinstance(stand_in, redis.Redis), is_native(stand_in)
+    (True, False)
+    """
+    return issubclass(type(client), redis.Redis)
+
+
+class SyncExecutor:
+    """Sends batches of calls for one client; retries connection failures within a budget.
+
+    ``native`` says whether the client is a genuine redis-py client (the fast, packed path);
+    any other client gets its calls one by one through :func:`roleredis.standin.send_calls`.
+    """
+
+    __slots__ = ("_callbacks", "address", "breaker", "budget", "client", "native", "tls")
 
     def __init__(
         self,
@@ -161,13 +184,13 @@ class SyncExecutor:
         self.tls = tls
         self.address = address  # where it connects, for error messages (never the password)
         self.breaker = breaker if breaker is not None else Breaker()
-        self._fast = isinstance(client, redis.Redis)
-        self._callbacks = client.response_callbacks if self._fast else {}
+        self.native = is_native(client)
+        self._callbacks = client.response_callbacks if self.native else {}
 
     def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
         self.breaker.before_call()
-        send = self._send_packed if self._fast else self._send_calls
+        send = self._send_packed if self.native else self._send_calls
         retry = None
         while True:
             try:
@@ -191,12 +214,12 @@ class SyncExecutor:
             return _PROTOCOL_ERROR in str(exc)
         return (
             isinstance(exc, ConnectionDropped)
-            and self._fast
+            and self.native
             and answers_ping(self.client.connection_pool)
         )
 
     def _send_calls(self, batch: list[Call]) -> list[Any]:
-        return [getattr(self.client, name)(*args) for name, args in batch]
+        return send_calls(self.client, batch)
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
         pool = self.client.connection_pool

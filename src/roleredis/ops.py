@@ -321,18 +321,20 @@ def read_many(scope: Scope, keys: Any) -> Op[ReadMany]:
     return ReadMany(values, missing)
 
 
-def health(scope: Scope, embedded: str | None = None) -> Op[Health]:
+def health(scope: Scope, embedded: str | None = None, token: bytes | None = None) -> Op[Health]:
     """PING, then write, read and delete a short-lived probe key in the role's namespace.
 
     Then INFO server and memory, in a batch of their own: a user that may not run INFO (a
     provisioned role's ACL user) gets a passing check with the version and mode "unknown".
     ``embedded`` names an in-process backend (which has no INFO): its version is reported.
+    ``token`` is the probe's value (default: a random one); it must read back unchanged.
     """
     started = time.perf_counter()
     yield [("ping", ())]
     latency_ms = (time.perf_counter() - started) * 1000
     probe = scope.keyspace.full_key(HEALTH_PROBE + uuid.uuid4().hex)
-    token = uuid.uuid4().hex.encode()
+    if token is None:
+        token = uuid.uuid4().hex.encode()
     replies = yield [("set", (probe, token, 30)), ("get", (probe,)), ("unlink", (probe,))]
     got = replies[1]
     if got != token and got != token.decode():

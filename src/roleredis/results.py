@@ -21,6 +21,7 @@ __all__ = [
     "health",
     "key_list",
     "read_many",
+    "with_missing_value",
     "written",
     "written_many",
 ]
@@ -39,6 +40,16 @@ def failure(exc: BaseException, **context: Any) -> Result:
         "message": text,
         "error_code": error.error_code,
     }
+
+
+def with_missing_value(result: Result) -> Result:
+    """A read of a missing key says ``value: None``, as the guide's result lists ``value``.
+
+    Other failed reads (a tampered or undecodable value, no connection) carry no value at all.
+    """
+    if result.get("error_code") == "not_found":
+        result["value"] = None
+    return result
 
 
 def _with_warning(result: Result, warning: str | None) -> Result:

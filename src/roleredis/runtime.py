@@ -26,8 +26,10 @@ from .errors import DisabledError, forget_secrets, register_secrets
 __all__ = [
     "breaker",
     "current_client",
+    "current_settings",
     "enabled_settings",
     "on_reset",
+    "overridden",
     "reset",
     "settings",
     "sync_client",
@@ -67,6 +69,14 @@ def settings() -> Settings:
                 register_secrets(*_settings.secrets())
             current = _settings
     return current
+
+
+def current_settings() -> Settings:
+    """The settings as they would be loaded now: those of :func:`use_settings` if set, else the
+    environment and config file read afresh. Diagnostics only; the calls use :func:`settings`.
+    """
+    override = _override
+    return override if override is not None else load_settings()
 
 
 def sync_client() -> Any:
@@ -115,6 +125,11 @@ def use_settings(settings: Settings | Callable[[], Settings] | None) -> None:
     with _lock:
         _override = settings
     reset()
+
+
+def overridden() -> Settings | None:
+    """The settings given to :func:`use_settings`, if any (to put them back after a change)."""
+    return _override
 
 
 def reset() -> None:

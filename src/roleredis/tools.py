@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from . import background, metrics, ops, results, roles, runtime
 from .config import RedactedDict, Settings
 from .errors import (
+    DisabledError,
     InvalidArgumentError,
     OverloadedError,
     RoleRedisError,
@@ -27,6 +28,7 @@ from .errors import (
 )
 from .executor import to_wire
 from .internals import running_loop
+from .keys import Keyspace, validate_role
 from .roles import acting_as
 from .runtime import reset
 from .store import RoleStore
@@ -55,6 +57,11 @@ _stores: dict[str, RoleStore] = {}
 runtime.on_reset(lambda forked: _stores.clear())  # their executors hold the old client
 runtime.on_reset(roles.forget_warning)
 
+#: The guide's original module set this False when redis could not be imported. redis-py is a
+#: dependency of roleredis, so it is always True here; tests that patch it to False make every
+#: tool fail with error_code ``disabled``, as the original's did. Read at each call.
+REDIS_AVAILABLE = True
+
 
 def _get_redis_client() -> Any:
     """The shared redis-py client the tools use (patch this in mock-based unit tests)."""
@@ -62,8 +69,54 @@ def _get_redis_client() -> Any:
 
 
 def _get_redis_config() -> RedactedDict:
-    """The effective connection settings: host, port, db, password (shown as *** in repr)."""
-    return runtime.settings().connection_info()
+    """The connection settings the environment and config.yaml give now: host, port, db,
+    password (the real value, shown as *** in repr), and more.
+
+    A diagnostic: it reads them afresh at each call (a test may set ``REDIS_*`` with
+    ``patch.dict`` and then call it). The tools keep using the settings they loaded on first
+    use until ``roleredis.reset()``. While a test fixture's settings are in force
+    (``roleredis_memory``, ``roleredis_server``), it shows those: the tools use them.
+    """
+    return runtime.current_settings().connection_info()
+
+
+def _get_calling_role() -> str:
+    """The role of a call that passes no ``role=``: ``acting_as``, then ``ROLEREDIS_ROLE``,
+    then the caller's ``roles/<name>/`` path, then the default role.
+
+    The tools look it up at each call, so a test may patch ``roleredis.tools._get_calling_role``
+    to decide the role.
+
+    >>> with acting_as("timer"):
+    ...     _get_calling_role()
+    'timer'
+    """
+    return roles.current()
+
+
+def _keyspace(role: str | None) -> Keyspace:
+    name = validate_role(_get_calling_role() if role is None else role)
+    return Keyspace(name, auto_prefix=runtime.settings().auto_prefix)
+
+
+def _prefix_key(key: str, role: str | None = None) -> str:
+    """The Redis key the tools use for ``key`` of ``role`` (default: the calling role).
+
+    >>> _prefix_key("test_key", "weather")
+    'weather:test_key'
+    """
+    return _keyspace(role).prefix + key
+
+
+def _unprefix_key(key: str, role: str | None = None) -> str:
+    """``key`` without the prefix of ``role`` (default: the calling role); unchanged if it
+    does not start with it.
+
+    >>> _unprefix_key("weather:test_key", "weather"), _unprefix_key("other:k", "weather")
+    ('test_key', 'other:k')
+    """
+    prefix = _keyspace(role).prefix
+    return key[len(prefix) :] if prefix and key.startswith(prefix) else key
 
 
 class _Namespace(Protocol):
@@ -74,8 +127,12 @@ class _Namespace(Protocol):
 
 def _resolve(role: str | None) -> tuple[Settings, str]:
     """The settings and the calling role, or the error that stops the call before any I/O."""
+    if not REDIS_AVAILABLE:
+        raise DisabledError(
+            "Redis not available: roleredis.tools.REDIS_AVAILABLE is False (patched by a test?)"
+        )
     settings = runtime.enabled_settings()
-    return settings, roles.current(role, settings)
+    return settings, validate_role(_get_calling_role() if role is None else role)
 
 
 def _store(role: str | None) -> RoleStore:
@@ -187,7 +244,9 @@ def redis_read(key: str, *, role: str | None = None) -> Result:
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return _call("read", role, lambda s: results.entry(s.read(key)), {"key": key}, key)
+    return results.with_missing_value(
+        _call("read", role, lambda s: results.entry(s.read(key)), {"key": key}, key)
+    )
 
 
 def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
@@ -392,12 +451,21 @@ def _queue_read(store: RoleStore, key: Any, callback: Any) -> Result:
         commands=[to_wire(call) for call in calls],
         op=op,
         context={"key": key, "role": store.role, "prefixed_key": full_key},
-        callback=callback,
+        callback=None if callback is None else _missing_value_for(callback),
         loop=running_loop(),
     )
     if not background.writer().submit_read(request):
         raise _overloaded("read")
     return results.queued_read(key, full_key, callback is not None)
+
+
+def _missing_value_for(callback: Callable[[Result], Any]) -> Callable[[Result], Any]:
+    """``callback``, given the read's result as :func:`redis_read` returns it."""
+
+    def deliver(result: Result) -> Any:
+        return callback(results.with_missing_value(result))
+
+    return deliver
 
 
 def redis_read_async(

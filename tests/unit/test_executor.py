@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import Mock
 
 import hiredis
 import pytest
@@ -59,10 +60,12 @@ def test_plain_client_gets_method_calls(sleeps: list[float]) -> None:
 def test_redis_client_takes_the_fast_path_others_do_not() -> None:
     client = redis.Redis(host="127.0.0.1", port=1)  # opens nothing
     try:
-        assert SyncExecutor(client)._fast is True
+        assert SyncExecutor(client).native is True
     finally:
         client.close()
-    assert SyncExecutor(FakeClient())._fast is False
+    assert SyncExecutor(FakeClient()).native is False
+    # a Mock made with spec=redis.Redis passes isinstance, yet has no pool to pack commands on
+    assert SyncExecutor(Mock(spec=redis.Redis)).native is False
 
 
 def test_connection_failure_is_retried(sleeps: list[float]) -> None:

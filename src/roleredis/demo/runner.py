@@ -20,14 +20,11 @@ import logging
 import os
 import secrets
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from .. import runtime
-from ..config import Settings, is_configured
 from ..connection import describe
 from ..errors import (
     ConfigError,
@@ -37,19 +34,16 @@ from ..errors import (
     map_redis_errors,
 )
 from ..roles import acting_as, role_from_path
+from ..settings import (
+    ConnectionSettings,
+    EncryptionSettings,
+    KeySettings,
+    Settings,
+    is_configured,
+)
 
 __all__ = ["Backend", "DemoFailed", "backend", "main", "run"]
 
-#: The variables that point roleredis at a server; cleared while the demo uses its own one.
-_CONNECTION_VARS = (
-    "REDIS_URL",
-    "REDIS_HOST",
-    "REDIS_PORT",
-    "REDIS_DB",
-    "REDIS_USERNAME",
-    "REDIS_PASSWORD",
-    "ROLEREDIS_CONFIG",
-)
 MEMORY_URL = "memory://"
 #: Role names of a run on a shared server start with this (then a run id, then the role).
 DEMO_PREFIX = "roleredis-demo-"
@@ -123,29 +117,29 @@ def _unreachable(settings: Settings) -> str | None:
 
 @contextlib.contextmanager
 def _pointed_at(url: str) -> Iterator[None]:
-    """Point roleredis (through the environment) at ``url`` only, then restore everything.
+    """Point roleredis at ``url`` only (settings handed to the runtime), then undo that.
 
-    A config file the user has is set aside (ROLEREDIS_CONFIG names an empty one), so that
-    nothing of the configured server (its username, ``use_env_overrides: false``) applies.
+    Nothing of the configured server applies (its config file, REDIS_USERNAME, REDIS_PASSWORD,
+    ``use_env_overrides: false``); what is about the caller, not the server, is kept: the role
+    of ROLEREDIS_ROLE and the encryption keys. The environment is neither read nor written.
     """
-    saved = {name: os.environ.get(name) for name in _CONNECTION_VARS}
-    with tempfile.TemporaryDirectory(prefix="roleredis-demo-") as tmp:
-        empty = Path(tmp) / "config.yaml"
-        empty.write_text("redis: {}\n", encoding="utf-8")
-        try:
-            for name in _CONNECTION_VARS:
-                os.environ.pop(name, None)
-            os.environ["ROLEREDIS_CONFIG"] = str(empty)
-            os.environ["REDIS_URL"] = url
-            runtime.reset()
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            runtime.reset()
+    current = runtime.settings()
+    kept = ("role", "encryption_key", "encryption_old_keys")
+    pointed = Settings(
+        connection=ConnectionSettings(url=url),
+        keys=KeySettings(role=current.role),
+        encryption=EncryptionSettings(
+            key=current.encryption_key, old_keys=current.encryption_old_keys
+        ),
+        sources={"url": "option:the demo's own server"}
+        | {name: current.source(name) for name in kept if current.source(name) != "default"},
+    )
+    previous = runtime.overridden()
+    runtime.use_settings(pointed)
+    try:
+        yield
+    finally:
+        runtime.use_settings(previous)
 
 
 @contextlib.contextmanager
