@@ -40,7 +40,9 @@ log = logging.getLogger("roleredis.runtime")
 
 _lock = threading.RLock()
 _settings: Settings | None = None
-_override: Settings | Callable[[], Settings] | None = None
+#: Settings given to use_settings(), or a function that loads them on first use.
+SettingsGiven = Settings | Callable[[], Settings]
+_override: SettingsGiven | None = None
 _breaker: Breaker | None = None  # set by use_settings(): wins over environment and file
 _client: Any = None
 _hooks: list[Callable[[bool], None]] = []
@@ -61,22 +63,21 @@ def settings() -> Settings:
     if current is None:
         with _lock:
             if _settings is None:
-                override = _override
-                if override is None:
-                    _settings = load_settings()
-                else:
-                    _settings = override() if callable(override) else override
+                _settings = current_settings()
                 register_secrets(*_settings.secrets())
             current = _settings
     return current
 
 
 def current_settings() -> Settings:
-    """The settings as they would be loaded now: those of :func:`use_settings` if set, else the
-    environment and config file read afresh. Diagnostics only; the calls use :func:`settings`.
+    """The settings as they would be loaded now: those of :func:`use_settings` if set (a loader
+    given there is called), else the environment and config file read afresh. What
+    :func:`settings` loads once; diagnostics call this to see the current state.
     """
     override = _override
-    return override if override is not None else load_settings()
+    if override is None:
+        return load_settings()
+    return override() if callable(override) else override
 
 
 def sync_client() -> Any:
@@ -114,7 +115,7 @@ def on_reset(hook: Callable[[bool], None]) -> None:
     _hooks.append(hook)
 
 
-def use_settings(settings: Settings | Callable[[], Settings] | None) -> None:
+def use_settings(settings: SettingsGiven | None) -> None:
     """Make ``settings`` the process's settings instead of environment + file (None: undo).
 
     For test fixtures and embedding programs; takes effect at once (it implies reset()).
@@ -127,7 +128,7 @@ def use_settings(settings: Settings | Callable[[], Settings] | None) -> None:
     reset()
 
 
-def overridden() -> Settings | None:
+def overridden() -> SettingsGiven | None:
     """The settings given to :func:`use_settings`, if any (to put them back after a change)."""
     return _override
 

@@ -56,13 +56,9 @@ def test_a_bad_url_option_is_reported_where_settings_are_needed(cli: Cli) -> Non
     assert bench.returncode == 0, bench
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="demo/runner.py still points roleredis at its throwaway server through "
-    "os.environ, which --url's settings (runtime.use_settings) override; it passes once the "
-    "runner uses runtime.use_settings too (the settings refactor): then drop this marker",
-)
 def test_demo_with_an_unreachable_url_option_runs_on_a_server_of_its_own(cli: Cli) -> None:
+    """The demo puts its own server in place of --url's settings and back (runtime.overridden
+    gives back the loader --url installed)."""
     ran = cli("--url", f"redis://127.0.0.1:{free_port()}/0", "demo")
     assert ran.returncode == 0, ran
     assert "throwaway redis-server" in ran.stdout
