@@ -20,6 +20,7 @@ import redis
 import yaml
 
 from roleredis.testing import RedisServer
+from roleredis.testing.cluster import SentinelGroup
 
 # Variables that would point roleredis somewhere else than the throwaway server, or pick a role.
 ROLEREDIS_ENV_VARS = (
@@ -89,13 +90,33 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """``redis`` (the throwaway redis-server) or ``memory`` (the embedded backend)."""
+    """``redis`` (the throwaway redis-server), ``memory`` (the embedded backend) or
+    ``sentinel`` (a primary, a replica and three sentinels, one group for the session)."""
     return str(getattr(request, "param", "redis"))
+
+
+@pytest.fixture(scope="session")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """One Sentinel-managed primary + replica for the whole session (started on first use)."""
+    with SentinelGroup() as group:
+        yield group
+
+
+def _data_server(request: pytest.FixtureRequest, backend: str, standalone: RedisServer) -> Any:
+    """The server whose db 0 a test's data lands in: the throwaway one, or the Sentinel
+    group's current primary."""
+    if backend == "sentinel":
+        return request.getfixturevalue("sentinel_group").current_primary()
+    return standalone
 
 
 @pytest.fixture
 def roleredis_env(
-    redis_server: RedisServer, backend: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    redis_server: RedisServer,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[RoleredisEnv]:
     """A clean roleredis environment pointing at the session's throwaway server.
 
@@ -107,7 +128,11 @@ def roleredis_env(
         redis_server.start()
     for name in ROLEREDIS_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
-    url = redis_server.url if backend == "redis" else f"memory://{tmp_path.name}"
+    url = {
+        "redis": redis_server.url,
+        "memory": f"memory://{tmp_path.name}",
+        "sentinel": request.getfixturevalue("sentinel_group").url if backend == "sentinel" else "",
+    }[backend]
     monkeypatch.setenv("REDIS_URL", url)
     workdir = tmp_path / "cwd"
     workdir.mkdir()
@@ -123,7 +148,7 @@ def roleredis_env(
             forget_memory_server(tmp_path.name)
         if redis_server.paused:
             redis_server.resume()
-        client = redis_server.client()
+        client = _data_server(request, backend, redis_server).client()
         try:
             client.flushdb()
         finally:
@@ -137,7 +162,12 @@ def redis_url(roleredis_env: RoleredisEnv) -> str:
 
 
 @pytest.fixture
-def raw(redis_server: RedisServer, roleredis_env: RoleredisEnv) -> Iterator[redis.Redis]:
+def raw(
+    redis_server: RedisServer,
+    roleredis_env: RoleredisEnv,
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[redis.Redis]:
     """A plain redis-py client (bytes, no decoding) to the test's backend: the throwaway
     server's db 0, or the embedded backend's in-process server."""
     if roleredis_env.url.startswith("memory://"):
@@ -149,7 +179,7 @@ def raw(redis_server: RedisServer, roleredis_env: RoleredisEnv) -> Iterator[redi
         yield fake
         fake.close()
         return
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis.Redis.from_url(_data_server(request, backend, redis_server).url)
     try:
         yield client
     finally:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, InvalidArgumentError
 from .ttl import MAX_TTL
-from .urls import URL_SCHEMES, redact_url, url_parts
+from .urls import URL_SCHEMES, deployment_url, parse_node, redact_url, url_parts
 
 Check = Callable[[Any, str], Any]
 
@@ -106,10 +106,31 @@ def redis_url(value: Any, where: str) -> str | None:
         )
     if scheme != "memory":
         try:
+            deployment_url(given)
             url_parts(given)
         except ConfigError as exc:
             raise fail(where, str(exc)) from None
     return given
+
+
+def node_list(value: Any, where: str) -> tuple[str, ...]:
+    """Nodes as ``host:port`` texts (a list of them, or of {host, port} mappings, or one
+    comma-separated text); normalized to ``host:port``."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise fail(where, f"expected a list of host:port, got {value!r}")
+    nodes = []
+    for item in items:
+        if isinstance(item, dict) and set(item) == {"host", "port"}:
+            item = f"{item['host']}:{item['port']}"
+        try:
+            host, port = parse_node(str(item))
+        except ValueError as exc:
+            raise fail(where, str(exc)) from None
+        nodes.append(f"{host}:{port}")
+    return tuple(nodes)
 
 
 def cert_reqs(value: Any, where: str) -> str:

@@ -20,12 +20,15 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .config import Settings, redact_url
 from .errors import ConfigError, register_secrets
+from .urls import Deployment
 
 __all__ = [
     "aclose_client",
@@ -43,7 +46,7 @@ __all__ = [
 
 def uses_tls(settings: Settings) -> bool:
     """Whether connections are made over TLS (``ssl: true`` or a rediss:// URL)."""
-    return settings.ssl or (settings.url or "").startswith("rediss://")
+    return settings.ssl or (settings.url or "").startswith(("rediss://", "rediss+"))
 
 
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
@@ -165,6 +168,13 @@ def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:
     register_secrets(*settings.secrets())
     kwargs = connection_kwargs(settings)
     kwargs["retry"] = retry
+    topology = settings.topology()
+    if topology is not None and topology.kind == "sentinel":
+        return _sentinel_pool(settings, flavour, topology, kwargs)
+    if topology is not None:
+        raise ConfigError(
+            f"{describe(settings)}: Redis Cluster is not supported by this version of roleredis"
+        )
     pool_class = (
         flavour.BlockingConnectionPool if flavour is redis else redis.asyncio.ConnectionPool
     )
@@ -176,6 +186,40 @@ def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:
         return pool_class.from_url(url, **sizing, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+
+
+class SentinelBlockingConnectionPool(
+    redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool
+):
+    """The primary a Sentinel group names, behind a bounded pool that waits for a free
+    connection (redis-py's SentinelConnectionPool raises at once when all are in use)."""
+
+
+def _sentinel_pool(
+    settings: Settings, flavour: ModuleType, topology: Deployment, kwargs: dict[str, Any]
+) -> Any:
+    """A pool whose connections go to the primary the sentinels name now (asked again on each
+    new connection, so after a failover new connections reach the new primary)."""
+    kwargs = dict(kwargs, db=topology.db)
+    if topology.username:
+        kwargs["username"] = topology.username
+    if topology.password:
+        kwargs["password"] = topology.password
+    tls = {k: v for k, v in kwargs.items() if k.startswith("ssl_")}
+    asking = {
+        "socket_connect_timeout": settings.socket_connect_timeout,
+        "socket_timeout": settings.socket_timeout,
+        "protocol": 2,
+        **({"ssl": True, **tls} if tls else {}),
+    }
+    sentinels = flavour.sentinel.Sentinel(list(topology.nodes), sentinel_kwargs=asking)
+    if tls:
+        kwargs["connection_class"] = flavour.sentinel.SentinelManagedSSLConnection
+    if flavour is redis:
+        pool_class: Any = SentinelBlockingConnectionPool
+    else:
+        pool_class = redis.asyncio.sentinel.SentinelConnectionPool
+    return pool_class(topology.service_name, sentinels, **_sizing(settings, pool_class), **kwargs)
 
 
 def build_client(settings: Settings) -> redis.Redis:
@@ -203,12 +247,22 @@ def close_client(client: Any) -> None:
     """Close a client made here and every connection of its pool (close() alone leaves them)."""
     client.close()
     client.connection_pool.disconnect()
+    for sentinel in _sentinels_of(client):
+        sentinel.close()
 
 
 async def aclose_client(client: Any) -> None:
     """Close an asyncio client made here and every connection of its pool."""
     await client.aclose()
     await client.connection_pool.disconnect()
+    for sentinel in _sentinels_of(client):
+        await sentinel.aclose()
+
+
+def _sentinels_of(client: Any) -> list[Any]:
+    """The clients a Sentinel-managed pool asks for the primary (they hold connections too)."""
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    return list(manager.sentinels) if manager is not None else []
 
 
 def describe(settings: Settings) -> str:
@@ -217,3 +271,85 @@ def describe(settings: Settings) -> str:
         return redact_url(settings.url)
     scheme = "rediss" if settings.ssl else "redis"
     return f"{scheme}://{settings.host}:{settings.port}/{settings.db}"
+
+
+def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
+    """Every data node of the deployment as ``(host, port, role)``, role ``primary`` or
+    ``replica``: the one server; a Cluster's primaries and replicas (CLUSTER NODES asked of the
+    first startup node that answers); the Sentinel primary and the replicas the sentinels know.
+    For work done on each node, such as ACL users, which Redis keeps per node."""
+    topology = settings.topology()
+    if topology is None:
+        info = settings.connection_info()
+        return [(str(info["host"]), int(info["port"] or 0), "primary")]
+    kwargs = {
+        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
+    }
+    if topology.username:
+        kwargs["username"] = topology.username
+    if topology.password:
+        kwargs["password"] = topology.password
+    if topology.kind == "sentinel":
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            list(topology.nodes),
+            sentinel_kwargs={
+                "socket_connect_timeout": settings.socket_connect_timeout,
+                "socket_timeout": settings.socket_timeout,
+                "protocol": 2,
+            },
+        )
+        try:
+            host, port = sentinel.discover_master(topology.service_name)  # type: ignore[no-untyped-call]
+            replicas = sentinel.discover_slaves(topology.service_name)  # type: ignore[no-untyped-call]
+        finally:
+            for client in sentinel.sentinels:
+                client.close()
+        return [(host, int(port), "primary")] + [(h, int(p), "replica") for h, p in replicas]
+    last: Exception | None = None
+    for host, port in topology.nodes:
+        client = redis.Redis(host=host, port=port, **kwargs)
+        try:
+            text = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+        except redis.RedisError as exc:
+            last = exc
+            continue
+        finally:
+            client.close()
+        return _parse_cluster_nodes(text.decode() if isinstance(text, bytes) else str(text))
+    raise ConfigError(f"no node of the cluster {describe(settings)} answered: {last}")
+
+
+def _parse_cluster_nodes(text: str) -> list[tuple[str, int, str]]:
+    """``(host, port, primary|replica)`` of each live node in a CLUSTER NODES reply."""
+    nodes = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or "fail" in fields[2].split(",") or "noaddr" in fields[2]:
+            continue
+        address = fields[1].split("@")[0]
+        host, _, port = address.rpartition(":")
+        kind = "replica" if "slave" in fields[2].split(",") else "primary"
+        nodes.append((host.strip("[]"), int(port), kind))
+    return sorted(nodes, key=lambda n: (n[2] != "primary", n[0], n[1]))
+
+
+def node_client(settings: Settings, host: str, port: int) -> redis.Redis:
+    """A plain client to one node of the deployment, with the deployment's credentials and
+    TLS (the caller closes it). For per-node administration, not for the tools' traffic."""
+    kwargs = {
+        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
+    }
+    topology = settings.topology()
+    if topology is not None:
+        if topology.username:
+            kwargs["username"] = topology.username
+        if topology.password:
+            kwargs["password"] = topology.password
+        tls = topology.tls or settings.ssl
+    else:
+        info = settings.connection_info()
+        kwargs.update(username=info["username"], password=info["password"], db=info["db"])
+        tls = uses_tls(settings)
+    if tls:
+        kwargs["ssl"] = True
+    return redis.Redis(host=host, port=port, **kwargs)

@@ -29,13 +29,22 @@ from urllib.parse import urlsplit
 
 from . import checks
 from .errors import ConfigError
-from .urls import REDACTED, redact_url, url_parts, url_secrets
+from .urls import (
+    REDACTED,
+    Deployment,
+    deployment_url,
+    parse_node,
+    redact_url,
+    url_parts,
+    url_secrets,
+)
 
 __all__ = [
     "IGNORED",
     "REDACTED",
     "BreakerSettings",
     "ConnectionSettings",
+    "DeploymentSettings",
     "EncryptionSettings",
     "KeySettings",
     "PoolSettings",
@@ -139,6 +148,8 @@ class KeySettings(_Group):
     """Prefixes and TTLs: the role's prefix, the fallback role, the default and highest TTL."""
 
     auto_prefix: bool = setting(True, checks.boolean, "redis.key_management.auto_prefix")
+    #: keep a per-role index of keys (roleredis.index): listing and clearing cost O(the role)
+    index: bool = setting(False, checks.boolean, "redis.key_management.index")
     default_ttl: int | None = setting(None, checks.optional_ttl, "redis.key_management.default_ttl")
     max_ttl: int | None = setting(None, checks.optional_ttl, "redis.key_management.max_ttl")
     default_role: str = setting("unknown", checks.role_name, "redis.key_management.default_role")
@@ -196,6 +207,32 @@ class EncryptionSettings(_Group):
     )
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class DeploymentSettings(_Group):
+    """Cluster or Sentinel from config.yaml (a redis+cluster:// or redis+sentinel:// URL names
+    the nodes instead); whether a role's keys share one cluster slot."""
+
+    cluster_nodes: tuple[str, ...] = setting((), checks.node_list, "redis.cluster.startup_nodes")
+    colocate_roles: bool = setting(True, checks.boolean, "redis.cluster.colocate_roles")
+    sentinel_service: str | None = setting(
+        None, checks.optional_text, "redis.sentinel.service_name"
+    )
+    sentinel_nodes: tuple[str, ...] = setting((), checks.node_list, "redis.sentinel.nodes")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.cluster_nodes and (self.sentinel_nodes or self.sentinel_service):
+            raise ConfigError(
+                "redis.cluster and redis.sentinel are both set; a deployment is one or the "
+                "other: remove one of the two sections"
+            )
+        if bool(self.sentinel_nodes) != bool(self.sentinel_service):
+            raise ConfigError(
+                "redis.sentinel needs both service_name (the primary the sentinels watch) and "
+                "nodes (the sentinels, host:port)"
+            )
+
+
 T = TypeVar("T")
 
 
@@ -224,6 +261,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "breaker": BreakerSettings,
     "serialization": SerializationSettings,
     "encryption": EncryptionSettings,
+    "deployment": DeploymentSettings,
 }
 
 
@@ -246,6 +284,7 @@ class Settings:
     breaker: BreakerSettings
     serialization: SerializationSettings
     encryption: EncryptionSettings
+    deployment: DeploymentSettings
     use_env_overrides: bool
     config_path: str | None
     sources: Mapping[str, str] = dataclasses.field(repr=False, compare=False)
@@ -272,6 +311,7 @@ class Settings:
     max_connections = Flat[int]("pool", "max_connections")
     pool_timeout = Flat[float]("pool", "timeout")
     auto_prefix = Flat[bool]("keys", "auto_prefix")
+    index = Flat[bool]("keys", "index")
     default_ttl = Flat[int | None]("keys", "default_ttl")
     max_ttl = Flat[int | None]("keys", "max_ttl")
     default_role = Flat[str]("keys", "default_role")
@@ -288,6 +328,10 @@ class Settings:
     encrypt_roles = Flat[tuple[str, ...]]("encryption", "roles")
     encryption_key = Flat[str | None]("encryption", "key")
     encryption_old_keys = Flat[tuple[str, ...]]("encryption", "old_keys")
+    cluster_nodes = Flat[tuple[str, ...]]("deployment", "cluster_nodes")
+    colocate_roles = Flat[bool]("deployment", "colocate_roles")
+    sentinel_service = Flat[str | None]("deployment", "sentinel_service")
+    sentinel_nodes = Flat[tuple[str, ...]]("deployment", "sentinel_nodes")
 
     def __init__(
         self,
@@ -301,12 +345,23 @@ class Settings:
         breaker: BreakerSettings | None = None,
         serialization: SerializationSettings | None = None,
         encryption: EncryptionSettings | None = None,
+        deployment: DeploymentSettings | None = None,
         use_env_overrides: Any = True,
         config_path: str | None = None,
         sources: Mapping[str, str] | None = None,
         **flat: Any,
     ) -> None:
-        groups = (connection, tls, pool, keys, writer, breaker, serialization, encryption)
+        groups = (
+            connection,
+            tls,
+            pool,
+            keys,
+            writer,
+            breaker,
+            serialization,
+            encryption,
+            deployment,
+        )
         given: dict[str, Any] = dict(zip(_GROUPS, groups, strict=True))
         changes: dict[str, dict[str, Any]] = {group: {} for group in _GROUPS}
         for name, value in flat.items():
@@ -331,6 +386,29 @@ class Settings:
         )
         object.__setattr__(self, "config_path", config_path)
         object.__setattr__(self, "sources", dict(sources or {}))
+
+    @property
+    def mode(self) -> str:
+        """``standalone``, ``cluster``, ``sentinel`` or ``memory`` (the embedded backend)."""
+        found = self.topology()
+        if found is not None:
+            return found.kind
+        return "memory" if (self.url or "").startswith("memory:") else "standalone"
+
+    def topology(self) -> Deployment | None:
+        """The Cluster or Sentinel deployment in use (from the URL, else from config.yaml);
+        None for one server. A URL wins over the file, as the environment does elsewhere."""
+        if self.url:
+            return deployment_url(self.url)
+        d = self.deployment
+        if d.cluster_nodes:
+            nodes = tuple(parse_node(n) for n in d.cluster_nodes)
+            return Deployment("cluster", nodes, None, 0, self.ssl, self.username, self.password)
+        if d.sentinel_nodes:
+            nodes = tuple(parse_node(n) for n in d.sentinel_nodes)
+            service = d.sentinel_service
+            return Deployment("sentinel", nodes, service, self.db, self.ssl, None, None)
+        return None
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` (flat names or groups), checked like a new one.

@@ -8,15 +8,115 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["REDACTED", "URL_SCHEMES", "redact_url", "url_parts"]
+__all__ = [
+    "DEPLOYMENT_SCHEMES",
+    "REDACTED",
+    "URL_SCHEMES",
+    "Deployment",
+    "deployment_url",
+    "parse_node",
+    "redact_url",
+    "url_parts",
+]
 
 REDACTED = "***"
-URL_SCHEMES = ("redis", "rediss", "unix", "memory")
+#: schemes of one server
+SERVER_SCHEMES = ("redis", "rediss", "unix", "memory")
+#: schemes of a Redis Cluster (any of its nodes) and of a Sentinel-managed primary
+DEPLOYMENT_SCHEMES = ("redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
+URL_SCHEMES = SERVER_SCHEMES + DEPLOYMENT_SCHEMES
+
+
+def parse_node(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) as a pair; ValueError saying what is wrong.
+
+    >>> parse_node("127.0.0.1:7000")
+    ('127.0.0.1', 7000)
+    """
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+class Deployment(NamedTuple):
+    """What a ``redis+cluster://`` or ``redis+sentinel://`` URL says."""
+
+    kind: str  # "cluster" or "sentinel"
+    nodes: tuple[tuple[str, int], ...]
+    service_name: str | None  # sentinel only
+    db: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def deployment_url(url: str) -> Deployment | None:
+    """The deployment a multi-node URL names; None for a single-server URL.
+
+    ``redis+cluster://host:port[,host:port...]`` (any nodes of the cluster; db 0 only) and
+    ``redis+sentinel://host:port[,host:port...]/service_name[/db]`` (the sentinels, and the
+    primary they watch); ``rediss+`` for TLS. Credentials (``user:password@``) are the data
+    nodes'. Raises ConfigError saying what is wrong.
+
+    >>> d = deployment_url("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/cache/2")
+    >>> d.kind, d.nodes, d.service_name, d.db
+    ('sentinel', (('10.0.0.1', 26379), ('10.0.0.2', 26379)), 'cache', 2)
+    """
+    scheme, sep, rest = url.partition("://")
+    if scheme not in DEPLOYMENT_SCHEMES:
+        return None
+    if not sep:
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: expected {scheme}://...")
+    base, _, kind = scheme.partition("+")
+    location, _, query_text = rest.partition("?")
+    netloc, _, path = location.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    query = dict(parse_qsl(query_text))
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    username = username or query.get("username")
+    password = password or query.get("password")
+    try:
+        nodes = tuple(parse_node(h) for h in hosts.split(",") if h.strip())
+    except ValueError as exc:
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+    if not nodes:
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: no host:port given")
+    parts = [p for p in path.split("/") if p]
+    service = None
+    db_text = query.get("db")
+    if kind == "sentinel":
+        if not parts:
+            raise ConfigError(
+                f"invalid Redis URL {redact_url(url)!r}: name the service the sentinels watch "
+                f"({scheme}://host:port,.../service_name[/db])"
+            )
+        service = unquote(parts[0])
+        db_text = parts[1] if len(parts) > 1 else db_text
+        extra = parts[2:]
+    else:
+        db_text = parts[0] if parts else db_text
+        extra = parts[1:]
+    if extra:
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: unexpected /{'/'.join(extra)}")
+    try:
+        db = int(db_text) if db_text is not None else 0
+    except ValueError:
+        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: db must be a number") from None
+    if kind == "cluster" and db != 0:
+        raise ConfigError(
+            f"invalid Redis URL {redact_url(url)!r}: a Redis Cluster has only database 0"
+        )
+    return Deployment(kind, nodes, service, db, base == "rediss", username, password)
 
 
 def redact_url(url: str) -> str:
@@ -29,10 +129,11 @@ def redact_url(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
+        password = parts.password
     except ValueError:
         return "<unparsable URL>"
     netloc, query = parts.netloc, parts.query
-    if parts.password is not None:
+    if password is not None:
         netloc = f"{parts.username or ''}:{REDACTED}@{netloc.rsplit('@', 1)[1]}"
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -54,6 +155,16 @@ def url_parts(url: str) -> dict[str, Any]:
     >>> url_parts("redis://example.com:6390/2")["port"]
     6390
     """
+    deployment = deployment_url(url)
+    if deployment is not None:  # several nodes: the first one stands for them
+        first_host, first_port = deployment.nodes[0]
+        return {
+            "host": first_host,
+            "port": first_port,
+            "db": deployment.db,
+            "username": deployment.username,
+            "password": deployment.password,
+        }
     try:
         parts = urlsplit(url)
     except ValueError as exc:

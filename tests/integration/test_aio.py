@@ -28,7 +28,7 @@ from roleredis import aio, reset, tools
 from roleredis.errors import InvalidArgumentError, NotFoundError
 from roleredis.testing import RedisServer
 
-pytestmark = pytest.mark.backends("redis", "memory")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
 
 MakeModule = Callable[..., ModuleType]
 Result = dict[str, Any]

@@ -24,7 +24,7 @@ from roleredis import (
     reset,
 )
 
-pytestmark = pytest.mark.backends("redis", "memory")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
 
 ERROR_CODES = {
     "not_found",

@@ -30,7 +30,7 @@ from roleredis import (
 )
 from roleredis.testing import RedisServer
 
-pytestmark = pytest.mark.backends("redis", "memory")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
 
 MakeModule = Callable[..., ModuleType]
 WRITER_THREAD = "roleredis-writer"

@@ -16,15 +16,15 @@ def test_a_cluster_fails_over_and_keeps_replicated_data() -> None:
     with RedisClusterProcesses() as cluster:
         roles = cluster.roles()
         assert sorted(roles.values()) == ["master"] * 3 + ["slave"] * 3
-        client = cluster.client()
-        try:
-            client.set("{weather}:k", b"v")
-            client.wait(1, 2000)  # replicated before the kill
-            victim = cluster.primary_for_key("{weather}:k")
-            victim.kill()
-            cluster.wait_for_failover(victim)
+        victim = cluster.primary_for_key("{weather}:k")
+        direct = victim.client()
+        try:  # WAIT counts what this connection wrote: write and wait on the same one
+            direct.set("{weather}:k", b"v")
+            assert direct.wait(1, 10_000) == 1  # replicated before the kill
         finally:
-            client.close()
+            direct.close()
+        victim.kill()
+        cluster.wait_for_failover(victim)
         client = cluster.client()
         try:
             assert client.get("{weather}:k") == b"v"
@@ -51,3 +51,25 @@ def test_sentinels_promote_the_replica() -> None:
             assert client.get("k") == b"v"
         finally:
             client.close()
+
+
+def test_every_node_of_each_kind_of_deployment_is_found() -> None:
+    from roleredis.config import load_settings
+    from roleredis.connection import node_addresses, node_client
+
+    with RedisClusterProcesses() as cluster:
+        settings = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
+        found = node_addresses(settings)
+        assert sorted(port for _, port, _ in found) == sorted(n.port for n in cluster.nodes)
+        assert [kind for *_, kind in found].count("replica") == 3
+        client = node_client(settings, *found[-1][:2])
+        try:
+            assert client.ping()
+        finally:
+            client.close()
+    with SentinelGroup() as group:
+        settings = load_settings(environ={"REDIS_URL": group.url}, read_file=False)
+        assert node_addresses(settings) == [
+            ("127.0.0.1", group.primary.port, "primary"),
+            ("127.0.0.1", group.replicas[0].port, "replica"),
+        ]

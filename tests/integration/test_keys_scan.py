@@ -22,7 +22,7 @@ from roleredis import (
 )
 from roleredis.testing import RedisServer
 
-pytestmark = pytest.mark.backends("redis", "memory")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
 
 
 def fill(raw: redis.Redis, prefix: str, count: int, value: bytes = b"1") -> None:

@@ -12,7 +12,7 @@ import redis
 
 from roleredis import redis_exists, redis_read, redis_read_many, redis_write_many, reset
 
-pytestmark = pytest.mark.backends("redis", "memory")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
 
 
 def test_write_many_writes_every_key_under_the_prefix(raw: redis.Redis) -> None:

@@ -13,7 +13,7 @@ import redis
 
 from roleredis import redis_read, redis_write, redis_write_many
 
-pytestmark = pytest.mark.backends("redis", "memory")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
 
 WriteConfig = Callable[..., object]
 

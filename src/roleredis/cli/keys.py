@@ -1,4 +1,4 @@
-"""One role's keys: ``keys``, ``get``, ``set``, ``del``, ``ttl`` and ``clear``."""
+"""One role's keys: ``keys``, ``get``, ``set``, ``del``, ``ttl``, ``clear`` and ``reindex``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from ..connection import describe as where
+from ..ops import SCAN_COUNT
 from ..store import RoleStore
 from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, KeyArg, RoleArg, app, connecting
 from .output import (
@@ -242,3 +243,23 @@ def clear(
         say(f"deleted {deleted} keys of role {role}")
     else:
         say(f"role {role} has no keys; nothing deleted")
+
+
+@app.command()
+def reindex(role: RoleArg, as_json: JsonFlag = False) -> None:
+    """Index every key of ROLE (SCAN of its namespace) so listing and clearing use the role's
+    key index (key_management.index) from then on; keys other clients wrote are indexed too.
+    """
+    connecting("reindex", role)
+    store = RoleStore(role)
+    try:
+        total = int(store.client.dbsize())
+    except Exception:  # a role's ACL user may not run DBSIZE: no bar, the same reindex
+        total = 0
+    with Progress(f"reindexing {store.role}", total) as progress:
+        # the bar counts the database's keys SCAN looked at (COUNT per step)
+        indexed = store.reindex(progress=lambda _n: progress.advance(SCAN_COUNT))
+    if as_json:
+        emit_json({"role": store.role, "indexed_count": indexed})
+    else:
+        say(f"indexed {indexed} keys of role {role}")

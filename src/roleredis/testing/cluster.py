@@ -172,7 +172,10 @@ class RedisClusterProcesses:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until every running node says cluster_state:ok and every replica's link is up."""
 
+        live = sum(1 for node in self.nodes if node.running)
+
         def ready() -> bool:
+            replicas = 0
             for node in self.nodes:
                 if not node.running:
                     continue
@@ -181,11 +184,24 @@ class RedisClusterProcesses:
                     if client.cluster("info").get("cluster_state") != "ok":
                         return False
                     info = client.info("replication")
-                    if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                    if info.get("role") == "slave":
+                        if info.get("master_link_status") != "up":
+                            return False
+                        replicas += 1
+                    # and every node has heard (by gossip) which nodes are replicas now
+                    view: Any = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+                    text = view.decode() if isinstance(view, bytes) else str(view)
+                    seen = sum(
+                        1
+                        for line in text.splitlines()
+                        if "slave" in line.split()[2].split(",") and "fail" not in line.split()[2]
+                    )
+                    if seen < live - self.primaries:
                         return False
                 finally:
                     client.close()
-            return True
+            # right after create, a replica-to-be is still an empty master for a moment
+            return replicas >= live - self.primaries
 
         _wait("the cluster to be ready", ready, timeout)
 
@@ -211,7 +227,25 @@ class RedisClusterProcesses:
         return out
 
     def wait_for_failover(self, dead: RedisServer, timeout: float = 20.0) -> None:
-        """Until a replica of the dead primary has taken over and the cluster is ok again."""
+        """Until the live nodes mark the dead primary failed, another node serves its slots,
+        and the cluster is ok again (right after a kill the others still think all is well)."""
+        live = next(n for n in self.nodes if n.running and n is not dead)
+
+        def taken_over() -> bool:
+            client = self._node_client(live)
+            try:
+                nodes: Any = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+            finally:
+                client.close()
+            text = nodes.decode() if isinstance(nodes, bytes) else str(nodes)
+            for line in text.splitlines():
+                fields = line.split()
+                if len(fields) > 2 and fields[1].split("@")[0].endswith(f":{dead.port}"):
+                    flags = fields[2].split(",")
+                    return "fail" in flags and len(fields) <= 8  # no slots of its own left
+            return False
+
+        _wait("a replica to take over the dead primary's slots", taken_over, timeout)
         self.wait_ready(timeout)
 
     def stop(self) -> None:
