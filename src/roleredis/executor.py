@@ -69,6 +69,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
 
     >>> to_wire(("set", ("k", b"v", 60)))
     ('SET', 'k', b'v', 'EX', 60)
+    >>> to_wire(("memory_usage", (b"k",)))
+    ('MEMORY', 'USAGE', b'k')
     """
     name, args = call
     if name == "set":
@@ -77,6 +79,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
         return ("SCAN", args[0], "MATCH", args[1], "COUNT", args[2])
     if name == "mget":
         return ("MGET", *args[0])
+    if name == "memory_usage":
+        return ("MEMORY", "USAGE", *args)
     return (name.upper(), *args)
 
 
