@@ -33,8 +33,13 @@ COMMON = settings(
 # --------------------------------------------------------------------------- strategies
 
 ROLE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
-roles = st.text(alphabet=ROLE_CHARS, min_size=1, max_size=64)
-short_roles = st.text(alphabet=ROLE_CHARS, min_size=1, max_size=8)
+# role names starting with "__" are reserved for roleredis's internal keys (refused for users)
+roles = st.text(alphabet=ROLE_CHARS, min_size=1, max_size=64).filter(
+    lambda r: not r.startswith("__")
+)
+short_roles = st.text(alphabet=ROLE_CHARS, min_size=1, max_size=8).filter(
+    lambda r: not r.startswith("__")
+)
 
 
 @st.composite
@@ -52,7 +57,7 @@ def role_pairs(draw: st.DrawFn) -> tuple[str, str]:
             )
         )
         other = (base + suffix)[:64]
-    assume(other != base)
+    assume(other != base and not other.startswith("__"))
     return (base, other) if kind != "prefix-reversed" else (other, base)
 
 
