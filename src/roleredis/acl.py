@@ -29,7 +29,7 @@ import secrets
 from typing import Any
 
 from . import runtime
-from .errors import translate
+from .errors import register_needed_commands, translate
 from .face import commands as face_commands
 from .keys import Keyspace, escape_glob, validate_role
 
@@ -56,6 +56,7 @@ _INDEX = frozenset({"zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebysco
 COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX))
 #: Granted only for a database other than 0: redis-py selects it on every connect.
 SELECT = "select"
+register_needed_commands((*COMMANDS, SELECT))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,8 @@ from typing import Any
 import hiredis
 from redis.crc import key_slot
 
+from .internals import refresh_slots, slot_owner
+
 __all__ = ["ClusterClient", "ClusterRoute", "Exchange", "slot_of"]
 
 Command = tuple[Any, ...]
@@ -136,14 +138,13 @@ class ClusterClient:
 
     def refresh(self) -> None:
         """Ask the cluster again which node serves which slot."""
-        self.topology.nodes_manager.initialize()
+        refresh_slots(self.topology)
         self.stale = False
 
     def for_slot(self, slot: int) -> Any:
         if self.stale:
             self.refresh()
-        node = self.topology.nodes_manager.get_node_from_slot(slot)
-        return self.node(node.host, node.port)
+        return self.node(*slot_owner(self.topology, slot))
 
     def primaries(self) -> list[Any]:
         """Every primary's client, in a stable order (by address)."""
