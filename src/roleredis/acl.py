@@ -1,7 +1,8 @@
 """Isolation the server enforces: one Redis ACL user per role, allowed only its own keys.
 
 ``provision("weather")`` creates the user ``roleredis-weather``, which may use only the
-commands the tools send, and only on keys matching ``weather:*``. A role process that connects
+commands the tools send, and only on keys matching ``weather:*`` and its internal keys
+``__roleredis__:{weather}:*`` (its key index). A role process that connects
 with that pair (REDIS_USERNAME / REDIS_PASSWORD) gets ``permission`` for anything of another
 role's, and so does a raw redis-py command. The admin connection uses the usual settings (an
 admin's REDIS_USERNAME / REDIS_PASSWORD).
@@ -71,6 +72,8 @@ USER_PREFIX = "roleredis-"
 COMMANDS = (
     "get", "set", "mset", "ttl", "exists", "unlink", "del", "mget", "scan", "ping",
     "hello", "echo", "client|setname", "client|id",
+    # the role's key index (key_management.index), on its internal keys only
+    "zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore", "pttl",
 )  # fmt: skip
 #: Granted only for a database other than 0: redis-py selects it on every connect.
 SELECT = "select"
@@ -208,11 +211,13 @@ def _database(admin: Any) -> int:
 
 
 def _rules(role: str, db: int, settings: Settings | None = None) -> list[str]:
-    """What provisioning owns: enabled, the command set, the role's own key pattern."""
+    """What provisioning owns: enabled, the command set, the role's own key patterns (its
+    keys in the layout in use, and its internal keys: its key index)."""
     cluster = settings is not None and settings.mode == "cluster"
     return [
         "on",
         f"~{key_pattern(role, settings)}",
+        f"~{Keyspace(role).internal_pattern()}",
         "-@all",
         *(f"+{command}" for command in COMMANDS),
         *([f"+{SELECT}"] if db else []),

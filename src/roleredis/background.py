@@ -129,9 +129,10 @@ class Writer:
             self._wake.set()
         return True
 
-    def submit_write(self, command: tuple[Any, ...]) -> bool:
-        """Queue one encoded write command; False if the queue is full."""
-        return self._enqueue((command, time.monotonic()))
+    def submit_write(self, command: tuple[Any, ...], index: tuple[Any, ...] | None = None) -> bool:
+        """Queue one encoded write command, and the update of the role's key index to send
+        right after it (see roleredis.index); False if the queue is full."""
+        return self._enqueue((command, time.monotonic(), index))
 
     def submit_read(self, request: ReadRequest) -> bool:
         return self._enqueue(request)
@@ -380,7 +381,8 @@ class Writer:
         for owner, count in plan:
             mine = replies[at : at + count]
             at += count
-            if type(owner) is list:  # writes: one reply for all of them (SET or MSET)
+            if type(owner) is list:  # writes: one reply for all of them (SET or MSET), then
+                # that of their index update, if any (the write landed whatever it says)
                 if isinstance(mine[0], hiredis.ReplyError):
                     refused.append((owner, mine[0]))
                 else:
@@ -503,19 +505,22 @@ class Writer:
 
 
 def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]]]:
-    """The commands for a batch, and what each reply settles: ``(writes, 1)`` or
-    ``(read request, its command count)``.
+    """The commands for a batch, and what each reply settles: ``(writes, replies)`` (the
+    first reply is that of their SET or MSET) or ``(read request, its command count)``.
 
     Consecutive writes without a TTL to the same role go out as one MSET: one command and one
     reply for hundreds of writes, which is where the writer's time went (redis-py-free packing
     and parsing are per command). Order is kept: a run ends at the first write with a TTL, a
     read, or another role's key (so an ACL refusal of one role never takes another's writes).
+    With the role's key index on, consecutive writes to one role (with or without a TTL) get
+    one ZADD after the last of them, counted with it.
     """
     commands: list[tuple[Any, ...]] = []
     plan: list[tuple[Any, int]] = []
     run: list[Any] = []
     run_args: list[Any] = []
     run_role = ""
+    group_index: list[Any] = []  # the ZADD of the role's writes since its first
 
     def close_run() -> None:
         if run:
@@ -524,14 +529,25 @@ def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]
             run.clear()
             run_args.clear()
 
+    def close_group() -> None:
+        close_run()
+        if group_index:
+            commands.append(("ZADD", *group_index))
+            owner, count = plan[-1]
+            plan[-1] = (owner, count + 1)
+            group_index.clear()
+
     for item in items:
         if type(item) is tuple:
             args = item[0][1]
-            if len(args) == 2:  # SET key value: no TTL
-                role = args[0].partition(":")[0]
-                if run and role != run_role:
-                    close_run()
+            role = args[0].partition(":")[0]
+            if role != run_role:
+                close_group()
                 run_role = role
+            update = item[2]
+            if update is not None:  # ("zadd", (index, "GT", score, member))
+                group_index.extend(update[1] if not group_index else update[1][2:])
+            if len(args) == 2:  # SET key value: no TTL
                 run.append(item)
                 run_args += args
                 continue
@@ -539,10 +555,11 @@ def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]
             commands.append(to_wire(item[0]))
             plan.append(([item], 1))
         else:
-            close_run()
+            close_group()
+            run_role = ""
             commands.extend(item.commands)
             plan.append((item, len(item.commands)))
-    close_run()
+    close_group()
     return commands, plan
 
 

@@ -291,6 +291,109 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     return rows
 
 
+def index_write_cost(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
+    """What the role's key index (key_management.index) costs writes: each write benchmark
+    with the index on against the same with it off, interleaved in one run (ratio: on / off,
+    1.0 = free)."""
+    import roleredis
+    from roleredis import runtime
+    from roleredis.config import load_settings
+
+    base = load_settings(environ={"REDIS_URL": url}, read_file=False)
+    settings = {flag: base.replace(index=flag) for flag in (False, True)}
+    value = {"user_id": 123, "login_time": "2024-01-01T10:00:00Z", "permissions": ["read"]}
+    n = max(200, int(3000 * scale))
+    mapping = {f"m{i}": value for i in range(1000)}
+    reps = max(2, int(20 * scale))
+    m = max(5000, int(100_000 * scale))
+
+    def write(ttl: int | None) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(n):
+                roleredis.redis_write(f"k{i % 100}", value, ttl=ttl, role="bench")
+
+        return run
+
+    def write_many() -> None:
+        for _ in range(reps):
+            roleredis.redis_write_many(mapping, role="bench")
+
+    def fire_and_forget(ttl: int | None) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(m):
+                roleredis.redis_write_async(f"a{i}", value, ttl=ttl, role="bench")
+            if not roleredis.redis_flush(60)["success"]:
+                raise RuntimeError("flush failed")
+
+        return run
+
+    cases: list[tuple[str, int, Callable[[], None], str]] = [
+        ("sync write (no TTL)", n, write(None), "ops/s"),
+        ("sync write (TTL 3600)", n, write(3600), "ops/s"),
+        ("write_many(1000)", reps * 1000, write_many, "keys/s"),
+        ("fire-and-forget (no TTL)", m, fire_and_forget(None), "ops/s"),
+        ("fire-and-forget (TTL 3600)", m, fire_and_forget(3600), "ops/s"),
+    ]
+    rows = []
+    try:
+        for name, count, fn, unit in cases:
+            best = {False: 0.0, True: 0.0}
+            for _ in range(rounds):
+                for flag in (False, True):
+                    runtime.use_settings(settings[flag])
+                    fn()  # warm: connections, the writer thread
+                    best[flag] = max(best[flag], _rate(count, fn, 1))
+            rows.append(Row(f"index on vs off: {name}", best[True], best[False], ">= 0.9", unit))
+    finally:
+        runtime.use_settings(settings[False])
+        roleredis.redis_clear_role_data("bench")
+        runtime.use_settings(None)
+    return rows
+
+
+def index_listing(url: str, *, others: int = 1_000_000, mine: int = 10) -> list[Row]:
+    """A role of ``mine`` keys among ``others`` other keys: redis_get_keys and
+    redis_clear_role_data with a trusted key index against SCAN (ms per call)."""
+    import roleredis
+    from roleredis import runtime
+    from roleredis.config import load_settings
+
+    r = redis.Redis.from_url(url)
+    pipe = r.pipeline(transaction=False)
+    for start in range(0, others, 1000):
+        pipe.mset({f"crowd:{i}": b"1" for i in range(start, min(others, start + 1000))})
+        if start % 100_000 == 0:
+            pipe.execute()
+    pipe.execute()
+    base = load_settings(environ={"REDIS_URL": url}, read_file=False)
+    timings: dict[bool, tuple[float, float]] = {}
+    try:
+        for flag in (False, True):
+            runtime.use_settings(base.replace(index=flag))
+            roleredis.redis_clear_role_data("lonely")  # with the index on: trusted from here
+            roleredis.redis_write_many({f"k{i}": i for i in range(mine)}, role="lonely")
+            started = time.perf_counter()
+            listed = roleredis.redis_get_keys(role="lonely")
+            listed_ms = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            cleared = roleredis.redis_clear_role_data("lonely")
+            cleared_ms = (time.perf_counter() - started) * 1000
+            if listed["count"] != mine or cleared["deleted_count"] != mine:
+                raise RuntimeError(f"unexpected results: {listed} {cleared}")
+            timings[flag] = (listed_ms, cleared_ms)
+    finally:
+        runtime.use_settings(None)
+        r.flushdb()
+        r.close()
+    where = f"{mine} keys among {others:,}"
+    return [
+        Row(f"redis_get_keys, {where}: index vs SCAN", timings[True][0], timings[False][0],
+            "< 20 ms", "ms"),
+        Row(f"redis_clear_role_data, {where}: index vs SCAN", timings[True][1],
+            timings[False][1], "< 20 ms", "ms"),
+    ]  # fmt: skip
+
+
 #: A value whose stored form is 108 bytes, as in the issue that set the memory target.
 VALUE_108 = {"event": "user_login", "user_id": 123456, "ip": "10.0.0.1", "note": "n" * 43}
 
@@ -384,12 +487,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="work per benchmark (1.0 = full)")
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--index",
+        action="store_true",
+        help="only the role key index's benchmarks: write cost on vs off, and listing and "
+        "clearing a 10-key role among 1,000,000 keys, index vs SCAN",
+    )
     args = parser.parse_args(argv)
     from .testing import RedisServer
 
     with RedisServer() as server:
         server_version = server.client().info("server")["redis_version"]
-        rows = run_all(server.url, scale=args.scale, rounds=args.rounds)
+        if args.index:
+            rows = index_write_cost(server.url, scale=args.scale, rounds=args.rounds)
+            rows += index_listing(server.url)
+        else:
+            rows = run_all(server.url, scale=args.scale, rounds=args.rounds)
     if args.json:
         print(
             json.dumps(

@@ -751,6 +751,26 @@ def clear(
         _say(f"role {role} has no keys; nothing deleted")
 
 
+@app.command()
+def reindex(role: RoleArg, as_json: JsonFlag = False) -> None:
+    """Index every key of ROLE (SCAN of its namespace) so listing and clearing use the role's
+    key index (key_management.index) from then on; keys other clients wrote are indexed too.
+    """
+    _connecting("reindex", role)
+    store = RoleStore(role)
+    try:
+        total = int(store.client.dbsize())
+    except Exception:  # a role's ACL user may not run DBSIZE: no bar, the same reindex
+        total = 0
+    with _Progress(f"reindexing {store.role}", total) as progress:
+        # the bar counts the database's keys SCAN looked at (COUNT per step)
+        indexed = store.reindex(progress=lambda _n: progress.advance(SCAN_COUNT))
+    if as_json:
+        _emit_json({"role": store.role, "indexed_count": indexed})
+    else:
+        _say(f"indexed {indexed} keys of role {role}")
+
+
 # --------------------------------------------------------------------------- config
 
 

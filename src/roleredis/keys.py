@@ -7,6 +7,8 @@
 'weather:session:*'
 >>> ks.strip(b"weather:forecast")
 'forecast'
+>>> ks.internal_key("index")
+'__roleredis__:{weather}:index'
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from .errors import InvalidArgumentError
 
 __all__ = [
+    "INTERNAL_PREFIX",
     "MAX_KEY_BYTES",
     "Keyspace",
     "escape_glob",
@@ -29,6 +32,12 @@ MAX_KEY_BYTES = 1024
 MAX_ROLE_LENGTH = 64
 _ROLE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+#: Where roleredis keeps its own keys (a role's key index, mail, events): role names may not
+#: start with ``__``, and a role's keys always start with ``<role>:`` (or ``{<role>}:``), so no
+#: user key can land here. Each internal key carries the role's hash tag (``{weather}``) so it
+#: sits in the role's Cluster slot in both key layouts.
+INTERNAL_PREFIX = "__roleredis__:"
+RESERVED_ROLE_PREFIX = "__"
 _known_roles: set[str] = set()  # names already validated: the check is on every call
 
 
@@ -36,7 +45,8 @@ def validate_role(role: Any) -> str:
     """Return ``role`` if it is a valid role name, else raise :class:`InvalidArgumentError`.
 
     Role names are 1-64 characters of ``[A-Za-z0-9_.-]``: no ``:`` (which would let one role
-    reach into another's keys), no glob characters, no spaces.
+    reach into another's keys), no glob characters, no spaces; names starting with ``__`` are
+    reserved for roleredis's internal keys (see INTERNAL_PREFIX).
 
     >>> validate_role("weather")
     'weather'
@@ -55,6 +65,11 @@ def validate_role(role: Any) -> str:
             why = "it contains " + ", ".join(repr(c) for c in bad)
         raise InvalidArgumentError(
             f"invalid role name {role[:80]!r}: {why}; use 1-64 characters of A-Z a-z 0-9 _ . -"
+        )
+    if role.startswith(RESERVED_ROLE_PREFIX):
+        raise InvalidArgumentError(
+            f"invalid role name {role!r}: names starting with '__' are reserved for "
+            "roleredis's internal keys; pick another name"
         )
     if len(_known_roles) < 10_000:
         _known_roles.add(role)
@@ -128,13 +143,34 @@ class Keyspace:
         self.prefix = f"{{{role}}}:" if self.hash_tag else self.logical_prefix
 
     def full_key(self, key: Any) -> str:
-        """The Redis key for ``key`` (validated)."""
+        """The Redis key for ``key`` (validated).
+
+        Without a prefix (auto_prefix false) a key may not reach into roleredis's internal
+        keys: those are never written by a user-level call.
+        """
+        if not self.prefix and isinstance(key, str) and key.startswith(INTERNAL_PREFIX):
+            raise InvalidArgumentError(
+                f"keys starting with {INTERNAL_PREFIX!r} are reserved for roleredis's internal keys"
+            )
         return self.prefix + validate_key(key)
 
     def logical_key(self, key: str) -> str:
         """``<role>:<key>``, the same in every layout: what a sealed value is bound to, so that
         it still opens after its key moves to another layout (``{role}:<key>``)."""
         return self.logical_prefix + key
+
+    def internal_key(self, name: str) -> str:
+        """The Redis key of the role's internal key ``name`` (its key index, mailbox, ...).
+
+        ``__roleredis__:{<role>}:<name>``: where no user key can land (roles never start
+        with ``__``), in the role's Cluster slot (hash tag) whatever the key layout, and the
+        same with or without auto_prefix.
+        """
+        return f"{INTERNAL_PREFIX}{{{self.role}}}:{name}"
+
+    def internal_pattern(self) -> str:
+        """The ACL key pattern of all of the role's internal keys."""
+        return escape_glob(f"{INTERNAL_PREFIX}{{{self.role}}}:") + "*"
 
     def strip(self, full: bytes | str) -> str:
         """The role's key for a Redis key returned by SCAN."""

@@ -22,10 +22,10 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar
 
-from . import codec
+from . import codec, index
 from .errors import (
     ConfigError,
     InternalError,
@@ -72,6 +72,8 @@ class Scope:
     codec: codec.Codec = dataclasses.field(default_factory=codec.Codec)
     #: the largest stored value (after compression and sealing) a write may send
     max_value_bytes: int = 512 * 1024 * 1024
+    #: keep the role's key index (key_management.index; see roleredis.index)
+    index: bool = False
 
     @property
     def role(self) -> str:
@@ -141,10 +143,12 @@ class Health:
 
 @dataclasses.dataclass(slots=True)
 class PreparedWrite:
-    """A write validated and encoded in the caller: the call to send and its outcome."""
+    """A write validated and encoded in the caller: the call to send and its outcome, and
+    the index update to send right after it (None with the index off)."""
 
     call: Call
     written: Written
+    index: Call | None = None
 
 
 def _set_call(full_key: str, data: bytes, seconds: int | None) -> Call:
@@ -162,7 +166,10 @@ def prepare_write(
     seconds, warning = scope.ttl(ttl)
     data = scope.encode(value, full, encrypt)
     written = Written(key, full, NO_EXPIRY if seconds is None else seconds, len(data), warning)
-    return PreparedWrite(_set_call(full, data, seconds), written)
+    update = None
+    if scope.index:
+        update = index.add_call(scope.keyspace, [(index.score_for(seconds), key)])
+    return PreparedWrite(_set_call(full, data, seconds), written, update)
 
 
 def _acknowledged(replies: list[Any], what: str) -> None:
@@ -175,8 +182,11 @@ def write(
     scope: Scope, key: Any, value: Any, ttl: Any = None, encrypt: bool | None = None
 ) -> Op[Written]:
     prepared = prepare_write(scope, key, value, ttl, encrypt)
-    replies = yield [prepared.call]
-    _acknowledged(replies, f"write of {prepared.written.full_key!r}")
+    if prepared.index is None:
+        replies = yield [prepared.call]
+    else:  # SET first, then ZADD: see roleredis.index on the order
+        replies = yield [prepared.call, prepared.index]
+    _acknowledged(replies[:1], f"write of {prepared.written.full_key!r}")
     return prepared.written
 
 
@@ -219,7 +229,10 @@ def exists(scope: Scope, key: Any) -> Op[bool]:
 
 def delete(scope: Scope, key: Any) -> Op[bool]:
     full = scope.keyspace.full_key(key)
-    (count,) = yield [("unlink", (full,))]
+    if scope.index:  # ZREM first, then UNLINK: see roleredis.index on the order
+        count = (yield [index.remove_call(scope.keyspace, [key]), ("unlink", (full,))])[1]
+    else:
+        (count,) = yield [("unlink", (full,))]
     return bool(count)
 
 
@@ -235,12 +248,20 @@ def _scan(cursor: int, match: str) -> Call:
 
 
 def list_keys(scope: Scope, pattern: Any = "*") -> Op[list[str]]:
-    """The role's keys matching ``pattern`` (a glob applied after the role prefix), sorted."""
+    """The role's keys matching ``pattern`` (a glob applied after the role prefix), sorted.
+
+    From the role's index when it is on and trusted, else with SCAN.
+    """
     match = scope.keyspace.scan_pattern(pattern)
     strip = scope.keyspace.strip
     seen: dict[str, None] = {}
     cursor = 0
     calls = [*_acl_check(scope), _scan(cursor, match)]
+    if scope.index:
+        listed = yield from index.listing(scope.keyspace, match, _acl_check(scope))
+        if listed is not None:
+            return list(listed)
+        calls = [_scan(cursor, match)]
     while True:
         (cursor, batch) = (yield calls)[-1]
         calls = [_scan(cursor, match)]
@@ -250,8 +271,13 @@ def list_keys(scope: Scope, pattern: Any = "*") -> Op[list[str]]:
             return sorted(seen)
 
 
-def clear(scope: Scope) -> Op[int]:
-    """Delete every key of the role with SCAN + UNLINK in batches; returns how many."""
+def clear(scope: Scope, progress: Callable[[int], object] | None = None) -> Op[int]:
+    """Delete every key of the role with SCAN + UNLINK in batches; returns how many.
+
+    With the index on: through the index when it is trusted; else SCAN as above, removing
+    each batch from the index too, and the index is trusted afterwards (the role is empty).
+    ``progress(n)`` is called after each batch with how many it deleted.
+    """
     if not scope.keyspace.auto_prefix:
         raise ConfigError(
             "key_management.auto_prefix is false, so roles share one namespace and clearing "
@@ -259,20 +285,49 @@ def clear(scope: Scope) -> Op[int]:
         )
     match = scope.keyspace.everything()
     deleted = 0
-    (cursor, batch) = (yield [*_acl_check(scope), _scan(0, match)])[-1]
+    first = [*_acl_check(scope), _scan(0, match)]
+    if scope.index:
+        cleared = yield from index.clearing(scope.keyspace, _acl_check(scope), progress)
+        if cleared is not None:
+            return int(cleared)
+        first = [_scan(0, match)]
+    (cursor, batch) = (yield first)[-1]
     while batch or int(cursor) != 0:
         calls: list[Call] = []
+        if batch and scope.index:  # ZREM first, then UNLINK: see roleredis.index
+            calls.append(index.remove_call(scope.keyspace, map(scope.keyspace.strip, batch)))
         if batch:
             calls.append(("unlink", tuple(batch)))
         if int(cursor) != 0:
             calls.append(_scan(cursor, match))
         replies = yield calls
         if batch:
-            deleted += int(replies[0])
+            count = int(replies[1 if scope.index else 0])
+            deleted += count
+            if progress is not None:
+                progress(count)
         if int(cursor) == 0:
             break
         cursor, batch = replies[-1]
+    if scope.index:
+        yield [index.trust_call(scope.keyspace)]
     return deleted
+
+
+def reindex(scope: Scope, progress: Callable[[int], object] | None = None) -> Op[int]:
+    """Index every key in the role's namespace (SCAN, with each key's real expiry), then
+    trust the index; returns how many keys were indexed. Keys other clients wrote into the
+    namespace are indexed too. ``progress(n)``: after each SCAN step, the keys it indexed."""
+    if not scope.keyspace.auto_prefix:
+        raise ConfigError(
+            "key_management.auto_prefix is false, so roles share one namespace and have no "
+            "index of their own; nothing to reindex"
+        )
+    match = scope.keyspace.everything()
+    count = yield from index.reindexing(
+        scope.keyspace, lambda cursor: _scan(cursor, match), _acl_check(scope), progress
+    )
+    return int(count)
 
 
 def write_many(
@@ -294,8 +349,12 @@ def write_many(
         calls.append(_set_call(full, data, seconds))
     keys = list(mapping)
     if calls:
+        sets = len(calls)
+        if scope.index:  # after the SETs: see roleredis.index on the order
+            score = index.score_for(seconds)
+            calls.append(index.add_call(scope.keyspace, ((score, key) for key in keys)))
         replies = yield calls
-        _acknowledged(replies, "write_many")
+        _acknowledged(replies[:sets], "write_many")
     return WrittenMany(keys, NO_EXPIRY if seconds is None else seconds, warning)
 
 

@@ -148,6 +148,8 @@ class KeySettings(_Group):
     """Prefixes and TTLs: the role's prefix, the fallback role, the default and highest TTL."""
 
     auto_prefix: bool = setting(True, checks.boolean, "redis.key_management.auto_prefix")
+    #: keep a per-role index of keys (roleredis.index): listing and clearing cost O(the role)
+    index: bool = setting(False, checks.boolean, "redis.key_management.index")
     default_ttl: int | None = setting(None, checks.optional_ttl, "redis.key_management.default_ttl")
     max_ttl: int | None = setting(None, checks.optional_ttl, "redis.key_management.max_ttl")
     default_role: str = setting("unknown", checks.role_name, "redis.key_management.default_role")
@@ -309,6 +311,7 @@ class Settings:
     max_connections = Flat[int]("pool", "max_connections")
     pool_timeout = Flat[float]("pool", "timeout")
     auto_prefix = Flat[bool]("keys", "auto_prefix")
+    index = Flat[bool]("keys", "index")
     default_ttl = Flat[int | None]("keys", "default_ttl")
     max_ttl = Flat[int | None]("keys", "max_ttl")
     default_role = Flat[str]("keys", "default_role")

@@ -411,7 +411,7 @@ def _overloaded(what: str) -> OverloadedError:
 
 def _queue_write(store: RoleStore, key: Any, value: Any, ttl: Any, encrypt: bool | None) -> Result:
     prepared = ops.prepare_write(store.scope, key, value, ttl, encrypt)
-    if not background.writer().submit_write(prepared.call):
+    if not background.writer().submit_write(prepared.call, prepared.index):
         raise _overloaded("write")
     return results.queued_write(prepared.written, store.role)
 

@@ -207,6 +207,19 @@ def test_clear_asks_and_a_refusal_deletes_nothing(cli: Cli, raw: redis.Redis) ->
     assert raw.exists("weatherman:x")
 
 
+def test_reindex_indexes_a_roles_keys_and_trusts_the_index(cli: Cli, raw: redis.Redis) -> None:
+    raw.mset({"weather:a": b"1", "weather:b": b"2", "weatherman:x": b"4"})
+    raw.expire("weather:b", 100)
+    done = cli("reindex", "weather", "--json")
+    assert done.returncode == 0, done
+    assert done.json() == {"role": "weather", "indexed_count": 2}
+    index = dict(raw.zrange("__roleredis__:{weather}:index", 0, -1, withscores=True))
+    assert set(index) == {b"", b"a", b"b"}  # "" marks it trusted
+    assert index[b"a"] == float("inf") and index[b"b"] != float("inf")
+    assert cli("reindex", "weather").lines == ["indexed 2 keys of role weather"]
+    assert_error(cli("reindex", "__roleredis__"), 2, "reserved")
+
+
 # --------------------------------------------------------------------------- health, roles
 
 

@@ -62,7 +62,8 @@ def test_provision_list_revoke(admin: redis.Redis) -> None:
     assert creds.password not in repr(creds)
     users = acl.list_users()
     assert [u["role"] for u in users] == ["weather"]
-    assert users[0]["keys"] == ["weather:*"] and users[0]["enabled"] is True
+    assert users[0]["keys"] == ["weather:*", "__roleredis__:{weather}:*"]
+    assert users[0]["enabled"] is True
     again = acl.provision("weather")  # re-provisioning keeps the password (shows none)
     assert again.password is None and again.created is False
     rotated = acl.provision("weather", new_password=True)
@@ -169,3 +170,49 @@ def test_cli_provisions_with_json(admin: redis.Redis, server: RedisServer) -> No
     )
     assert revoked.returncode == 0, revoked.stderr
     assert acl.list_users() == []
+
+
+def test_a_role_user_keeps_its_key_index_and_cannot_touch_anothers(
+    admin: redis.Redis, server: RedisServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("redis:\n  key_management:\n    index: true\n", encoding="utf-8")
+    monkeypatch.setenv("ROLEREDIS_CONFIG", str(config))
+    reset()
+    assert redis_write("profile", 1, role="b")["success"] is True
+    assert redis_clear_role_data("b")["success"] is True  # B's index: trusted, empty
+    assert redis_write("profile", 1, role="b")["success"] is True
+    b_index = admin.zrange("__roleredis__:{b}:index", 0, -1, withscores=True)
+
+    creds_a = acl.provision("a")
+    monkeypatch.setenv("REDIS_USERNAME", creds_a.username)
+    monkeypatch.setenv("REDIS_PASSWORD", creds_a.password)
+    reset()
+    # every tool of A's, with its index, and its reindex
+    assert redis_write("mine", 1, role="a", ttl=600)["success"] is True
+    assert redis_write_many({"x": 1, "y": 2}, role="a")["success"] is True
+    assert redis_write_async("z", 1, role="a")["success"] is True
+    assert redis_flush(timeout=10)["lost"] == 0
+    assert redis_delete("y", role="a")["deleted"] is True
+    assert redis_get_keys(role="a")["keys"] == ["mine", "x", "z"]  # SCAN: not trusted yet
+    from roleredis.store import RoleStore
+
+    assert RoleStore("a").reindex() == 3
+    assert redis_get_keys("[mx]*", role="a")["keys"] == ["mine", "x"]  # the index
+    assert redis_clear_role_data("a")["deleted_count"] == 3
+
+    # B's index is out of A's reach, through the tools and raw
+    for result in (redis_get_keys(role="b"), redis_clear_role_data("b")):
+        assert result["success"] is False and result["error_code"] == "permission", result
+    raw_a = redis.Redis.from_url(server.url, username=creds_a.username, password=creds_a.password)
+    try:
+        for command in (
+            ("ZADD", "__roleredis__:{b}:index", "1", "x"),
+            ("ZRANGE", "__roleredis__:{b}:index", "0", "-1"),
+            ("ZREM", "__roleredis__:{b}:index", "profile"),
+        ):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                raw_a.execute_command(*command)
+    finally:
+        raw_a.close()
+    assert admin.zrange("__roleredis__:{b}:index", 0, -1, withscores=True) == b_index

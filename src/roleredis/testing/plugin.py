@@ -28,6 +28,7 @@ import pytest
 from .. import runtime
 from ..config import load_settings
 from ..connection import close_client, forget_memory_server
+from ..keys import INTERNAL_PREFIX
 from .server import RedisServer
 
 __all__ = ["RoleredisBackend", "roleredis_memory", "roleredis_server"]
@@ -41,8 +42,10 @@ class RoleredisBackend:
     client: Any
 
     def keys(self, pattern: str = "*") -> list[str]:
-        """Every key in the backend matching ``pattern`` (for assertions), sorted."""
-        return sorted(k.decode() for k in self.client.scan_iter(match=pattern, count=1000))
+        """Every key in the backend matching ``pattern`` (for assertions), sorted; roleredis's
+        internal keys (a role's key index) are left out."""
+        found = (k.decode() for k in self.client.scan_iter(match=pattern, count=1000))
+        return sorted(k for k in found if not k.startswith(INTERNAL_PREFIX))
 
 
 def _activate(url: str) -> None:
