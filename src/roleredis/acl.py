@@ -286,7 +286,9 @@ def _raise_if_all_failed(results: list[NodeResult], first: RoleRedisError | None
 
 
 def _hashes(user: Any) -> frozenset[str] | None:
-    """The password hashes of an ACL GETUSER reply (redis-py parses it into a dict)."""
+    """The password hashes of an ACL GETUSER reply (a dict, or the flat list of RESP2)."""
+    if isinstance(user, list | tuple):
+        user = dict(zip(user[::2], user[1::2], strict=True))
     if not isinstance(user, dict):
         return None
     found = user.get("passwords", user.get(b"passwords")) or []

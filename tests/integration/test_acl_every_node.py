@@ -198,6 +198,33 @@ def test_revoke_and_cli_report_every_node(
     assert acl.list_users(settings=settings) == []
 
 
+def test_a_node_that_does_not_answer_fails_alone(settings: Settings) -> None:
+    """A node that refuses the admin (here: a wrong password on one node) is reported; the
+    other nodes are done; the CLI exits 1 naming it."""
+    from roleredis.testing import RedisServer
+
+    with RedisServer(password="another") as stray:
+        nodes = [("127.0.0.1", stray.port, "replica")]
+        from roleredis import connection
+
+        real = connection.node_addresses
+
+        def with_stray(given: Settings) -> list[tuple[str, int, str]]:
+            return real(given) + nodes
+
+        patch = pytest.MonkeyPatch()
+        patch.setattr(connection, "node_addresses", with_stray)
+        try:
+            creds = acl.provision("weather", settings=settings)
+        finally:
+            patch.undo()
+    (failed,) = creds.failed
+    assert failed.address == f"127.0.0.1:{stray.port}" and failed.kind == "replica"
+    assert failed.error and ADMIN not in failed.error
+    assert sum(n.ok for n in creds.nodes) == 6 and creds.password
+
+
+# last of the cluster tests: it kills a primary of the module's cluster
 def test_a_failed_node_is_reported_and_the_cluster_user_survives_a_failover(
     cluster: RedisClusterProcesses, settings: Settings
 ) -> None:
@@ -236,32 +263,6 @@ def test_a_failed_node_is_reported_and_the_cluster_user_survives_a_failover(
         assert cluster.primary_for_key("{weather}:k") is not victim
     finally:
         client.close()
-
-
-def test_a_node_that_does_not_answer_fails_alone(settings: Settings) -> None:
-    """A node that refuses the admin (here: a wrong password on one node) is reported; the
-    other nodes are done; the CLI exits 1 naming it."""
-    from roleredis.testing import RedisServer
-
-    with RedisServer(password="another") as stray:
-        nodes = [("127.0.0.1", stray.port, "replica")]
-        from roleredis import connection
-
-        real = connection.node_addresses
-
-        def with_stray(given: Settings) -> list[tuple[str, int, str]]:
-            return real(given) + nodes
-
-        patch = pytest.MonkeyPatch()
-        patch.setattr(connection, "node_addresses", with_stray)
-        try:
-            creds = acl.provision("weather", settings=settings)
-        finally:
-            patch.undo()
-    (failed,) = creds.failed
-    assert failed.address == f"127.0.0.1:{stray.port}" and failed.kind == "replica"
-    assert failed.error and ADMIN not in failed.error
-    assert sum(n.ok for n in creds.nodes) == 6 and creds.password
 
 
 # --------------------------------------------------------------------------- Sentinel
