@@ -977,6 +977,85 @@ def acl_list(as_json: JsonFlag = False) -> None:
     _fail_for_nodes(listing.nodes, "acl list")
 
 
+# --------------------------------------------------------------------------- copy
+
+
+def _deployment(settings: Settings, url: str, what: str) -> Settings:
+    try:
+        chosen = settings.replace(url=url)
+    except RoleRedisError as exc:
+        raise CliError(f"{what}: {exc}", EXIT_USAGE, exc.error_code) from None
+    if is_memory(chosen):
+        raise CliError(f"{what}: memory:// is in-process; give a redis:// URL", EXIT_USAGE)
+    return chosen
+
+
+@app.command("copy")
+def copy_(
+    source: Annotated[
+        str, typer.Option("--from", help="The deployment to copy from (any roleredis URL).")
+    ],
+    target: Annotated[str, typer.Option("--to", help="The deployment to copy to.")],
+    roles: Annotated[
+        list[str] | None,
+        typer.Option("--role", help="A role to copy (repeat it); default: every role found."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite keys that exist at the target.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Copy roles' keys (every type, with their TTLs, byte for byte: DUMP/RESTORE) between
+    deployments, converting the key layout (weather:k <-> {weather}:k in a Cluster).
+
+    Keys that exist at the target are skipped unless --replace, so a run that stopped is
+    finished by running it again; nothing is deleted from the source. Credentials go in each
+    URL. Exit 1 if a key could not be copied (a target on an older Redis refuses newer DUMP
+    payloads).
+    """
+    from . import transfer
+
+    settings = _connecting("copy")
+    for role in roles or ():
+        validate_role(role)
+    origin = _deployment(settings, source, "--from")
+    destination = _deployment(settings, target, "--to")
+    bar: list[_Progress] = []
+
+    def total(n: int) -> None:
+        bar.append(_Progress("copying", n).__enter__())
+
+    try:
+        report = transfer.copy(
+            origin,
+            destination,
+            roles,
+            replace=replace,
+            total=total,
+            progress=lambda n: bar[0].advance(n) if bar else None,
+        )
+    finally:
+        if bar:
+            bar[0].__exit__()
+    if as_json:
+        _emit_json(report.as_dict())
+    else:
+        for role, counts in sorted(report.roles.items()):
+            _say(
+                f"{role}: {counts['copied']} copied, {counts['skipped']} skipped, "
+                f"{counts['failed']} failed"
+            )
+        _say(
+            f"copied {report.copied} keys, skipped {report.skipped} (already at the target"
+            f"{'' if replace else '; --replace overwrites them'}), failed {report.failed}"
+        )
+    if report.failed:
+        raise CliError(
+            f"{report.failed} keys could not be copied: " + "; ".join(report.errors[:3]),
+            EXIT_FAILED,
+        )
+
+
 # --------------------------------------------------------------------------- demo, bench
 
 

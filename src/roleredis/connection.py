@@ -32,9 +32,11 @@ from .urls import Deployment
 
 __all__ = [
     "aclose_client",
+    "admin_client",
     "after_fork",
     "build_async_client",
     "build_client",
+    "close_admin_client",
     "close_client",
     "connection_kwargs",
     "describe",
@@ -353,3 +355,35 @@ def node_client(settings: Settings, host: str, port: int) -> redis.Redis:
     if tls:
         kwargs["ssl"] = True
     return redis.Redis(host=host, port=port, **kwargs)
+
+
+def admin_client(settings: Settings) -> Any:
+    """A client for whole-deployment administration (copying data between deployments):
+    a :class:`redis.RedisCluster` for a Cluster (it sends each single-key command to the node
+    that owns the key's slot), else a plain client to the one server or the Sentinel primary.
+    The caller closes it with :func:`close_admin_client`."""
+    topology = settings.topology()
+    if topology is None or topology.kind != "cluster":
+        return build_client(settings)
+    from redis.cluster import ClusterNode
+
+    kwargs = {
+        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
+    }
+    if topology.username:
+        kwargs["username"] = topology.username
+    if topology.password:
+        kwargs["password"] = topology.password
+    if topology.tls or settings.ssl:
+        kwargs["ssl"] = True
+    register_secrets(*settings.secrets())
+    nodes = [ClusterNode(host, port) for host, port in topology.nodes]  # type: ignore[no-untyped-call]
+    return redis.RedisCluster(startup_nodes=nodes, **kwargs)
+
+
+def close_admin_client(client: Any) -> None:
+    """Close a client made by :func:`admin_client`."""
+    if isinstance(client, redis.RedisCluster):
+        client.close()
+    else:
+        close_client(client)
