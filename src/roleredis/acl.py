@@ -109,8 +109,18 @@ class NodeResult:
         }
 
 
+class _PerNode:
+    """What each node did (``nodes``), and those that failed."""
+
+    nodes: tuple[NodeResult, ...]
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        return [node for node in self.nodes if not node.ok]
+
+
 @dataclasses.dataclass(frozen=True)
-class Credentials:
+class Credentials(_PerNode):
     """A provisioned role's login: give it to that role's process as REDIS_USERNAME /
     REDIS_PASSWORD. The password is shown once; repr() hides it. ``nodes`` says what each node
     did: check :attr:`failed` (provisioning goes on past a failed node, so that the password
@@ -126,10 +136,6 @@ class Credentials:
     #: how the nodes disagreed before (a user missing on some, passwords that differ)
     drift: tuple[str, ...] = ()
 
-    @property
-    def failed(self) -> list[NodeResult]:
-        return [node for node in self.nodes if not node.ok]
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "role": self.role,
@@ -142,17 +148,13 @@ class Credentials:
 
 
 @dataclasses.dataclass(frozen=True)
-class Revoked:
+class Revoked(_PerNode):
     """The user of ``role`` deleted on each node (``deleted``: it existed on at least one)."""
 
     role: str
     username: str
     deleted: bool
     nodes: tuple[NodeResult, ...]
-
-    @property
-    def failed(self) -> list[NodeResult]:
-        return [node for node in self.nodes if not node.ok]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -164,16 +166,12 @@ class Revoked:
 
 
 @dataclasses.dataclass(frozen=True)
-class UserListing:
+class UserListing(_PerNode):
     """The provisioned users merged over the nodes, and each node's outcome. Each user says on
     how many nodes it exists and how the nodes disagree about it (``drift``)."""
 
     users: list[dict[str, Any]]
     nodes: tuple[NodeResult, ...]
-
-    @property
-    def failed(self) -> list[NodeResult]:
-        return [node for node in self.nodes if not node.ok]
 
     @property
     def drift(self) -> list[str]:

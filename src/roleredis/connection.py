@@ -275,6 +275,19 @@ def describe(settings: Settings) -> str:
     return f"{scheme}://{settings.host}:{settings.port}/{settings.db}"
 
 
+def _deployment_kwargs(settings: Settings, topology: Deployment) -> dict[str, Any]:
+    """Connection keywords for a node of a Cluster or Sentinel deployment (no address, no db):
+    the deployment URL's credentials win over the settings'."""
+    kwargs = {
+        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
+    }
+    if topology.username:
+        kwargs["username"] = topology.username
+    if topology.password:
+        kwargs["password"] = topology.password
+    return kwargs
+
+
 def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
     """Every data node of the deployment as ``(host, port, role)``, role ``primary`` or
     ``replica``: the one server; a Cluster's primaries and replicas (CLUSTER NODES asked of the
@@ -284,13 +297,7 @@ def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
     if topology is None:
         info = settings.connection_info()
         return [(str(info["host"]), int(info["port"] or 0), "primary")]
-    kwargs = {
-        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
-    }
-    if topology.username:
-        kwargs["username"] = topology.username
-    if topology.password:
-        kwargs["password"] = topology.password
+    kwargs = _deployment_kwargs(settings, topology)
     if topology.kind == "sentinel":
         sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             list(topology.nodes),
@@ -367,13 +374,7 @@ def admin_client(settings: Settings) -> Any:
         return build_client(settings)
     from redis.cluster import ClusterNode
 
-    kwargs = {
-        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
-    }
-    if topology.username:
-        kwargs["username"] = topology.username
-    if topology.password:
-        kwargs["password"] = topology.password
+    kwargs = _deployment_kwargs(settings, topology)
     if topology.tls or settings.ssl:
         kwargs["ssl"] = True
     register_secrets(*settings.secrets())
