@@ -37,20 +37,16 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-import redis.exceptions as rex
-
 from . import ops, results, runtime
-from .breaker import Breaker
+from .aexecutor import AsyncExecutor
+from .aexecutor import executor_for as _executor_for
 from .config import Settings
 from .connection import (
     aclose_client,
     build_async_client,
-    describe,
     embedded_backend,
-    uses_tls,
 )
 from .errors import RoleRedisError
-from .executor import Retrying, to_wire, with_raw_keys
 from .store import pool_usage, scope_for
 from .tools import (
     _failed,
@@ -94,7 +90,7 @@ class _LoopClient:
     def __init__(self, client: Any, closer: Any, max_connections: int, timeout: float) -> None:
         self.client = client
         self.closer = closer
-        self.executor: _AsyncExecutor | None = None
+        self.executor: AsyncExecutor | None = None
         self.slots = asyncio.Semaphore(max_connections)
         self.pool_timeout = timeout
 
@@ -158,91 +154,6 @@ def _forget_clients(forked: bool) -> None:
 
 
 runtime.on_reset(_forget_clients)
-
-
-class _AsyncExecutor:
-    """Sends batches of calls with redis.asyncio; retries like the sync executor."""
-
-    __slots__ = ("address", "breaker", "budget", "client", "pool_timeout", "slots", "tls")
-
-    def __init__(
-        self,
-        client: Any,
-        budget: float,
-        breaker: Breaker,
-        tls: bool,
-        slots: asyncio.Semaphore | None = None,
-        pool_timeout: float = 5.0,
-        address: str | None = None,
-    ) -> None:
-        self.client = client
-        self.address = address
-        self.budget = budget
-        self.breaker = breaker
-        self.tls = tls
-        self.slots = slots
-        self.pool_timeout = pool_timeout
-
-    async def __call__(self, batch: list[Call]) -> list[Any]:
-        self.breaker.before_call()
-        retry = None
-        while True:
-            try:
-                replies = await self._send(batch)
-            except Exception as exc:
-                retry = retry or Retrying(
-                    self.budget, self.breaker, tls=self.tls, address=self.address
-                )
-                await asyncio.sleep(retry.delay_after(exc))
-                continue
-            self.breaker.succeeded()
-            return replies
-
-    async def _send(self, batch: list[Call]) -> list[Any]:
-        slots = self.slots
-        if slots is None:
-            return await self._send_now(batch)
-        if slots.locked():  # every connection is busy: wait for one, up to pool.timeout
-            try:
-                await asyncio.wait_for(slots.acquire(), self.pool_timeout)
-            except asyncio.TimeoutError:
-                raise rex.ConnectionError("No connection available.") from None
-        else:
-            await slots.acquire()  # free: returns at once
-        try:
-            return await self._send_now(batch)
-        finally:
-            slots.release()
-
-    async def _send_now(self, batch: list[Call]) -> list[Any]:
-        commands = [to_wire(call) for call in batch]
-        try:
-            return await self._send_commands(commands)
-        except UnicodeEncodeError:  # a key with surrogate escapes: send the bytes they stand for
-            return await self._send_commands(with_raw_keys(commands))
-
-    async def _send_commands(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        if len(commands) == 1:
-            return [await self.client.execute_command(*commands[0])]
-        pipe = self.client.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        replies: list[Any] = await pipe.execute()
-        return replies
-
-
-def _executor_for(
-    client: Any, slots: asyncio.Semaphore | None, settings: Settings
-) -> _AsyncExecutor:
-    return _AsyncExecutor(
-        client,
-        settings.socket_connect_timeout,
-        runtime.breaker(),
-        uses_tls(settings),
-        slots,
-        settings.pool_timeout,
-        describe(settings),
-    )
 
 
 async def drive_async(

@@ -10,6 +10,13 @@ batch on which the server closes a new connection while still answering PING hol
 refuses (a value over its proto-max-bulk-len): the batch is halved until that write is found,
 which alone is given up (counted as failed, logged with its key and size); the others land.
 Nothing starts before the first fire-and-forget call.
+
+Failures are judged by the one retry policy (:meth:`RetryPolicy.for_writer`) and reported to the
+process's breaker, which the writer consults without obeying: it never stops retrying queued
+writes because the breaker is open (it waits the longest backoff instead of hammering), its
+failures are counted there (the health check shows them) without opening it by themselves (no
+caller waits on the writer), and a batch that gets through closes it. Ages, backoff and the exit
+drain read an injectable ``clock``; the wait between retries is an injectable ``pause``.
 """
 
 from __future__ import annotations
@@ -29,17 +36,19 @@ import hiredis
 import redis.exceptions as rex
 
 from . import results, runtime
+from .breaker import Breaker
 from .config import Settings
-from .connection import build_client, close_client, describe, uses_tls
-from .errors import InvalidArgumentError, translate
-from .executor import ConnectionDropped, answers_ping, refused_by_server, roundtrip, to_wire
-from .internals import shut_down
+from .connection import Route, build_client, close_client, describe, uses_tls
+from .errors import InvalidArgumentError, RoleRedisError, translate
+from .executor import answers_ping, roundtrip, tell_breaker, to_wire
+from .internals import check_out, shut_down
+from .retry import WRITER_BACKOFF, Decision, RetryPolicy, refused_by_server
 
 __all__ = ["Writer", "current_writer", "flush", "stats", "writer"]
 
 log = logging.getLogger("roleredis.background")
 
-_MAX_BACKOFF = 2.0
+_MAX_BACKOFF = WRITER_BACKOFF[-1]  # a retry at least every 2 s
 _IDLE_WAIT = 1.0
 _EXIT_GRACE = 0.5  # at exit, how long the writer may take to stop after the drain
 Callback = Callable[[dict[str, Any]], Any]
@@ -88,8 +97,23 @@ def _safe_call(callback: Callback, result: dict[str, Any]) -> None:
 class Writer:
     """The queue and the thread that empties it. Use :func:`writer` to get the process's one."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        pause: Callable[[float], object] | None = None,
+        breaker: Breaker | None = None,
+    ) -> None:
         self.settings = settings
+        #: seconds from an arbitrary origin, for ages, backoff and the exit drain; tests pass
+        #: a roleredis.testing.FakeClock and advance it
+        self.clock = clock
+        #: waits between retries; the default waits on the writer's Event (a flush or the
+        #: exit drain cuts it short), a test may advance its fake clock instead
+        self.pause: Callable[[float], object] = pause if pause is not None else self._wait
+        self.breaker = breaker if breaker is not None else runtime.breaker()
+        self.policy = RetryPolicy.for_writer(tls=uses_tls(settings), address=describe(settings))
         self.max_pending = settings.async_max_pending
         self.batch_size = settings.async_batch_size
         self.max_age = settings.async_max_age
@@ -110,7 +134,7 @@ class Writer:
         self._taken = False
         self._batch: list[Any] = []
         self._unsettled_writes = 0
-        self._client = build_client(settings)
+        self._route = Route(build_client(settings))
         self._conn: Any = None
         self._thread = threading.Thread(target=self._run, name="roleredis-writer", daemon=True)
         self._thread.start()
@@ -132,7 +156,7 @@ class Writer:
     def submit_write(self, command: tuple[Any, ...], index: tuple[Any, ...] | None = None) -> bool:
         """Queue one encoded write command, and the update of the role's key index to send
         right after it (see roleredis.index); False if the queue is full."""
-        return self._enqueue((command, time.monotonic(), index))
+        return self._enqueue((command, self.clock(), index))
 
     def submit_read(self, request: ReadRequest) -> bool:
         return self._enqueue(request)
@@ -168,13 +192,13 @@ class Writer:
         """
         if not self._thread.is_alive():
             return
-        deadline = time.monotonic() + timeout
+        deadline = self.clock() + timeout
         done = self.flush(timeout)[0]
         self._closing = True
         if not done:
             self._abandon = True
         self._wake.set()
-        self._thread.join(max(_EXIT_GRACE, deadline - time.monotonic()))
+        self._thread.join(max(_EXIT_GRACE, deadline - self.clock()))
         if self._thread.is_alive():
             self._give_up_unsettled(
                 "the exit drain timeout ran out while Redis did not answer",
@@ -183,7 +207,7 @@ class Writer:
             )
             shut_down(self._conn)
             self._thread.join(_EXIT_GRACE)
-        close_client(self._client)
+        close_client(self._route.client)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -275,15 +299,16 @@ class Writer:
             self.given_up += given_up
 
     def _send(self, items: list[Any]) -> None:
-        backoff = 0.05
+        attempt = 0
         while items:
             if self._abandon:
                 raise _Abandoned
             commands, plan = _plan(items)
             fresh = self._conn is None
+            pool = self._route.for_commands(commands).connection_pool
             try:
                 if self._conn is None:
-                    self._conn = self._client.connection_pool.get_connection()
+                    self._conn = check_out(pool)
                 replies = roundtrip(self._conn, commands)
             except (rex.RedisError, OSError) as exc:
                 # connection failures, and a handshake the server refused or did not understand
@@ -291,24 +316,51 @@ class Writer:
                 self._drop_connection()
                 if self._taken:
                     raise _Orphaned from None
-                if isinstance(exc, ConnectionDropped):
-                    if not fresh:  # held since an earlier batch, it may have gone stale
-                        continue
-                    if answers_ping(self._client.connection_pool):
-                        self._isolate(items)
-                        return
-                items = self._after_failure(items, exc)
+                ping = self.policy.should_ping(exc)
+                if ping and not fresh:  # held since an earlier batch, it may have gone stale
+                    continue
+                attempt += 1
+                decision = self.policy.decide(
+                    exc, attempt, 0.0, answers_ping=answers_ping(pool) if ping else None
+                )
+                if decision.refused:
+                    self.breaker.succeeded()
+                    self._isolate(items)
+                    return
+                self._tell_breaker(decision)
+                items = self._after_failure(items, decision.error)
                 if items:
-                    self._wake.wait(backoff)
-                    self._wake.clear()
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                    self.pause(self._backoff(decision))
                 continue
             self.batches += 1
+            self.breaker.succeeded()  # an answer: the server is there
             if self._outage:
                 self._outage = False
                 log.warning("roleredis writer: Redis reachable again; sending queued writes")
             self._settle(plan, replies)
             return
+
+    def _tell_breaker(self, decision: Decision) -> None:
+        """Report a failure to the breaker: counted (the health check shows the writer's
+        view), but it does not open it by itself."""
+        if decision.server == "down":
+            self._outage = True  # so that the way back is logged
+            self.breaker.failed(str(decision.error), opens=False)
+        else:
+            tell_breaker(self.breaker, decision)
+
+    def _backoff(self, decision: Decision) -> float:
+        """How long to wait before the next try: the policy's delay, and while the
+        breaker is open: at least half the longest (callers already know the server is
+        away; no need to hammer it)."""
+        delay = decision.delay if decision.delay is not None else _MAX_BACKOFF
+        if self.breaker.state == "open":
+            delay = max(delay, _MAX_BACKOFF / 2)
+        return delay
+
+    def _wait(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
 
     def _isolate(self, items: list[Any]) -> None:
         """The server closed a new connection on ``items`` yet answers PING: it refuses
@@ -338,13 +390,12 @@ class Writer:
             self.failed,
         )
 
-    def _after_failure(self, items: list[Any], exc: BaseException) -> list[Any]:
+    def _after_failure(self, items: list[Any], error: RoleRedisError) -> list[Any]:
         """Fail the reads (their callers are waiting), keep the writes unless too old."""
-        error = translate(exc, address=describe(self.settings), tls=uses_tls(self.settings))
         kept: list[Any] = []
         too_old: list[Any] = []
         reads: list[ReadRequest] = []
-        oldest_allowed = time.monotonic() - self.max_age
+        oldest_allowed = self.clock() - self.max_age
         for item in items:
             if type(item) is tuple:
                 (kept if item[1] >= oldest_allowed else too_old).append(item)
@@ -501,7 +552,7 @@ class Writer:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.disconnect()
-            self._client.connection_pool.release(conn)
+            self._route.client.connection_pool.release(conn)
 
 
 def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]]]:

@@ -85,12 +85,25 @@ class Breaker:
                 self._opened_at = self._opened_wall = None
                 self._probing = False
 
-    def failed(self, error: str = "") -> None:
+    def released(self) -> None:
+        """A call ended without telling whether the server is there (an exhausted pool, a
+        bug): if it was the probe, the next call probes instead."""
+        if self._probing:
+            with self._lock:
+                self._probing = False
+
+    def failed(self, error: str = "", *, opens: bool = True) -> None:
+        """Count a connection failure; the breaker opens at ``failures`` in a row.
+
+        ``opens=False``: the failure is evidence, not a verdict (the background writer's, which
+        no caller waits on): counted and reported, but only a caller's own failure opens it.
+        """
         with self._lock:
             self._last_error = error[:300]
             self._consecutive += 1
-            self._probing = False
-            if self._consecutive >= self.failures:
+            if opens:
+                self._probing = False
+            if opens and self._consecutive >= self.failures:
                 self._opened_at = self.clock()
                 self._opened_wall = time.time()
 

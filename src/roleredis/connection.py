@@ -14,6 +14,7 @@ executor), within ``socket_connect_timeout``, so that a dead server is reported 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from .errors import ConfigError, register_secrets
 from .urls import Deployment
 
 __all__ = [
+    "Route",
     "aclose_client",
     "admin_client",
     "after_fork",
@@ -44,6 +46,59 @@ __all__ = [
     "memory_server",
     "uses_tls",
 ]
+
+
+# commands whose first argument is not a key
+_KEYLESS = frozenset({"PING", "INFO", "SCAN", "MGET", "MSET", "SELECT", "AUTH"})
+
+
+def keys_of(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """The keys a batch of wire commands touches (for a route that places keys).
+
+    >>> keys_of([("SET", "w:k", b"1"), ("MGET", "w:a", "w:b"), ("PING",)])
+    ['w:k', 'w:a', 'w:b']
+    """
+    keys: list[Any] = []
+    for command in commands:
+        name = command[0]
+        if name == "MGET":
+            keys += command[1:]
+        elif name == "MSET":
+            keys += command[1::2]
+        elif name not in _KEYLESS and len(command) > 1:
+            keys.append(command[1])
+    return keys
+
+
+class Route:
+    """The seam that chooses the client a batch is sent on, from the keys it touches.
+
+    Every runner (sync, async, the background writer) asks it. With one standalone server (or
+    memory://) every key lives on the one client, so the batch is not even looked at; a route
+    for a cluster overrides :meth:`for_keys` to give the node that owns the keys (one node for
+    roles co-located by hash tag).
+
+    >>> Route("the client").for_commands([("GET", "w:k")])
+    'the client'
+    """
+
+    __slots__ = ("client",)
+
+    #: whether every key is on :attr:`client` (then the commands need not be looked at)
+    single: bool = True
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def for_keys(self, keys: Iterable[Any]) -> Any:
+        """The client that holds ``keys``."""
+        return self.client
+
+    def for_commands(self, commands: Sequence[tuple[Any, ...]]) -> Any:
+        """The client to send ``commands`` (wire form, e.g. ``("SET", key, value)``) on."""
+        if self.single:
+            return self.client
+        return self.for_keys(keys_of(commands))
 
 
 def uses_tls(settings: Settings) -> bool:

@@ -20,6 +20,8 @@ from typing import ClassVar
 import hiredis
 import redis.exceptions as rex
 
+from .internals import PoolExhausted, pool_exhausted
+
 __all__ = [
     "ERROR_CODES",
     "ConfigError",
@@ -183,8 +185,8 @@ _EXCEPTION_MAP: tuple[tuple[_ExcTypes, str | None, type[RoleRedisError], str], .
     (rex.TimeoutError, "connecting", ConnectionFailedError, "Redis connection failed: {text}"),
     (rex.TimeoutError, None, TimeoutError, "Redis did not answer in time: {text}"),
     (
-        rex.ConnectionError,
-        "No connection available",
+        PoolExhausted,
+        None,
         OverloadedError,
         "connection pool exhausted: every connection stayed in use for pool.timeout; "
         "raise pool.max_connections or pool.timeout ({text})",
@@ -321,8 +323,10 @@ def translate(
             exc.args = (text,)
     at = f" at {address}" if address else ""
     result: RoleRedisError | None = None
+    # redis-py's own untyped "no connection available" counts as the type it stands for
+    kind: BaseException = PoolExhausted(text) if pool_exhausted(exc) else exc
     for types, pattern, cls, message in _EXCEPTION_MAP:
-        if isinstance(exc, types) and _matches(pattern, text):
+        if isinstance(kind, types) and _matches(pattern, text):
             if cls is PermissionDeniedError:
                 message += _needed_command_hint(text)
             result = cls(message.format(text=text, at=at))

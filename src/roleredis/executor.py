@@ -6,17 +6,17 @@ redis-py client (by its real type: a ``Mock(spec=redis.Redis)`` passes ``isinsta
 this). Any other client object (a Mock, a stand-in) gets the calls one by one, as the guide's
 original module made them (:mod:`roleredis.standin`).
 
-Retries live here and only here: a failed connection is retried with a short backoff while the
-time spent stays within ``socket_connect_timeout``; a timeout is never retried (the server is
-slow, asking again makes it slower). A connection the server closes in the middle of a call
-while it still answers PING on a new one is not an outage: the server refused what was sent (a
-value over its proto-max-bulk-len, say), so it is reported as such, never retried and never
-counted by the breaker.
+Whether to retry is decided by :mod:`roleredis.retry`, the one policy the sync, async
+(:mod:`roleredis.aexecutor`) and background runners share: a failed connection is retried with a
+short backoff while the time spent stays within ``socket_connect_timeout``; a timeout is never
+retried (the server is slow, asking again makes it slower). A connection the server closes in
+the middle of a call while it still answers PING on a new one is not an outage: the server
+refused what was sent (a value over its proto-max-bulk-len, say), so it is reported as such,
+never retried and never counted by the breaker. Any answer from the server closes the breaker.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -27,21 +27,31 @@ import redis.exceptions as rex
 from hiredis import pack_command
 
 from .breaker import Breaker
-from .errors import InvalidArgumentError, RoleRedisError, translate
-from .internals import connected_socket, is_plain_socket
+from .connection import Route
+from .errors import RoleRedisError
+from .internals import check_out, connected_socket, is_plain_socket
 from .keys import raw_key
+from .retry import (
+    SYNC_BACKOFF,
+    ConnectionDropped,
+    Decision,
+    RetryPolicy,
+    refused_by_server,
+    retryable,
+)
 from .standin import send_calls
 
 __all__ = [
     "ConnectionDropped",
-    "Retrying",
     "SyncExecutor",
     "answers_ping",
     "drive",
     "is_native",
     "pack",
     "refused_by_server",
+    "retryable",
     "roundtrip",
+    "tell_breaker",
     "to_wire",
     "with_raw_keys",
 ]
@@ -49,16 +59,8 @@ __all__ = [
 T = TypeVar("T")
 Call = tuple[str, tuple[Any, ...]]
 
-_BACKOFF = (0.02, 0.1, 0.3)
-# what Redis answers to a request it cannot parse (a bulk over proto-max-bulk-len), just before
-# it closes the connection
-_PROTOCOL_ERROR = "Protocol error"
+_BACKOFF = SYNC_BACKOFF
 _READ_SIZE = 1 << 16
-
-
-class ConnectionDropped(rex.ConnectionError):
-    """An established connection failed in the middle of a round trip (reset, or closed by
-    the server), as opposed to a connection that could not be made."""
 
 
 def to_wire(call: Call) -> tuple[Any, ...]:
@@ -95,51 +97,16 @@ def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], l
         return done.value  # type: ignore[no-any-return]
 
 
-def retryable(exc: BaseException) -> bool:
-    """A connection failure worth one more try: not auth, not an exhausted pool, not timeouts,
-    not a certificate the client does not trust (asking again will not change it)."""
-    text = str(exc)
-    return (
-        isinstance(exc, rex.ConnectionError)
-        and not isinstance(exc, rex.AuthenticationError)
-        and "No connection available" not in text
-        and "CERTIFICATE_VERIFY_FAILED" not in text.upper().replace(" ", "_")
-    )
-
-
-class Retrying:
-    """The retry decision for one call: how long to wait before the next try, or give up.
-
-    Every operation roleredis sends is idempotent (SET of a given value, GET, TTL, EXISTS,
-    UNLINK, SCAN, MGET, PING, INFO), so a failed connection may be retried safely. Delays grow
-    exponentially with jitter, and all of them fit in ``budget`` (socket_connect_timeout).
-    When it gives up on a connection failure, it tells the breaker.
-    """
-
-    __slots__ = ("_breaker", "_delays", "_started", "address", "budget", "tls")
-
-    def __init__(
-        self, budget: float, breaker: Breaker, *, tls: bool = False, address: str | None = None
-    ) -> None:
-        self.budget = budget
-        self.tls = tls
-        self.address = address
-        self._breaker = breaker
-        self._started = time.monotonic()
-        self._delays = iter(_BACKOFF)
-
-    def delay_after(self, exc: BaseException) -> float:
-        """Seconds to wait before trying again; raises the translated error when not to retry."""
-        if retryable(exc):
-            delay = next(self._delays, None)
-            if delay is not None:
-                delay *= random.uniform(0.5, 1.0)
-                if time.monotonic() - self._started + delay < self.budget:
-                    return delay
-        error = translate(exc, address=self.address, tls=self.tls)
-        if error.error_code in ("connection", "timeout"):
-            self._breaker.failed(str(error))
-        raise error from exc
+def tell_breaker(breaker: Breaker, decision: Decision) -> None:
+    """What a call that gave up says about the server: any answer from it closes the breaker
+    (and ends a probe), a connection failure or timeout counts toward opening it, anything
+    else (an exhausted pool, a bug) only lets the next call probe."""
+    if decision.server == "up":
+        breaker.succeeded()
+    elif decision.server == "down":
+        breaker.failed(str(decision.error))
+    else:
+        breaker.released()
 
 
 def is_native(client: Any) -> bool:
@@ -158,13 +125,14 @@ def is_native(client: Any) -> bool:
 
 
 class SyncExecutor:
-    """Sends batches of calls for one client; retries connection failures within a budget.
+    """Sends batches of calls for one client; retries by the one policy (:mod:`.retry`).
 
     ``native`` says whether the client is a genuine redis-py client (the fast, packed path);
     any other client gets its calls one by one through :func:`roleredis.standin.send_calls`.
+    ``budget`` (socket_connect_timeout) bounds the time spent retrying, read from ``clock``.
     """
 
-    __slots__ = ("_callbacks", "address", "breaker", "budget", "client", "native", "tls")
+    __slots__ = ("_callbacks", "breaker", "clock", "native", "policy", "route")
 
     def __init__(
         self,
@@ -174,54 +142,61 @@ class SyncExecutor:
         breaker: Breaker | None = None,
         tls: bool = False,
         address: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client = client
-        self.budget = budget
-        self.tls = tls
-        self.address = address  # where it connects, for error messages (never the password)
+        self.route = Route(client)
+        # address: where it connects, for error messages (never the password)
+        self.policy = RetryPolicy(budget, tls=tls, address=address)
         self.breaker = breaker if breaker is not None else Breaker()
+        self.clock = clock
         self.native = is_native(client)
         self._callbacks = client.response_callbacks if self.native else {}
+
+    @property
+    def client(self) -> Any:
+        return self.route.client
 
     def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
         self.breaker.before_call()
         send = self._send_packed if self.native else self._send_calls
-        retry = None
+        try:
+            replies = send(batch)
+        except Exception as exc:
+            return self._retry(batch, send, exc)
+        self.breaker.succeeded()
+        return replies
+
+    def _retry(
+        self, batch: list[Call], send: Callable[[list[Call]], list[Any]], exc: Exception
+    ) -> list[Any]:
+        started = self.clock()
+        attempt = 0
         while True:
+            attempt += 1
+            ping = self.native and self.policy.should_ping(exc)
+            pinged = answers_ping(self.client.connection_pool) if ping else None
+            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            if decision.delay is None:
+                tell_breaker(self.breaker, decision)
+                raise decision.error from exc
+            time.sleep(decision.delay)  # looked up at each call: tests replace time.sleep
             try:
                 replies = send(batch)
-            except Exception as exc:
-                if self._refused_by_server(exc):
-                    self.breaker.succeeded()  # the server is there (and a probe must end)
-                    raise refused_by_server("the call", exc) from exc
-                retry = retry or Retrying(
-                    self.budget, self.breaker, tls=self.tls, address=self.address
-                )
-                time.sleep(retry.delay_after(exc))
+            except Exception as again:
+                exc = again
                 continue
             self.breaker.succeeded()
             return replies
-
-    def _refused_by_server(self, exc: BaseException) -> bool:
-        """Whether the server closed the connection on purpose: it said so (a protocol error,
-        after which it closes), or a new connection still answers PING."""
-        if isinstance(exc, rex.ResponseError):
-            return _PROTOCOL_ERROR in str(exc)
-        return (
-            isinstance(exc, ConnectionDropped)
-            and self.native
-            and answers_ping(self.client.connection_pool)
-        )
 
     def _send_calls(self, batch: list[Call]) -> list[Any]:
         return send_calls(self.client, batch)
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
-        pool = self.client.connection_pool
-        conn = pool.get_connection()
+        commands = [to_wire(call) for call in batch]
+        pool = self.route.for_commands(commands).connection_pool
+        conn = check_out(pool)
         try:
-            commands = [to_wire(call) for call in batch]
             replies = roundtrip(conn, commands)
         except BaseException:
             conn.disconnect()
@@ -308,7 +283,7 @@ def answers_ping(pool: Any) -> bool:
     failed one was dropped). Only for the failure path of a dropped connection: it tells an
     outage from a server that closed the connection on purpose."""
     try:
-        conn = pool.get_connection()
+        conn = check_out(pool)
     except (rex.RedisError, OSError):
         return False
     try:
@@ -318,14 +293,3 @@ def answers_ping(pool: Any) -> bool:
         return False
     finally:
         pool.release(conn)
-
-
-def refused_by_server(what: str, exc: BaseException | None = None) -> InvalidArgumentError:
-    """The error for a connection the server closed on ``what`` while it still answers PING."""
-    said = f" ({exc})" if isinstance(exc, rex.ResponseError) else ""
-    return InvalidArgumentError(
-        f"Redis closed the connection on {what}{said} but still answers PING: it refused what "
-        "was sent, most likely a value over the server's proto-max-bulk-len (512 MB by "
-        "default; see serialization.max_value_bytes) or a request over its "
-        "client-query-buffer-limit; not retried"
-    )

@@ -13,7 +13,49 @@ import contextlib
 import socket
 from typing import Any
 
-__all__ = ["connected_socket", "pool_counts", "running_loop", "shut_down"]
+import redis.exceptions as rex
+
+__all__ = [
+    "PoolExhausted",
+    "check_out",
+    "connected_socket",
+    "pool_counts",
+    "pool_exhausted",
+    "running_loop",
+    "shut_down",
+]
+
+# what redis-py's BlockingConnectionPool raises (an untyped ConnectionError) when no connection
+# came free within its timeout
+_NO_CONNECTION = "No connection available"
+
+
+class PoolExhausted(rex.ConnectionError):
+    """No connection of a bounded pool came free within pool.timeout.
+
+    A subclass of redis-py's ConnectionError, so that code catching that still catches it;
+    roleredis recognises it by its type (errors.translate makes it OverloadedError).
+    """
+
+
+def pool_exhausted(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a pool had no connection to lend: a :class:`PoolExhausted`, or
+    redis-py's own untyped error for it (from a client roleredis did not check out from, such as
+    a stand-in). The only place that knows redis-py's text for it."""
+    return isinstance(exc, PoolExhausted) or (
+        type(exc) is rex.ConnectionError and str(exc).startswith(_NO_CONNECTION)
+    )
+
+
+def check_out(pool: Any) -> Any:
+    """A connection from a sync redis-py pool; :class:`PoolExhausted` if none came free within
+    the pool's timeout (redis-py says so only in an error's text)."""
+    try:
+        return pool.get_connection()
+    except rex.ConnectionError as exc:
+        if pool_exhausted(exc):
+            raise PoolExhausted(str(exc)) from None
+        raise
 
 
 def connected_socket(conn: Any) -> Any:

@@ -87,3 +87,23 @@ def test_running_loop_is_none_outside_a_loop_and_the_loop_inside() -> None:
         return internals.running_loop() is asyncio.get_running_loop()
 
     assert asyncio.run(main()) is True
+
+
+def test_an_exhausted_blocking_pool_is_told_by_type(redis_server: RedisServer) -> None:
+    # redis-py says "no connection came free" only in an untyped ConnectionError's text;
+    # internals.check_out is the one place that reads it and raises PoolExhausted instead
+    pool = redis.BlockingConnectionPool(
+        host=redis_server.host, port=redis_server.port, max_connections=1, timeout=0.05
+    )
+    held = pool.get_connection()
+    try:
+        try:
+            internals.check_out(pool)
+        except internals.PoolExhausted as exc:
+            assert isinstance(exc, redis.ConnectionError)
+            assert internals.pool_exhausted(exc)
+        else:
+            raise AssertionError("a second connection was lent from a pool of one")
+    finally:
+        pool.release(held)
+        pool.disconnect()

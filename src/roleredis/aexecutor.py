@@ -1,0 +1,175 @@
+"""How a batch of calls from :mod:`roleredis.ops` reaches Redis and comes back (asyncio).
+
+The async twin of :class:`~roleredis.executor.SyncExecutor`: the same retry policy
+(:mod:`roleredis.retry`), the same breaker, the same seam choosing the client
+(:class:`~roleredis.connection.Route`). The batch is packed into one write on one pooled
+connection and every reply is read back, without redis-py's per-command retry and bookkeeping.
+A connection fails "dropped" (the server closed it, or reset it) only once it was lent and
+connected; the policy then asks whether the server still answers PING, as on the sync path.
+
+Connections are bounded per loop by a semaphore of ``pool.max_connections`` that queues
+callers for up to ``pool.timeout`` (redis-py's asyncio pool raises at once instead, and its
+blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis.exceptions as rex
+
+from . import runtime
+from .breaker import Breaker
+from .config import Settings
+from .connection import Route, describe, uses_tls
+from .executor import Call, pack, tell_breaker, to_wire
+from .internals import PoolExhausted
+from .retry import ConnectionDropped, RetryPolicy
+
+__all__ = ["AsyncExecutor", "executor_for"]
+
+
+class AsyncExecutor:
+    """Sends batches of calls with redis.asyncio; retries by the one policy."""
+
+    __slots__ = ("breaker", "clock", "policy", "pool_timeout", "route", "slots")
+
+    def __init__(
+        self,
+        client: Any,
+        policy: RetryPolicy,
+        breaker: Breaker,
+        slots: asyncio.Semaphore | None = None,
+        pool_timeout: float = 5.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.route = client if isinstance(client, Route) else Route(client)
+        self.policy = policy
+        self.breaker = breaker
+        self.slots = slots
+        self.pool_timeout = pool_timeout
+        self.clock = clock
+
+    @property
+    def client(self) -> Any:
+        return self.route.client
+
+    async def __call__(self, batch: list[Call]) -> list[Any]:
+        """Send ``batch``; return the replies; raise the translated error."""
+        self.breaker.before_call()
+        try:
+            replies = await self._send(batch)
+        except Exception as exc:
+            return await self._retry(batch, exc)
+        self.breaker.succeeded()
+        return replies
+
+    async def _retry(self, batch: list[Call], exc: Exception) -> list[Any]:
+        started = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            pinged = await self._answers_ping() if self.policy.should_ping(exc) else None
+            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            if decision.delay is None:
+                tell_breaker(self.breaker, decision)
+                raise decision.error from exc
+            await asyncio.sleep(decision.delay)
+            try:
+                replies = await self._send(batch)
+            except Exception as again:
+                exc = again
+                continue
+            self.breaker.succeeded()
+            return replies
+
+    async def _send(self, batch: list[Call]) -> list[Any]:
+        slots = self.slots
+        if slots is None:
+            return await self._send_now(batch)
+        if slots.locked():  # every connection is busy: wait for one, up to pool.timeout
+            try:
+                await asyncio.wait_for(slots.acquire(), self.pool_timeout)
+            except asyncio.TimeoutError:
+                raise PoolExhausted("No connection available.") from None
+        else:
+            await slots.acquire()  # free: returns at once
+        try:
+            return await self._send_now(batch)
+        finally:
+            slots.release()
+
+    async def _send_now(self, batch: list[Call]) -> list[Any]:
+        commands = [to_wire(call) for call in batch]
+        client = self.route.for_commands(commands)
+        pool = client.connection_pool
+        conn = await pool.get_connection()  # connected, and checked for staleness
+        try:
+            replies = await _roundtrip(conn, commands)
+        finally:
+            await pool.release(conn)
+        callbacks = client.response_callbacks
+        failed = None
+        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+            if isinstance(reply, rex.ResponseError):
+                failed = failed or reply
+                continue
+            callback = callbacks.get(command[0])
+            if callback is not None:
+                replies[i] = callback(reply)
+        if failed is not None:
+            raise failed
+        return replies
+
+    async def _answers_ping(self) -> bool:
+        """Whether the server answers PING on a new connection (see executor.answers_ping)."""
+        pool = self.route.client.connection_pool
+        try:
+            conn = await pool.get_connection()
+        except (rex.RedisError, OSError):
+            return False
+        try:
+            return (await _roundtrip(conn, [("PING",)]))[0] in (b"PONG", "PONG", True)
+        except (rex.RedisError, OSError):
+            return False
+        finally:
+            await pool.release(conn)
+
+
+async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` on a connected asyncio connection in one write; read every reply.
+
+    An error reply is returned in the list (so that one failed command does not hide the
+    others, nor leave replies unread); a failure of the connection itself raises
+    :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it.
+    """
+    replies: list[Any] = []
+    try:
+        await conn.send_packed_command(pack(commands), False)
+        for _ in commands:
+            try:
+                replies.append(await conn.read_response())
+            except rex.ResponseError as exc:
+                replies.append(exc)
+    except rex.TimeoutError:
+        await conn.disconnect()
+        raise
+    except (rex.ConnectionError, OSError) as exc:
+        await conn.disconnect()
+        raise ConnectionDropped(str(exc)) from None
+    except BaseException:  # cancelled mid-way: the replies still due would confuse the next
+        await conn.disconnect(nowait=True)
+        raise
+    return replies
+
+
+def executor_for(client: Any, slots: asyncio.Semaphore | None, settings: Settings) -> AsyncExecutor:
+    """The async runner for ``client`` under ``settings``, with the process's breaker."""
+    policy = RetryPolicy(
+        settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
+    )
+    return AsyncExecutor(client, policy, runtime.breaker(), slots, settings.pool_timeout)
