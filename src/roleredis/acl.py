@@ -45,6 +45,7 @@ from typing import Any
 from . import runtime
 from .config import Settings
 from .errors import RoleRedisError, scrub, translate
+from .face import commands as face_commands
 from .keys import Keyspace, escape_glob, validate_role
 
 __all__ = [
@@ -67,14 +68,14 @@ __all__ = [
 
 USER_PREFIX = "roleredis-"
 
-#: What the tools send (and redis-py's connection set-up); nothing that reaches other keys,
-#: nothing that shows other users' activity (no INFO: the health check does without it).
-COMMANDS = (
-    "get", "set", "mset", "ttl", "exists", "unlink", "del", "mget", "scan", "ping",
-    "hello", "echo", "client|setname", "client|id",
-    # the role's key index (key_management.index), on its internal keys only
-    "zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore", "pttl",
-)  # fmt: skip
+#: What redis-py sends setting up a connection, and DEL (granted since the first release).
+_CONNECTION = frozenset({"hello", "echo", "client|setname", "client|id", "ping", "del"})
+#: What the operations of the face table send, and the connection set-up; nothing that reaches
+#: other keys, nothing that shows other users' activity (no INFO: the health check does
+#: without it).
+#: The role's key index (key_management.index), on its internal keys only.
+_INDEX = frozenset({"zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore", "pttl"})
+COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX))
 #: Granted only for a database other than 0: redis-py selects it on every connect.
 SELECT = "select"
 #: Granted only in a Cluster: what redis-py's cluster client sends to learn the command table

@@ -23,8 +23,9 @@ import redis.exceptions as rex
 
 from . import runtime
 from .breaker import Breaker
+from .cluster import ClusterRoute
 from .config import Settings
-from .connection import Route, describe, uses_tls
+from .connection import Route, describe, route_for, uses_tls
 from .executor import Call, pack, tell_breaker, to_wire
 from .internals import PoolExhausted
 from .retry import ConnectionDropped, RetryPolicy
@@ -47,7 +48,7 @@ class AsyncExecutor:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.route = client if isinstance(client, Route) else Route(client)
+        self.route = client if isinstance(client, Route | ClusterRoute) else route_for(client)
         self.policy = policy
         self.breaker = breaker
         self.slots = slots
@@ -105,14 +106,9 @@ class AsyncExecutor:
 
     async def _send_now(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
-        client = self.route.for_commands(commands)
-        pool = client.connection_pool
-        conn = await pool.get_connection()  # connected, and checked for staleness
-        try:
-            replies = await _roundtrip(conn, commands)
-        finally:
-            await pool.release(conn)
-        callbacks = client.response_callbacks
+        route = self.route
+        replies = await route.asend(commands, _send_packed)
+        callbacks = route.client.response_callbacks
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, rex.ResponseError):
@@ -128,6 +124,8 @@ class AsyncExecutor:
     async def _answers_ping(self) -> bool:
         """Whether the server answers PING on a new connection (see executor.answers_ping)."""
         pool = self.route.client.connection_pool
+        if pool is None:  # a cluster: no one server to ask
+            return False
         try:
             conn = await pool.get_connection()
         except (rex.RedisError, OSError):
@@ -138,6 +136,16 @@ class AsyncExecutor:
             return False
         finally:
             await pool.release(conn)
+
+
+async def _send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """``commands`` on a pooled connection of ``client`` (one server), in one write."""
+    pool = client.connection_pool
+    conn = await pool.get_connection()  # connected, and checked for staleness
+    try:
+        return await _roundtrip(conn, commands)
+    finally:
+        await pool.release(conn)
 
 
 async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:

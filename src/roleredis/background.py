@@ -38,9 +38,9 @@ import redis.exceptions as rex
 from . import results, runtime
 from .breaker import Breaker
 from .config import Settings
-from .connection import Route, build_client, close_client, describe, uses_tls
+from .connection import build_client, close_client, describe, route_for, uses_tls
 from .errors import InvalidArgumentError, RoleRedisError, translate
-from .executor import answers_ping, roundtrip, tell_breaker, to_wire
+from .executor import answers_ping, roundtrip, send_packed, tell_breaker, to_wire
 from .internals import check_out, shut_down
 from .retry import WRITER_BACKOFF, Decision, RetryPolicy, refused_by_server
 
@@ -134,7 +134,7 @@ class Writer:
         self._taken = False
         self._batch: list[Any] = []
         self._unsettled_writes = 0
-        self._route = Route(build_client(settings))
+        self._route = route_for(build_client(settings))
         self._conn: Any = None
         self._thread = threading.Thread(target=self._run, name="roleredis-writer", daemon=True)
         self._thread.start()
@@ -305,18 +305,21 @@ class Writer:
                 raise _Abandoned
             commands, plan = _plan(items)
             fresh = self._conn is None
-            pool = self._route.for_commands(commands).connection_pool
+            pool = self._route.client.connection_pool  # None for a cluster
             try:
-                if self._conn is None:
-                    self._conn = check_out(pool)
-                replies = roundtrip(self._conn, commands)
+                if pool is None:  # a cluster: each part to its node, on a pooled connection
+                    replies = self._route.send(commands, send_packed)
+                else:  # one server: on the connection the writer keeps
+                    if self._conn is None:
+                        self._conn = check_out(pool)
+                    replies = roundtrip(self._conn, commands)
             except (rex.RedisError, OSError) as exc:
                 # connection failures, and a handshake the server refused or did not understand
                 # (AUTH, SELECT; not Redis at all): no reply errors, those come back as values
                 self._drop_connection()
                 if self._taken:
                     raise _Orphaned from None
-                ping = self.policy.should_ping(exc)
+                ping = pool is not None and self.policy.should_ping(exc)
                 if ping and not fresh:  # held since an earlier batch, it may have gone stale
                     continue
                 attempt += 1

@@ -14,7 +14,7 @@ executor), within ``socket_connect_timeout``, so that a dead server is reported 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,8 +25,10 @@ import redis.asyncio.sentinel
 import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode
 from redis.retry import Retry
 
+from .cluster import ClusterClient, ClusterRoute
 from .config import Settings, redact_url
 from .errors import ConfigError, register_secrets
 from .urls import Deployment
@@ -93,6 +95,15 @@ class Route:
     def for_keys(self, keys: Iterable[Any]) -> Any:
         """The client that holds ``keys``."""
         return self.client
+
+    def send(self, commands: list[tuple[Any, ...]], send: Callable[[Any, Any], Any]) -> Any:
+        """The replies of ``commands``, sent by ``send(client, commands)``: on one server, all
+        of them on the one client (a cluster's route splits them per node)."""
+        return send(self.client, commands)
+
+    async def asend(self, commands: list[tuple[Any, ...]], send: Callable[[Any, Any], Any]) -> Any:
+        """As :meth:`send`, with an async ``send``."""
+        return await send(self.client, commands)
 
     def for_commands(self, commands: Sequence[tuple[Any, ...]]) -> Any:
         """The client to send ``commands`` (wire form, e.g. ``("SET", key, value)``) on."""
@@ -229,9 +240,7 @@ def _make_pool(settings: Settings, flavour: ModuleType, retry: Any) -> Any:
     if topology is not None and topology.kind == "sentinel":
         return _sentinel_pool(settings, flavour, topology, kwargs)
     if topology is not None:
-        raise ConfigError(
-            f"{describe(settings)}: Redis Cluster is not supported by this version of roleredis"
-        )
+        raise ConfigError(f"{describe(settings)}: a cluster has no one pool (cluster_client)")
     pool_class = (
         flavour.BlockingConnectionPool if flavour is redis else redis.asyncio.ConnectionPool
     )
@@ -279,11 +288,75 @@ def _sentinel_pool(
     return pool_class(topology.service_name, sentinels, **_sizing(settings, pool_class), **kwargs)
 
 
-def build_client(settings: Settings) -> redis.Redis:
+def _node_kwargs(settings: Settings, topology: Deployment) -> dict[str, Any]:
+    kwargs = connection_kwargs(settings)
+    if topology.username:
+        kwargs["username"] = topology.username
+    if topology.password:
+        kwargs["password"] = topology.password
+    return kwargs
+
+
+def cluster_client(settings: Settings, flavour: ModuleType) -> ClusterClient:
+    """A Redis Cluster: the slot map from redis-py's RedisCluster (loaded on first use), and
+    per node a bounded pool of ``flavour`` (``redis`` or ``redis.asyncio``) for roleredis's
+    own packed batches (see :mod:`roleredis.cluster`)."""
+    topology = settings.topology()
+    assert topology is not None and topology.kind == "cluster"
+    register_secrets(*settings.secrets())
+    kwargs = _node_kwargs(settings, topology)
+    tls = topology.tls or settings.ssl
+
+    def make_topology() -> Any:
+        options = dict(kwargs, ssl=True) if tls else dict(kwargs)
+        options.pop("decode_responses", None)
+        nodes = [ClusterNode(host, port) for host, port in topology.nodes]  # type: ignore[no-untyped-call]
+        try:
+            return redis.RedisCluster(startup_nodes=nodes, decode_responses=False, **options)
+        except redis.exceptions.RedisClusterException as exc:
+            # none of the startup nodes answered: a connection failure like any other
+            raise redis.exceptions.ConnectionError(str(exc)) from None
+
+    def make_node(host: str, port: int) -> Any:
+        node_kwargs = dict(kwargs, host=host, port=port)
+        if flavour is redis:
+            node_kwargs["connection_class"] = redis.SSLConnection if tls else redis.Connection
+            pool: Any = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+                **_sizing(settings, redis.BlockingConnectionPool),
+                retry=Retry(NoBackoff(), 0),
+                **node_kwargs,
+            )
+            return redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+        node_kwargs["connection_class"] = (
+            redis.asyncio.SSLConnection if tls else redis.asyncio.Connection
+        )
+        apool = redis.asyncio.ConnectionPool(
+            max_connections=settings.max_connections,
+            retry=AsyncRetry(NoBackoff(), 0),
+            **node_kwargs,
+        )
+        return redis.asyncio.Redis(connection_pool=apool, retry=AsyncRetry(NoBackoff(), 0))
+
+    client = ClusterClient(make_topology, make_node, asynchronous=flavour is not redis)
+    # how redis-py turns raw RESP2 replies into values (INFO into a dict, ...): the same for
+    # every node, and known without a connection
+    client.response_callbacks = dict(redis.Redis(protocol=2).response_callbacks)
+    return client
+
+
+def route_for(client: Any) -> Any:
+    """The :class:`Route` (one server) or :class:`~roleredis.cluster.ClusterRoute` of a client."""
+    return ClusterRoute(client) if isinstance(client, ClusterClient) else Route(client)
+
+
+def build_client(settings: Settings) -> Any:
     """A sync client with its own bounded, blocking pool; no connection is opened yet.
 
-    ``memory://`` gives a fakeredis client on the process's in-process server instead.
+    ``memory://`` gives a fakeredis client on the process's in-process server instead; a
+    cluster gives a :class:`~roleredis.cluster.ClusterClient`.
     """
+    if settings.mode == "cluster":
+        return cluster_client(settings, redis)
     if is_memory(settings):
         client: redis.Redis = _memory_client(settings, redis)
         return client
@@ -291,8 +364,10 @@ def build_client(settings: Settings) -> redis.Redis:
     return redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
 
 
-def build_async_client(settings: Settings) -> redis.asyncio.Redis:
+def build_async_client(settings: Settings) -> Any:
     """An asyncio client (for one event loop) with its own bounded, blocking pool."""
+    if settings.mode == "cluster":
+        return cluster_client(settings, redis.asyncio)
     if is_memory(settings):
         client: redis.asyncio.Redis = _memory_client(settings, redis.asyncio)
         return client
@@ -302,6 +377,13 @@ def build_async_client(settings: Settings) -> redis.asyncio.Redis:
 
 def close_client(client: Any) -> None:
     """Close a client made here and every connection of its pool (close() alone leaves them)."""
+    if isinstance(client, ClusterClient):
+        topology, nodes = client.forget()
+        for node in nodes:
+            close_client(node)
+        if topology is not None:
+            topology.close()
+        return
     client.close()
     client.connection_pool.disconnect()
     for sentinel in _sentinels_of(client):
@@ -310,6 +392,13 @@ def close_client(client: Any) -> None:
 
 async def aclose_client(client: Any) -> None:
     """Close an asyncio client made here and every connection of its pool."""
+    if isinstance(client, ClusterClient):
+        topology, nodes = client.forget()
+        for node in nodes:
+            await aclose_client(node)
+        if topology is not None:
+            topology.close()
+        return
     await client.aclose()
     await client.connection_pool.disconnect()
     for sentinel in _sentinels_of(client):

@@ -27,7 +27,8 @@ import redis.exceptions as rex
 from hiredis import pack_command
 
 from .breaker import Breaker
-from .connection import Route
+from .cluster import ClusterClient
+from .connection import route_for
 from .errors import RoleRedisError
 from .internals import check_out, connected_socket, is_plain_socket
 from .keys import raw_key
@@ -68,6 +69,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
 
     >>> to_wire(("set", ("k", b"v", 60)))
     ('SET', 'k', b'v', 'EX', 60)
+    >>> to_wire(("memory_usage", (b"k",)))
+    ('MEMORY', 'USAGE', b'k')
     """
     name, args = call
     if name == "set":
@@ -76,6 +79,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
         return ("SCAN", args[0], "MATCH", args[1], "COUNT", args[2])
     if name == "mget":
         return ("MGET", *args[0])
+    if name == "memory_usage":
+        return ("MEMORY", "USAGE", *args)
     return (name.upper(), *args)
 
 
@@ -121,7 +126,7 @@ def is_native(client: Any) -> bool:
     >>> isinstance(stand_in, redis.Redis), is_native(stand_in)
     (True, False)
     """
-    return issubclass(type(client), redis.Redis)
+    return issubclass(type(client), redis.Redis | ClusterClient)
 
 
 class SyncExecutor:
@@ -144,7 +149,7 @@ class SyncExecutor:
         address: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.route = Route(client)
+        self.route = route_for(client)
         # address: where it connects, for error messages (never the password)
         self.policy = RetryPolicy(budget, tls=tls, address=address)
         self.breaker = breaker if breaker is not None else Breaker()
@@ -174,8 +179,10 @@ class SyncExecutor:
         attempt = 0
         while True:
             attempt += 1
-            ping = self.native and self.policy.should_ping(exc)
-            pinged = answers_ping(self.client.connection_pool) if ping else None
+            # a cluster (or a stand-in) has no one pool: no PING question then
+            pool = self.client.connection_pool if self.native else None
+            ping = pool is not None and self.policy.should_ping(exc)
+            pinged = answers_ping(pool) if ping else None
             decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
             if decision.delay is None:
                 tell_breaker(self.breaker, decision)
@@ -194,15 +201,7 @@ class SyncExecutor:
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
-        pool = self.route.for_commands(commands).connection_pool
-        conn = check_out(pool)
-        try:
-            replies = roundtrip(conn, commands)
-        except BaseException:
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
+        replies: list[Any] = self.route.send(commands, send_packed)
         callbacks = self._callbacks
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, hiredis.ReplyError):
@@ -211,6 +210,20 @@ class SyncExecutor:
             if callback is not None:
                 replies[i] = callback(reply)
         return replies
+
+
+def send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """``commands`` on a pooled connection of ``client`` (a redis-py client of one server),
+    in one write; the raw replies (see :func:`roundtrip`)."""
+    pool = client.connection_pool
+    conn = check_out(pool)
+    try:
+        return roundtrip(conn, commands)
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
 
 
 def with_raw_keys(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -2,8 +2,9 @@
 fire-and-forget queue; pool usage. Kept in-process, read with :func:`snapshot`, exported to
 Prometheus with :func:`register_prometheus` when prometheus-client is installed.
 
-Recording happens in one place (the tools' success and failure paths, shared by the sync and
-asyncio faces) and costs a lock, a dict lookup and a bisect: well under a microsecond.
+Recording happens in one place (the call wrappers of :mod:`roleredis.face`, shared by every
+face) and takes no lock: each thread counts in its own table (a dict lookup, three additions,
+a bisect), and :func:`snapshot` folds the threads' tables together.
 
 >>> from roleredis import redis_write
 >>> _ = redis_write("k", 1, role="metrics_demo")
@@ -36,50 +37,101 @@ BUCKETS = (
 
 
 class _Stats:
-    __slots__ = ("buckets", "count", "errors", "total")
+    __slots__ = ("buckets", "errors", "total")
 
     def __init__(self) -> None:
-        self.count = 0
         self.total = 0.0
-        self.buckets = [0] * (len(BUCKETS) + 1)
+        self.buckets = [0] * (len(BUCKETS) + 1)  # the count is their sum
         self.errors: dict[str, int] = {}
 
 
-_lock = threading.Lock()
-_stats: dict[tuple[str, str], _Stats] = {}
+Table = dict[tuple[str, str], _Stats]
+
+_lock = threading.Lock()  # guards _tables and _retired, never a thread's own counting
+_tables: list[tuple[threading.Thread, Table]] = []  # each counting thread's own table
+_retired: Table = {}  # the counts of threads that have ended
+_local = threading.local()
 
 
 def _after_fork(forked: bool) -> None:
     # A parent thread may have held the lock at fork time; and the counts are the parent's
     # (a forked worker reports its own calls, not its parent's again).
-    global _lock, _stats
+    global _lock, _tables, _retired, _local
     if forked:
         _lock = threading.Lock()
-        _stats = {}
+        _tables = []
+        _retired = {}
+        _local = threading.local()
 
 
 runtime.on_reset(_after_fork)
 
 
-def record(operation: str, role: str | None, seconds: float, error_code: str | None = None) -> None:
-    """Count one call of ``operation`` by ``role`` that took ``seconds``."""
-    key = (operation, role or "(none)")
-    slot = bisect.bisect_left(BUCKETS, seconds)
+def _own_table() -> Table:
+    """This thread's table, made on its first call (the tables of ended threads are folded
+    into one then, so a program that starts a thread per task keeps a bounded number)."""
+    table: Table = {}
     with _lock:
-        stats = _stats.get(key)
-        if stats is None:
-            stats = _stats[key] = _Stats()
-        stats.count += 1
-        stats.total += seconds
-        stats.buckets[slot] += 1
-        if error_code is not None:
-            stats.errors[error_code] = stats.errors.get(error_code, 0) + 1
+        _retire_ended()
+        _tables.append((threading.current_thread(), table))
+    _local.table = table
+    return table
+
+
+def _retire_ended() -> None:
+    """Fold the tables of threads that have ended into _retired (under _lock)."""
+    for entry in [entry for entry in _tables if not entry[0].is_alive()]:
+        _tables.remove(entry)
+        _add(_retired, entry[1])
+
+
+def _add(into: Table, table: Table) -> None:
+    for key, stats in table.copy().items():  # the owning thread may add a key meanwhile
+        mine = into.get(key)
+        if mine is None:
+            mine = into[key] = _Stats()
+        mine.total += stats.total
+        for i, n in enumerate(list(stats.buckets)):
+            mine.buckets[i] += n
+        for code, n in stats.errors.copy().items():
+            mine.errors[code] = mine.errors.get(code, 0) + n
+
+
+def record(operation: str, role: str | None, seconds: float, error_code: str | None = None) -> None:
+    """Count one call of ``operation`` by ``role`` that took ``seconds`` (in this thread's own
+    table: no lock)."""
+    try:
+        table: Table = _local.table
+    except AttributeError:
+        table = _own_table()
+    key = (operation, role or "(none)")
+    stats = table.get(key)
+    if stats is None:
+        stats = table[key] = _Stats()
+    stats.total += seconds
+    stats.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+    if error_code is not None:
+        stats.errors[error_code] = stats.errors.get(error_code, 0) + 1
 
 
 def reset_metrics() -> None:
     """Forget every count (for tests and long-running processes that scrape deltas)."""
     with _lock:
-        _stats.clear()
+        _retired.clear()
+        for _, table in _tables:
+            table.clear()
+
+
+def _fold() -> Table:
+    """Every thread's counts, added up. A call being counted while this runs shows in full in
+    the next scrape (counts are the sums of the buckets, so each scrape is consistent)."""
+    folded: Table = {}
+    with _lock:
+        _retire_ended()
+        _add(folded, _retired)
+        for _, table in _tables:
+            _add(folded, table)
+    return folded
 
 
 def snapshot() -> dict[str, Any]:
@@ -94,9 +146,8 @@ def snapshot() -> dict[str, Any]:
     from .store import pool_usage
 
     operations: dict[str, dict[str, Any]] = {}
-    with _lock:
-        items = [(k, s.count, s.total, list(s.buckets), dict(s.errors)) for k, s in _stats.items()]
-    for (operation, role), count, total, buckets, errors in items:
+    for (operation, role), stats in _fold().items():
+        buckets, total, errors, count = stats.buckets, stats.total, stats.errors, sum(stats.buckets)
         cumulative, running = {}, 0
         for bound, n in zip((*BUCKETS, float("inf")), buckets, strict=True):
             running += n

@@ -186,8 +186,12 @@ def _acknowledged(replies: list[Any], what: str) -> None:
 
 
 def write(
-    scope: Scope, key: Any, value: Any, ttl: Any = None, encrypt: bool | None = None
+    scope: Scope, key: str, value: Any, ttl: int | None = None, *, encrypt: bool | None = None
 ) -> Op[Written]:
+    """Store ``value`` under ``key``; ``ttl`` None takes default_ttl, -1 means no expiry.
+
+    ``encrypt`` None follows the role's configuration (encryption.roles).
+    """
     prepared = prepare_write(scope, key, value, ttl, encrypt)
     if prepared.index is None:
         replies = yield [prepared.call]
@@ -202,7 +206,8 @@ def _remaining(ttl_reply: Any) -> int:
     return NO_EXPIRY if ttl == -1 else max(ttl, 0)
 
 
-def read(scope: Scope, key: Any) -> Op[Entry]:
+def read(scope: Scope, key: str) -> Op[Entry]:
+    """The value and remaining TTL of ``key``; raises NotFoundError if it is missing."""
     full = scope.keyspace.full_key(key)
     data, ttl = yield [("get", (full,)), ("ttl", (full,))]
     if data is None:
@@ -219,7 +224,7 @@ def _decode(scope: Scope, data: Any, full_key: str) -> Any:
         raise SerializationError(f"{full_key!r}: {exc}") from None
 
 
-def remaining_ttl(scope: Scope, key: Any) -> Op[int]:
+def remaining_ttl(scope: Scope, key: str) -> Op[int]:
     """Seconds ``key`` has left, -1 if it never expires; NotFoundError if it is missing."""
     full = scope.keyspace.full_key(key)
     (remaining,) = yield [("ttl", (full,))]
@@ -228,13 +233,15 @@ def remaining_ttl(scope: Scope, key: Any) -> Op[int]:
     return int(remaining)
 
 
-def exists(scope: Scope, key: Any) -> Op[bool]:
+def exists(scope: Scope, key: str) -> Op[bool]:
+    """Whether ``key`` exists."""
     full = scope.keyspace.full_key(key)
     (count,) = yield [("exists", (full,))]
     return bool(count)
 
 
-def delete(scope: Scope, key: Any) -> Op[bool]:
+def delete(scope: Scope, key: str) -> Op[bool]:
+    """Delete ``key``; False if it did not exist."""
     full = scope.keyspace.full_key(key)
     if scope.index:  # ZREM first, then UNLINK: see roleredis.index on the order
         count = (yield [index.remove_call(scope.keyspace, [key]), ("unlink", (full,))])[1]
@@ -254,11 +261,10 @@ def _scan(cursor: int, match: str) -> Call:
     return ("scan", (cursor, match, SCAN_COUNT))
 
 
-def list_keys(scope: Scope, pattern: Any = "*") -> Op[list[str]]:
-    """The role's keys matching ``pattern`` (a glob applied after the role prefix), sorted.
-
-    From the role's index when it is on and trusted, else with SCAN.
-    """
+def list_keys(scope: Scope, pattern: str = "*") -> Op[list[str]]:
+    """The role's keys matching ``pattern`` (a glob applied after the role prefix), without
+    the prefix, sorted: from the role's index when it is on and trusted, else with SCAN
+    (never KEYS)."""
     match = scope.keyspace.scan_pattern(pattern)
     strip = scope.keyspace.strip
     seen: dict[str, None] = {}
@@ -338,7 +344,11 @@ def reindex(scope: Scope, progress: Callable[[int], object] | None = None) -> Op
 
 
 def write_many(
-    scope: Scope, mapping: Any, ttl: Any = None, encrypt: bool | None = None
+    scope: Scope,
+    mapping: Mapping[str, Any],
+    ttl: int | None = None,
+    *,
+    encrypt: bool | None = None,
 ) -> Op[WrittenMany]:
     """Write every item of ``mapping`` in one round trip; nothing is sent if any is invalid."""
     if not isinstance(mapping, Mapping):
@@ -365,8 +375,8 @@ def write_many(
     return WrittenMany(keys, NO_EXPIRY if seconds is None else seconds, warning)
 
 
-def read_many(scope: Scope, keys: Any) -> Op[ReadMany]:
-    """Read many keys with one MGET; missing keys are listed, not errors."""
+def read_many(scope: Scope, keys: Iterable[str]) -> Op[ReadMany]:
+    """Read ``keys`` with one MGET; missing keys are listed in ``missing``, not errors."""
     if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
         raise InvalidArgumentError(
             f"keys must be a list of str, got {type(keys).__name__}"

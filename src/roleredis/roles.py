@@ -107,10 +107,12 @@ def _process_settings() -> Settings:
     return settings()
 
 
-def current(explicit: str | None = None, settings: Settings | None = None) -> str:
+def current(explicit: str | None = None, settings: Settings | None = None, skip: int = 0) -> str:
     """The role for a call made now, from this thread; raises InvalidArgumentError if invalid.
 
     ``settings`` (default: the process-wide ones) supply ROLEREDIS_ROLE and the default role.
+    ``skip``: frames above the caller's that are the library's own, not looked at (the path
+    walk starts at the user's frame: each frame walked costs a few tenths of a microsecond).
 
     >>> current("timer")
     'timer'
@@ -124,7 +126,7 @@ def current(explicit: str | None = None, settings: Settings | None = None) -> st
         settings = _process_settings()
     if settings.role is not None:
         return settings.role
-    found = _from_frames()
+    found = _from_frames(2 + skip)
     if found:
         return found
     global _warned_default

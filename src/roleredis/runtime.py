@@ -40,7 +40,9 @@ log = logging.getLogger("roleredis.runtime")
 
 _lock = threading.RLock()
 _settings: Settings | None = None
-_override: Settings | None = None
+#: Settings given to use_settings(), or a function that loads them on first use.
+SettingsGiven = Settings | Callable[[], Settings]
+_override: SettingsGiven | None = None
 _breaker: Breaker | None = None  # set by use_settings(): wins over environment and file
 _client: Any = None
 _hooks: list[Callable[[bool], None]] = []
@@ -61,18 +63,21 @@ def settings() -> Settings:
     if current is None:
         with _lock:
             if _settings is None:
-                _settings = _override if _override is not None else load_settings()
+                _settings = current_settings()
                 register_secrets(*_settings.secrets())
             current = _settings
     return current
 
 
 def current_settings() -> Settings:
-    """The settings as they would be loaded now: those of :func:`use_settings` if set, else the
-    environment and config file read afresh. Diagnostics only; the calls use :func:`settings`.
+    """The settings as they would be loaded now: those of :func:`use_settings` if set (a loader
+    given there is called), else the environment and config file read afresh. What
+    :func:`settings` loads once; diagnostics call this to see the current state.
     """
     override = _override
-    return override if override is not None else load_settings()
+    if override is None:
+        return load_settings()
+    return override() if callable(override) else override
 
 
 def sync_client() -> Any:
@@ -110,10 +115,12 @@ def on_reset(hook: Callable[[bool], None]) -> None:
     _hooks.append(hook)
 
 
-def use_settings(settings: Settings | None) -> None:
+def use_settings(settings: SettingsGiven | None) -> None:
     """Make ``settings`` the process's settings instead of environment + file (None: undo).
 
     For test fixtures and embedding programs; takes effect at once (it implies reset()).
+    A function is called on first use, as the environment is read then: what it raises
+    (an invalid setting) is raised where the settings are needed, each time until it succeeds.
     """
     global _override
     with _lock:
@@ -121,7 +128,7 @@ def use_settings(settings: Settings | None) -> None:
     reset()
 
 
-def overridden() -> Settings | None:
+def overridden() -> SettingsGiven | None:
     """The settings given to :func:`use_settings`, if any (to put them back after a change)."""
     return _override
 

@@ -1,4 +1,9 @@
-"""``RoleStore``: every operation on one role's namespace (sync). Raises typed errors.
+"""``RoleStore`` and ``AsyncRoleStore``: every operation on one role's namespace, sync and
+awaitable. Raise typed errors.
+
+Each operation is an :mod:`roleredis.ops` generator; a store method is that generator bound to
+the store's scope and run by the store's executor, so both stores offer the same operations
+with the same signatures (tests/unit/test_face_parity.py checks it against the face table).
 
 >>> store = RoleStore("weather")
 >>> store.write("forecast", {"sky": "clear"}, ttl=60).full_key
@@ -10,19 +15,24 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import ops
 from .codec import Codec
 from .config import Settings
 from .connection import describe, embedded_backend, uses_tls
 from .crypto import Keyring
+from .errors import RoleRedisError
 from .executor import SyncExecutor, drive
 from .internals import pool_counts
 from .keys import Keyspace, validate_role
 
-__all__ = ["RoleStore", "pool_usage", "scope_for"]
+__all__ = ["AsyncRoleStore", "RoleStore", "drive_async", "pool_usage", "scope_for"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: The health probe's value on a stand-in client: the guide's original module wrote "test".
 STAND_IN_PROBE_VALUE = b"test"
@@ -57,7 +67,12 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
     """The :class:`~roleredis.ops.Scope` of ``role`` under ``settings`` (role validated)."""
     plain, encrypting = _codecs_for(settings)
     return ops.Scope(
-        Keyspace(validate_role(role), auto_prefix=settings.auto_prefix),
+        Keyspace(
+            validate_role(role),
+            auto_prefix=settings.auto_prefix,
+            # in a cluster, a co-located role's keys share one slot: {weather}:forecast
+            hash_tag=settings.hash_tag_roles,
+        ),
         default_ttl=settings.default_ttl,
         max_ttl=settings.max_ttl,
         codec=encrypting if role in settings.encrypt_roles else plain,
@@ -71,6 +86,49 @@ def pool_usage(client: Any, settings: Settings) -> dict[str, int]:
     """How many connections the client's pool has made, lends out and may make."""
     in_use, idle = pool_counts(getattr(client, "connection_pool", None))
     return {"max": settings.max_connections, "in_use": in_use, "idle": idle}
+
+
+def _signature_of(factory: Callable[..., Any], returns: str) -> inspect.Signature:
+    """``factory``'s signature as a method's: ``self`` for the scope, ``returns`` for Op[T]."""
+    signature = inspect.signature(factory)
+    parameters = list(signature.parameters.values())
+    outcome = str(signature.return_annotation).removeprefix("Op[").removesuffix("]")
+    return signature.replace(
+        parameters=[parameters[0].replace(name="self"), *parameters[1:]],
+        return_annotation=returns.format(outcome),
+    )
+
+
+def _method(
+    factory: Callable[Concatenate[ops.Scope, P], ops.Op[T]],
+) -> Callable[Concatenate[RoleStore, P], T]:
+    """The RoleStore method that runs the operation ``factory`` makes."""
+
+    def method(self: RoleStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return drive(factory(self.scope, *args, **kwargs), self._run)
+
+    _describe(method, factory, "{}")
+    return method
+
+
+def _async_method(
+    factory: Callable[Concatenate[ops.Scope, P], ops.Op[T]],
+) -> Callable[Concatenate[AsyncRoleStore, P], Coroutine[Any, Any, T]]:
+    """The AsyncRoleStore method that runs the operation ``factory`` makes."""
+
+    async def method(self: AsyncRoleStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._run(factory(self.scope, *args, **kwargs))
+
+    _describe(method, factory, "Coroutine[Any, Any, {}]")
+    return method
+
+
+def _describe(method: Any, factory: Callable[..., Any], returns: str) -> None:
+    name = {"list_keys": "keys", "remaining_ttl": "ttl"}.get(factory.__name__, factory.__name__)
+    method.__name__ = name
+    method.__doc__ = factory.__doc__
+    method.__signature__ = _signature_of(factory, returns)
+    method.__wrapped__ = factory  # the operation it runs (the face table's parity test checks)
 
 
 class RoleStore:
@@ -111,33 +169,14 @@ class RoleStore:
         """The Redis key that ``key`` is stored under."""
         return self.scope.keyspace.full_key(key)
 
-    def write(
-        self, key: str, value: Any, ttl: int | None = None, *, encrypt: bool | None = None
-    ) -> ops.Written:
-        """Store ``value`` under ``key``; ``ttl`` None takes default_ttl, -1 means no expiry.
-
-        ``encrypt`` None follows the role's configuration (encryption.roles).
-        """
-        return drive(ops.write(self.scope, key, value, ttl, encrypt), self._run)
-
-    def read(self, key: str) -> ops.Entry:
-        """The value and remaining TTL of ``key``; raises NotFoundError if it is missing."""
-        return drive(ops.read(self.scope, key), self._run)
-
-    def ttl(self, key: str) -> int:
-        """Seconds ``key`` has left, -1 if it never expires; NotFoundError if it is missing."""
-        return drive(ops.remaining_ttl(self.scope, key), self._run)
-
-    def exists(self, key: str) -> bool:
-        return drive(ops.exists(self.scope, key), self._run)
-
-    def delete(self, key: str) -> bool:
-        """Delete ``key``; False if it did not exist."""
-        return drive(ops.delete(self.scope, key), self._run)
-
-    def keys(self, pattern: str = "*") -> list[str]:
-        """The role's keys matching ``pattern`` (SCAN, never KEYS), without the prefix."""
-        return drive(ops.list_keys(self.scope, pattern), self._run)
+    write = _method(ops.write)
+    read = _method(ops.read)
+    ttl = _method(ops.remaining_ttl)
+    exists = _method(ops.exists)
+    delete = _method(ops.delete)
+    keys = _method(ops.list_keys)
+    write_many = _method(ops.write_many)
+    read_many = _method(ops.read_many)
 
     def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
@@ -151,16 +190,6 @@ class RoleStore:
         returns how many keys were indexed. ``progress(n)`` after each SCAN step."""
         return drive(ops.reindex(self.scope, progress), self._run)
 
-    def write_many(
-        self, mapping: Mapping[str, Any], ttl: int | None = None, *, encrypt: bool | None = None
-    ) -> ops.WrittenMany:
-        """Write all of ``mapping`` in one round trip."""
-        return drive(ops.write_many(self.scope, mapping, ttl, encrypt), self._run)
-
-    def read_many(self, keys: Iterable[str]) -> ops.ReadMany:
-        """Read ``keys`` in one round trip; missing keys are listed in ``missing``."""
-        return drive(ops.read_many(self.scope, keys), self._run)
-
     def health(self) -> ops.Health:
         """PING plus a write/read/delete probe in the role's namespace."""
         # A stand-in client (the guide's tests patch in a Mock) answers GET with what the test
@@ -173,3 +202,107 @@ class RoleStore:
         if not self._run.native:
             return {"max": self.settings.max_connections, "in_use": 0, "idle": 0}
         return pool_usage(self.client, self.settings)
+
+
+async def drive_async(op: ops.Op[T], run: Callable[[list[ops.Call]], Awaitable[list[Any]]]) -> T:
+    """Run an operation generator to its end, awaiting each batch (see :func:`drive`)."""
+    try:
+        batch = next(op)
+        while True:
+            try:
+                replies = await run(batch)
+            except RoleRedisError as exc:
+                batch = op.throw(exc)
+            else:
+                batch = op.send(replies)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def _loop_executor(client: Any, settings: Settings) -> Any:
+    """The asyncio executor for ``client`` (None: the running loop's own client), from
+    :mod:`roleredis.aio`, which owns the per-loop clients (bound on first use: aio imports this
+    module)."""
+    global _loop_executor
+    from .aio import loop_executor
+
+    _loop_executor = loop_executor
+    return await loop_executor(client, settings)
+
+
+class AsyncRoleStore:
+    """One role's corner of Redis, for asyncio code; the same operations as RoleStore.
+
+    ``client`` defaults to the running loop's own client.
+
+    >>> import asyncio
+    >>> async def main():
+    ...     store = AsyncRoleStore("timer")
+    ...     await store.write("state", "ticking")
+    ...     return (await store.read("state")).value
+    >>> asyncio.run(main())
+    'ticking'
+    """
+
+    __slots__ = ("client", "scope", "settings")
+
+    def __init__(self, role: str, *, client: Any = None, settings: Settings | None = None) -> None:
+        from . import runtime
+
+        self.settings = runtime.enabled_settings(settings)
+        self.scope = scope_for(role, self.settings)
+        self.client = client
+
+    @property
+    def role(self) -> str:
+        return self.scope.role
+
+    def full_key(self, key: str) -> str:
+        """The Redis key that ``key`` is stored under."""
+        return self.scope.keyspace.full_key(key)
+
+    async def _run(
+        self, op: ops.Op[T], observe: Callable[[list[ops.Call], Any], None] | None = None
+    ) -> T:
+        run = await _loop_executor(self.client, self.settings)
+        if observe is None:
+            return await drive_async(op, run)
+
+        async def observed(batch: list[ops.Call]) -> list[Any]:
+            replies: list[Any] = await run(batch)
+            observe(batch, replies)
+            return replies
+
+        return await drive_async(op, observed)
+
+    write = _async_method(ops.write)
+    read = _async_method(ops.read)
+    ttl = _async_method(ops.remaining_ttl)
+    exists = _async_method(ops.exists)
+    delete = _async_method(ops.delete)
+    keys = _async_method(ops.list_keys)
+    write_many = _async_method(ops.write_many)
+    read_many = _async_method(ops.read_many)
+
+    async def clear(self, progress: Callable[[int], object] | None = None) -> int:
+        """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
+
+        ``progress(n)`` is called after each batch with how many it deleted.
+        """
+        return await self._run(ops.clear(self.scope, progress))
+
+    async def reindex(self, progress: Callable[[int], object] | None = None) -> int:
+        """Index every key in the role's namespace (SCAN) and trust the index from then on;
+        returns how many keys were indexed. ``progress(n)`` after each SCAN step."""
+        return await self._run(ops.reindex(self.scope, progress))
+
+    async def health(self) -> ops.Health:
+        """PING plus a write/read/delete probe in the role's namespace."""
+        return await self._run(ops.health(self.scope, embedded_backend(self.settings)))
+
+    async def pool_usage(self) -> dict[str, int]:
+        """Connections of the client's pool (the running loop's own client by default)."""
+        client = self.client
+        if client is None:
+            client = (await _loop_executor(None, self.settings)).client
+        return pool_usage(client, self.settings)

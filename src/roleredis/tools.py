@@ -1,7 +1,10 @@
 """The guide's Redis tools: plain functions that return result dicts and never raise.
 
-Each is a thin face over :class:`~roleredis.store.RoleStore`: find the calling role, run the
-operation, turn the outcome or the error into the guide's dict (:mod:`roleredis.results`).
+Each is the sync binding of one row of the operation table (:mod:`roleredis.face`): the
+signature and docstring are here, the call (role, timing, metrics, logging, the failure dict)
+is :func:`roleredis.face.call`. The hooks of the guide's original module live here too, looked
+up at each call, so tests may patch them: ``_get_calling_role``, ``REDIS_AVAILABLE``,
+``_get_redis_client``.
 
 >>> redis_write("forecast", {"sky": "clear"}, ttl=60, role="weather")["prefixed_key"]
 'weather:forecast'
@@ -11,23 +14,25 @@ operation, turn the outcome or the error into the guide's dict (:mod:`roleredis.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from . import background, metrics, ops, results, roles, runtime
+from . import background, face, results, roles, runtime
 from .config import RedactedDict, Settings
-from .errors import (
-    DisabledError,
-    InvalidArgumentError,
-    OverloadedError,
-    RoleRedisError,
-    TimeoutError,
+from .errors import DisabledError, InvalidArgumentError, TimeoutError
+from .face import (
+    CLEAR_ROLE_DATA,
+    DELETE,
+    EXISTS,
+    GET_KEYS,
+    HEALTH_CHECK,
+    READ,
+    READ_ASYNC,
+    READ_MANY,
+    WRITE,
+    WRITE_ASYNC,
+    WRITE_MANY,
 )
-from .executor import to_wire
-from .internals import running_loop
 from .keys import Keyspace, validate_role
 from .roles import acting_as
 from .runtime import reset
@@ -50,7 +55,6 @@ __all__ = [
     "reset",
 ]
 
-log = logging.getLogger("roleredis.tools")
 Result = dict[str, Any]
 
 _stores: dict[str, RoleStore] = {}
@@ -94,6 +98,11 @@ def _get_calling_role() -> str:
     return roles.current()
 
 
+_DETECTING_ROLE = _get_calling_role  # the one above, unless a test patched it
+#: The tool's caller, in frames above _resolve: _store, face.call, the tool, the caller.
+_TOOL_CALLER = 4
+
+
 def _keyspace(role: str | None) -> Keyspace:
     name = validate_role(_get_calling_role() if role is None else role)
     return Keyspace(name, auto_prefix=runtime.settings().auto_prefix)
@@ -119,12 +128,6 @@ def _unprefix_key(key: str, role: str | None = None) -> str:
     return key[len(prefix) :] if prefix and key.startswith(prefix) else key
 
 
-class _Namespace(Protocol):
-    @property
-    def role(self) -> str: ...
-    def full_key(self, key: str) -> str: ...
-
-
 def _resolve(role: str | None) -> tuple[Settings, str]:
     """The settings and the calling role, or the error that stops the call before any I/O."""
     if not REDIS_AVAILABLE:
@@ -132,7 +135,11 @@ def _resolve(role: str | None) -> tuple[Settings, str]:
             "Redis not available: roleredis.tools.REDIS_AVAILABLE is False (patched by a test?)"
         )
     settings = runtime.enabled_settings()
-    return settings, validate_role(_get_calling_role() if role is None else role)
+    if role is not None:
+        return settings, validate_role(role)
+    if _get_calling_role is _DETECTING_ROLE:  # the path walk starts at the tool's caller
+        return settings, roles.current(None, settings, skip=_TOOL_CALLER)
+    return settings, validate_role(_get_calling_role())
 
 
 def _store(role: str | None) -> RoleStore:
@@ -142,72 +149,6 @@ def _store(role: str | None) -> RoleStore:
     if store is None or store.client is not client or store.settings is not settings:
         store = _stores[name] = RoleStore(name, client=client, settings=settings)
     return store
-
-
-def _failed(
-    operation: str,
-    exc: Exception,
-    fallback: Mapping[str, Any],
-    store: _Namespace | None,
-    key: Any,
-    started: float,
-) -> Result:
-    """The failure result for ``exc`` (with the call's context), logged without values."""
-    context = dict(fallback)
-    if store is not None:
-        context["role"] = store.role
-        if key is not None:
-            with contextlib.suppress(RoleRedisError):
-                context["prefixed_key"] = store.full_key(key)
-    result = results.failure(exc, **context)
-    code = result["error_code"]
-    elapsed = time.perf_counter() - started
-    metrics.record(operation, context.get("role"), elapsed, code)
-    log.log(
-        _LEVEL_OF_RETURNED_FAILURES,
-        "%s failed (%s) role=%s key=%.200r after %.2f ms: %s",
-        operation,
-        code,
-        context.get("role"),
-        key,
-        elapsed * 1e3,
-        result["error"],
-    )
-    return result
-
-
-# What the caller receives in its result is logged at DEBUG: an application that configured no
-# logging must not see on stderr a failure it already holds (Python's last-resort handler prints
-# WARNING and above). What no caller can see (writes given up or refused in the background, an
-# outage the writer rides out, a callback that raised, the "no role detected" notice) is logged
-# at WARNING or above where it happens.
-_LEVEL_OF_RETURNED_FAILURES = logging.DEBUG
-
-
-def _succeeded(operation: str, store: _Namespace, key: Any, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    metrics.record(operation, store.role, elapsed)
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("%s ok role=%s key=%.200r in %.2f ms", operation, store.role, key, elapsed * 1e3)
-
-
-def _call(
-    operation: str,
-    role: str | None,
-    body: Callable[[RoleStore], Result],
-    fallback: Mapping[str, Any],
-    key: Any = None,
-) -> Result:
-    """Run ``body`` on the caller's store; turn any error into a failure result, and log."""
-    started = time.perf_counter()
-    store: RoleStore | None = None
-    try:
-        store = _store(role)
-        result = body(store)
-    except Exception as exc:
-        return _failed(operation, exc, fallback, store, key, started)
-    _succeeded(operation, store, key, started)
-    return result
 
 
 def redis_write(
@@ -226,13 +167,7 @@ def redis_write(
     >>> redis_write("user_session", {"user_id": 123}, ttl=3600, role="web")["prefixed_key"]
     'web:user_session'
     """
-    return _call(
-        "write",
-        role,
-        lambda s: results.written(s.write(key, value, ttl, encrypt=encrypt), s.role),
-        {"key": key},
-        key,
-    )
+    return face.call(WRITE, _store, role, (key, value, ttl), {"encrypt": encrypt})
 
 
 def redis_read(key: str, *, role: str | None = None) -> Result:
@@ -244,9 +179,7 @@ def redis_read(key: str, *, role: str | None = None) -> Result:
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return results.with_missing_value(
-        _call("read", role, lambda s: results.entry(s.read(key)), {"key": key}, key)
-    )
+    return face.call(READ, _store, role, (key,))
 
 
 def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
@@ -256,12 +189,7 @@ def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
     >>> redis_get_keys("session:*", role="web")["keys"]
     ['session:abc123']
     """
-    return _call(
-        "get_keys",
-        role,
-        lambda s: results.key_list(s.keys(pattern), pattern, s.role),
-        {"pattern": pattern, "keys": [], "count": 0},
-    )
+    return face.call(GET_KEYS, _store, role, (pattern,))
 
 
 def redis_delete(key: str, *, role: str | None = None) -> Result:
@@ -271,13 +199,7 @@ def redis_delete(key: str, *, role: str | None = None) -> Result:
     >>> redis_delete("user_session", role="web")["deleted"]
     True
     """
-    return _call(
-        "delete",
-        role,
-        lambda s: results.deleted(key, s.full_key(key), s.delete(key)),
-        {"key": key},
-        key,
-    )
+    return face.call(DELETE, _store, role, (key,))
 
 
 def redis_exists(key: str, *, role: str | None = None) -> Result:
@@ -286,13 +208,7 @@ def redis_exists(key: str, *, role: str | None = None) -> Result:
     >>> redis_exists("never written", role="web")["exists"]
     False
     """
-    return _call(
-        "exists",
-        role,
-        lambda s: results.existence(key, s.full_key(key), s.exists(key)),
-        {"key": key},
-        key,
-    )
+    return face.call(EXISTS, _store, role, (key,))
 
 
 def redis_health_check(*, role: str | None = None) -> Result:
@@ -304,43 +220,7 @@ def redis_health_check(*, role: str | None = None) -> Result:
     >>> redis_health_check()["connected"]
     True
     """
-    return _with_breaker(
-        _call(
-            "health_check",
-            role,
-            lambda s: results.health(s.health(), s.role, s.pool_usage(), **_health_extras()),
-            {"connected": False},
-        )
-    )
-
-
-def _health_extras() -> dict[str, Any]:
-    """What a health report adds about this process: the writer's counters, the breaker."""
-    return {"background": background.stats(), "breaker": runtime.breaker().report()}
-
-
-def _with_breaker(result: Result) -> Result:
-    """A failed health check still says what the breaker is doing (if settings are valid), and
-    why a refused probe may have been refused."""
-    if not result["success"]:
-        with contextlib.suppress(Exception):
-            result["breaker"] = runtime.breaker().report()
-        with contextlib.suppress(Exception):
-            _explain_refused_probe(result)
-    return result
-
-
-def _explain_refused_probe(result: Result) -> None:
-    """An ACL user may touch its role's keys only: a probe refused while running as the default
-    role (no role given, none detected) most likely just ran in the wrong namespace."""
-    default_role = runtime.settings().default_role
-    if result.get("error_code") == "permission" and result.get("role") == default_role:
-        hint = (
-            f"; the probe ran as role {default_role!r} (key_management.default_role): if this "
-            "user may only use one role's keys, check as that role with --role ROLE or "
-            "ROLEREDIS_ROLE (redis_health_check(role=...) in code)"
-        )
-        result["error"] = result["message"] = result["error"] + hint
+    return face.call(HEALTH_CHECK, _store, role)
 
 
 def redis_clear_role_data(role: str | None = None) -> Result:
@@ -350,12 +230,7 @@ def redis_clear_role_data(role: str | None = None) -> Result:
     >>> redis_clear_role_data("timer")["deleted_count"]
     2
     """
-    return _call(
-        "clear_role_data",
-        role,
-        lambda s: results.cleared(s.role, s.clear()),
-        {"deleted_count": 0},
-    )
+    return face.call(CLEAR_ROLE_DATA, _store, role)
 
 
 def redis_write_many(
@@ -370,12 +245,7 @@ def redis_write_many(
     >>> redis_write_many({"a": 1, "b": 2}, ttl=60, role="web")["written"]
     2
     """
-    return _call(
-        "write_many",
-        role,
-        lambda s: results.written_many(s.write_many(mapping, ttl, encrypt=encrypt), s.role),
-        {"written": 0},
-    )
+    return face.call(WRITE_MANY, _store, role, (mapping, ttl), {"encrypt": encrypt})
 
 
 def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
@@ -385,35 +255,10 @@ def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
     >>> redis_read_many(["a", "b", "zzz"], role="web")["missing"]
     ['zzz']
     """
-    return _call(
-        "read_many",
-        role,
-        lambda s: results.read_many(s.read_many(keys), s.role),
-        {"values": {}, "missing": [], "count": 0},
-    )
+    return face.call(READ_MANY, _store, role, (keys,))
 
 
 # --- fire and forget -------------------------------------------------------------------------
-
-
-def _overloaded(what: str) -> OverloadedError:
-    if background.closing():
-        return OverloadedError(
-            f"the fire-and-forget writer is shutting down (interpreter exit); the {what} was "
-            "not queued: use the synchronous call"
-        )
-    limit = runtime.settings().async_max_pending
-    return OverloadedError(
-        f"the fire-and-forget queue is full ({limit} pending, async.max_pending); the {what} "
-        "was not queued: slow down, call redis_flush(), or raise async.max_pending"
-    )
-
-
-def _queue_write(store: RoleStore, key: Any, value: Any, ttl: Any, encrypt: bool | None) -> Result:
-    prepared = ops.prepare_write(store.scope, key, value, ttl, encrypt)
-    if not background.writer().submit_write(prepared.call, prepared.index):
-        raise _overloaded("write")
-    return results.queued_write(prepared.written, store.role)
 
 
 def redis_write_async(
@@ -434,38 +279,7 @@ def redis_write_async(
     >>> redis_flush(timeout=5)["success"]
     True
     """
-    return _call(
-        "write_async", role, lambda s: _queue_write(s, key, value, ttl, encrypt), {"key": key}, key
-    )
-
-
-def _queue_read(store: RoleStore, key: Any, callback: Any) -> Result:
-    if callback is not None and not callable(callback):
-        raise InvalidArgumentError(
-            f"callback must be callable or None, got {type(callback).__name__}"
-        )
-    op = ops.read(store.scope, key)
-    calls = next(op)  # validates the key now, in the caller
-    full_key = store.full_key(key)
-    request = background.ReadRequest(
-        commands=[to_wire(call) for call in calls],
-        op=op,
-        context={"key": key, "role": store.role, "prefixed_key": full_key},
-        callback=None if callback is None else _missing_value_for(callback),
-        loop=running_loop(),
-    )
-    if not background.writer().submit_read(request):
-        raise _overloaded("read")
-    return results.queued_read(key, full_key, callback is not None)
-
-
-def _missing_value_for(callback: Callable[[Result], Any]) -> Callable[[Result], Any]:
-    """``callback``, given the read's result as :func:`redis_read` returns it."""
-
-    def deliver(result: Result) -> Any:
-        return callback(results.with_missing_value(result))
-
-    return deliver
+    return face.call(WRITE_ASYNC, _store, role, (key, value, ttl), {"encrypt": encrypt})
 
 
 def redis_read_async(
@@ -484,7 +298,7 @@ def redis_read_async(
     >>> got[0]["value"]
     {'user_id': 7}
     """
-    return _call("read_async", role, lambda s: _queue_read(s, key, callback), {"key": key}, key)
+    return face.call(READ_ASYNC, _store, role, (key, callback))
 
 
 def redis_flush(timeout: float | None = None) -> Result:
@@ -509,5 +323,5 @@ def redis_flush(timeout: float | None = None) -> Result:
             return results.failure(error, written=written, pending=pending, lost=lost)
         return results.flushed(written, lost)
     except Exception as exc:
-        log.debug("flush failed: %s", exc)  # the caller holds it in the result
+        face.log.debug("flush failed: %s", exc)  # the caller holds it in the result
         return results.failure(exc, written=0, pending=background.current_pending(), lost=0)

@@ -224,6 +224,24 @@ def test_a_node_that_does_not_answer_fails_alone(settings: Settings) -> None:
     assert sum(n.ok for n in creds.nodes) == 6 and creds.password
 
 
+def test_the_tools_work_as_the_role_user_through_a_cluster_url(
+    cluster: RedisClusterProcesses, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = acl.provision("weather", settings=settings)
+    assert creds.password is not None
+    monkeypatch.setenv("REDIS_URL", cluster.url)
+    monkeypatch.setenv("REDIS_USERNAME", creds.username)
+    monkeypatch.setenv("REDIS_PASSWORD", creds.password)
+    reset()
+    try:
+        assert redis_write("forecast", {"sky": "grey"}, role="weather", ttl=60)["success"]
+        assert redis_read("forecast", role="weather")["value"] == {"sky": "grey"}
+        refused = redis_write("x", 1, role="timer")
+        assert refused["success"] is False and refused["error_code"] == "permission", refused
+    finally:
+        reset()
+
+
 # last of the cluster tests: it kills a primary of the module's cluster
 def test_a_failed_node_is_reported_and_the_cluster_user_survives_a_failover(
     cluster: RedisClusterProcesses, settings: Settings

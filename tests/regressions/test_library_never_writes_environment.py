@@ -17,8 +17,8 @@ import roleredis
 SOURCE = Path(roleredis.__file__).parent
 WRITING_METHODS = {"pop", "popitem", "update", "setdefault", "clear", "__setitem__", "__delitem__"}
 WRITING_FUNCTIONS = {"putenv", "unsetenv"}
-# removed by the cli package refactor: `--url` still sets REDIS_URL there
-KNOWN_EXCEPTIONS = {"cli.py"}
+# none left: the cli package hands --url down with runtime.use_settings
+KNOWN_EXCEPTIONS: set[str] = set()
 
 
 def _is_environ(node: ast.AST) -> bool:

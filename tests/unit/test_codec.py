@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import json
 import math
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -327,6 +329,38 @@ class Plain:
 def test_refusals_say_what_and_where(value: Any, where: str, what: str) -> None:
     message = _refused(value)
     assert message.startswith(where + ":") or message.startswith(where + " "), message
+    assert what in message, message
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Mode(str, enum.Enum):
+    FAST = "fast"
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "what"),
+    [
+        # orjson would encode these (as their value, a str, a list): refused before it runs
+        (Colour.RED, "value", "Colour"),
+        ({"c": [Colour.RED]}, "value['c'][0]", "Colour"),
+        ({"id": uuid.UUID(int=1)}, "value['id']", "UUID"),
+        # an IntEnum member equals its value: an equality check after a round trip misses it
+        (Level.HIGH, "value", "Level"),
+        ({"l": [1, Level.HIGH]}, "value['l'][1]", "Level"),
+        ({"m": Mode.FAST}, "value['m']", "Mode"),
+        ([{"t": (1,)}], "value[0]['t']", "tuple"),
+    ],
+)
+def test_what_orjson_would_encode_inexactly_is_refused(value: Any, where: str, what: str) -> None:
+    message = _refused(value)
+    assert message.startswith(where + ":"), message
     assert what in message, message
 
 

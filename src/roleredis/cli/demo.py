@@ -1,0 +1,64 @@
+"""``roleredis demo`` and ``roleredis bench``: the example roles and the benchmarks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from .app import EXIT_FAILED, CliError, JsonFlag, app, exit_code_for
+from .output import emit_json, say
+
+
+@app.command()
+def demo(as_json: JsonFlag = False) -> None:
+    """Run the example roles (weather, timer): both write the key "state" without colliding.
+
+    On the configured Redis if it answers; otherwise (nothing configured, or not reachable) on
+    a throwaway redis-server, or without redis-server on the embedded memory:// backend. The
+    first line says which. On a configured server the roles are named
+    roleredis-demo-<run id>.weather and .timer, so your own weather: and timer: keys are never
+    touched. At the end it deletes, by name, the keys it wrote, and nothing else.
+    """
+    from ..demo.roles.timer import lifecycle as timer
+    from ..demo.roles.weather import lifecycle as weather
+    from ..demo.runner import DemoFailed, backend, new_run_id, run
+
+    logging.getLogger("roleredis.roles").setLevel(logging.ERROR)
+    try:
+        with backend(fallback_when_unreachable=True) as chosen:
+            run_id = new_run_id() if chosen.shared else None
+            if as_json:
+                report = run(weather, timer, out=lambda line: None, run_id=run_id)
+                emit_json({"backend": chosen.as_dict(), **report})
+            else:
+                say(chosen.describe())
+                run(weather, timer, out=lambda line: say(line), run_id=run_id)
+    except DemoFailed as exc:
+        # the demo takes no input: only a bad configuration is the user's to fix
+        raise CliError(str(exc), exit_code_for(exc.error_code, takes_arguments=False)) from None
+
+
+@app.command()
+def bench(
+    scale: Annotated[
+        float, typer.Option("--scale", min=0.001, help="Work per benchmark (1.0 = full).")
+    ] = 1.0,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Best of N rounds.")] = 3,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the benchmarks (roleredis against raw redis-py) on a throwaway redis-server.
+
+    Needs the redis-server program; never touches a server you run (--url is ignored).
+    """
+    from .. import bench as benchmarks
+    from ..testing import RedisServerError
+
+    argv = ["--scale", repr(scale), "--rounds", str(rounds)] + (["--json"] if as_json else [])
+    try:
+        code = benchmarks.main(argv)
+    except RedisServerError as exc:
+        raise CliError(f"cannot run the benchmarks: {exc}", EXIT_FAILED) from None
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,113 @@
+"""``roleredis health``: PING and a probe of the server, with what this process knows about it."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .. import runtime
+from ..connection import describe as where
+from ..errors import RoleRedisError
+from .app import CliError, JsonFlag, app, connecting
+from .output import console, emit_json, say
+
+_HEALTH_FIELDS = (
+    "success",
+    "connected",
+    "redis_version",
+    "mode",
+    "latency_ms",
+    "used_memory_human",
+    "role",
+    "pool",
+    "background",
+    "metrics",
+    "message",
+)
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_inline(v)}" for k, v in value.items())
+    return str(value)
+
+
+@app.command()
+def health(
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="Role whose namespace the write/read/delete probe uses "
+            "(default: ROLEREDIS_ROLE, else key_management.default_role).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check the server: PING and a write/read/delete probe; version, latency, pool.
+
+    Exit 1 if Redis does not answer. With --json the check's result is printed even then.
+    """
+    from .. import metrics
+    from ..tools import redis_health_check
+
+    with contextlib.suppress(RoleRedisError):  # a bad setting: the check itself reports it
+        connecting("health", role, shared=False)
+    result = redis_health_check(role=role)
+    result["metrics"] = metrics.summary()  # this process's calls (a role exports its own)
+    if not result["success"]:
+        code = result.get("error_code", "internal")
+        if as_json:
+            emit_json(result)
+        raise CliError(result["error"], error_code=code)
+    if as_json:
+        emit_json(result)
+        return
+    settings = runtime.settings()
+    pool = result.get("pool", {})
+    background = result.get("background", {})
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    server = f"Redis {result['redis_version']} ({result['mode']})"
+    if result["mode"] == "embedded":
+        server = f"{result['redis_version']} (embedded, in this process)"
+    rows: list[tuple[str, str]] = [
+        ("server", f"{server} at {where(settings)}"),
+        ("latency", f"{result['latency_ms']} ms"),
+        ("memory used", str(result.get("used_memory_human") or "n/a")),
+        ("probe role", str(result.get("role"))),
+        (
+            "pool",
+            f"{pool.get('in_use', 0)} in use, {pool.get('idle', 0)} idle, "
+            f"at most {pool.get('max', '?')}",
+        ),
+        (
+            "background",
+            f"{background.get('pending', 0)} pending, {background.get('written', 0)} written, "
+            f"{background.get('given_up', 0)} given up, {background.get('failed', 0)} failed "
+            "(this process)",
+        ),
+        ("metrics", _metrics_line(result["metrics"])),
+    ]
+    for name, value in result.items():
+        if name not in _HEALTH_FIELDS:
+            rows.append((name.replace("_", " "), _inline(value)))
+    for name, text in rows:
+        table.add_row(Text(name), Text(text))
+    say(Text("connected", style="bold green"))
+    console.print(table)
+
+
+def _metrics_line(digest: dict[str, Any]) -> str:
+    errors = ", ".join(f"{code} {n}" for code, n in digest["errors"].items()) or "no errors"
+    parts = [f"{digest['calls']} calls, {errors}"]
+    for operation, stats in digest["operations"].items():
+        if stats["p50_ms"] is not None:
+            parts.append(f"{operation} p50 <= {stats['p50_ms']:g} ms")
+    return "; ".join(parts) + " (this process; long-running roles: metrics.register_prometheus)"

@@ -1,0 +1,72 @@
+"""``roleredis config``: the effective settings, and where each came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from .. import runtime
+from ..config import is_configured
+from ..connection import describe as where
+from ..connection import is_memory
+from .app import JsonFlag, app, source, source_for_humans
+from .output import console, emit_json, say
+
+
+@app.command()
+def config(as_json: JsonFlag = False) -> None:
+    """The effective settings and where each came from (file, environment, --url, default).
+
+    The password (and one in a URL) is shown as ***. Exit 2 if the settings are invalid.
+    """
+    settings = runtime.settings()
+    values = settings.as_dict(redact=True)
+    values.pop("config_path", None)
+    shown: dict[str, dict[str, Any]] = {
+        name: {"value": value, "source": source(settings, name)} for name, value in values.items()
+    }
+    url_source = source(settings, "url")
+    if settings.url and not is_memory(settings):
+        # host, port and db of a URL are what is used: the settings of those names are not
+        address = settings.connection_info()
+        for name in ("host", "port", "db"):
+            shown[name]["used"] = address[name]
+            shown[name]["used_from"] = url_source
+    shown["decode_responses"]["ignored"] = True  # values are always read as bytes, then decoded
+    if as_json:
+        emit_json(
+            {"config_file": settings.config_path, "connects_to": where(settings), "settings": shown}
+        )
+        return
+    say(Text(f"connects to: {where(settings)}"))
+    if not is_configured(settings):
+        say(Text("(nothing configured: the default localhost:6379)"))
+    no_file = "none (no ROLEREDIS_CONFIG, no ./config.yaml)"
+    say(Text(f"config file: {settings.config_path or no_file}"))
+    table = Table()
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_column("from")
+    for name, item in shown.items():
+        text, came_from = _config_value(item["value"]), item["source"]
+        origin = source_for_humans(came_from)
+        if "used" in item:
+            text = _config_value(item["used"])
+            origin = f"the URL ({source_for_humans(item['used_from'])})"
+            if item["value"] != item["used"]:
+                unused = f"{_config_value(item['value'])} ({source_for_humans(came_from)})"
+                origin += f"; {name} {unused} is not used"
+        if item.get("ignored"):
+            text += " (ignored: roleredis reads bytes and decodes values itself)"
+        table.add_row(
+            Text(name),
+            Text(text),
+            Text(origin, style="dim" if came_from == "default" and "used" not in item else ""),
+        )
+    console.print(table)
+
+
+def _config_value(value: Any) -> str:
+    return "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
