@@ -72,7 +72,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
             validate_role(role),
             auto_prefix=settings.auto_prefix,
             # in a cluster, a co-located role's keys share one slot: {weather}:forecast
-            hash_tag=settings.mode == "cluster" and settings.colocate_roles,
+            hash_tag=settings.hash_tag_roles,
         ),
         default_ttl=settings.default_ttl,
         max_ttl=settings.max_ttl,
