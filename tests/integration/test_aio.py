@@ -351,6 +351,10 @@ def test_async_role_store_refuses_a_bad_role() -> None:
         aio.AsyncRoleStore("")
 
 
+@pytest.mark.not_cluster(
+    "gives AsyncRoleStore a plain redis.asyncio.Redis of the standalone server, whatever the "
+    "backend: a client of one server, which a cluster does not offer"
+)
 def test_async_role_store_with_a_client_of_its_own(redis_server: RedisServer) -> None:
     async def main() -> Any:
         client = redis.asyncio.Redis.from_url(redis_server.url)
