@@ -85,3 +85,18 @@ def test_alpha_never_lists_or_clears_alphabets_keys(raw: redis.Redis) -> None:
         assert redis_get_keys(role=role)["keys"] == ["k0", "k1", "k2", "k3", "k4"]
         assert redis_read("k4", role=role)["value"] == 4
         assert raw.exists(f"{role}:k0") == 1
+
+
+@pytest.mark.backends("cluster")
+def test_the_raw_adapter_does_not_hide_a_key_in_the_wrong_layout(
+    raw: redis.Redis, redis_cluster: object
+) -> None:
+    # raw (tests/conftest.py LayoutClient) maps weather:x to {weather}:x on this backend: a
+    # key written as plain weather:x, which roleredis must not do here, is not found by it
+    client = redis_cluster.client()  # type: ignore[attr-defined]
+    try:
+        client.set("weather:x", 1)
+    finally:
+        client.close()
+    assert raw.exists("weather:x") == 0
+    assert raw.keys() == [b"<not in layout>weather:x"]
