@@ -35,6 +35,8 @@ from .internals import refresh_slots, slot_owner
 __all__ = ["ClusterClient", "ClusterRoute", "Exchange", "slot_of"]
 
 Command = tuple[Any, ...]
+#: how many pieces one command was split into, and how their replies merge into its reply
+_Merge = tuple[int, Callable[[list[Any]], Any]]
 #: yields (node client, commands for it), receives their replies, returns the batch's replies
 Exchange = Generator[tuple[Any, list[Command]], list[Any], list[Any]]
 
@@ -205,7 +207,7 @@ class ClusterRoute:
         """Send ``commands`` where they belong; the replies, in order, as raw hiredis values
         (error replies as ``hiredis.ReplyError`` values, like the one-server path)."""
         pieces: list[_Piece] = []
-        merges: list[Callable[[list[Any]], Any]] = []
+        merges: list[_Merge] = []
         scans: dict[int, tuple[int, int]] = {}  # command index -> (node index, node count)
         for i, command in enumerate(commands):
             merges.append(self._plan(i, command, pieces, scans))
@@ -243,9 +245,9 @@ class ClusterRoute:
                 break
         out: list[Any] = []
         at = 0
-        for merge in merges:
-            out.append(merge(replies[at : at + merge.count]))  # type: ignore[attr-defined]
-            at += merge.count  # type: ignore[attr-defined]
+        for count, merge in merges:
+            out.append(merge(replies[at : at + count]))
+            at += count
         for i, (node_index, count) in scans.items():
             out[i] = _composite_cursor(out[i], node_index, count)
         return out
@@ -256,8 +258,9 @@ class ClusterRoute:
         command: Command,
         pieces: list[_Piece],
         scans: dict[int, tuple[int, int]],
-    ) -> Callable[[list[Any]], Any]:
-        """Add ``command``'s pieces; return how to merge their replies into its reply."""
+    ) -> _Merge:
+        """Add ``command``'s pieces; return how many they are and how to merge their replies
+        into its reply."""
         name = str(command[0]).upper()
         if name == "SCAN":
             piece = self._scan_piece(index, command, scans)
@@ -315,9 +318,11 @@ class ClusterRoute:
         return _Piece(index, tuple(args), None, primaries[min(node_index, len(primaries) - 1)])
 
 
-def _counted(count: int, merge: Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
-    merge.count = count  # type: ignore[attr-defined]
-    return merge
+def _counted(count: int, merge: Callable[[list[Any]], Any]) -> _Merge:
+    # a pair per command: the count was once an attribute set on the merge function, which
+    # for the shared _all_ok/_sum made two MSETs of one batch (split over different numbers of
+    # slots) read each other's count, and misplace or lose replies
+    return count, merge
 
 
 def _all_ok(got: list[Any]) -> Any:

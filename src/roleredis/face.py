@@ -18,6 +18,7 @@ failure dict. They never raise.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import inspect
@@ -28,7 +29,9 @@ from types import MappingProxyType
 from typing import Any, ParamSpec
 
 from . import background, metrics, ops, results, roles, runtime
-from .errors import InvalidArgumentError, OverloadedError, RoleRedisError
+from .config import Settings
+from .connection import node_addresses
+from .errors import InvalidArgumentError, OverloadedError, RoleRedisError, scrub
 from .executor import to_wire
 from .internals import running_loop
 from .store import AsyncRoleStore, RoleStore
@@ -107,9 +110,31 @@ class Operation:
 # --- the table -------------------------------------------------------------------------------
 
 
-def _health(outcome: tuple[ops.Health, dict[str, int]], store: Store, args: Args) -> Result:
-    report, pool = outcome
-    return results.health(report, store.role, pool, **_health_extras())
+def _health(
+    outcome: tuple[ops.Health, dict[str, int], dict[str, Any]], store: Store, args: Args
+) -> Result:
+    report, pool, deployment = outcome
+    return results.health(report, store.role, pool, **deployment, **_health_extras())
+
+
+def deployment_report(settings: Settings) -> dict[str, Any]:
+    """The health check's ``mode`` (standalone, cluster, sentinel or embedded: the deployment
+    the settings name, which a Sentinel-managed primary's own INFO does not tell) and
+    ``nodes``: each data node as ``{"host", "port", "role": primary|replica}`` (a cluster's
+    and a Sentinel group's from :func:`~roleredis.connection.node_addresses`, the one server
+    for standalone, none for the in-process backend). Blocking I/O for cluster and sentinel
+    (CLUSTER NODES, SENTINEL queries): the async face runs it in a thread."""
+    mode = "embedded" if settings.mode == "memory" else settings.mode
+    report: dict[str, Any] = {"mode": mode, "nodes": []}
+    if mode == "embedded":
+        return report
+    try:
+        found = node_addresses(settings)
+    except Exception as exc:  # the probe answered: the check passes, saying what is unknown
+        report["nodes_error"] = scrub(f"{type(exc).__name__}: {exc}")
+        return report
+    report["nodes"] = [{"host": host, "port": port, "role": role} for host, port, role in found]
+    return report
 
 
 def _health_extras() -> dict[str, Any]:
@@ -392,7 +417,7 @@ def call(
         else:
             outcome = getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
             if op.reports_pool:
-                outcome = (outcome, store.pool_usage())
+                outcome = (outcome, store.pool_usage(), deployment_report(store.settings))
         result = op.build(outcome, store, args)
     except Exception as exc:
         result = _failed(op, exc, store, args, started)
@@ -439,7 +464,8 @@ async def _run_async(
     try:
         outcome = await getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
         if op.reports_pool:
-            outcome = (outcome, await store.pool_usage())
+            deployment = await asyncio.to_thread(deployment_report, store.settings)
+            outcome = (outcome, await store.pool_usage(), deployment)
         result = op.build(outcome, store, args)
     except Exception as exc:
         result = _failed(op, exc, store, args, started)

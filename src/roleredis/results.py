@@ -181,16 +181,28 @@ def read_many(r: ops.ReadMany, role: str) -> Result:
     }
 
 
-def health(h: ops.Health, role: str, pool: dict[str, int], **extra: Any) -> Result:
+def health(
+    h: ops.Health,
+    role: str,
+    pool: dict[str, int],
+    *,
+    mode: str | None = None,
+    nodes: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> Result:
+    """The health check's result; ``mode`` (the deployment's, else the server's INFO
+    redis_mode) and ``nodes`` (its data nodes) come from the settings' deployment."""
+    mode = mode or h.mode
     return {
         "success": True,
         "connected": True,
         "redis_version": h.redis_version,
-        "mode": h.mode,
+        "mode": mode,
+        "nodes": [] if nodes is None else nodes,
         "latency_ms": h.latency_ms,
         "used_memory_human": h.used_memory_human,
         "role": role,
         "pool": pool,
         **extra,
-        "message": f"Redis {h.redis_version} ({h.mode}) answered in {h.latency_ms} ms",
+        "message": f"Redis {h.redis_version} ({mode}) answered in {h.latency_ms} ms",
     }

@@ -214,8 +214,10 @@ def redis_exists(key: str, *, role: str | None = None) -> Result:
 def redis_health_check(*, role: str | None = None) -> Result:
     """PING the server and probe a write/read/delete in the caller's namespace.
 
-    Also reports latency_ms, the server mode, pool usage, and the fire-and-forget writer's
-    counters under ``background`` (pending, written, given_up, failed, batches).
+    Also reports latency_ms, the deployment's ``mode`` (standalone, cluster, sentinel or
+    embedded) and ``nodes`` (each data node's host, port and primary/replica role), pool
+    usage, and the fire-and-forget writer's counters under ``background`` (pending, written,
+    given_up, failed, batches).
 
     >>> redis_health_check()["connected"]
     True

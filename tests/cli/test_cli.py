@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 import typer.main
 
@@ -465,3 +466,26 @@ def test_roles_on_a_server_without_memory_usage(cli: Cli) -> None:
     assert ran.stderr.splitlines() == [
         "memory not measured: this server does not answer MEMORY USAGE"
     ]
+
+
+@pytest.mark.backends("redis", "memory", "sentinel", "cluster")
+def test_health_shows_the_mode_and_the_nodes(cli: Cli, backend: str) -> None:
+    shown, as_json = cli.many(("health",), ("health", "--json"))
+    assert shown.returncode == 0 and as_json.returncode == 0, (shown, as_json)
+    body = as_json.json()
+    mode = {"redis": "standalone", "memory": "embedded"}.get(backend, backend)
+    assert body["mode"] == mode
+    at = next(i for i, line in enumerate(shown.lines) if line.startswith("nodes "))
+    if backend == "memory":
+        assert body["nodes"] == []
+        assert shown.lines[at].split(None, 1)[1].strip() == "none (in this process)"
+        return
+    # one line per node, the first on the "nodes" row
+    rows = [
+        line.removeprefix("nodes").strip() for line in shown.lines[at : at + len(body["nodes"])]
+    ]
+    assert rows == [f"127.0.0.1:{n['port']} {n['role']}" for n in body["nodes"]]
+    assert body["nodes"][0]["role"] == "primary"
+    assert f"({mode})" in shown.stdout
+    if backend == "cluster":
+        assert [n["role"] for n in body["nodes"]].count("replica") == 3

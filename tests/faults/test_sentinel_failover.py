@@ -36,8 +36,12 @@ def group(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[Sen
 
 
 def _replicated(group: SentinelGroup) -> None:
+    """Every write the primary took so far is on its replica: WAIT counts the replicas that
+    have this connection's last write, so the connection writes first (a fresh connection's
+    WAIT waits for nothing)."""
     client = group.current_primary().client()
     try:
+        client.set("__replication_barrier", 1)
         assert client.wait(1, 5000) == 1
     finally:
         client.close()

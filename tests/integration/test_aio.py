@@ -28,7 +28,7 @@ from roleredis import aio, reset, tools
 from roleredis.errors import InvalidArgumentError, NotFoundError
 from roleredis.testing import RedisServer
 
-pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 MakeModule = Callable[..., ModuleType]
 Result = dict[str, Any]
@@ -273,7 +273,9 @@ def test_server_down_gives_connection_errors_fast_like_the_sync_tools(
     }
 
 
-def test_role_defaults_the_same_way_without_role(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_role_defaults_the_same_way_without_role(
+    monkeypatch: pytest.MonkeyPatch, physical: Callable[[str], str]
+) -> None:
     monkeypatch.setenv("ROLEREDIS_ROLE", "envrole")
     reset()
     same(tools.redis_write("k", 1), asyncio.run(aio.redis_write("k", 1)))
@@ -286,19 +288,21 @@ def test_role_defaults_the_same_way_without_role(monkeypatch: pytest.MonkeyPatch
         with roleredis.acting_as("ctx"):
             return await aio.redis_write("k2", 2)
 
-    assert asyncio.run(in_context())["prefixed_key"] == "ctx:k2"
+    assert asyncio.run(in_context())["prefixed_key"] == physical("ctx:k2")
 
 
 # --------------------------------------------------------------------------- AsyncRoleStore
 
 
-def test_async_role_store_does_every_operation(raw: redis.Redis) -> None:
+def test_async_role_store_does_every_operation(
+    raw: redis.Redis, physical: Callable[[str], str]
+) -> None:
     async def main() -> None:
         store = aio.AsyncRoleStore("timer")
         assert store.role == "timer"
-        assert store.full_key("state") == "timer:state"
+        assert store.full_key("state") == physical("timer:state")
         written = await store.write("state", {"ticking": True}, ttl=60)
-        assert written.full_key == "timer:state" and written.ttl == 60
+        assert written.full_key == physical("timer:state") and written.ttl == 60
         entry = await store.read("state")
         assert entry.value == {"ticking": True} and 50 <= entry.ttl <= 60
         assert await store.exists("state") is True
@@ -347,6 +351,10 @@ def test_async_role_store_refuses_a_bad_role() -> None:
         aio.AsyncRoleStore("")
 
 
+@pytest.mark.not_cluster(
+    "gives AsyncRoleStore a plain redis.asyncio.Redis of the standalone server, whatever the "
+    "backend: a client of one server, which a cluster does not offer"
+)
 def test_async_role_store_with_a_client_of_its_own(redis_server: RedisServer) -> None:
     async def main() -> Any:
         client = redis.asyncio.Redis.from_url(redis_server.url)
@@ -624,12 +632,12 @@ async def on_tick_task():
 
 
 def test_role_is_detected_from_an_async_def_under_roles(
-    role_module: MakeModule, raw: redis.Redis
+    role_module: MakeModule, raw: redis.Redis, physical: Callable[[str], str]
 ) -> None:
     timer = role_module("timer", "async_lifecycle", TIMER_MODULE)
     written, read = asyncio.run(timer.on_tick(1))
     assert written["success"] is True, written
-    assert written["prefixed_key"] == "timer:state"
+    assert written["prefixed_key"] == physical("timer:state")
     assert written["role"] == "timer"
     assert read["value"] == {"tick": 1}
     assert asyncio.run(timer.keys())["keys"] == ["state"]
@@ -637,12 +645,12 @@ def test_role_is_detected_from_an_async_def_under_roles(
 
 
 def test_role_is_detected_for_coroutines_gathered_or_made_tasks_in_a_role_module(
-    role_module: MakeModule, raw: redis.Redis
+    role_module: MakeModule, raw: redis.Redis, physical: Callable[[str], str]
 ) -> None:
     # asyncio.gather()/create_task() run the coroutine in a task of its own, whose frames do
     # not include the role's function: the role must be taken when the coroutine is made.
     timer = role_module("timer", "async_gather", TIMER_GATHER_MODULE)
     gathered = asyncio.run(timer.on_tick_gathered())
     tasked = asyncio.run(timer.on_tick_task())
-    assert [r["prefixed_key"] for r in gathered] == ["timer:g1", "timer:g2"]
-    assert tasked["prefixed_key"] == "timer:t1"
+    assert [r["prefixed_key"] for r in gathered] == [physical("timer:g1"), physical("timer:g2")]
+    assert tasked["prefixed_key"] == physical("timer:t1")

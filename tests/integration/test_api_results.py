@@ -4,6 +4,7 @@ in logs. Per-topic details live in the other test files; this one pins the shape
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -24,7 +25,7 @@ from roleredis import (
     reset,
 )
 
-pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 ERROR_CODES = {
     "not_found",
@@ -75,11 +76,11 @@ def test_debug_helpers_exist_in_tools() -> None:
     assert reset is roleredis.reset
 
 
-def test_write_result_fields(raw: redis.Redis) -> None:
+def test_write_result_fields(raw: redis.Redis, physical: Callable[[str], str]) -> None:
     result = redis_write("forecast", {"temp": 21}, role="weather")
     assert result["success"] is True
     assert result["key"] == "forecast"
-    assert result["prefixed_key"] == "weather:forecast"
+    assert result["prefixed_key"] == physical("weather:forecast")
     assert result["ttl"] == -1
     assert result["role"] == "weather"
     assert isinstance(result["message"], str) and result["message"]
@@ -87,12 +88,12 @@ def test_write_result_fields(raw: redis.Redis) -> None:
     assert raw.exists("weather:forecast") == 1
 
 
-def test_read_result_fields() -> None:
+def test_read_result_fields(physical: Callable[[str], str]) -> None:
     redis_write("forecast", {"temp": 21}, ttl=100, role="weather")
     result = redis_read("forecast", role="weather")
     assert result["success"] is True
     assert result["key"] == "forecast"
-    assert result["prefixed_key"] == "weather:forecast"
+    assert result["prefixed_key"] == physical("weather:forecast")
     assert result["value"] == {"temp": 21}
     assert 0 < result["ttl"] <= 100
     assert isinstance(result["message"], str) and result["message"]

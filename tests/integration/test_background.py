@@ -30,7 +30,7 @@ from roleredis import (
 )
 from roleredis.testing import RedisServer
 
-pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 MakeModule = Callable[..., ModuleType]
 WRITER_THREAD = "roleredis-writer"
@@ -91,11 +91,13 @@ def background_stats() -> dict[str, int]:
 # =========================================================================== section 1
 
 
-def test_write_async_result_has_the_guide_fields(raw: redis.Redis) -> None:
+def test_write_async_result_has_the_guide_fields(
+    raw: redis.Redis, physical: Callable[[str], str]
+) -> None:
     result = redis_write_async("logs:info", {"event": "user_login"}, ttl=86400, role="weather")
     assert result["success"] is True, result
     assert result["key"] == "logs:info"
-    assert result["prefixed_key"] == "weather:logs:info"
+    assert result["prefixed_key"] == physical("weather:logs:info")
     assert result["ttl"] == 86400
     assert result["async"] is True
     assert isinstance(result["message"], str)
@@ -215,19 +217,19 @@ def log_event_from_thread(key, value):
 
 
 def test_role_is_resolved_in_the_caller_not_in_the_writer_thread(
-    role_module: MakeModule, raw: redis.Redis
+    role_module: MakeModule, raw: redis.Redis, physical: Callable[[str], str]
 ) -> None:
     weather = role_module("weather", "bg_lifecycle", ROLE_WRITER)
     result = weather.log_event("event", {"n": 1})
     assert result["success"] is True, result
-    assert result["prefixed_key"] == "weather:event"
+    assert result["prefixed_key"] == physical("weather:event")
     assert result["role"] == "weather"
     # a thread started inside the role's module is still the role's caller
     from_thread = weather.log_event_from_thread("event2", {"n": 2})
-    assert from_thread["prefixed_key"] == "weather:event2", from_thread
+    assert from_thread["prefixed_key"] == physical("weather:event2"), from_thread
     # acting_as() is a context variable of the caller: the writer thread does not have it
     with acting_as("timer"):
-        assert redis_write_async("tick", 1)["prefixed_key"] == "timer:tick"
+        assert redis_write_async("tick", 1)["prefixed_key"] == physical("timer:tick")
     assert redis_flush(timeout=10)["success"] is True
     assert sorted(raw.keys()) == [b"timer:tick", b"weather:event", b"weather:event2"]
     assert redis_read("event", role="weather")["value"] == {"n": 1}
@@ -280,7 +282,7 @@ HOT_KEYS = 10  # each thread rewrites these keys many times, in sequence
 
 
 def test_10000_async_writes_from_8_threads_all_land_and_the_last_write_wins(
-    raw: redis.Redis,
+    raw: redis.Redis, physical: Callable[[str], str]
 ) -> None:
     failures: list[dict[str, Any]] = []
     barrier = threading.Barrier(THREADS)
@@ -299,7 +301,9 @@ def test_10000_async_writes_from_8_threads_all_land_and_the_last_write_wins(
                     if t % 2
                     else redis_write_async(key, value, role=role)
                 )
-                if result["success"] is not True or result["prefixed_key"] != f"{role}:{key}":
+                if result["success"] is not True or result["prefixed_key"] != physical(
+                    f"{role}:{key}"
+                ):
                     failures.append(result)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]

@@ -106,3 +106,61 @@ def test_health_probe_key_is_short_lived_and_in_the_callers_namespace(
     assert "expire" in kinds, f"the probe key should be short-lived (have a TTL): {events}"
     assert "del" in kinds, f"the probe key should be deleted: {events}"
     assert raw.dbsize() == 0
+
+
+# --------------------------------------------------------------------------- issue 11 §1
+
+DEPLOYMENT_MODE = {
+    "redis": "standalone",
+    "memory": "embedded",
+    "sentinel": "sentinel",
+    "cluster": "cluster",
+    "cluster_spread": "cluster",
+}
+
+
+def expected_nodes(backend: str, request: pytest.FixtureRequest) -> set[tuple[int, str]]:
+    """(port, primary|replica) of every data node of the test's backend, asked of the nodes."""
+    if backend == "memory":
+        return set()
+    if backend == "redis":
+        return {(request.getfixturevalue("redis_server").port, "primary")}
+    if backend == "sentinel":
+        group = request.getfixturevalue("sentinel_group")
+        primary = group.current_primary()
+        return {(s.port, "primary" if s is primary else "replica") for s in group.servers()}
+    cluster = request.getfixturevalue("redis_cluster")
+    names = {"master": "primary", "slave": "replica"}
+    return {(port, names[role]) for port, role in cluster.roles().items()}
+
+
+@pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
+def test_health_check_shows_the_mode_and_the_data_nodes(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    result = redis_health_check(role="weather")
+    assert result["success"] is True, result
+    assert result["mode"] == DEPLOYMENT_MODE[backend]
+    assert f"({DEPLOYMENT_MODE[backend]})" in result["message"]
+    assert "nodes_error" not in result
+    nodes = result["nodes"]
+    assert all(set(n) == {"host", "port", "role"} for n in nodes), nodes
+    assert all(n["host"] == "127.0.0.1" for n in nodes), nodes
+    assert {(n["port"], n["role"]) for n in nodes} == expected_nodes(backend, request)
+    assert len(nodes) == len(expected_nodes(backend, request))
+    if backend.startswith("cluster"):
+        assert [n["role"] for n in nodes].count("primary") == 3
+
+
+@pytest.mark.backends("sentinel", "cluster")
+def test_async_health_check_shows_the_same_mode_and_nodes(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    import asyncio
+
+    from roleredis import aio
+
+    result = asyncio.run(aio.redis_health_check(role="weather"))
+    assert result["success"] is True, result
+    assert result["mode"] == DEPLOYMENT_MODE[backend]
+    assert {(n["port"], n["role"]) for n in result["nodes"]} == expected_nodes(backend, request)

@@ -22,7 +22,7 @@ from roleredis import (
 )
 from roleredis.testing import RedisServer
 
-pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 
 def fill(raw: redis.Redis, prefix: str, count: int, value: bytes = b"1") -> None:
@@ -54,10 +54,10 @@ def test_keys_are_stored_as_role_colon_key(raw: redis.Redis) -> None:
         "é" * 512,
     ],
 )
-def test_valid_keys_round_trip(key: str, raw: redis.Redis) -> None:
+def test_valid_keys_round_trip(key: str, raw: redis.Redis, physical: Callable[[str], str]) -> None:
     result = redis_write(key, "v", role="weather")
     assert result["success"] is True, result
-    assert result["prefixed_key"] == f"weather:{key}"
+    assert result["prefixed_key"] == physical(f"weather:{key}")
     assert raw.exists(f"weather:{key}".encode()) == 1
     assert redis_read(key, role="weather")["value"] == "v"
     assert redis_exists(key, role="weather")["exists"] is True

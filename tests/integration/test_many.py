@@ -12,7 +12,7 @@ import redis
 
 from roleredis import redis_exists, redis_read, redis_read_many, redis_write_many, reset
 
-pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 
 def test_write_many_writes_every_key_under_the_prefix(raw: redis.Redis) -> None:

@@ -13,7 +13,7 @@ import redis
 
 from roleredis import redis_read, redis_write, redis_write_many
 
-pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 WriteConfig = Callable[..., object]
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from roleredis import redis_read, redis_read_many, redis_write, redis_write_many
 
-pytestmark = pytest.mark.backends("redis", "memory", "sentinel")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 
 def same(a: Any, b: Any) -> bool:

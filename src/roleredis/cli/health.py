@@ -20,6 +20,7 @@ _HEALTH_FIELDS = (
     "connected",
     "redis_version",
     "mode",
+    "nodes",
     "latency_ms",
     "used_memory_human",
     "role",
@@ -79,6 +80,7 @@ def health(
         server = f"{result['redis_version']} (embedded, in this process)"
     rows: list[tuple[str, str]] = [
         ("server", f"{server} at {where(settings)}"),
+        ("nodes", _nodes_line(result)),
         ("latency", f"{result['latency_ms']} ms"),
         ("memory used", str(result.get("used_memory_human") or "n/a")),
         ("probe role", str(result.get("role"))),
@@ -102,6 +104,14 @@ def health(
         table.add_row(Text(name), Text(text))
     say(Text("connected", style="bold green"))
     console.print(table)
+
+
+def _nodes_line(result: dict[str, Any]) -> str:
+    """One ``127.0.0.1:7000 primary`` line per data node (the in-process backend has none)."""
+    nodes = result.get("nodes") or []
+    if not nodes:
+        return "none (in this process)" if result["mode"] == "embedded" else "unknown"
+    return "\n".join(f"{n['host']}:{n['port']} {n['role']}" for n in nodes)
 
 
 def _metrics_line(digest: dict[str, Any]) -> str:
