@@ -14,6 +14,11 @@ same logic:
 - a command whose keys span several slots (MGET, UNLINK, EXISTS, MSET of keys spread over the
   cluster when roles are not co-located) is split per slot and its replies merged, so nothing
   meets CROSSSLOT;
+- WAIT (which counts the replicas that acknowledged the writes of its own connection) goes to
+  every node that carried a command of the batch before it, appended to that node's part (so
+  on the same connection, in the same round trip); its reply is the smallest count. A batch
+  with a WAIT that meets redirections sends WAIT again after the redirected commands, and the
+  smallest count wins: a reply never claims more replicas than every write reached;
 - SCAN goes to the node of the role's hash tag (``{weather}:*``), or, for a pattern without a
   tag, walks every primary in turn with a composite cursor (node index in the high bits);
 - a MOVED reply refreshes the slot map and sends the command again; ASK sends it once to the
@@ -206,7 +211,15 @@ class ClusterRoute:
         pieces: list[_Piece] = []
         merges: list[Callable[[list[Any]], Any]] = []
         scans: dict[int, tuple[int, int]] = {}  # command index -> (node index, node count)
+        waited = 0  # pieces before this index are covered by a WAIT already planned
+        wait: Command | None = None  # the batch's last WAIT, sent again after redirections
+        late_waits: list[Any] = []  # the replies of those
         for i, command in enumerate(commands):
+            if str(command[0]).upper() == "WAIT":
+                merges.append(self._plan_wait(i, command, pieces, waited))
+                waited = len(pieces)
+                wait = command
+                continue
             merges.append(self._plan(i, command, pieces, scans))
         replies: list[Any] = [None] * len(pieces)
         todo = list(range(len(pieces)))
@@ -219,8 +232,14 @@ class ClusterRoute:
                     target = self.client.for_slot(piece.slot or 0)
                 groups.setdefault(id(target), (target, []))[1].append(p)
             redirected: list[int] = []
+            again = wait is not None and len(todo) < len(pieces)  # resending redirected ones
             for target, members in groups.values():
-                got = yield target, [pieces[p].command for p in members]
+                sent = [pieces[p].command for p in members]
+                if again and wait is not None:
+                    got = yield target, [*sent, wait]
+                    late_waits.append(got.pop())
+                else:
+                    got = yield target, sent
                 for p, reply in zip(members, got, strict=True):
                     replies[p] = reply
                     if _redirect(reply) is not None:
@@ -235,7 +254,11 @@ class ClusterRoute:
             if len(asks) < len(redirected):
                 self.client.refresh()  # MOVED: the slot map changed
             for p, node in asks:
-                got = yield node, [("ASKING",), pieces[p].command]
+                if wait is not None:
+                    got = yield node, [("ASKING",), pieces[p].command, wait]
+                    late_waits.append(got[2])
+                else:
+                    got = yield node, [("ASKING",), pieces[p].command]
                 replies[p] = got[1]
             todo = [p for p in redirected if _redirect(replies[p]) is not None]
             if not todo:
@@ -247,7 +270,29 @@ class ClusterRoute:
             at += merge.count  # type: ignore[attr-defined]
         for i, (node_index, count) in scans.items():
             out[i] = _composite_cursor(out[i], node_index, count)
+        if late_waits:
+            for i, command in enumerate(commands):
+                if command is wait:
+                    out[i] = _fewest([out[i], *late_waits])
         return out
+
+    def _plan_wait(
+        self, index: int, command: Command, pieces: list[_Piece], since: int
+    ) -> Callable[[list[Any]], Any]:
+        """WAIT to every node that carries a piece planned since the previous WAIT (pieces
+        from ``since`` on), after them; with none, to any primary."""
+        targets: dict[int, Any] = {}
+        for piece in pieces[since:]:
+            target = piece.target
+            if target is None:
+                target = self.client.for_slot(piece.slot or 0)
+            targets.setdefault(id(target), target)
+        if not targets:
+            any_primary = self.client.any_primary()
+            targets[id(any_primary)] = any_primary
+        for target in targets.values():
+            pieces.append(_Piece(index, command, None, target))
+        return _counted(len(targets), _fewest)
 
     def _plan(
         self,
@@ -262,7 +307,7 @@ class ClusterRoute:
             piece = self._scan_piece(index, command, scans)
             pieces.append(piece)
             return _counted(1, lambda got: got[0])
-        if name in ("PING", "INFO", "ASKING", "WAIT") or len(command) < 2:
+        if name in ("PING", "INFO", "ASKING") or len(command) < 2:
             pieces.append(_Piece(index, command, None, self.client.any_primary()))
             return _counted(1, lambda got: got[0])
         if name == "MSET":
@@ -324,6 +369,14 @@ def _all_ok(got: list[Any]) -> Any:
         if _is_error(reply):
             return reply
     return got[0]
+
+
+def _fewest(got: list[Any]) -> Any:
+    """The smallest WAIT count (the first error, if any)."""
+    for reply in got:
+        if _is_error(reply):
+            return reply
+    return min(int(reply) for reply in got)
 
 
 def _sum(got: list[Any]) -> Any:
