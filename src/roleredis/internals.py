@@ -1,7 +1,7 @@
 """Every private attribute of a dependency that roleredis uses, each behind one function.
 
 They are used for speed (the batch fast path writes to the connection's socket itself) or for
-reporting (pool usage). tests/unit/test_internals_contract.py checks each one against the
+reporting (pool usage). tests/integration/test_internals_contract.py checks each one against the
 installed redis-py and Python, so the day a dependency changes one, that test fails by name
 instead of a call misbehaving somewhere else.
 """
