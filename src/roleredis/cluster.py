@@ -100,6 +100,8 @@ class ClusterClient:
         self._topology: Any = None
         self._make_node = make_node
         self._nodes: dict[tuple[str, int], Any] = {}
+        #: slot -> node client, as the slot map last said (emptied when it is asked again)
+        self._by_slot: dict[int, Any] = {}
         self._lock = threading.Lock()
         self.asynchronous = asynchronous
         self.stale = False
@@ -137,18 +139,24 @@ class ClusterClient:
         with self._lock:
             topology, self._topology = self._topology, None
             nodes, self._nodes = list(self._nodes.values()), {}
+            self._by_slot = {}
         return topology, nodes
 
     def refresh(self) -> None:
         """Ask the cluster again which node serves which slot."""
+        self._by_slot = {}
         self.topology.nodes_manager.initialize()
+        self._by_slot = {}
         self.stale = False
 
     def for_slot(self, slot: int) -> Any:
         if self.stale:
             self.refresh()
-        node = self.topology.nodes_manager.get_node_from_slot(slot)
-        return self.node(node.host, node.port)
+        found = self._by_slot.get(slot)
+        if found is None:  # redis-py's lookup is slow for a per-key path: remember its answer
+            node = self.topology.nodes_manager.get_node_from_slot(slot)
+            found = self._by_slot[slot] = self.node(node.host, node.port)
+        return found
 
     def primaries(self) -> list[Any]:
         """Every primary's client, in a stable order (by address)."""
@@ -282,10 +290,10 @@ class ClusterRoute:
         """WAIT to every node that carries a piece planned since the previous WAIT (pieces
         from ``since`` on), after them; with none, to any primary."""
         targets: dict[int, Any] = {}
-        for piece in pieces[since:]:
-            target = piece.target
-            if target is None:
-                target = self.client.for_slot(piece.slot or 0)
+        slots = {piece.slot or 0 for piece in pieces[since:] if piece.target is None}
+        for target in [self.client.for_slot(slot) for slot in slots] + [
+            piece.target for piece in pieces[since:] if piece.target is not None
+        ]:
             targets.setdefault(id(target), target)
         if not targets:
             any_primary = self.client.any_primary()

@@ -78,3 +78,36 @@ def test_a_wait_alone_goes_to_one_primary() -> None:
     replies, sent = _run([("WAIT", 0, 100)], {"a": 2, "b": 2})
     assert sent == [("a", ["WAIT"])]
     assert replies == [2]
+
+
+class _Topology:
+    """redis-py's RedisCluster as ClusterClient uses it: a slot map that may change."""
+
+    def __init__(self) -> None:
+        self.port = 7000
+        self.lookups = 0
+        outer = self
+
+        class _Manager:
+            def get_node_from_slot(self, slot: int) -> Any:
+                outer.lookups += 1
+                return type("N", (), {"host": "127.0.0.1", "port": outer.port})()
+
+            def initialize(self) -> None:
+                pass
+
+        self.nodes_manager = _Manager()
+
+
+def test_the_slot_map_is_looked_up_once_per_slot_until_it_is_asked_again() -> None:
+    topology = _Topology()
+    client = ClusterClient(lambda: topology, lambda host, port: (host, port))
+    assert client.for_slot(5) == ("127.0.0.1", 7000)
+    assert client.for_slot(5) == ("127.0.0.1", 7000)
+    assert topology.lookups == 1
+    topology.port = 7001  # a failover or resharding: MOVED makes the route refresh
+    client.refresh()
+    assert client.for_slot(5) == ("127.0.0.1", 7001)
+    topology.port = 7002
+    client.stale = True  # a connection failed: the next lookup asks again
+    assert client.for_slot(5) == ("127.0.0.1", 7002)
