@@ -20,27 +20,49 @@ Redis does not check key patterns for SCAN, so a user with raw access can still 
 roles' key *names* (never their values) with a raw SCAN or KEYS-free listing. roleredis's own
 listing and clearing first touch the requested namespace with a key-checked command, so they
 refuse another role's namespace with ``permission`` before scanning it.
+
+ACL users are per node: Redis neither replicates them nor spreads them over a Cluster. So
+every function here acts on every data node of the deployment (:func:`connection.node_addresses`:
+the one server; a Cluster's primaries and replicas; the Sentinel primary and its replicas), or
+a failover would promote a replica where the role has no user. Each reports every node's
+outcome (:class:`NodeResult`); a node that failed does not stop the others. The same password
+is set on every node; a node that lacks the user (one replaced since) gets the password hash
+the other nodes agree on (``#<sha256>``), so provisioning again after a node is replaced does
+not change the password. The key pattern is that of the layout in use: ``{role}:*`` in a Cluster
+with roles co-located (``redis.cluster.colocate_roles``), else ``role:*``; a Cluster user may
+also run what a cluster client sends on connect (COMMAND, CLUSTER SLOTS/SHARDS,
+READONLY, ASKING).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import runtime
-from .errors import translate
+from .config import Settings
+from .errors import RoleRedisError, register_needed_commands, scrub, translate
 from .face import commands as face_commands
 from .keys import Keyspace, escape_glob, validate_role
 
 __all__ = [
+    "CLUSTER_COMMANDS",
     "COMMANDS",
     "SELECT",
     "USER_PREFIX",
     "Credentials",
+    "NodeResult",
+    "Revoked",
+    "UserListing",
+    "key_pattern",
+    "list_report",
     "list_users",
     "provision",
     "revoke",
+    "revoke_report",
     "username_for",
 ]
 
@@ -56,12 +78,55 @@ _INDEX = frozenset({"zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebysco
 COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX))
 #: Granted only for a database other than 0: redis-py selects it on every connect.
 SELECT = "select"
+#: Granted only in a Cluster: what redis-py's cluster client sends to learn the command table
+#: (COMMAND, which it asks on start) and the slots, and to follow a slot being moved (no key
+#: access, no other user's activity).
+CLUSTER_COMMANDS = (
+    "command", "cluster|slots", "cluster|shards", "readonly", "readwrite", "asking",
+)  # fmt: skip
+register_needed_commands((*COMMANDS, SELECT, *CLUSTER_COMMANDS))
 
 
 @dataclasses.dataclass(frozen=True)
-class Credentials:
+class NodeResult:
+    """What one node did: ``error`` (scrubbed of secrets) is None when it did what was asked;
+    ``outcome`` says what that was: created, updated, deleted, absent or listed."""
+
+    address: str
+    kind: str  # primary, replica or server (one standalone server)
+    outcome: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "kind": self.kind,
+            "ok": self.ok,
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+
+class _PerNode:
+    """What each node did (``nodes``), and those that failed."""
+
+    nodes: tuple[NodeResult, ...]
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        return [node for node in self.nodes if not node.ok]
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials(_PerNode):
     """A provisioned role's login: give it to that role's process as REDIS_USERNAME /
-    REDIS_PASSWORD. The password is shown once; repr() hides it."""
+    REDIS_PASSWORD. The password is shown once; repr() hides it. ``nodes`` says what each node
+    did: check :attr:`failed` (provisioning goes on past a failed node, so that the password
+    set on the others is not lost)."""
 
     role: str
     username: str
@@ -69,6 +134,9 @@ class Credentials:
     password: str | None = dataclasses.field(repr=False)
     #: Whether the user was made now (False: an existing user's rules were updated).
     created: bool = True
+    nodes: tuple[NodeResult, ...] = ()
+    #: how the nodes disagreed before (a user missing on some, passwords that differ)
+    drift: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +144,43 @@ class Credentials:
             "username": self.username,
             "password": self.password,
             "created": self.created,
+            "nodes": [node.as_dict() for node in self.nodes],
+            "drift": list(self.drift),
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class Revoked(_PerNode):
+    """The user of ``role`` deleted on each node (``deleted``: it existed on at least one)."""
+
+    role: str
+    username: str
+    deleted: bool
+    nodes: tuple[NodeResult, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "username": self.username,
+            "deleted": self.deleted,
+            "nodes": [node.as_dict() for node in self.nodes],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class UserListing(_PerNode):
+    """The provisioned users merged over the nodes, and each node's outcome. Each user says on
+    how many nodes it exists and how the nodes disagree about it (``drift``)."""
+
+    users: list[dict[str, Any]]
+    nodes: tuple[NodeResult, ...]
+
+    @property
+    def drift(self) -> list[str]:
+        return [f"{user['username']}: {what}" for user in self.users for what in user["drift"]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"users": self.users, "nodes": [node.as_dict() for node in self.nodes]}
 
 
 def username_for(role: str) -> str:
@@ -88,8 +192,16 @@ def username_for(role: str) -> str:
     return USER_PREFIX + validate_role(role)
 
 
-def _admin(client: Any) -> Any:
-    return client if client is not None else runtime.sync_client()
+def key_pattern(role: str, settings: Settings | None = None) -> str:
+    """The ACL key pattern of ``role``'s keys in the layout ``settings`` use.
+
+    >>> key_pattern("weather")
+    'weather:*'
+    >>> key_pattern("weather", Settings(url="redis+cluster://127.0.0.1:7000"))
+    '{weather}:*'
+    """
+    hash_tag = settings is not None and settings.hash_tag_roles
+    return escape_glob(Keyspace(validate_role(role), hash_tag=hash_tag).prefix) + "*"
 
 
 def _database(admin: Any) -> int:
@@ -98,79 +210,295 @@ def _database(admin: Any) -> int:
     return int(kwargs.get("db") or 0)
 
 
-def _rules(role: str, db: int) -> list[str]:
+def _rules(role: str, db: int, settings: Settings | None = None) -> list[str]:
     """What provisioning owns: enabled, the command set, the role's own key patterns (its
-    keys, and its internal keys: its key index)."""
+    keys in the layout in use, and its internal keys: its key index)."""
+    cluster = settings is not None and settings.mode == "cluster"
     return [
         "on",
-        f"~{escape_glob(f'{role}:')}*",
+        f"~{key_pattern(role, settings)}",
         f"~{Keyspace(role).internal_pattern()}",
         "-@all",
         *(f"+{command}" for command in COMMANDS),
         *([f"+{SELECT}"] if db else []),
+        *((f"+{command}" for command in CLUSTER_COMMANDS) if cluster else ()),
     ]
 
 
+@dataclasses.dataclass
+class _Node:
+    address: str
+    kind: str
+    client: Any
+    db: int
+
+
+@contextlib.contextmanager
+def _nodes(settings: Settings | None, client: Any) -> Iterator[tuple[Settings | None, list[_Node]]]:
+    """The admin clients of every data node (closed after), and the settings they come from.
+
+    ``client`` given: that one connection only (as before nodes were known). One standalone
+    server: the process's shared client (or one built from ``settings``).
+    """
+    from . import connection
+
+    if client is not None:
+        yield settings, [_Node("the server", "server", client, _database(client))]
+        return
+    given = settings
+    settings = runtime.enabled_settings(settings)
+    topology = settings.topology()
+    if topology is None:
+        single = runtime.sync_client() if given is None else connection.build_client(settings)
+        try:
+            node = _Node(connection.describe(settings), "server", single, _database(single))
+            yield settings, [node]
+        finally:
+            if given is not None:
+                connection.close_client(single)
+        return
+    try:
+        addresses = connection.node_addresses(settings)
+    except Exception as exc:
+        raise translate(exc) from None
+    opened = [
+        _Node(f"{host}:{port}", kind, connection.node_client(settings, host, port), topology.db)
+        for host, port, kind in addresses
+    ]
+    try:
+        yield settings, opened
+    finally:
+        for node in opened:
+            with contextlib.suppress(Exception):
+                node.client.close()
+
+
+def _error(exc: BaseException, hide: Sequence[str | None] = ()) -> tuple[RoleRedisError, str]:
+    translated = translate(exc)
+    return translated, scrub(str(translated), [s for s in hide if s])
+
+
+def _raise_if_all_failed(results: list[NodeResult], first: RoleRedisError | None) -> None:
+    if first is not None and results and all(not node.ok for node in results):
+        if len(results) == 1:
+            raise first
+        raise type(first)(f"every node failed; {results[0].address}: {results[0].error}")
+
+
+def _hashes(user: Any) -> frozenset[str] | None:
+    """The password hashes of an ACL GETUSER reply (a dict, or the flat list of RESP2)."""
+    if isinstance(user, list | tuple):
+        user = dict(zip(user[::2], user[1::2], strict=True))
+    if not isinstance(user, dict):
+        return None
+    found = user.get("passwords", user.get(b"passwords")) or []
+    return frozenset(h.decode() if isinstance(h, bytes) else str(h) for h in found)
+
+
 def provision(
-    role: str, *, client: Any = None, new_password: bool = False, db: int | None = None
+    role: str,
+    *,
+    client: Any = None,
+    new_password: bool = False,
+    db: int | None = None,
+    settings: Settings | None = None,
 ) -> Credentials:
-    """Create the ACL user of ``role``, or update the rules of the one it has.
+    """Create the ACL user of ``role`` on every node, or update the rules of the one it has.
 
-    A new user gets a new password (returned, shown once). An existing user keeps its
-    password (``password`` is None in the result) and every grant provisioning does not own;
-    ``new_password=True`` replaces its password (the old one stops working at once).
-    ``db`` (default: the admin connection's database) decides whether SELECT is allowed.
+    A new user gets a new password (returned, shown once), the same on every node. An existing
+    user keeps its password (``password`` is None in the result) and every grant provisioning
+    does not own; a node that lacks it gets the password hash the other nodes have. If the
+    nodes' passwords differ, each keeps its own, a node without the user fails, and
+    ``drift`` says so: ``new_password=True`` sets one new password everywhere (the old ones
+    stop working at once). ``db`` (default: the deployment's database) decides whether SELECT
+    is allowed. ``settings`` default to the process's; ``client`` limits the work to one
+    connection.
 
-    Raises PermissionDeniedError if the admin connection may not manage users.
+    Raises PermissionDeniedError (or the error of the kind that happened) if every node
+    failed; otherwise check :attr:`Credentials.failed`.
     """
     username = username_for(role)
-    admin = _admin(client)
-    try:
-        exists = admin.execute_command("ACL", "GETUSER", username) is not None
-        rules = _rules(role, _database(admin) if db is None else db)
+    with _nodes(settings, client) as (used, nodes):
+        results: dict[int, NodeResult] = {}
+        first: RoleRedisError | None = None
+        users: dict[int, Any] = {}
+        for i, node in enumerate(nodes):
+            try:
+                users[i] = node.client.execute_command("ACL", "GETUSER", username)
+            except Exception as exc:
+                err, text = _error(exc)
+                first = first or err
+                results[i] = NodeResult(node.address, node.kind, error=text)
+        present = {i: _hashes(user) for i, user in users.items() if user is not None}
+        distinct = set(present.values())
+        drift: list[str] = []
+        missing = [nodes[i].address for i in users if i not in present]
+        if present and missing:
+            drift.append("missing on " + ", ".join(missing))
+        if len(distinct) > 1:
+            drift.append("the password differs between nodes")
         password = None
-        if not exists or new_password:
+        if new_password or not present:
             password = secrets.token_urlsafe(32)
-            rules.insert(0, f">{password}")
-            rules.insert(0, "resetpass")
-        if not exists:
-            rules = ["reset", "resetchannels", *rules]
-        admin.execute_command("ACL", "SETUSER", username, *rules)
-    except Exception as exc:
-        raise translate(exc) from None
-    return Credentials(role, username, password, created=not exists)
+        for i, user in users.items():
+            node = nodes[i]
+            rules = _rules(role, node.db if db is None else db, used)
+            if password is not None:
+                rules[:0] = ["resetpass", f">{password}"]
+            elif user is None:
+                if len(distinct) > 1:
+                    results[i] = NodeResult(
+                        node.address,
+                        node.kind,
+                        error="the user is missing here and its password differs between the "
+                        "other nodes: provision with --new-password to set one everywhere",
+                    )
+                    continue
+                (hashes,) = distinct
+                rules[:0] = ["resetpass", *(f"#{h}" for h in sorted(hashes or ()))]
+            if user is None:
+                rules[:0] = ["reset", "resetchannels"]
+            try:
+                node.client.execute_command("ACL", "SETUSER", username, *rules)
+            except Exception as exc:
+                err, text = _error(exc, [password])
+                first = first or err
+                results[i] = NodeResult(node.address, node.kind, error=text)
+                continue
+            outcome = "created" if user is None else "updated"
+            results[i] = NodeResult(node.address, node.kind, outcome=outcome)
+    ordered = [results[i] for i in range(len(nodes))]
+    _raise_if_all_failed(ordered, first)
+    return Credentials(
+        role,
+        username,
+        password,
+        created=not present,
+        nodes=tuple(ordered),
+        drift=tuple(drift),
+    )
 
 
-def revoke(role: str, *, client: Any = None) -> bool:
-    """Delete the ACL user of ``role`` (and drop its connections); False if there was none."""
+def revoke_report(role: str, *, client: Any = None, settings: Settings | None = None) -> Revoked:
+    """Delete the ACL user of ``role`` on every node (and drop its connections there).
+
+    Raises the error of the kind that happened if every node failed; otherwise check
+    :attr:`Revoked.failed`.
+    """
     username = username_for(role)
-    try:
-        deleted = int(_admin(client).execute_command("ACL", "DELUSER", username))
-    except Exception as exc:
-        raise translate(exc) from None
-    return deleted > 0
+    results: list[NodeResult] = []
+    first: RoleRedisError | None = None
+    deleted = False
+    with _nodes(settings, client) as (_, nodes):
+        for node in nodes:
+            try:
+                count = int(node.client.execute_command("ACL", "DELUSER", username))
+            except Exception as exc:
+                err, text = _error(exc)
+                first = first or err
+                results.append(NodeResult(node.address, node.kind, error=text))
+                continue
+            deleted = deleted or count > 0
+            outcome = "deleted" if count else "absent"
+            results.append(NodeResult(node.address, node.kind, outcome=outcome))
+    _raise_if_all_failed(results, first)
+    return Revoked(role, username, deleted, tuple(results))
 
 
-def list_users(*, client: Any = None) -> list[dict[str, Any]]:
-    """The provisioned roles: role, username, enabled, key patterns, commands."""
-    try:
-        lines = _admin(client).execute_command("ACL", "LIST")
-    except Exception as exc:
-        raise translate(exc) from None
-    users = []
-    for raw_line in lines:
-        line = raw_line.decode() if isinstance(raw_line, bytes) else str(raw_line)
-        parts = line.split()
-        if len(parts) < 2 or not parts[1].startswith(USER_PREFIX):
-            continue
-        username = parts[1]
-        users.append(
-            {
-                "role": username[len(USER_PREFIX) :],
-                "username": username,
-                "enabled": "on" in parts[2:],
-                "keys": [p[1:] for p in parts[2:] if p.startswith("~")],
-                "commands": " ".join(p for p in parts[2:] if p[:1] in "+-" and p != "-@all"),
-            }
+def revoke(role: str, *, client: Any = None, settings: Settings | None = None) -> bool:
+    """Delete the ACL user of ``role`` on every node; False if no node had it.
+
+    Raises if any node failed (:func:`revoke_report` says which, and goes on past them).
+    """
+    done = revoke_report(role, client=client, settings=settings)
+    _raise_if_any_failed(done.failed)
+    return done.deleted
+
+
+def _raise_if_any_failed(failed: list[NodeResult]) -> None:
+    if failed:
+        from .errors import InternalError
+
+        raise InternalError(
+            "; ".join(f"{node.address} ({node.kind}): {node.error}" for node in failed)
         )
-    return sorted(users, key=lambda user: user["role"])
+
+
+def _parse(raw_line: Any) -> tuple[str, list[str]] | None:
+    line = raw_line.decode() if isinstance(raw_line, bytes) else str(raw_line)
+    parts = line.split()
+    if len(parts) < 2 or not parts[1].startswith(USER_PREFIX):
+        return None
+    return parts[1], parts[2:]
+
+
+def _describe(username: str, rules: list[str]) -> dict[str, Any]:
+    return {
+        "role": username[len(USER_PREFIX) :],
+        "username": username,
+        "enabled": "on" in rules,
+        "keys": [p[1:] for p in rules if p.startswith("~")],
+        "commands": " ".join(sorted(p for p in rules if p[:1] in "+-" and p != "-@all")),
+    }
+
+
+def list_report(*, client: Any = None, settings: Settings | None = None) -> UserListing:
+    """The provisioned roles over every node: role, username, enabled, key patterns, commands
+    (as the first node that has the user says: a primary), ``nodes`` (how many have it, of
+    ``nodes_total``) and ``drift`` (missing on a node, rules or password that differ).
+    Never a password or its hash."""
+    results: list[NodeResult] = []
+    first: RoleRedisError | None = None
+    seen: dict[str, dict[str, list[str]]] = {}  # username -> node address -> rules
+    answered: list[str] = []
+    with _nodes(settings, client) as (_, nodes):
+        for node in nodes:
+            try:
+                lines = node.client.execute_command("ACL", "LIST")
+            except Exception as exc:
+                err, text = _error(exc)
+                first = first or err
+                results.append(NodeResult(node.address, node.kind, error=text))
+                continue
+            answered.append(node.address)
+            results.append(NodeResult(node.address, node.kind, outcome="listed"))
+            for raw_line in lines:
+                parsed = _parse(raw_line)
+                if parsed is not None:
+                    seen.setdefault(parsed[0], {})[node.address] = parsed[1]
+    _raise_if_all_failed(results, first)
+    users = []
+    for username, by_node in seen.items():
+        reference_address, reference = next(iter(by_node.items()))
+        user = _describe(username, reference)
+        user["nodes"] = len(by_node)
+        user["nodes_total"] = len(nodes)
+        user["drift"] = _drift(by_node, answered, reference_address)
+        users.append(user)
+    return UserListing(sorted(users, key=lambda user: user["role"]), tuple(results))
+
+
+def _drift(by_node: dict[str, list[str]], answered: list[str], reference: str) -> list[str]:
+    def split(rules: list[str]) -> tuple[list[str], set[str]]:
+        # the order of +commands differs between nodes (each keeps a hash table): compare sorted
+        return sorted(r for r in rules if r[:1] != "#"), {r for r in rules if r[:1] == "#"}
+
+    drift = []
+    missing = [address for address in answered if address not in by_node]
+    if missing:
+        drift.append("missing on " + ", ".join(missing))
+    rules, hashes = split(by_node[reference])
+    other_rules = [a for a, r in by_node.items() if split(r)[0] != rules]
+    if other_rules:
+        drift.append(f"rules differ from {reference} on " + ", ".join(other_rules))
+    other_passwords = [a for a, r in by_node.items() if split(r)[1] != hashes]
+    if other_passwords:
+        drift.append(f"password differs from {reference} on " + ", ".join(other_passwords))
+    return drift
+
+
+def list_users(*, client: Any = None, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The provisioned roles (see :func:`list_report`); raises if any node failed."""
+    listing = list_report(client=client, settings=settings)
+    _raise_if_any_failed(listing.failed)
+    return listing.users

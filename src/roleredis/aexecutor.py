@@ -15,8 +15,10 @@ blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.exceptions as rex
@@ -25,12 +27,12 @@ from . import runtime
 from .breaker import Breaker
 from .cluster import ClusterRoute
 from .config import Settings
-from .connection import Route, describe, route_for, uses_tls
+from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
 from .executor import Call, pack, tell_breaker, to_wire
 from .internals import PoolExhausted
 from .retry import ConnectionDropped, RetryPolicy
 
-__all__ = ["AsyncExecutor", "executor_for"]
+__all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
 
 
 class AsyncExecutor:
@@ -181,3 +183,87 @@ def executor_for(client: Any, slots: asyncio.Semaphore | None, settings: Setting
         settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
     )
     return AsyncExecutor(client, policy, runtime.breaker(), slots, settings.pool_timeout)
+
+
+# --- the per-loop clients: one client per event loop, closed when asyncio.run() ends ---------
+
+
+class _LoopClient:
+    """A loop's client, the semaphore that bounds (and queues) its connections, and the
+    async generator whose finalisation closes it."""
+
+    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots")
+
+    def __init__(self, client: Any, closer: Any, max_connections: int, timeout: float) -> None:
+        self.client = client
+        self.closer = closer
+        self.executor: AsyncExecutor | None = None
+        self.slots = asyncio.Semaphore(max_connections)
+        self.pool_timeout = timeout
+
+
+# event loop -> its _LoopClient
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+    weakref.WeakKeyDictionary()
+)
+_clients_lock = threading.Lock()
+
+
+async def _closer(client: Any, loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
+    # asyncio.run() -> loop.shutdown_asyncgens() finalises this generator inside the loop,
+    # before the loop closes: the one moment the client's connections can be closed cleanly.
+    try:
+        yield
+    finally:
+        with _clients_lock:
+            entry = _clients.get(loop)
+            if entry is not None and entry.client is client:
+                del _clients[loop]  # the entry would keep the loop alive (its client refers to it)
+        await aclose_client(client)
+
+
+async def _loop_client() -> _LoopClient:
+    """The client of the running loop, made on first use in that loop."""
+    loop = asyncio.get_running_loop()
+    entry = _clients.get(loop)
+    if entry is None:
+        settings = runtime.settings()
+        client = build_async_client(settings)
+        closer = _closer(client, loop)
+        await closer.__anext__()
+        entry = _LoopClient(client, closer, settings.max_connections, settings.pool_timeout)
+        with _clients_lock:
+            _clients[loop] = entry
+    return entry
+
+
+async def aclose() -> None:
+    """Close the running loop's client now (``asyncio.run()`` does it by itself at the end)."""
+    entry = _clients.get(asyncio.get_running_loop())
+    if entry is not None:
+        await entry.closer.aclose()
+
+
+def _forget_clients(forked: bool) -> None:
+    # Clients belong to their loops; a loop still running keeps its own until it ends. After
+    # reset() the next call in that loop must see new settings, so drop the mapping. In a
+    # forked child the lock may have been held by a parent thread: a new one.
+    global _clients_lock
+    if forked:
+        _clients_lock = threading.Lock()
+    with _clients_lock:
+        _clients.clear()
+
+
+runtime.on_reset(_forget_clients)
+
+
+async def loop_executor(client: Any, settings: Settings) -> AsyncExecutor:
+    """The executor that sends an AsyncRoleStore's batches: on ``client`` if given, else on the
+    running loop's own client (made once per loop client; the hot path looks it up)."""
+    if client is not None:
+        return executor_for(client, None, settings)
+    shared = await _loop_client()
+    if shared.executor is None:
+        shared.executor = executor_for(shared.client, shared.slots, settings)
+    return shared.executor

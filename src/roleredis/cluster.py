@@ -35,6 +35,8 @@ from typing import Any
 import hiredis
 from redis.crc import key_slot
 
+from .internals import refresh_slots, slot_owner
+
 __all__ = ["ClusterClient", "ClusterRoute", "Exchange", "slot_of"]
 
 Command = tuple[Any, ...]
@@ -145,7 +147,7 @@ class ClusterClient:
     def refresh(self) -> None:
         """Ask the cluster again which node serves which slot."""
         self._by_slot = {}
-        self.topology.nodes_manager.initialize()
+        refresh_slots(self.topology)
         self._by_slot = {}
         self.stale = False
 
@@ -154,8 +156,7 @@ class ClusterClient:
             self.refresh()
         found = self._by_slot.get(slot)
         if found is None:  # redis-py's lookup is slow for a per-key path: remember its answer
-            node = self.topology.nodes_manager.get_node_from_slot(slot)
-            found = self._by_slot[slot] = self.node(node.host, node.port)
+            found = self._by_slot[slot] = self.node(*slot_owner(self.topology, slot))
         return found
 
     def primaries(self) -> list[Any]:

@@ -36,9 +36,11 @@ from .urls import Deployment
 __all__ = [
     "Route",
     "aclose_client",
+    "admin_client",
     "after_fork",
     "build_async_client",
     "build_client",
+    "close_admin_client",
     "close_client",
     "connection_kwargs",
     "describe",
@@ -417,6 +419,19 @@ def describe(settings: Settings) -> str:
     return f"{scheme}://{settings.host}:{settings.port}/{settings.db}"
 
 
+def _deployment_kwargs(settings: Settings, topology: Deployment) -> dict[str, Any]:
+    """Connection keywords for a node of a Cluster or Sentinel deployment (no address, no db):
+    the deployment URL's credentials win over the settings'."""
+    kwargs = {
+        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
+    }
+    if topology.username:
+        kwargs["username"] = topology.username
+    if topology.password:
+        kwargs["password"] = topology.password
+    return kwargs
+
+
 def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
     """Every data node of the deployment as ``(host, port, role)``, role ``primary`` or
     ``replica``: the one server; a Cluster's primaries and replicas (CLUSTER NODES asked of the
@@ -426,13 +441,7 @@ def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
     if topology is None:
         info = settings.connection_info()
         return [(str(info["host"]), int(info["port"] or 0), "primary")]
-    kwargs = {
-        k: v for k, v in connection_kwargs(settings).items() if k not in ("host", "port", "db")
-    }
-    if topology.username:
-        kwargs["username"] = topology.username
-    if topology.password:
-        kwargs["password"] = topology.password
+    kwargs = _deployment_kwargs(settings, topology)
     if topology.kind == "sentinel":
         sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             list(topology.nodes),
@@ -497,3 +506,29 @@ def node_client(settings: Settings, host: str, port: int) -> redis.Redis:
     if tls:
         kwargs["ssl"] = True
     return redis.Redis(host=host, port=port, **kwargs)
+
+
+def admin_client(settings: Settings) -> Any:
+    """A client for whole-deployment administration (copying data between deployments):
+    a :class:`redis.RedisCluster` for a Cluster (it sends each single-key command to the node
+    that owns the key's slot), else a plain client to the one server or the Sentinel primary.
+    The caller closes it with :func:`close_admin_client`."""
+    topology = settings.topology()
+    if topology is None or topology.kind != "cluster":
+        return build_client(settings)
+    from redis.cluster import ClusterNode
+
+    kwargs = _deployment_kwargs(settings, topology)
+    if topology.tls or settings.ssl:
+        kwargs["ssl"] = True
+    register_secrets(*settings.secrets())
+    nodes = [ClusterNode(host, port) for host, port in topology.nodes]  # type: ignore[no-untyped-call]
+    return redis.RedisCluster(startup_nodes=nodes, **kwargs)
+
+
+def close_admin_client(client: Any) -> None:
+    """Close a client made by :func:`admin_client`."""
+    if isinstance(client, redis.RedisCluster):
+        client.close()
+    else:
+        close_client(client)

@@ -285,12 +285,20 @@ _HINTS: tuple[tuple[type[RoleRedisError], str, bool | None, str], ...] = (
 _REFUSED_COMMAND = re.compile(r"no permissions to run the '([^']+)' command", re.IGNORECASE)
 
 
+#: the commands roleredis itself needs (roleredis.acl registers them: it knows the operations)
+_NEEDED_COMMANDS: frozenset[str] = frozenset()
+
+
+def register_needed_commands(commands: Iterable[str]) -> None:
+    """Name the commands whose refusal means the role's ACL user is out of date."""
+    global _NEEDED_COMMANDS
+    _NEEDED_COMMANDS = _NEEDED_COMMANDS | {c.lower() for c in commands}
+
+
 def _needed_command_hint(text: str) -> str:
     """When a refused command is one roleredis itself needs, how to fix the role's user."""
-    from .acl import COMMANDS, SELECT  # acl imports this module
-
     refused = _REFUSED_COMMAND.search(text)
-    if refused is not None and refused.group(1).lower() in (*COMMANDS, SELECT):
+    if refused is not None and refused.group(1).lower() in _NEEDED_COMMANDS:
         return (
             "; roleredis needs this command: an admin should re-run "
             "`roleredis acl provision ROLE` to update this role's ACL user"

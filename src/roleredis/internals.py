@@ -21,8 +21,10 @@ __all__ = [
     "connected_socket",
     "pool_counts",
     "pool_exhausted",
+    "refresh_slots",
     "running_loop",
     "shut_down",
+    "slot_owner",
 ]
 
 # what redis-py's BlockingConnectionPool raises (an untyped ConnectionError) when no connection
@@ -102,3 +104,14 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
     """The running event loop of this thread, or None (without raising, unlike
     ``asyncio.get_running_loop``, and without the cost of catching its RuntimeError)."""
     return asyncio._get_running_loop()
+
+
+def refresh_slots(cluster: Any) -> None:
+    """Make a redis-py RedisCluster ask the cluster again which node serves which slot."""
+    cluster.nodes_manager.initialize()
+
+
+def slot_owner(cluster: Any, slot: int) -> tuple[str, int]:
+    """``(host, port)`` of the primary a redis-py RedisCluster's slot map names for ``slot``."""
+    node = cluster.nodes_manager.get_node_from_slot(slot)
+    return node.host, int(node.port)

@@ -88,7 +88,7 @@ class Scope:
         Measured on what is stored: the server closes the connection on a value over its
         proto-max-bulk-len instead of answering, so too big a value must never be sent.
         """
-        data = self.codec.encode(value, full_key, encrypt)
+        data = self.codec.encode(value, self.binding(full_key), encrypt)
         if len(data) > self.max_value_bytes:
             raise InvalidArgumentError(
                 f"the value of {full_key!r} is {len(data)} bytes stored, over "
@@ -96,6 +96,13 @@ class Scope:
                 "or raise the setting (and the server's proto-max-bulk-len)"
             )
         return data
+
+    def binding(self, full_key: str) -> str:
+        """What a sealed value is bound to: the key as the role names it (``weather:k``) in
+        every layout, so it still opens after a copy to ``{weather}:k`` (and values sealed
+        before, bound to ``weather:k``, open as they did)."""
+        keyspace = self.keyspace
+        return keyspace.logical_key(keyspace.strip(full_key)) if keyspace.hash_tag else full_key
 
     def ttl(self, ttl: Any) -> tuple[int | None, str | None]:
         return apply_ttl(ttl, default_ttl=self.default_ttl, max_ttl=self.max_ttl)
@@ -254,7 +261,7 @@ def _decode(scope: Scope, data: Any, full_key: str) -> Any:
     if isinstance(data, str):  # a client made with decode_responses=True
         data = data.encode("utf-8")
     try:
-        return scope.codec.decode(data, full_key)
+        return scope.codec.decode(data, scope.binding(full_key))
     except SerializationError as exc:
         raise SerializationError(f"{full_key!r}: {exc}") from None
 

@@ -401,6 +401,12 @@ class Settings:
             return found.kind
         return "memory" if (self.url or "").startswith("memory:") else "standalone"
 
+    @property
+    def hash_tag_roles(self) -> bool:
+        """Whether a role's keys are ``{role}:key`` (a Cluster with colocate_roles, and
+        auto_prefix on) rather than ``role:key``: the layout ACL key patterns and copies use."""
+        return self.mode == "cluster" and self.colocate_roles and self.auto_prefix
+
     def topology(self) -> Deployment | None:
         """The Cluster or Sentinel deployment in use (from the URL, else from config.yaml);
         None for one server. A URL wins over the file, as the environment does elsewhere."""

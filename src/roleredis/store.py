@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import ops
+from .aexecutor import loop_executor
 from .codec import Codec
 from .config import Settings
 from .connection import describe, embedded_backend, uses_tls
@@ -71,7 +72,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
             validate_role(role),
             auto_prefix=settings.auto_prefix,
             # in a cluster, a co-located role's keys share one slot: {weather}:forecast
-            hash_tag=settings.mode == "cluster" and settings.colocate_roles,
+            hash_tag=settings.hash_tag_roles,
         ),
         default_ttl=settings.default_ttl,
         max_ttl=settings.max_ttl,
@@ -220,17 +221,6 @@ async def drive_async(op: ops.Op[T], run: Callable[[list[ops.Call]], Awaitable[l
         return done.value  # type: ignore[no-any-return]
 
 
-async def _loop_executor(client: Any, settings: Settings) -> Any:
-    """The asyncio executor for ``client`` (None: the running loop's own client), from
-    :mod:`roleredis.aio`, which owns the per-loop clients (bound on first use: aio imports this
-    module)."""
-    global _loop_executor
-    from .aio import loop_executor
-
-    _loop_executor = loop_executor
-    return await loop_executor(client, settings)
-
-
 class AsyncRoleStore:
     """One role's corner of Redis, for asyncio code; the same operations as RoleStore.
 
@@ -265,7 +255,7 @@ class AsyncRoleStore:
     async def _run(
         self, op: ops.Op[T], observe: Callable[[list[ops.Call], Any], None] | None = None
     ) -> T:
-        run = await _loop_executor(self.client, self.settings)
+        run = await loop_executor(self.client, self.settings)
         if observe is None:
             return await drive_async(op, run)
 
@@ -305,5 +295,5 @@ class AsyncRoleStore:
         """Connections of the client's pool (the running loop's own client by default)."""
         client = self.client
         if client is None:
-            client = (await _loop_executor(None, self.settings)).client
+            client = (await loop_executor(None, self.settings)).client
         return pool_usage(client, self.settings)

@@ -73,3 +73,22 @@ def test_every_node_of_each_kind_of_deployment_is_found() -> None:
             ("127.0.0.1", group.primary.port, "primary"),
             ("127.0.0.1", group.replicas[0].port, "replica"),
         ]
+
+
+def test_the_slot_map_internals_roleredis_reads() -> None:
+    """roleredis.internals.refresh_slots / slot_owner against a real cluster: the day redis-py
+    renames RedisCluster.nodes_manager or its methods, this fails by name."""
+    from roleredis import internals
+    from roleredis.cluster import slot_of
+
+    with RedisClusterProcesses() as cluster:
+        client = cluster.client()
+        try:
+            internals.refresh_slots(client)
+            slot = slot_of("{weather}:k")
+            assert internals.slot_owner(client, slot) == (
+                "127.0.0.1",
+                cluster.primary_for_key("{weather}:k").port,
+            )
+        finally:
+            client.close()

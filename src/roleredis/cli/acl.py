@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from .app import JsonFlag, RoleArg, app, connecting, show_help
-from .output import console, emit_json, note, say
+from .app import EXIT_FAILED, CliError, JsonFlag, RoleArg, app, connecting, show_help
+from .output import console, emit_json, note, one_line, say
 
 acl_app = typer.Typer(
-    help="Per-role Redis ACL users: each may use only its own ROLE:* keys (needs an admin "
-    "connection: REDIS_USERNAME / REDIS_PASSWORD of a user allowed to manage ACLs).",
+    help="Per-role Redis ACL users: each may use only its own ROLE:* keys, on every node of a "
+    "Cluster or Sentinel group (needs an admin connection: REDIS_USERNAME / REDIS_PASSWORD of a "
+    "user allowed to manage ACLs).",
 )
 app.add_typer(acl_app, name="acl")
 
@@ -24,6 +26,27 @@ def _acl(ctx: typer.Context) -> None:
         show_help(ctx)
 
 
+def _node_lines(nodes: Sequence[Any]) -> None:
+    """One line per node (only when there is more than one server, or one failed)."""
+    if len(nodes) < 2 and all(node.ok for node in nodes):
+        return
+    for node in nodes:
+        what = node.outcome if node.ok else f"FAILED: {one_line(node.error or '')}"
+        say(Text(f"  {node.address} ({node.kind}): {what}"))
+
+
+def _fail_for_nodes(nodes: Sequence[Any], what: str) -> None:
+    """Exit 1 naming every node that failed (after the rest was reported)."""
+    failed = [node for node in nodes if not node.ok]
+    if failed:
+        named = "; ".join(f"{node.address} ({node.kind}): {node.error}" for node in failed)
+        raise CliError(
+            f"{what} failed on {len(failed)} of {len(nodes)} nodes: {named}; run the command "
+            "again once they answer",
+            EXIT_FAILED,
+        )
+
+
 @acl_app.command("provision")
 def acl_provision(
     role: RoleArg,
@@ -31,70 +54,96 @@ def acl_provision(
         bool,
         typer.Option(
             "--new-password",
-            help="Give an existing user a new password (the old one stops working at once).",
+            help="Give an existing user a new password on every node (the old one stops "
+            "working at once).",
         ),
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create the ACL user of ROLE (printing its password once), or update its rules.
+    """Create the ACL user of ROLE on every node (printing its password once), or update its
+    rules.
 
-    An existing user keeps its password (running roles stay logged in) and any other grants
-    it has; only its command set and its own key pattern are brought up to date.
-    --new-password replaces the password. In --json, "password" is null when it is unchanged.
+    ACL users are per node: in a Cluster or under Sentinel every primary and replica gets the
+    user, with the same password (run it again after a node is replaced: the new node gets the
+    password the others have). An existing user keeps its password (running roles stay logged
+    in) and any other grants it has; only its command set and its own key pattern are brought
+    up to date. --new-password replaces the password everywhere. In --json, "password" is
+    null when it is unchanged, and "nodes" says what each node did. Exit 1 if a node failed.
     """
     from .. import acl
 
-    connecting("acl provision", role)
-    creds = acl.provision(role, new_password=new_password)
+    settings = connecting("acl provision", role)
+    creds = acl.provision(role, new_password=new_password, settings=settings)
     if as_json:
         emit_json(creds.as_dict())
+        _fail_for_nodes(creds.nodes, "acl provision")
         return
     done = "created" if creds.created else "updated the rules of"
-    say(f"{done} ACL user {creds.username}: it may use only the keys {role}:*")
+    count = sum(node.ok for node in creds.nodes)
+    where_ = f" on {count} nodes" if len(creds.nodes) > 1 else ""
+    pattern = acl.key_pattern(role, settings)
+    say(f"{done} ACL user {creds.username}{where_}: it may use only the keys {pattern}")
+    _node_lines(creds.nodes)
+    for what in creds.drift:
+        note(f"the nodes disagreed: {what}")
     say(f"REDIS_USERNAME={creds.username}")
     if creds.password is None:
         say("password unchanged (--new-password sets a new one)")
-        return
-    say(f"REDIS_PASSWORD={creds.password}")
-    note("the password is shown only now: give both to the role's process")
+    else:
+        say(f"REDIS_PASSWORD={creds.password}")
+        note("the password is shown only now: give both to the role's process")
+    _fail_for_nodes(creds.nodes, "acl provision")
 
 
 @acl_app.command("revoke")
 def acl_revoke(role: RoleArg, as_json: JsonFlag = False) -> None:
-    """Delete the ACL user of ROLE (and drop its connections); exit 0 also if it had none."""
+    """Delete the ACL user of ROLE on every node (and drop its connections); exit 0 also if it
+    had none, 1 if a node failed."""
     from .. import acl
 
-    connecting("acl revoke", role)
-    deleted = acl.revoke(role)
+    settings = connecting("acl revoke", role)
+    done = acl.revoke_report(role, settings=settings)
     if as_json:
-        emit_json({"role": role, "username": acl.username_for(role), "deleted": deleted})
-    elif deleted:
-        say(f"deleted ACL user {acl.username_for(role)}")
+        emit_json(done.as_dict())
     else:
-        say(f"role {role} had no ACL user")
+        if done.deleted:
+            say(f"deleted ACL user {done.username}")
+        else:
+            say(f"role {role} had no ACL user")
+        _node_lines(done.nodes)
+    _fail_for_nodes(done.nodes, "acl revoke")
 
 
 @acl_app.command("list")
 def acl_list(as_json: JsonFlag = False) -> None:
-    """The roles that have an ACL user: user name, enabled, key patterns (never passwords)."""
+    """The roles that have an ACL user: user name, enabled, key patterns (never passwords),
+    on how many nodes, and drift between nodes (a user missing on a node, rules or password
+    that differ). Exit 1 if a node failed."""
     from .. import acl
 
-    connecting("acl list")
-    users = acl.list_users()
+    settings = connecting("acl list")
+    listing = acl.list_report(settings=settings)
+    users = listing.users
     if as_json:
         emit_json(users)
-        return
-    if not users:
+    elif not users:
         note("no role has an ACL user (roleredis acl provision ROLE)")
-        return
-    table = Table()
-    for column in ("role", "user", "enabled", "keys"):
-        table.add_column(column)
-    for user in users:
-        table.add_row(
-            Text(user["role"]),
-            Text(user["username"]),
-            "yes" if user["enabled"] else "no",
-            Text(" ".join(user["keys"])),
-        )
-    console.print(table)
+    else:
+        several = len(listing.nodes) > 1
+        table = Table()
+        for column in ("role", "user", "enabled", "keys", *(("nodes",) if several else ())):
+            table.add_column(column)
+        for user in users:
+            table.add_row(
+                Text(user["role"]),
+                Text(user["username"]),
+                "yes" if user["enabled"] else "no",
+                Text(" ".join(user["keys"])),
+                *((f"{user['nodes']}/{user['nodes_total']}",) if several else ()),
+            )
+        console.print(table)
+        for what in listing.drift:  # whole lines, never cut by the table's width
+            say(f"drift: {what}")
+        if listing.drift:
+            note("run 'roleredis acl provision ROLE' to even the nodes out")
+    _fail_for_nodes(listing.nodes, "acl list")

@@ -38,7 +38,7 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
-def _one_line(message: str) -> str:
+def one_line(message: str) -> str:
     text = " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
     return text if len(text) <= 600 else text[:597] + "..."
 
@@ -46,7 +46,7 @@ def _one_line(message: str) -> str:
 def error(message: str, error_code: str = "") -> None:
     """The one ``error: <message> [<error_code>]`` line on stderr (secrets scrubbed)."""
     line = Text("error: ", style="bold red")
-    line.append(_one_line(scrub(message)) or "unknown error")
+    line.append(one_line(scrub(message)) or "unknown error")
     if error_code:
         line.append(f" [{error_code}]", style="dim")
     err_console.print(line, soft_wrap=True)
