@@ -11,6 +11,13 @@ refuses (a value over its proto-max-bulk-len): the batch is halved until that wr
 which alone is given up (counted as failed, logged with its key and size); the others land.
 Nothing starts before the first fire-and-forget call.
 
+With ``async.wait_replicas: N`` each batch ends with ``WAIT N async.wait_timeout`` on the
+connection(s) that carried it (on a cluster, one per node that carried part of it: see
+roleredis.cluster). Writes of a batch that fewer than N replicas acknowledged landed on the
+primary only: they are not counted as written but kept and sent again (SET, MSET and the
+index's ZADD GT are idempotent) until replicated, or given up (counted, logged) once older
+than ``async.max_age``, like writes held through an outage.
+
 Failures are judged by the one retry policy (:meth:`RetryPolicy.for_writer`) and reported to the
 process's breaker, which the writer consults without obeying: it never stops retrying queued
 writes because the breaker is open (it waits the longest backoff instead of hammering), its
@@ -117,6 +124,12 @@ class Writer:
         self.max_pending = settings.async_max_pending
         self.batch_size = settings.async_batch_size
         self.max_age = settings.async_max_age
+        self.wait_replicas = settings.async_wait_replicas
+        self._wait_command: tuple[Any, ...] | None = None
+        if self.wait_replicas:
+            timeout_ms = max(1, round(settings.async_wait_timeout * 1000))
+            self._wait_command = ("WAIT", self.wait_replicas, timeout_ms)
+        self._unreplicated = False
         self._queue: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._sleeping = False
@@ -300,10 +313,13 @@ class Writer:
 
     def _send(self, items: list[Any]) -> None:
         attempt = 0
+        unreplicated_rounds = 0
         while items:
             if self._abandon:
                 raise _Abandoned
             commands, plan = _plan(items)
+            if self._wait_command is not None:  # last, so that it counts every write of the batch
+                commands.append(self._wait_command)
             fresh = self._conn is None
             pool = self._route.client.connection_pool  # None for a cluster
             try:
@@ -340,8 +356,47 @@ class Writer:
             if self._outage:
                 self._outage = False
                 log.warning("roleredis writer: Redis reachable again; sending queued writes")
-            self._settle(plan, replies)
-            return
+            if self._wait_command is None:
+                self._settle(plan, replies)
+                return
+            reached = replies.pop()
+            replicated = not isinstance(reached, hiredis.ReplyError) and (
+                int(reached) >= self.wait_replicas
+            )
+            unreplicated = self._settle(plan, replies, replicated=replicated)
+            if not unreplicated:
+                if self._unreplicated:
+                    self._unreplicated = False
+                    log.warning("roleredis writer: writes reach async.wait_replicas again")
+                return
+            items = self._keep_unreplicated(unreplicated, reached)
+            if items:
+                unreplicated_rounds += 1
+                self.pause(min(_MAX_BACKOFF, 0.1 * unreplicated_rounds))
+
+    def _keep_unreplicated(self, writes: list[Any], reached: Any) -> list[Any]:
+        """Writes that landed on the primary but not on async.wait_replicas replicas: kept to
+        be sent again, or given up if older than async.max_age."""
+        oldest_allowed = self.clock() - self.max_age
+        kept = [item for item in writes if item[1] >= oldest_allowed]
+        too_old = [item for item in writes if item[1] < oldest_allowed]
+        if too_old:
+            self._give_up(
+                too_old,
+                f"not replicated to async.wait_replicas ({self.wait_replicas}) replicas within "
+                f"async.max_age ({self.max_age:g} s)",
+            )
+        if kept and not self._unreplicated:
+            self._unreplicated = True
+            log.warning(
+                "roleredis writer: %d writes reached the primary but only %s of "
+                "async.wait_replicas (%d) replicas; not counted as written, sending them "
+                "again until replicated or async.max_age",
+                len(kept),
+                reached,
+                self.wait_replicas,
+            )
+        return kept
 
     def _tell_breaker(self, decision: Decision) -> None:
         """Report a failure to the breaker: counted (the health check shows the writer's
@@ -427,9 +482,14 @@ class Writer:
             )
         return kept
 
-    def _settle(self, plan: list[tuple[Any, int]], replies: list[Any]) -> None:
+    def _settle(
+        self, plan: list[tuple[Any, int]], replies: list[Any], *, replicated: bool = True
+    ) -> list[Any]:
+        """Account for a batch's replies; return the writes that landed but are not to be
+        counted yet (not ``replicated``: async.wait_replicas)."""
         at = 0
         carried = 0
+        landed: list[Any] = []
         refused: list[tuple[list[Any], Any]] = []
         reads: list[tuple[ReadRequest, list[Any]]] = []
         for owner, count in plan:
@@ -439,8 +499,10 @@ class Writer:
                 # that of their index update, if any (the write landed whatever it says)
                 if isinstance(mine[0], hiredis.ReplyError):
                     refused.append((owner, mine[0]))
-                else:
+                elif replicated:
                     carried += len(owner)
+                else:
+                    landed.extend(owner)
             else:
                 reads.append((owner, mine))
         failed = sum(len(owner) for owner, _ in refused)
@@ -461,6 +523,7 @@ class Writer:
             )
         for request, mine in reads:
             self._finish_read(request, mine)
+        return landed
 
     def _finish_read(self, request: ReadRequest, replies: list[Any]) -> None:
         try:

@@ -351,10 +351,32 @@ def index_write_cost(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[R
     return rows
 
 
+def _list_and_clear_lonely(base: Any, mine: int) -> dict[bool, tuple[float, float]]:
+    """With the index off (False) and on (True) under settings ``base``: write ``mine`` keys
+    of the role "lonely", then time listing and clearing them; (ms to list, ms to clear)."""
+    import roleredis
+    from roleredis import runtime
+
+    timings: dict[bool, tuple[float, float]] = {}
+    for flag in (False, True):
+        runtime.use_settings(base.replace(index=flag))
+        roleredis.redis_clear_role_data("lonely")  # with the index on: trusted from here
+        roleredis.redis_write_many({f"k{i}": i for i in range(mine)}, role="lonely")
+        started = time.perf_counter()
+        listed = roleredis.redis_get_keys(role="lonely")
+        listed_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        cleared = roleredis.redis_clear_role_data("lonely")
+        cleared_ms = (time.perf_counter() - started) * 1000
+        if listed["count"] != mine or cleared["deleted_count"] != mine:
+            raise RuntimeError(f"unexpected results: {listed} {cleared}")
+        timings[flag] = (listed_ms, cleared_ms)
+    return timings
+
+
 def index_listing(url: str, *, others: int = 1_000_000, mine: int = 10) -> list[Row]:
     """A role of ``mine`` keys among ``others`` other keys: redis_get_keys and
     redis_clear_role_data with a trusted key index against SCAN (ms per call)."""
-    import roleredis
     from roleredis import runtime
     from roleredis.config import load_settings
 
@@ -366,21 +388,8 @@ def index_listing(url: str, *, others: int = 1_000_000, mine: int = 10) -> list[
             pipe.execute()
     pipe.execute()
     base = load_settings(environ={"REDIS_URL": url}, read_file=False)
-    timings: dict[bool, tuple[float, float]] = {}
     try:
-        for flag in (False, True):
-            runtime.use_settings(base.replace(index=flag))
-            roleredis.redis_clear_role_data("lonely")  # with the index on: trusted from here
-            roleredis.redis_write_many({f"k{i}": i for i in range(mine)}, role="lonely")
-            started = time.perf_counter()
-            listed = roleredis.redis_get_keys(role="lonely")
-            listed_ms = (time.perf_counter() - started) * 1000
-            started = time.perf_counter()
-            cleared = roleredis.redis_clear_role_data("lonely")
-            cleared_ms = (time.perf_counter() - started) * 1000
-            if listed["count"] != mine or cleared["deleted_count"] != mine:
-                raise RuntimeError(f"unexpected results: {listed} {cleared}")
-            timings[flag] = (listed_ms, cleared_ms)
+        timings = _list_and_clear_lonely(base, mine)
     finally:
         runtime.use_settings(None)
         r.flushdb()
@@ -448,6 +457,228 @@ def pending_write_memory(n: int) -> Row:
     )
 
 
+def cluster_pairs(
+    cluster: Any, *, colocate: bool, scale: float = 1.0, rounds: int = 3
+) -> list[Row]:
+    """roleredis on a local cluster (``colocate_roles`` as given) beside raw redis-py
+    ``RedisCluster`` doing the same work: sync write and read, write_many/read_many(1000) vs a
+    non-transactional cluster pipeline, fire-and-forget vs a raw loop and a pipeline of 100.
+
+    Raw keys follow the same layout: ``{raw}:...`` (one slot, one node) when roles are
+    co-located, plain ``raw:...`` (spread over the nodes) when they are not.
+    """
+    import roleredis
+    from roleredis import runtime
+    from roleredis.config import load_settings
+
+    base = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
+    runtime.use_settings(base.replace(colocate_roles=colocate))
+    r: Any = redis.RedisCluster(
+        startup_nodes=cluster.startup_nodes(), socket_timeout=5.0, socket_connect_timeout=5.0
+    )
+    layout = "co-located" if colocate else "spread"
+    raw_prefix = "{raw}:" if colocate else "raw:"
+    value = {"user_id": 123, "login_time": "2024-01-01T10:00:00Z", "permissions": ["read"]}
+    raw_value = json.dumps(value).encode()
+    n = max(200, int(3000 * scale))
+    batch = 1000
+    reps = max(2, int(10 * scale))
+    m = max(5000, int(50_000 * scale))
+    mapping = {f"m{i}": value for i in range(batch)}
+    keys = list(mapping)
+    raw_keys = [f"{raw_prefix}m{i}" for i in range(batch)]
+
+    def ours_write() -> None:
+        for i in range(n):
+            roleredis.redis_write(f"k{i % 100}", value, role="bench")
+
+    def raw_write() -> None:
+        for i in range(n):
+            r.set(f"{raw_prefix}k{i % 100}", raw_value)
+
+    def ours_read() -> None:
+        for i in range(n):
+            roleredis.redis_read(f"k{i % 100}", role="bench")
+
+    def raw_read() -> None:
+        for i in range(n):
+            r.get(f"{raw_prefix}k{i % 100}")
+            r.ttl(f"{raw_prefix}k{i % 100}")
+
+    def ours_write_many() -> None:
+        for _ in range(reps):
+            roleredis.redis_write_many(mapping, role="bench")
+
+    def raw_pipeline(command: str) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(reps):
+                pipe = r.pipeline(transaction=False)
+                for key in raw_keys:
+                    if command == "set":
+                        pipe.set(key, raw_value)
+                    else:
+                        pipe.get(key)
+                pipe.execute()
+
+        return run
+
+    def ours_read_many() -> None:
+        for _ in range(reps):
+            roleredis.redis_read_many(keys, role="bench")
+
+    def ours_async() -> None:
+        for i in range(m):
+            roleredis.redis_write_async(f"a{i}", value, role="bench")
+        if not roleredis.redis_flush(60)["success"]:
+            raise RuntimeError("flush failed")
+
+    def raw_pipeline_100() -> None:
+        for start in range(0, m, 100):
+            pipe = r.pipeline(transaction=False)
+            for i in range(start, start + 100):
+                pipe.set(f"{raw_prefix}a{i}", raw_value)
+            pipe.execute()
+
+    rows: list[Row] = []
+    try:
+        ours_write()  # warm: connections, the slot map
+        raw_write()
+        write = _pair(n, ours_write, raw_write, rounds)
+        rows.append(Row(f"cluster ({layout}) sync write vs RedisCluster.set", *write, ">= 0.85"))
+        rows.append(
+            Row(
+                f"cluster ({layout}) sync read vs RedisCluster.get + ttl",
+                *_pair(n, ours_read, raw_read, rounds),
+                ">= 0.85",
+            )
+        )
+        for name, ours, raw in (
+            ("write_many(1000)", ours_write_many, raw_pipeline("set")),
+            ("read_many(1000)", ours_read_many, raw_pipeline("get")),
+        ):
+            rows.append(
+                Row(
+                    f"cluster ({layout}) {name} vs RedisCluster pipeline",
+                    *_pair(reps * batch, ours, raw, rounds),
+                    ">= 1.5",
+                    "keys/s",
+                )
+            )
+        ours_async()  # warm: the writer thread
+        fire = _rate(m, ours_async, rounds)
+        rows.append(
+            Row(f"cluster ({layout}) fire-and-forget vs raw set loop", fire, write[1], ">= 15")
+        )
+        p100 = _rate(m, raw_pipeline_100, rounds)
+        rows.append(
+            Row(f"cluster ({layout}) fire-and-forget vs pipeline of 100", fire, p100, ">= 2")
+        )
+    finally:
+        roleredis.redis_clear_role_data("bench")
+        runtime.use_settings(None)
+        for key in r.scan_iter(f"{raw_prefix}*", count=1000):
+            r.unlink(key)
+        r.close()
+    return rows
+
+
+def _used_memory(r: Any) -> int:
+    """used_memory summed over the cluster's primaries."""
+    info = r.info("memory", target_nodes=redis.RedisCluster.PRIMARIES)
+    return sum(int(node["used_memory"]) for node in info.values())
+
+
+def cluster_memory(cluster: Any, *, keys: int = 200_000) -> list[Row]:
+    """Bytes of server memory per key of a 108-byte value (summed over the primaries), with
+    the role's key index off and on, written with redis_write_many in batches of 1000."""
+    import roleredis
+    from roleredis import runtime
+    from roleredis.config import load_settings
+
+    base = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
+    r = redis.RedisCluster(startup_nodes=cluster.startup_nodes())
+    rows = []
+    try:
+        for flag in (False, True):
+            runtime.use_settings(base.replace(index=flag))
+            roleredis.redis_clear_role_data("mem")
+            before = _used_memory(r)
+            for start in range(0, keys, 1000):
+                chunk = {f"event:{i:09d}": VALUE_108 for i in range(start, start + 1000)}
+                if not roleredis.redis_write_many(chunk, role="mem")["success"]:
+                    raise RuntimeError("write_many failed")
+            per_key = (_used_memory(r) - before) / keys
+            roleredis.redis_clear_role_data("mem")
+            rows.append(
+                Row(
+                    f"server memory per key, 108-byte value, index {'on' if flag else 'off'}",
+                    per_key,
+                    None,
+                    "measured",
+                    "bytes",
+                )
+            )
+    finally:
+        runtime.use_settings(None)
+        r.close()
+    return rows
+
+
+def cluster_listing(cluster: Any, *, others: int = 300_000, mine: int = 10) -> list[Row]:
+    """A 10-key role among ``others`` keys spread over the cluster: redis_get_keys and
+    redis_clear_role_data (ms), for each layout, with SCAN (index off) and with the index."""
+    from roleredis import runtime
+    from roleredis.config import load_settings
+
+    r: Any = redis.RedisCluster(startup_nodes=cluster.startup_nodes())
+    for start in range(0, others, 1000):
+        pipe = r.pipeline(transaction=False)
+        for i in range(start, min(others, start + 1000)):
+            pipe.set(f"crowd:{i}", b"1")
+        pipe.execute()
+    base = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
+    rows = []
+    try:
+        for colocate in (True, False):
+            timings = _list_and_clear_lonely(base.replace(colocate_roles=colocate), mine)
+            layout = "co-located" if colocate else "spread"
+            where = f"{mine} keys among {others:,}, {layout}"
+            rows.append(
+                Row(
+                    f"cluster redis_get_keys, {where}: index vs SCAN",
+                    timings[True][0],
+                    timings[False][0],
+                    "measured",
+                    "ms",
+                )
+            )
+            rows.append(Row(f"cluster redis_clear_role_data, {where}: index vs SCAN",
+                            timings[True][1], timings[False][1], "measured", "ms"))  # fmt: skip
+    finally:
+        runtime.use_settings(None)
+        r.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+        r.close()
+    return rows
+
+
+def run_cluster(*, scale: float = 1.0, rounds: int = 3) -> tuple[str, list[Row]]:
+    """Start a local cluster (3 primaries + 3 replicas) and run every cluster benchmark on it."""
+    from .testing.cluster import RedisClusterProcesses
+
+    with RedisClusterProcesses() as cluster:
+        client = cluster.client()
+        try:
+            version = str(client.info("server", target_nodes=redis.RedisCluster.RANDOM)
+                          ["redis_version"])  # fmt: skip
+        finally:
+            client.close()
+        rows = cluster_pairs(cluster, colocate=True, scale=scale, rounds=rounds)
+        rows += cluster_pairs(cluster, colocate=False, scale=scale, rounds=rounds)
+        rows += cluster_memory(cluster, keys=max(20_000, int(200_000 * scale)))
+        rows += cluster_listing(cluster, others=max(30_000, int(300_000 * scale)))
+    return f"{version} (cluster: 3 primaries + 3 replicas, one machine)", rows
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -471,11 +702,13 @@ def render(rows: list[Row]) -> str:
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
-        raw = f"{row.raw:,.0f} {row.unit}" if row.raw else ""
+        raw = ""
+        if row.raw:
+            raw = f"{row.raw:,.2f} {row.unit}" if row.unit == "ms" else f"{row.raw:,.0f} {row.unit}"
         ratio = f"{row.ratio:.2f}x" if row.ratio else ""
         ours = (
             f"{row.ours:,.2f} {row.unit}"
-            if row.unit in ("us/call",)
+            if row.unit in ("us/call", "ms")
             else f"{row.ours:,.0f} {row.unit}"
         )
         lines.append(f"| {row.name} | {ours} | {raw} | {ratio} | {row.target} |")
@@ -493,9 +726,19 @@ def main(argv: list[str] | None = None) -> int:
         help="only the role key index's benchmarks: write cost on vs off, and listing and "
         "clearing a 10-key role among 1,000,000 keys, index vs SCAN",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="only the cluster benchmarks: a local cluster of 3 primaries + 3 replicas, "
+        "roleredis (both key layouts) beside raw RedisCluster; memory per key; listing costs",
+    )
     args = parser.parse_args(argv)
     from .testing import RedisServer
 
+    if args.cluster:
+        server_version, rows = run_cluster(scale=args.scale, rounds=args.rounds)
+        _print(rows, server_version, as_json=args.json)
+        return 0
     with RedisServer() as server:
         server_version = server.client().info("server")["redis_version"]
         if args.index:
@@ -503,7 +746,12 @@ def main(argv: list[str] | None = None) -> int:
             rows += index_listing(server.url)
         else:
             rows = run_all(server.url, scale=args.scale, rounds=args.rounds)
-    if args.json:
+    _print(rows, server_version, as_json=args.json)
+    return 0
+
+
+def _print(rows: list[Row], server_version: str, *, as_json: bool) -> None:
+    if as_json:
         print(
             json.dumps(
                 {
@@ -517,7 +765,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"machine: {machine()}; redis-server {server_version}\n")
         print(render(rows))
-    return 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,11 @@ same logic:
 - a command whose keys span several slots (MGET, UNLINK, EXISTS, MSET of keys spread over the
   cluster when roles are not co-located) is split per slot and its replies merged, so nothing
   meets CROSSSLOT;
+- WAIT (which counts the replicas that acknowledged the writes of its own connection) goes to
+  every node that carried a command of the batch before it, appended to that node's part (so
+  on the same connection, in the same round trip); its reply is the smallest count. A batch
+  with a WAIT that meets redirections sends WAIT again after the redirected commands, and the
+  smallest count wins: a reply never claims more replicas than every write reached;
 - SCAN goes to the node of the role's hash tag (``{weather}:*``), or, for a pattern without a
   tag, walks every primary in turn with a composite cursor (node index in the high bits);
 - a MOVED reply refreshes the slot map and sends the command again; ASK sends it once to the
@@ -99,6 +104,8 @@ class ClusterClient:
         self._topology: Any = None
         self._make_node = make_node
         self._nodes: dict[tuple[str, int], Any] = {}
+        #: slot -> node client, as the slot map last said (emptied when it is asked again)
+        self._by_slot: dict[int, Any] = {}
         self._lock = threading.Lock()
         self.asynchronous = asynchronous
         self.stale = False
@@ -136,17 +143,23 @@ class ClusterClient:
         with self._lock:
             topology, self._topology = self._topology, None
             nodes, self._nodes = list(self._nodes.values()), {}
+            self._by_slot = {}
         return topology, nodes
 
     def refresh(self) -> None:
         """Ask the cluster again which node serves which slot."""
+        self._by_slot = {}
         refresh_slots(self.topology)
+        self._by_slot = {}
         self.stale = False
 
     def for_slot(self, slot: int) -> Any:
         if self.stale:
             self.refresh()
-        return self.node(*slot_owner(self.topology, slot))
+        found = self._by_slot.get(slot)
+        if found is None:  # redis-py's lookup is slow for a per-key path: remember its answer
+            found = self._by_slot[slot] = self.node(*slot_owner(self.topology, slot))
+        return found
 
     def primaries(self) -> list[Any]:
         """Every primary's client, in a stable order (by address)."""
@@ -209,7 +222,15 @@ class ClusterRoute:
         pieces: list[_Piece] = []
         merges: list[_Merge] = []
         scans: dict[int, tuple[int, int]] = {}  # command index -> (node index, node count)
+        waited = 0  # pieces before this index are covered by a WAIT already planned
+        wait: Command | None = None  # the batch's last WAIT, sent again after redirections
+        late_waits: list[Any] = []  # the replies of those
         for i, command in enumerate(commands):
+            if str(command[0]).upper() == "WAIT":
+                merges.append(self._plan_wait(i, command, pieces, waited))
+                waited = len(pieces)
+                wait = command
+                continue
             merges.append(self._plan(i, command, pieces, scans))
         replies: list[Any] = [None] * len(pieces)
         todo = list(range(len(pieces)))
@@ -222,8 +243,14 @@ class ClusterRoute:
                     target = self.client.for_slot(piece.slot or 0)
                 groups.setdefault(id(target), (target, []))[1].append(p)
             redirected: list[int] = []
+            again = wait is not None and len(todo) < len(pieces)  # resending redirected ones
             for target, members in groups.values():
-                got = yield target, [pieces[p].command for p in members]
+                sent = [pieces[p].command for p in members]
+                if again and wait is not None:
+                    got = yield target, [*sent, wait]
+                    late_waits.append(got.pop())
+                else:
+                    got = yield target, sent
                 for p, reply in zip(members, got, strict=True):
                     replies[p] = reply
                     if _redirect(reply) is not None:
@@ -238,7 +265,11 @@ class ClusterRoute:
             if len(asks) < len(redirected):
                 self.client.refresh()  # MOVED: the slot map changed
             for p, node in asks:
-                got = yield node, [("ASKING",), pieces[p].command]
+                if wait is not None:
+                    got = yield node, [("ASKING",), pieces[p].command, wait]
+                    late_waits.append(got[2])
+                else:
+                    got = yield node, [("ASKING",), pieces[p].command]
                 replies[p] = got[1]
             todo = [p for p in redirected if _redirect(replies[p]) is not None]
             if not todo:
@@ -250,7 +281,29 @@ class ClusterRoute:
             at += count
         for i, (node_index, count) in scans.items():
             out[i] = _composite_cursor(out[i], node_index, count)
+        if late_waits:
+            for i, command in enumerate(commands):
+                if command is wait:
+                    out[i] = _fewest([out[i], *late_waits])
         return out
+
+    def _plan_wait(
+        self, index: int, command: Command, pieces: list[_Piece], since: int
+    ) -> _Merge:
+        """WAIT to every node that carries a piece planned since the previous WAIT (pieces
+        from ``since`` on), after them; with none, to any primary."""
+        targets: dict[int, Any] = {}
+        slots = {piece.slot or 0 for piece in pieces[since:] if piece.target is None}
+        for target in [self.client.for_slot(slot) for slot in slots] + [
+            piece.target for piece in pieces[since:] if piece.target is not None
+        ]:
+            targets.setdefault(id(target), target)
+        if not targets:
+            any_primary = self.client.any_primary()
+            targets[id(any_primary)] = any_primary
+        for target in targets.values():
+            pieces.append(_Piece(index, command, None, target))
+        return _counted(len(targets), _fewest)
 
     def _plan(
         self,
@@ -266,7 +319,7 @@ class ClusterRoute:
             piece = self._scan_piece(index, command, scans)
             pieces.append(piece)
             return _counted(1, lambda got: got[0])
-        if name in ("PING", "INFO", "ASKING", "WAIT") or len(command) < 2:
+        if name in ("PING", "INFO", "ASKING") or len(command) < 2:
             pieces.append(_Piece(index, command, None, self.client.any_primary()))
             return _counted(1, lambda got: got[0])
         if name == "MSET":
@@ -330,6 +383,14 @@ def _all_ok(got: list[Any]) -> Any:
         if _is_error(reply):
             return reply
     return got[0]
+
+
+def _fewest(got: list[Any]) -> Any:
+    """The smallest WAIT count (the first error, if any)."""
+    for reply in got:
+        if _is_error(reply):
+            return reply
+    return min(int(reply) for reply in got)
 
 
 def _sum(got: list[Any]) -> Any:

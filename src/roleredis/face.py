@@ -11,7 +11,7 @@ time the call, count it in :mod:`roleredis.metrics`, log it, and turn any error 
 failure dict. They never raise.
 
 >>> WRITE.tool, sorted(WRITE.commands)
-('redis_write', ['set'])
+('redis_write', ['set', 'wait'])
 >>> [op.name for op in TABLE][:3]
 ['write', 'read', 'get_keys']
 """
@@ -224,7 +224,7 @@ def _as_is(outcome: Result, store: Store, args: Args) -> Result:
 WRITE = Operation(
     "write",
     "Write a JSON value (or bytes) under the role's key, with an optional TTL in seconds.",
-    frozenset({"set"}),
+    frozenset({"set", "wait"}),
     lambda w, s, a: results.written(w, s.role),
     "write",
     ops.write,
@@ -291,7 +291,7 @@ CLEAR_ROLE_DATA = Operation(
 WRITE_MANY = Operation(
     "write_many",
     "Write many keys of the role in one round trip (none if any is invalid).",
-    frozenset({"set"}),
+    frozenset({"set", "wait"}),
     lambda w, s, a: results.written_many(w, s.role),
     "write_many",
     ops.write_many,

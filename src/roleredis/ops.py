@@ -33,6 +33,7 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     SerializationError,
+    TimeoutError,
 )
 from .keys import Keyspace
 from .ttl import NO_EXPIRY, apply_ttl
@@ -74,6 +75,8 @@ class Scope:
     max_value_bytes: int = 512 * 1024 * 1024
     #: keep the role's key index (key_management.index; see roleredis.index)
     index: bool = False
+    #: how long a write with ``replicas=N`` waits for them (async.wait_timeout), seconds
+    wait_timeout: float = 1.0
 
     @property
     def role(self) -> str:
@@ -185,19 +188,58 @@ def _acknowledged(replies: list[Any], what: str) -> None:
             raise InternalError(f"{what}: the server did not acknowledge the write ({reply!r})")
 
 
+def _replicas(replicas: Any) -> int:
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise InvalidArgumentError(
+            f"replicas must be a whole number of replicas (0: do not wait), got {replicas!r}"
+        )
+    return replicas
+
+
+def _wait_call(scope: Scope, replicas: int) -> list[Call]:
+    """WAIT for ``replicas`` after the writes, in the same batch (so on the same connection:
+    WAIT counts the writes of its own connection); none for 0."""
+    if not replicas:
+        return []
+    return [("wait", (replicas, max(1, round(scope.wait_timeout * 1000))))]
+
+
+def _replicated(scope: Scope, reply: Any, replicas: int, what: str) -> None:
+    reached = int(reply)
+    if reached < replicas:
+        raise TimeoutError(
+            f"{what} landed on the primary but reached only {reached} of {replicas} replicas "
+            f"within async.wait_timeout ({scope.wait_timeout:g} s): it is lost if the primary "
+            "fails before replicating it; retry it (the write is idempotent), or check the "
+            "replicas (INFO replication)"
+        )
+
+
 def write(
-    scope: Scope, key: str, value: Any, ttl: int | None = None, *, encrypt: bool | None = None
+    scope: Scope,
+    key: str,
+    value: Any,
+    ttl: int | None = None,
+    *,
+    encrypt: bool | None = None,
+    replicas: int = 0,
 ) -> Op[Written]:
     """Store ``value`` under ``key``; ``ttl`` None takes default_ttl, -1 means no expiry.
 
-    ``encrypt`` None follows the role's configuration (encryption.roles).
+    ``encrypt`` None follows the role's configuration (encryption.roles). ``replicas=N``:
+    wait (async.wait_timeout) until N replicas have the write; fewer is a TimeoutError.
     """
+    replicas = _replicas(replicas)
     prepared = prepare_write(scope, key, value, ttl, encrypt)
+    wait = _wait_call(scope, replicas)
     if prepared.index is None:
-        replies = yield [prepared.call]
+        replies = yield [prepared.call, *wait]
     else:  # SET first, then ZADD: see roleredis.index on the order
-        replies = yield [prepared.call, prepared.index]
-    _acknowledged(replies[:1], f"write of {prepared.written.full_key!r}")
+        replies = yield [prepared.call, prepared.index, *wait]
+    what = f"write of {prepared.written.full_key!r}"
+    _acknowledged(replies[:1], what)
+    if wait:
+        _replicated(scope, replies[-1], replicas, f"the {what}")
     return prepared.written
 
 
@@ -349,8 +391,14 @@ def write_many(
     ttl: int | None = None,
     *,
     encrypt: bool | None = None,
+    replicas: int = 0,
 ) -> Op[WrittenMany]:
-    """Write every item of ``mapping`` in one round trip; nothing is sent if any is invalid."""
+    """Write every item of ``mapping`` in one round trip; nothing is sent if any is invalid.
+
+    ``replicas=N``: wait (async.wait_timeout) until N replicas have every write; fewer is a
+    TimeoutError.
+    """
+    replicas = _replicas(replicas)
     if not isinstance(mapping, Mapping):
         raise InvalidArgumentError(
             f"mapping must be a dict of key -> value, got {type(mapping).__name__}"
@@ -370,8 +418,11 @@ def write_many(
         if scope.index:  # after the SETs: see roleredis.index on the order
             score = index.score_for(seconds)
             calls.append(index.add_call(scope.keyspace, ((score, key) for key in keys)))
-        replies = yield calls
+        wait = _wait_call(scope, replicas)
+        replies = yield [*calls, *wait]
         _acknowledged(replies[:sets], "write_many")
+        if wait:
+            _replicated(scope, replies[-1], replicas, f"write_many of {sets} keys")
     return WrittenMany(keys, NO_EXPIRY if seconds is None else seconds, warning)
 
 

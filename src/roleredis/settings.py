@@ -173,6 +173,10 @@ class WriterSettings(_Group):
     drain_timeout: float = setting(5.0, checks.seconds, "redis.async.drain_timeout")
     max_age: float = setting(300.0, checks.seconds, "redis.async.max_age")
     batch_size: int = setting(5000, checks.whole(1), "redis.async.batch_size")
+    #: after each batch, WAIT for this many replicas; only replicated writes count as written
+    wait_replicas: int = setting(0, checks.whole(0, 100), "redis.async.wait_replicas")
+    #: how long a WAIT (the writer's, or a sync write's replicas=N) waits for the replicas
+    wait_timeout: float = setting(1.0, checks.seconds, "redis.async.wait_timeout")
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -320,6 +324,8 @@ class Settings:
     async_drain_timeout = Flat[float]("writer", "drain_timeout")
     async_max_age = Flat[float]("writer", "max_age")
     async_batch_size = Flat[int]("writer", "batch_size")
+    async_wait_replicas = Flat[int]("writer", "wait_replicas")
+    async_wait_timeout = Flat[float]("writer", "wait_timeout")
     breaker_failures = Flat[int]("breaker", "failures")
     breaker_cooldown = Flat[float]("breaker", "cooldown")
     compression_threshold = Flat[int | None]("serialization", "compression_threshold")

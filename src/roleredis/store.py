@@ -80,6 +80,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         max_value_bytes=settings.max_value_bytes,
         # roles share one namespace without a prefix: there is no role's index to keep
         index=settings.index and settings.auto_prefix,
+        wait_timeout=settings.async_wait_timeout,
     )
 
 

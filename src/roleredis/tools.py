@@ -158,16 +158,21 @@ def redis_write(
     *,
     role: str | None = None,
     encrypt: bool | None = None,
+    replicas: int = 0,
 ) -> Result:
     """Write ``value`` under ``<role>:<key>``.
 
     ``ttl``: seconds; None takes key_management.default_ttl; -1 asks for no expiry.
     ``encrypt``: seal the value with AES-GCM (None: as encryption.roles says for the role).
+    ``replicas``: wait up to async.wait_timeout until that many replicas have the write;
+    fewer fails with error_code "timeout" (the write landed on the primary only).
 
     >>> redis_write("user_session", {"user_id": 123}, ttl=3600, role="web")["prefixed_key"]
     'web:user_session'
     """
-    return face.call(WRITE, _store, role, (key, value, ttl), {"encrypt": encrypt})
+    return face.call(
+        WRITE, _store, role, (key, value, ttl), {"encrypt": encrypt, "replicas": replicas}
+    )
 
 
 def redis_read(key: str, *, role: str | None = None) -> Result:
@@ -241,13 +246,18 @@ def redis_write_many(
     *,
     role: str | None = None,
     encrypt: bool | None = None,
+    replicas: int = 0,
 ) -> Result:
     """Write every item of ``mapping`` in one round trip (all refused if any is invalid).
+
+    ``replicas``: as for :func:`redis_write`, for every write of the mapping.
 
     >>> redis_write_many({"a": 1, "b": 2}, ttl=60, role="web")["written"]
     2
     """
-    return face.call(WRITE_MANY, _store, role, (mapping, ttl), {"encrypt": encrypt})
+    return face.call(
+        WRITE_MANY, _store, role, (mapping, ttl), {"encrypt": encrypt, "replicas": replicas}
+    )
 
 
 def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
