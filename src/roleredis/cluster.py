@@ -287,9 +287,7 @@ class ClusterRoute:
                     out[i] = _fewest([out[i], *late_waits])
         return out
 
-    def _plan_wait(
-        self, index: int, command: Command, pieces: list[_Piece], since: int
-    ) -> _Merge:
+    def _plan_wait(self, index: int, command: Command, pieces: list[_Piece], since: int) -> _Merge:
         """WAIT to every node that carries a piece planned since the previous WAIT (pieces
         from ``since`` on), after them; with none, to any primary."""
         targets: dict[int, Any] = {}
