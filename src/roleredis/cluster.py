@@ -29,7 +29,7 @@ same logic:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from typing import Any
 
 import hiredis
@@ -48,7 +48,7 @@ Exchange = Generator[tuple[Any, list[Command]], list[Any], list[Any]]
 _CURSOR_BITS = 64
 _CURSOR_MASK = (1 << _CURSOR_BITS) - 1
 _MAX_REDIRECTS = 5
-# commands with one key, as their first argument, that roleredis sends
+# multi-key commands roleredis sends, split per slot when their keys span several
 _MULTI_KEY = frozenset({"MGET", "UNLINK", "DEL", "EXISTS"})
 
 
@@ -187,8 +187,6 @@ class _Piece:
 class ClusterRoute:
     """The route of a batch through a cluster (see the module's doc)."""
 
-    single = False
-
     def __init__(self, client: ClusterClient) -> None:
         self.client = client
 
@@ -211,10 +209,6 @@ class ClusterRoute:
         except Exception:
             self.client.stale = True
             raise
-
-    def for_keys(self, keys: Sequence[Any]) -> Any:
-        """The node that owns the first of ``keys`` (all of a co-located role's keys)."""
-        return self.client.for_slot(slot_of(keys[0])) if keys else self.client.any_primary()
 
     def exchange(self, commands: list[Command]) -> Exchange:
         """Send ``commands`` where they belong; the replies, in order, as raw hiredis values

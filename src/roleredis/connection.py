@@ -14,7 +14,7 @@ executor), within ``socket_connect_timeout``, so that a dead server is reported 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,51 +50,20 @@ __all__ = [
 ]
 
 
-# commands whose first argument is not a key
-_KEYLESS = frozenset({"PING", "INFO", "SCAN", "MGET", "MSET", "SELECT", "AUTH"})
-
-
-def keys_of(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """The keys a batch of wire commands touches (for a route that places keys).
-
-    >>> keys_of([("SET", "w:k", b"1"), ("MGET", "w:a", "w:b"), ("PING",)])
-    ['w:k', 'w:a', 'w:b']
-    """
-    keys: list[Any] = []
-    for command in commands:
-        name = command[0]
-        if name == "MGET":
-            keys += command[1:]
-        elif name == "MSET":
-            keys += command[1::2]
-        elif name not in _KEYLESS and len(command) > 1:
-            keys.append(command[1])
-    return keys
-
-
 class Route:
-    """The seam that chooses the client a batch is sent on, from the keys it touches.
+    """The seam every runner (sync, async, the background writer) sends a batch through.
 
-    Every runner (sync, async, the background writer) asks it. With one standalone server (or
-    memory://) every key lives on the one client, so the batch is not even looked at; a route
-    for a cluster overrides :meth:`for_keys` to give the node that owns the keys (one node for
-    roles co-located by hash tag).
+    With one server (or memory://) every key lives on the one client, so :meth:`send` hands it
+    the whole batch; :class:`~roleredis.cluster.ClusterRoute` splits a batch per node instead.
 
-    >>> Route("the client").for_commands([("GET", "w:k")])
-    'the client'
+    >>> Route("the client").send([("GET", "w:k")], lambda client, commands: [client])
+    ['the client']
     """
 
     __slots__ = ("client",)
 
-    #: whether every key is on :attr:`client` (then the commands need not be looked at)
-    single: bool = True
-
     def __init__(self, client: Any) -> None:
         self.client = client
-
-    def for_keys(self, keys: Iterable[Any]) -> Any:
-        """The client that holds ``keys``."""
-        return self.client
 
     def send(self, commands: list[tuple[Any, ...]], send: Callable[[Any, Any], Any]) -> Any:
         """The replies of ``commands``, sent by ``send(client, commands)``: on one server, all
@@ -104,12 +73,6 @@ class Route:
     async def asend(self, commands: list[tuple[Any, ...]], send: Callable[[Any, Any], Any]) -> Any:
         """As :meth:`send`, with an async ``send``."""
         return await send(self.client, commands)
-
-    def for_commands(self, commands: Sequence[tuple[Any, ...]]) -> Any:
-        """The client to send ``commands`` (wire form, e.g. ``("SET", key, value)``) on."""
-        if self.single:
-            return self.client
-        return self.for_keys(keys_of(commands))
 
 
 def uses_tls(settings: Settings) -> bool:

@@ -252,19 +252,8 @@ class AsyncRoleStore:
         """The Redis key that ``key`` is stored under."""
         return self.scope.keyspace.full_key(key)
 
-    async def _run(
-        self, op: ops.Op[T], observe: Callable[[list[ops.Call], Any], None] | None = None
-    ) -> T:
-        run = await loop_executor(self.client, self.settings)
-        if observe is None:
-            return await drive_async(op, run)
-
-        async def observed(batch: list[ops.Call]) -> list[Any]:
-            replies: list[Any] = await run(batch)
-            observe(batch, replies)
-            return replies
-
-        return await drive_async(op, observed)
+    async def _run(self, op: ops.Op[T]) -> T:
+        return await drive_async(op, await loop_executor(self.client, self.settings))
 
     write = _async_method(ops.write)
     read = _async_method(ops.read)
