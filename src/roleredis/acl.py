@@ -9,8 +9,24 @@ admin's REDIS_USERNAME / REDIS_PASSWORD).
 
 Provisioning a user that exists updates in place what provisioning owns (enabled, the
 command set, the role's own key pattern) and keeps the rest: its password (unless
-``new_password=True``), other key patterns granted to it (``%R~other:*``), its channels and
-selectors. So a new version of these rules reaches running roles without locking them out.
+``new_password=True``), other key patterns granted to it (``%R~other:*``) and its channels.
+Provisioning owns the user's selectors (it clears and sets them). So a new version of these
+rules reaches running roles without locking them out.
+
+Talking between roles is enforced by the same user (see :meth:`Keyspace.mail_channel`):
+
+- the role's own keys and internal keys (its inbox channels, its dead letters, its events):
+  every command the tools send;
+- ``(%W~__roleredis__:{*}:mail:<role> +xadd +xlen)``: a selector that lets it append to its
+  own sending channels to any role, and nothing else there (no XTRIM, XDEL, DEL or XGROUP:
+  mail it sent is the recipient's to consume);
+- ``(%W~__roleredis__:{*}:senders +sadd)``: add its name to a recipient's set of senders,
+  never read or remove from it;
+- ``%R~__roleredis__:{*}:events:*``: read every role's events (``events=False`` withholds it).
+
+Role names and topics never hold ``:``, ``{`` or ``}``, so each internal key has exactly one
+``}``, right after its role: a pattern ending in ``}:mail:alpha`` matches only the channels
+of mail from ``alpha``.
 
 A role user may not run INFO (it shows every user's command counts and failed logins) and may
 run SELECT only when the configured database is not 0 (redis-py sends SELECT on connect for
@@ -46,12 +62,14 @@ from . import runtime
 from .config import Settings
 from .errors import RoleRedisError, register_needed_commands, scrub, translate
 from .face import commands as face_commands
-from .keys import Keyspace, escape_glob, validate_role
+from .keys import INTERNAL_PREFIX, Keyspace, escape_glob, validate_role
 
 __all__ = [
     "CLUSTER_COMMANDS",
     "COMMANDS",
+    "EVENTS_PATTERN",
     "SELECT",
+    "SENDERS_PATTERN",
     "USER_PREFIX",
     "Credentials",
     "NodeResult",
@@ -63,6 +81,8 @@ __all__ = [
     "provision",
     "revoke",
     "revoke_report",
+    "sending_pattern",
+    "split_rules",
     "username_for",
 ]
 
@@ -210,19 +230,69 @@ def _database(admin: Any) -> int:
     return int(kwargs.get("db") or 0)
 
 
-def _rules(role: str, db: int, settings: Settings | None = None) -> list[str]:
+#: The commands of the sending selector: append to one's own channels, and see how full one is.
+SEND_COMMANDS = ("xadd", "xlen")
+#: The command of the senders selector: add one's name to a recipient's set of senders.
+ANNOUNCE_COMMANDS = ("sadd",)
+
+
+def sending_pattern(role: str) -> str:
+    """The ACL key pattern of every channel of mail from ``role`` (to any role).
+
+    >>> sending_pattern("alpha")
+    '__roleredis__:{*}:mail:alpha'
+    """
+    return f"{INTERNAL_PREFIX}{{*}}:mail:{escape_glob(validate_role(role))}"
+
+
+#: The ACL key pattern of every role's set of senders.
+SENDERS_PATTERN = f"{INTERNAL_PREFIX}{{*}}:senders"
+#: The ACL key pattern of every role's event streams.
+EVENTS_PATTERN = f"{INTERNAL_PREFIX}{{*}}:events:*"
+
+
+def _rules(
+    role: str, db: int, settings: Settings | None = None, *, events: bool = True
+) -> list[str]:
     """What provisioning owns: enabled, the command set, the role's own key patterns (its
-    keys in the layout in use, and its internal keys: its key index)."""
+    keys in the layout in use, and its internal keys: key index, inbox, dead letters, events),
+    reading every role's events, and the selectors for sending mail."""
     cluster = settings is not None and settings.mode == "cluster"
     return [
         "on",
         f"~{key_pattern(role, settings)}",
         f"~{Keyspace(role).internal_pattern()}",
+        *([f"%R~{EVENTS_PATTERN}"] if events else []),
         "-@all",
         *(f"+{command}" for command in COMMANDS),
         *([f"+{SELECT}"] if db else []),
         *((f"+{command}" for command in CLUSTER_COMMANDS) if cluster else ()),
+        "clearselectors",
+        _selector(sending_pattern(role), SEND_COMMANDS),
+        _selector(SENDERS_PATTERN, ANNOUNCE_COMMANDS),
     ]
+
+
+def _selector(pattern: str, commands: Sequence[str]) -> str:
+    """An ACL selector: write-only access to keys matching ``pattern``, with ``commands`` only."""
+    return "(" + " ".join([f"%W~{pattern}", *(f"+{c}" for c in commands)]) + ")"
+
+
+def split_rules(line: str) -> list[str]:
+    """The rules of an ACL LIST line, each selector ``(...)`` kept as one rule.
+
+    >>> split_rules("on ~a:* (%W~x +xadd) -@all")
+    ['on', '~a:*', '(%W~x +xadd)', '-@all']
+    """
+    rules: list[str] = []
+    depth = 0
+    for word in line.split():
+        if depth:
+            rules[-1] += " " + word
+        else:
+            rules.append(word)
+        depth += word.count("(") - word.count(")")
+    return rules
 
 
 @dataclasses.dataclass
@@ -426,7 +496,7 @@ def _raise_if_any_failed(failed: list[NodeResult]) -> None:
 
 def _parse(raw_line: Any) -> tuple[str, list[str]] | None:
     line = raw_line.decode() if isinstance(raw_line, bytes) else str(raw_line)
-    parts = line.split()
+    parts = split_rules(line)
     if len(parts) < 2 or not parts[1].startswith(USER_PREFIX):
         return None
     return parts[1], parts[2:]
@@ -480,8 +550,10 @@ def list_report(*, client: Any = None, settings: Settings | None = None) -> User
 
 def _drift(by_node: dict[str, list[str]], answered: list[str], reference: str) -> list[str]:
     def split(rules: list[str]) -> tuple[list[str], set[str]]:
-        # the order of +commands differs between nodes (each keeps a hash table): compare sorted
-        return sorted(r for r in rules if r[:1] != "#"), {r for r in rules if r[:1] == "#"}
+        # the order of +commands differs between nodes (each keeps a hash table), inside
+        # selectors too: compare sorted
+        kept = (_normal_selector(r) for r in rules if r[:1] != "#")
+        return sorted(kept), {r for r in rules if r[:1] == "#"}
 
     drift = []
     missing = [address for address in answered if address not in by_node]
@@ -495,6 +567,12 @@ def _drift(by_node: dict[str, list[str]], answered: list[str], reference: str) -
     if other_passwords:
         drift.append(f"password differs from {reference} on " + ", ".join(other_passwords))
     return drift
+
+
+def _normal_selector(rule: str) -> str:
+    if not rule.startswith("("):
+        return rule
+    return "(" + " ".join(sorted(rule[1:-1].split())) + ")"
 
 
 def list_users(*, client: Any = None, settings: Settings | None = None) -> list[dict[str, Any]]:

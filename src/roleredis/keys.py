@@ -9,6 +9,10 @@
 'forecast'
 >>> ks.internal_key("index")
 '__roleredis__:{weather}:index'
+>>> ks.mail_channel("radar")  # mail from radar to weather
+'__roleredis__:{weather}:mail:radar'
+>>> ks.event_stream("alerts")
+'__roleredis__:{weather}:events:alerts'
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ __all__ = [
     "raw_key",
     "validate_key",
     "validate_role",
+    "validate_topic",
 ]
 
 MAX_KEY_BYTES = 1024
@@ -74,6 +79,26 @@ def validate_role(role: Any) -> str:
     if len(_known_roles) < 10_000:
         _known_roles.add(role)
     return role
+
+
+def validate_topic(topic: Any) -> str:
+    """Return ``topic`` if it is a valid event topic, else raise :class:`InvalidArgumentError`.
+
+    A topic is part of an internal key (``__roleredis__:{role}:events:<topic>``) that other
+    roles' ACL patterns are written against, so it follows the role-name rule: 1-64 characters
+    of ``[A-Za-z0-9_.-]`` (no ``:``, ``{``, ``}`` or glob characters that could make a role's
+    own event stream match another role's sending pattern).
+
+    >>> validate_topic("alerts.v1")
+    'alerts.v1'
+    """
+    if not isinstance(topic, str):
+        raise InvalidArgumentError(f"topic must be a str, got {type(topic).__name__}")
+    if _ROLE_RE.fullmatch(topic) is None:
+        raise InvalidArgumentError(
+            f"invalid topic {topic[:80]!r}: use 1-64 characters of A-Z a-z 0-9 _ . -"
+        )
+    return topic
 
 
 def validate_key(key: Any) -> str:
@@ -167,6 +192,30 @@ class Keyspace:
         same with or without auto_prefix.
         """
         return f"{INTERNAL_PREFIX}{{{self.role}}}:{name}"
+
+    # --- inter-role communication: every name below is fixed, or a validated role or topic,
+    # so no internal key holds a '{', '}' or ':' the role chose (see acl.py's patterns).
+
+    def mail_channel(self, sender: str) -> str:
+        """The stream of mail from ``sender`` to this role: in this role's slot, written (XADD
+        only) by ``sender``'s ACL user, read and acknowledged by this role's.
+
+        The sender is authenticated by the key, never by a field of the message.
+        """
+        return self.internal_key("mail:" + validate_role(sender))
+
+    def mail_senders(self) -> str:
+        """The set of roles that have sent this role mail: a sender adds itself (SADD only), so
+        the recipient learns of a new channel without scanning the keyspace."""
+        return self.internal_key("senders")
+
+    def dead_letters(self) -> str:
+        """The stream of this role's mail that was delivered too often without an ack."""
+        return self.internal_key("dead")
+
+    def event_stream(self, topic: str) -> str:
+        """This role's event log for ``topic``: written by this role only, read by every role."""
+        return self.internal_key("events:" + validate_topic(topic))
 
     def internal_pattern(self) -> str:
         """The ACL key pattern of all of the role's internal keys."""

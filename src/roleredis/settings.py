@@ -2,7 +2,8 @@
 
 :class:`Settings` is made of one group per concern (:class:`ConnectionSettings`,
 :class:`TlsSettings`, :class:`PoolSettings`, :class:`KeySettings`, :class:`WriterSettings`,
-:class:`BreakerSettings`, :class:`SerializationSettings`, :class:`EncryptionSettings`) plus
+:class:`BreakerSettings`, :class:`SerializationSettings`, :class:`EncryptionSettings`,
+:class:`DeploymentSettings`, :class:`MessagingSettings`) plus
 where the values came from. A bad value is refused where it is given, with a
 :class:`~roleredis.errors.ConfigError` that names the setting; :mod:`roleredis.config` reads
 the file and the environment into these objects with the very same checks.
@@ -47,6 +48,7 @@ __all__ = [
     "DeploymentSettings",
     "EncryptionSettings",
     "KeySettings",
+    "MessagingSettings",
     "PoolSettings",
     "RedactedDict",
     "SerializationSettings",
@@ -237,6 +239,25 @@ class DeploymentSettings(_Group):
             )
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class MessagingSettings(_Group):
+    """Mailboxes and events between roles (Redis Streams): when unacknowledged mail comes
+    back, after how many deliveries it becomes a dead letter, and the bounds."""
+
+    #: seconds after which a message received and not acknowledged is delivered again
+    visibility_timeout: float = setting(30.0, checks.seconds, "redis.messaging.visibility_timeout")
+    #: deliveries after which a message moves to the recipient's dead letters
+    max_deliveries: int = setting(5, checks.whole(1), "redis.messaging.max_deliveries")
+    #: unacknowledged messages one sender's channel to one recipient may hold
+    max_length: int = setting(100_000, checks.whole(1), "redis.messaging.max_length")
+    #: the largest encoded message body, in bytes
+    max_message_bytes: int = setting(
+        1024 * 1024, checks.whole(1), "redis.messaging.max_message_bytes"
+    )
+    #: events one topic of one role keeps (the oldest go first)
+    max_events: int = setting(10_000, checks.whole(1), "redis.messaging.max_events")
+
+
 T = TypeVar("T")
 
 
@@ -266,6 +287,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "serialization": SerializationSettings,
     "encryption": EncryptionSettings,
     "deployment": DeploymentSettings,
+    "messaging": MessagingSettings,
 }
 
 
@@ -289,6 +311,7 @@ class Settings:
     serialization: SerializationSettings
     encryption: EncryptionSettings
     deployment: DeploymentSettings
+    messaging: MessagingSettings
     use_env_overrides: bool
     config_path: str | None
     sources: Mapping[str, str] = dataclasses.field(repr=False, compare=False)
@@ -338,6 +361,11 @@ class Settings:
     colocate_roles = Flat[bool]("deployment", "colocate_roles")
     sentinel_service = Flat[str | None]("deployment", "sentinel_service")
     sentinel_nodes = Flat[tuple[str, ...]]("deployment", "sentinel_nodes")
+    visibility_timeout = Flat[float]("messaging", "visibility_timeout")
+    max_deliveries = Flat[int]("messaging", "max_deliveries")
+    max_length = Flat[int]("messaging", "max_length")
+    max_message_bytes = Flat[int]("messaging", "max_message_bytes")
+    max_events = Flat[int]("messaging", "max_events")
 
     def __init__(
         self,
@@ -352,6 +380,7 @@ class Settings:
         serialization: SerializationSettings | None = None,
         encryption: EncryptionSettings | None = None,
         deployment: DeploymentSettings | None = None,
+        messaging: MessagingSettings | None = None,
         use_env_overrides: Any = True,
         config_path: str | None = None,
         sources: Mapping[str, str] | None = None,
@@ -367,6 +396,7 @@ class Settings:
             serialization,
             encryption,
             deployment,
+            messaging,
         )
         given: dict[str, Any] = dict(zip(_GROUPS, groups, strict=True))
         changes: dict[str, dict[str, Any]] = {group: {} for group in _GROUPS}

@@ -80,7 +80,17 @@ def test_provision_reaches_every_cluster_node_with_the_colocated_pattern(
         finally:
             admin.close()
         assert user is not None, node.port
-        assert user["keys"] == ["~{weather}:*", "~__roleredis__:{weather}:*"], node.port
+        assert user["keys"] == [
+            "~{weather}:*",
+            "~__roleredis__:{weather}:*",
+            "%R~__roleredis__:{*}:events:*",
+        ], node.port
+        selectors = [dict(zip(sel[::2], sel[1::2], strict=True)) for sel in user["selectors"]]
+        selector_keys = sorted(str(sel["keys"]) for sel in selectors)
+        assert selector_keys == [
+            "%W~__roleredis__:{*}:mail:weather",
+            "%W~__roleredis__:{*}:senders",
+        ], node.port
         # the same password on every node: the role logs in anywhere
         login = _login(node.port, weather.username, weather.password)
         try:
