@@ -10,11 +10,16 @@ connected; the policy then asks whether the server still answers PING, as on the
 Connections are bounded per loop by a semaphore of ``pool.max_connections`` that queues
 callers for up to ``pool.timeout`` (redis-py's asyncio pool raises at once instead, and its
 blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
+
+A blocking read (an :class:`~roleredis.ops.Blocking` batch) is read with the timeout extended by
+its wait, and at most half of the loop's connections wait at once, as on the sync path (see
+:mod:`roleredis.executor`): a second semaphore per loop, ``waiting``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import weakref
@@ -28,8 +33,9 @@ from .breaker import Breaker
 from .cluster import ClusterRoute
 from .config import Settings
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
-from .executor import Call, pack, tell_breaker, to_wire
+from .executor import Call, pack, tell_breaker, to_wire, waiting_places
 from .internals import PoolExhausted
+from .ops import Blocking
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
@@ -38,7 +44,7 @@ __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
 class AsyncExecutor:
     """Sends batches of calls with redis.asyncio; retries by the one policy."""
 
-    __slots__ = ("breaker", "clock", "policy", "pool_timeout", "route", "slots")
+    __slots__ = ("breaker", "clock", "policy", "pool_timeout", "route", "slots", "waiting")
 
     def __init__(
         self,
@@ -49,8 +55,11 @@ class AsyncExecutor:
         pool_timeout: float = 5.0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        waiting: asyncio.Semaphore | None = None,
     ) -> None:
         self.route = client if isinstance(client, Route | ClusterRoute) else route_for(client)
+        #: the places for blocking reads (None: no bound, for a client the caller owns)
+        self.waiting = waiting
         self.policy = policy
         self.breaker = breaker
         self.slots = slots
@@ -63,6 +72,24 @@ class AsyncExecutor:
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        if type(batch) is Blocking and self.waiting is not None:
+            return await self._call_waiting(batch, self.waiting)
+        return await self._call(batch)
+
+    async def _call_waiting(self, batch: Blocking, waiting: asyncio.Semaphore) -> list[Any]:
+        """A blocking batch, through the loop's places for waiting (see executor's doc)."""
+        started = self.clock()
+        try:
+            await asyncio.wait_for(waiting.acquire(), batch.wait_ms / 1000)
+        except asyncio.TimeoutError:
+            return await self._call(batch.waiting(None))
+        try:
+            spent = int((self.clock() - started) * 1000)
+            return await self._call(batch.waiting(batch.wait_ms - spent))
+        finally:
+            waiting.release()
+
+    async def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
         try:
             replies = await self._send(batch)
@@ -109,7 +136,10 @@ class AsyncExecutor:
     async def _send_now(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
         route = self.route
-        replies = await route.asend(commands, _send_packed)
+        send: Callable[[Any, list[tuple[Any, ...]]], Any] = _send_packed
+        if type(batch) is Blocking:
+            send = functools.partial(_send_packed, wait=batch.wait_ms / 1000)
+        replies = await route.asend(commands, send)
         callbacks = route.client.response_callbacks
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
@@ -140,29 +170,35 @@ class AsyncExecutor:
             await pool.release(conn)
 
 
-async def _send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """``commands`` on a pooled connection of ``client`` (one server), in one write."""
+async def _send_packed(
+    client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0
+) -> list[Any]:
+    """``commands`` on a pooled connection of ``client`` (one server), in one write; ``wait``:
+    seconds the server may wait before answering, added to the read timeout."""
     pool = client.connection_pool
     conn = await pool.get_connection()  # connected, and checked for staleness
     try:
-        return await _roundtrip(conn, commands)
+        return await _roundtrip(conn, commands, wait)
     finally:
         await pool.release(conn)
 
 
-async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """Send ``commands`` on a connected asyncio connection in one write; read every reply.
 
     An error reply is returned in the list (so that one failed command does not hide the
     others, nor leave replies unread); a failure of the connection itself raises
-    :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it.
+    :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it. ``wait``
+    seconds are added to the connection's read timeout (a blocking read).
     """
     replies: list[Any] = []
+    usual = getattr(conn, "socket_timeout", None)
+    timeout = {"timeout": usual + wait} if wait and usual is not None else {}
     try:
         await conn.send_packed_command(pack(commands), False)
         for _ in commands:
             try:
-                replies.append(await conn.read_response())
+                replies.append(await conn.read_response(**timeout))
             except rex.ResponseError as exc:
                 replies.append(exc)
     except rex.TimeoutError:
@@ -177,12 +213,19 @@ async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     return replies
 
 
-def executor_for(client: Any, slots: asyncio.Semaphore | None, settings: Settings) -> AsyncExecutor:
+def executor_for(
+    client: Any,
+    slots: asyncio.Semaphore | None,
+    settings: Settings,
+    waiting: asyncio.Semaphore | None = None,
+) -> AsyncExecutor:
     """The async runner for ``client`` under ``settings``, with the process's breaker."""
     policy = RetryPolicy(
         settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
     )
-    return AsyncExecutor(client, policy, runtime.breaker(), slots, settings.pool_timeout)
+    return AsyncExecutor(
+        client, policy, runtime.breaker(), slots, settings.pool_timeout, waiting=waiting
+    )
 
 
 # --- the per-loop clients: one client per event loop, closed when asyncio.run() ends ---------
@@ -192,13 +235,14 @@ class _LoopClient:
     """A loop's client, the semaphore that bounds (and queues) its connections, and the
     async generator whose finalisation closes it."""
 
-    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots")
+    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots", "waiting")
 
     def __init__(self, client: Any, closer: Any, max_connections: int, timeout: float) -> None:
         self.client = client
         self.closer = closer
         self.executor: AsyncExecutor | None = None
         self.slots = asyncio.Semaphore(max_connections)
+        self.waiting = asyncio.Semaphore(waiting_places(max_connections))
         self.pool_timeout = timeout
 
 
@@ -265,5 +309,5 @@ async def loop_executor(client: Any, settings: Settings) -> AsyncExecutor:
         return executor_for(client, None, settings)
     shared = await _loop_client()
     if shared.executor is None:
-        shared.executor = executor_for(shared.client, shared.slots, settings)
+        shared.executor = executor_for(shared.client, shared.slots, settings, shared.waiting)
     return shared.executor

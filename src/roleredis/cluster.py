@@ -50,6 +50,8 @@ _CURSOR_MASK = (1 << _CURSOR_BITS) - 1
 _MAX_REDIRECTS = 5
 # multi-key commands roleredis sends, split per slot when their keys span several
 _MULTI_KEY = frozenset({"MGET", "UNLINK", "DEL", "EXISTS"})
+# reads whose key follows STREAMS
+_STREAM_READS = frozenset({"XREAD", "XREADGROUP"})
 
 
 def _is_error(reply: Any) -> bool:
@@ -344,7 +346,7 @@ class ClusterRoute:
 
                 return _counted(len(slots), merge_mget)
             return _counted(len(slots), _sum)
-        pieces.append(_Piece(index, command, slot_of(command[1]), None))
+        pieces.append(_Piece(index, command, slot_of(_key_of(command, name)), None))
         return _counted(1, lambda got: got[0])
 
     def _scan_piece(
@@ -361,6 +363,19 @@ class ClusterRoute:
         scans[index] = (node_index, len(primaries))
         args[1] = node_cursor
         return _Piece(index, tuple(args), None, primaries[min(node_index, len(primaries) - 1)])
+
+
+def _key_of(command: Command, name: str) -> Any:
+    """The key a single-key command acts on: its first argument, but for a stream read
+    (``XREAD [COUNT n] [BLOCK ms] STREAMS key id``) the key after STREAMS (roleredis reads
+    one stream per command).
+
+    >>> _key_of(("XREAD", "COUNT", 5, "STREAMS", "{a}:s", "0"), "XREAD")
+    '{a}:s'
+    """
+    if name in _STREAM_READS:
+        return command[command.index("STREAMS") + 1]
+    return command[1]
 
 
 def _counted(count: int, merge: Callable[[list[Any]], Any]) -> _Merge:

@@ -13,11 +13,25 @@ retried (the server is slow, asking again makes it slower). A connection the ser
 the middle of a call while it still answers PING on a new one is not an outage: the server
 refused what was sent (a value over its proto-max-bulk-len, say), so it is reported as such,
 never retried and never counted by the breaker. Any answer from the server closes the breaker.
+
+A batch that may wait on the server (an :class:`~roleredis.ops.Blocking` batch: XREAD with
+``BLOCK``) is read with the socket timeout extended by its wait, so a long wait is not taken
+for a dead server. Such waits hold a pooled connection the whole time, so they must not starve
+the calls that share the pool: at most ``waiting`` of them (half of ``pool.max_connections``)
+hold a connection at once, per client (:func:`wait_gate`). A blocking read that finds every
+waiting place taken queues for one, within its own wait: if one comes free it waits only for
+what is left of its time; if none does, it reads once without waiting (so it still returns
+what is there, and never later than its wait allowed). Calls that do not wait never queue
+behind waiting ones.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
 import time
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -26,12 +40,14 @@ import redis
 import redis.exceptions as rex
 from hiredis import pack_command
 
+from . import runtime
 from .breaker import Breaker
 from .cluster import ClusterClient
 from .connection import route_for
 from .errors import RoleRedisError
 from .internals import check_out, connected_socket, is_plain_socket
 from .keys import raw_key
+from .ops import Blocking
 from .retry import (
     SYNC_BACKOFF,
     ConnectionDropped,
@@ -54,6 +70,8 @@ __all__ = [
     "roundtrip",
     "tell_breaker",
     "to_wire",
+    "wait_gate",
+    "waiting_places",
     "with_raw_keys",
 ]
 
@@ -102,6 +120,48 @@ def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], l
         return done.value  # type: ignore[no-any-return]
 
 
+# client -> the semaphore bounding how many of its connections blocking reads hold at once
+_gates: weakref.WeakKeyDictionary[Any, threading.BoundedSemaphore] = weakref.WeakKeyDictionary()
+_gates_lock = threading.Lock()
+
+
+def wait_gate(client: Any, size: int) -> threading.BoundedSemaphore:
+    """The places for blocking reads on ``client``'s connections: ``size`` of them, shared by
+    every runner of the client (each role's store has its own runner on the shared client).
+
+    >>> gate = wait_gate(wait_gate, 2)  # any object that can be weakly referenced
+    >>> gate is wait_gate(wait_gate, 2), gate.acquire(blocking=False)
+    (True, True)
+    >>> gate.release()
+    """
+    gate = _gates.get(client)
+    if gate is None:
+        with _gates_lock:
+            gate = _gates.get(client)
+            if gate is None:
+                gate = _gates[client] = threading.BoundedSemaphore(size)
+    return gate
+
+
+def waiting_places(max_connections: int) -> int:
+    """How many connections of a pool of ``max_connections`` blocking reads may hold at once:
+    half of them, at least one (the other half always serves the calls that do not wait).
+
+    >>> waiting_places(10), waiting_places(1)
+    (5, 1)
+    """
+    return max(1, max_connections // 2)
+
+
+def forget_gates(forked: bool = False) -> None:
+    """Drop every gate (in a forked child, places held by threads of the parent must not count
+    against the child's; after reset(), the clients they bound are closed)."""
+    global _gates_lock
+    if forked:
+        _gates_lock = threading.Lock()
+    _gates.clear()
+
+
 def tell_breaker(breaker: Breaker, decision: Decision) -> None:
     """What a call that gave up says about the server: any answer from it closes the breaker
     (and ends a probe), a connection failure or timeout counts toward opening it, anything
@@ -135,9 +195,11 @@ class SyncExecutor:
     ``native`` says whether the client is a genuine redis-py client (the fast, packed path);
     any other client gets its calls one by one through :func:`roleredis.standin.send_calls`.
     ``budget`` (socket_connect_timeout) bounds the time spent retrying, read from ``clock``.
+    ``waiting``: how many connections of the client blocking reads may hold at once (see the
+    module's doc; 0: no bound, for a client the caller owns).
     """
 
-    __slots__ = ("_callbacks", "breaker", "clock", "native", "policy", "route")
+    __slots__ = ("_callbacks", "breaker", "clock", "native", "policy", "route", "waiting")
 
     def __init__(
         self,
@@ -148,8 +210,10 @@ class SyncExecutor:
         tls: bool = False,
         address: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        waiting: int = 0,
     ) -> None:
         self.route = route_for(client)
+        self.waiting = waiting
         # address: where it connects, for error messages (never the password)
         self.policy = RetryPolicy(budget, tls=tls, address=address)
         self.breaker = breaker if breaker is not None else Breaker()
@@ -163,6 +227,23 @@ class SyncExecutor:
 
     def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        if type(batch) is Blocking and self.waiting:
+            return self._call_waiting(batch)
+        return self._call(batch)
+
+    def _call_waiting(self, batch: Blocking) -> list[Any]:
+        """A blocking batch, through the client's gate (see the module's doc)."""
+        gate = wait_gate(self.client, self.waiting)
+        started = self.clock()
+        if not gate.acquire(timeout=batch.wait_ms / 1000):
+            return self._call(batch.waiting(None))
+        try:
+            spent = int((self.clock() - started) * 1000)
+            return self._call(batch.waiting(batch.wait_ms - spent))
+        finally:
+            gate.release()
+
+    def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
         send = self._send_packed if self.native else self._send_calls
         try:
@@ -201,7 +282,10 @@ class SyncExecutor:
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
-        replies: list[Any] = self.route.send(commands, send_packed)
+        send: Callable[[Any, list[tuple[Any, ...]]], list[Any]] = send_packed
+        if type(batch) is Blocking:
+            send = functools.partial(send_packed, wait=batch.wait_ms / 1000)
+        replies: list[Any] = self.route.send(commands, send)
         callbacks = self._callbacks
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, hiredis.ReplyError):
@@ -212,18 +296,36 @@ class SyncExecutor:
         return replies
 
 
-def send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """``commands`` on a pooled connection of ``client`` (a redis-py client of one server),
-    in one write; the raw replies (see :func:`roundtrip`)."""
+    in one write; the raw replies (see :func:`roundtrip`). ``wait``: seconds the server may
+    wait before answering (a blocking read), added to the socket timeout for this exchange."""
     pool = client.connection_pool
     conn = check_out(pool)
     try:
+        if wait:
+            return _roundtrip_waiting(conn, commands, wait)
         return roundtrip(conn, commands)
     except BaseException:
         conn.disconnect()
         raise
     finally:
         pool.release(conn)
+
+
+def _roundtrip_waiting(conn: Any, commands: list[tuple[Any, ...]], wait: float) -> list[Any]:
+    """:func:`roundtrip` with the socket's read timeout extended by ``wait`` seconds, then put
+    back (the connection returns to the pool with the timeout it came with)."""
+    sock = connected_socket(conn)
+    usual = sock.gettimeout() if is_plain_socket(sock) else None
+    if usual is None:  # fakeredis (the wait happens inside the call), or no socket timeout
+        return roundtrip(conn, commands)
+    sock.settimeout(usual + wait)
+    try:
+        return roundtrip(conn, commands)
+    finally:
+        with contextlib.suppress(OSError):  # closed on a failure: disconnected anyway
+            sock.settimeout(usual)
 
 
 def with_raw_keys(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -306,3 +408,6 @@ def answers_ping(pool: Any) -> bool:
         return False
     finally:
         pool.release(conn)
+
+
+runtime.on_reset(forget_gates)
