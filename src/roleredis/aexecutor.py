@@ -11,9 +11,9 @@ Connections are bounded per loop by a semaphore of ``pool.max_connections`` that
 callers for up to ``pool.timeout`` (redis-py's asyncio pool raises at once instead, and its
 blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
 
-A blocking read (an :class:`~roleredis.ops.Blocking` batch) is read with the timeout extended by
-its wait, and at most half of the loop's connections wait at once, as on the sync path (see
-:mod:`roleredis.executor`): a second semaphore per loop, ``waiting``.
+A batch that waits on the server (an :class:`~roleredis.ops.Batch` with a ``wait``) is read
+with the timeout extended by its wait, and at most half of the loop's connections wait at once,
+as on the sync path (see :mod:`roleredis.executor`): a second semaphore per loop, ``waiting``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from .breaker import Breaker
 from .cluster import ClusterRoute
 from .config import Settings
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
-from .executor import Call, pack, tell_breaker, to_wire, waiting_places
+from .executor import Call, pack, rewaited, tell_breaker, to_wire, waiting_places
 from .internals import PoolExhausted
-from .ops import Blocking
+from .ops import Batch
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
@@ -58,7 +58,7 @@ class AsyncExecutor:
         waiting: asyncio.Semaphore | None = None,
     ) -> None:
         self.route = client if isinstance(client, Route | ClusterRoute) else route_for(client)
-        #: the places for blocking reads (None: no bound, for a client the caller owns)
+        #: the places for waiting batches (None: no bound, for a client the caller owns)
         self.waiting = waiting
         self.policy = policy
         self.breaker = breaker
@@ -72,20 +72,20 @@ class AsyncExecutor:
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
-        if type(batch) is Blocking and self.waiting is not None:
+        if self.waiting is not None and type(batch) is Batch and batch.wait:
             return await self._call_waiting(batch, self.waiting)
         return await self._call(batch)
 
-    async def _call_waiting(self, batch: Blocking, waiting: asyncio.Semaphore) -> list[Any]:
-        """A blocking batch, through the loop's places for waiting (see executor's doc)."""
+    async def _call_waiting(self, batch: list[Call], waiting: asyncio.Semaphore) -> list[Any]:
+        """A waiting batch, through the loop's places for waiting (see executor's doc)."""
+        wait = float(getattr(batch, "wait", 0.0))
         started = self.clock()
         try:
-            await asyncio.wait_for(waiting.acquire(), batch.wait_ms / 1000)
+            await asyncio.wait_for(waiting.acquire(), wait)
         except asyncio.TimeoutError:
-            return await self._call(batch.waiting(None))
+            return await self._call(rewaited(batch, None))
         try:
-            spent = int((self.clock() - started) * 1000)
-            return await self._call(batch.waiting(batch.wait_ms - spent))
+            return await self._call(rewaited(batch, wait - (self.clock() - started)))
         finally:
             waiting.release()
 
@@ -136,10 +136,9 @@ class AsyncExecutor:
     async def _send_now(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
         route = self.route
-        send: Callable[[Any, list[tuple[Any, ...]]], Any] = _send_packed
-        if type(batch) is Blocking:
-            send = functools.partial(_send_packed, wait=batch.wait_ms / 1000)
-        replies = await route.asend(commands, send)
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        sender = functools.partial(_send_packed, wait=wait) if wait else _send_packed
+        replies = await route.asend(commands, sender)
         callbacks = route.client.response_callbacks
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
@@ -173,8 +172,7 @@ class AsyncExecutor:
 async def _send_packed(
     client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0
 ) -> list[Any]:
-    """``commands`` on a pooled connection of ``client`` (one server), in one write; ``wait``:
-    seconds the server may wait before answering, added to the read timeout."""
+    """``commands`` on a pooled connection of ``client`` (one server), in one write."""
     pool = client.connection_pool
     conn = await pool.get_connection()  # connected, and checked for staleness
     try:
@@ -188,17 +186,19 @@ async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0
 
     An error reply is returned in the list (so that one failed command does not hide the
     others, nor leave replies unread); a failure of the connection itself raises
-    :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it. ``wait``
-    seconds are added to the connection's read timeout (a blocking read).
+    :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it.
+    ``wait``: seconds a blocking command may wait on the server, added to the read timeout.
     """
     replies: list[Any] = []
-    usual = getattr(conn, "socket_timeout", None)
-    timeout = {"timeout": usual + wait} if wait and usual is not None else {}
+    timeout = None
+    if wait:
+        usual = getattr(conn, "socket_timeout", None)
+        timeout = None if usual is None else usual + wait
     try:
         await conn.send_packed_command(pack(commands), False)
         for _ in commands:
             try:
-                replies.append(await conn.read_response(**timeout))
+                replies.append(await conn.read_response(timeout=timeout))
             except rex.ResponseError as exc:
                 replies.append(exc)
     except rex.TimeoutError:

@@ -50,8 +50,6 @@ _CURSOR_MASK = (1 << _CURSOR_BITS) - 1
 _MAX_REDIRECTS = 5
 # multi-key commands roleredis sends, split per slot when their keys span several
 _MULTI_KEY = frozenset({"MGET", "UNLINK", "DEL", "EXISTS"})
-# reads whose key follows STREAMS
-_STREAM_READS = frozenset({"XREAD", "XREADGROUP"})
 
 
 def _is_error(reply: Any) -> bool:
@@ -346,7 +344,7 @@ class ClusterRoute:
 
                 return _counted(len(slots), merge_mget)
             return _counted(len(slots), _sum)
-        pieces.append(_Piece(index, command, slot_of(_key_of(command, name)), None))
+        pieces.append(_Piece(index, command, slot_of(_routing_key(name, command)), None))
         return _counted(1, lambda got: got[0])
 
     def _scan_piece(
@@ -365,16 +363,22 @@ class ClusterRoute:
         return _Piece(index, tuple(args), None, primaries[min(node_index, len(primaries) - 1)])
 
 
-def _key_of(command: Command, name: str) -> Any:
-    """The key a single-key command acts on: its first argument, but for a stream read
-    (``XREAD [COUNT n] [BLOCK ms] STREAMS key id``) the key after STREAMS (roleredis reads
-    one stream per command).
+def _routing_key(name: str, command: Command) -> Any:
+    """The key a single-slot command is routed by: the first argument, but for the commands
+    whose key comes later (``XGROUP CREATE key``, ``XREADGROUP ... STREAMS key ...``: a
+    role's mail channels share its slot, so the first key stands for all of them).
 
-    >>> _key_of(("XREAD", "COUNT", 5, "STREAMS", "{a}:s", "0"), "XREAD")
-    '{a}:s'
+    >>> _routing_key("XGROUP", ("XGROUP", "CREATE", "{a}:k", "g", "0"))
+    '{a}:k'
+    >>> _routing_key("XREADGROUP", ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "{a}:k", ">"))
+    '{a}:k'
     """
-    if name in _STREAM_READS:
-        return command[command.index("STREAMS") + 1]
+    if name in ("XGROUP", "XINFO"):
+        return command[2]
+    if name in ("XREAD", "XREADGROUP"):
+        for i, word in enumerate(command):
+            if str(word).upper() == "STREAMS":
+                return command[i + 1]
     return command[1]
 
 

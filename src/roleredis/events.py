@@ -9,7 +9,7 @@ first).
 
 The operations are I/O-free generators, like those of :mod:`roleredis.ops`, run by the same
 runners (sync, async). A read that waits (``block_ms``) is yielded as an
-:class:`~roleredis.ops.Blocking` batch: the runners extend the read timeout by the wait and
+:class:`~roleredis.ops.Batch` with that ``wait``: the runners extend the read timeout by it and
 keep waiting reads from holding more than half of the connection pool.
 
 >>> scope = Scope(Keyspace("weather"))
@@ -38,7 +38,7 @@ from .errors import (
     TimeoutError,
 )
 from .keys import Keyspace, validate_role
-from .ops import Blocking, Call, Op, Scope
+from .ops import Batch, Call, Op, Scope
 
 __all__ = [
     "FIELD",
@@ -207,7 +207,7 @@ def read_events(
         if not block_ms:  # nothing can come after the newest without waiting
             return EventBatch(sender, topic, [], after)
     read = _read_call(stream, after, count, block_ms)
-    (reply,) = yield Blocking([read], block_ms) if block_ms else [read]
+    (reply,) = yield Batch([read], wait=block_ms / 1000) if block_ms else [read]
     entries = reply[0][1] if reply else []
     events = [_event(scope, sender, topic, stream, entry) for entry in entries]
     return EventBatch(sender, topic, events, events[-1].id if events else after)

@@ -40,7 +40,7 @@ from .settings import MessagingSettings
 from .ttl import NO_EXPIRY, apply_ttl
 
 __all__ = [
-    "Blocking",
+    "Batch",
     "Call",
     "Entry",
     "Health",
@@ -65,38 +65,25 @@ HEALTH_PROBE = "__roleredis_health__:"
 ACL_PROBE = "__roleredis_acl_probe__"
 
 
-class Blocking(list[Call]):
-    """A batch holding a command that may wait on the server (``BLOCK <ms>`` of XREAD): the
-    runners send it with the read timeout extended by ``wait_ms``, and hold at most half of
-    the pool's connections in such waits (see :mod:`roleredis.executor`).
+class Batch(list[Call]):
+    """A batch that says how it must be sent; a plain list is an ordinary batch.
 
-    >>> batch = Blocking([("xread", ("BLOCK", 500, "STREAMS", "k", "0"))], 500)
-    >>> batch.waiting(120)
-    [('xread', ('BLOCK', 120, 'STREAMS', 'k', '0'))]
-    >>> batch.waiting(None)  # no wait left: the same read, answered at once
-    [('xread', ('STREAMS', 'k', '0'))]
+    ``repeatable`` False: the batch must not be carried out twice (a mail send: XADD is not
+    idempotent), so a reply lost after it was written is reported as ``unknown_outcome``
+    instead of retried. ``wait``: seconds a blocking command in it may wait on the server,
+    added to the read timeout for this call only.
+
+    >>> b = Batch([("xlen", ("k",))], repeatable=False)
+    >>> b, b.repeatable, b.wait
+    ([('xlen', ('k',))], False, 0.0)
     """
 
-    __slots__ = ("wait_ms",)
+    __slots__ = ("repeatable", "wait")
 
-    def __init__(self, calls: Iterable[Call], wait_ms: int) -> None:
+    def __init__(self, calls: Iterable[Call], *, repeatable: bool = True, wait: float = 0.0):
         super().__init__(calls)
-        #: the longest the server may wait before answering, in milliseconds (> 0)
-        self.wait_ms = wait_ms
-
-    def waiting(self, wait_ms: int | None) -> list[Call]:
-        """The same batch waiting ``wait_ms`` instead (a :class:`Blocking` batch), or, for
-        None, not waiting at all (a plain list). Never ``BLOCK 0``, which waits forever."""
-        if wait_ms is not None:
-            wait_ms = max(1, wait_ms)
-        calls: list[Call] = []
-        for name, args in self:
-            if "BLOCK" in args:
-                at = args.index("BLOCK")
-                tail = args[at + 2 :]
-                args = (*args[:at], *(() if wait_ms is None else ("BLOCK", wait_ms)), *tail)
-            calls.append((name, args))
-        return calls if wait_ms is None else Blocking(calls, wait_ms)
+        self.repeatable = repeatable
+        self.wait = wait
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,7 +100,7 @@ class Scope:
     index: bool = False
     #: how long a write with ``replicas=N`` waits for them (async.wait_timeout), seconds
     wait_timeout: float = 1.0
-    #: mail and events between roles: their bounds (messaging.*)
+    #: mailboxes and events (visibility timeout, deliveries, bounds)
     messaging: MessagingSettings = dataclasses.field(default_factory=MessagingSettings)
 
     @property

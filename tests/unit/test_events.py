@@ -1,6 +1,7 @@
 """roleredis.events driven by hand (issue 12, item 3): the exact calls publishing and reading
 make, how "$" is resolved, what is refused before any I/O; and the runners' handling of a
-blocking batch (ops.Blocking): the read timeout extended, at most `waiting` reads waiting."""
+waiting batch (ops.Batch with a wait): the read timeout extended, at most `waiting` reads
+waiting, never BLOCK 0."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from roleredis import codec, events, executor, ops
-from roleredis.cluster import _key_of
+from roleredis.cluster import _routing_key
 from roleredis.errors import InvalidArgumentError, SerializationError
 from roleredis.executor import SyncExecutor, wait_gate
 from roleredis.keys import Keyspace
@@ -81,7 +82,7 @@ def test_read_from_an_id_is_one_xread_and_says_who_published() -> None:
     s = Script(events.read_events(scope(), "weather", "alerts", after="5-1", count=2))
     batch = s.run([[[STREAM.encode(), [entry(b"6-0", 1), entry(b"1700000000123-4", [2])]]]])
     assert s.batches == [[("xread", ("COUNT", 2, "STREAMS", STREAM, "5-1"))]]
-    assert type(s.batches[0]) is list  # no wait: not a Blocking batch
+    assert type(s.batches[0]) is list  # no wait: a plain batch
     assert [(e.id, e.sender, e.topic, e.value) for e in batch.events] == [
         ("6-0", "weather", "alerts", 1),
         ("1700000000123-4", "weather", "alerts", [2]),
@@ -101,7 +102,7 @@ def test_a_waiting_read_is_a_blocking_batch() -> None:
     s = Script(events.read_events(scope(), "weather", "alerts", after="9-0", block_ms=250))
     s.run([[]])
     (batch,) = s.batches
-    assert type(batch) is ops.Blocking and batch.wait_ms == 250
+    assert type(batch) is ops.Batch and batch.wait == 0.25
     assert batch == [("xread", ("COUNT", 100, "BLOCK", 250, "STREAMS", STREAM, "9-0"))]
 
 
@@ -179,16 +180,16 @@ def test_validate_follow_checks_everything_a_follower_is_given() -> None:
 
 def test_the_cluster_routes_a_stream_read_by_its_stream() -> None:
     command = ("XREAD", "COUNT", 1, "BLOCK", 5, "STREAMS", STREAM, "0")
-    assert _key_of(command, "XREAD") == STREAM
-    assert _key_of(("XADD", STREAM, "*"), "XADD") == STREAM
+    assert _routing_key("XREAD", command) == STREAM
+    assert _routing_key("XADD", ("XADD", STREAM, "*")) == STREAM
 
 
 # --------------------------------------------------------------------------- the runners
 
 
-def _blocking(wait_ms: int) -> ops.Blocking:
-    return ops.Blocking(
-        [("xread", ("COUNT", 1, "BLOCK", wait_ms, "STREAMS", STREAM, "0"))], wait_ms
+def _blocking(wait_ms: int) -> ops.Batch:
+    return ops.Batch(
+        [("xread", ("COUNT", 1, "BLOCK", wait_ms, "STREAMS", STREAM, "0"))], wait=wait_ms / 1000
     )
 
 
@@ -219,13 +220,15 @@ def test_without_a_bound_a_blocking_read_is_sent_as_it_is() -> None:
 
 
 def test_blocking_never_becomes_block_zero_which_waits_forever() -> None:
-    assert _blocking(5).waiting(0) == _blocking(1)
-    assert _blocking(5).waiting(-40) == _blocking(1)
+    for wait in (0, -0.04, 0.0001):
+        shortest = executor.rewaited(_blocking(5), wait)
+        assert shortest == _blocking(1) and shortest.wait == 0.001  # type: ignore[attr-defined]
 
 
 class _Conn:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self.socket_timeout = sock.gettimeout()
 
 
 @pytest.fixture
@@ -244,7 +247,7 @@ def test_a_waiting_roundtrip_extends_the_read_timeout_and_puts_it_back(
     answer = threading.Timer(0.2, lambda: server.sendall(b"*-1\r\n"))  # answered after 0.05 s
     answer.start()
     try:
-        replies = executor._roundtrip_waiting(_Conn(ours), [("XREAD", "BLOCK", 1000)], 1.0)
+        replies = executor.roundtrip(_Conn(ours), [("XREAD", "BLOCK", 1000)], 1.0)
     finally:
         answer.cancel()
     assert replies == [None]
