@@ -64,7 +64,8 @@ def test_a_bad_entry_is_a_config_error_naming_it(section: Any, needle: str) -> N
 def test_the_section_is_read_from_the_top_level_of_config_yaml(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(
-        "redis:\n  connection:\n    host: example\nsharing:\n  beta:\n    read: ['alpha:shared:*']\n",
+        "redis:\n  connection:\n    host: example\n"
+        "sharing:\n  beta:\n    read: ['alpha:shared:*']\n",
         encoding="utf-8",
     )
     settings = load_settings(environ={}, path=path)
