@@ -62,8 +62,9 @@ HEALTH_PROBE = "__roleredis_health__:"
 #: (EXISTS): Redis ACLs do not check SCAN, but they refuse this for another role's namespace.
 ACL_PROBE = "__roleredis_acl_probe__"
 #: A call no redis-py method has: ``EXISTS key`` whose refusal by the server (NOPERM) comes
-#: back as the reply (the error object) instead of failing the batch, so that one batch can
-#: ask, key by key, which keys the connection's ACL user may read (the runners know it).
+#: back as the reply (a PermissionDeniedError object) instead of failing the batch, so that
+#: one batch can ask, key by key, which keys the connection's ACL user may read (the runners
+#: know it).
 READABLE = "readable"
 
 
@@ -390,13 +391,13 @@ def _literal_prefix(pattern: str) -> str:
 
 
 def _refused(reply: Any) -> bool:
-    """Whether a READABLE call's reply is the server's refusal (NOPERM); any other error
-    reply is raised."""
-    if not isinstance(reply, Exception):
-        return False
-    if str(reply).startswith("NOPERM"):
+    """Whether a READABLE call's reply is the server's refusal (the runners turn it into a
+    PermissionDeniedError); any other error reply is raised."""
+    if isinstance(reply, PermissionDeniedError):
         return True
-    raise InternalError(f"checking a key the reader may read: {reply}")
+    if isinstance(reply, Exception):
+        raise reply
+    return False
 
 
 def _list_granted(scope: Scope, pattern: str) -> Op[list[str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hiredis
 import pytest
 
 from roleredis import acl, ops, sharing
@@ -110,7 +109,7 @@ def test_a_role_is_not_granted_its_own_keys() -> None:
 
 # --- the from_role listing, fed as a server with ACL users answers ----------------------------
 
-NOPERM = hiredis.ReplyError("NOPERM this user has no permissions to access one of the keys")
+NOPERM = PermissionDeniedError("NOPERM this user has no permissions to access one of the keys")
 
 
 def _listing(scope: ops.Scope, pattern: str, replies: list[list[Any]]) -> tuple[Any, list[Any]]:
