@@ -28,7 +28,7 @@ from .breaker import Breaker
 from .cluster import ClusterRoute
 from .config import Settings
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
-from .errors import translate
+from .errors import refusal
 from .executor import Call, pack, tell_breaker, to_wire
 from .internals import PoolExhausted
 from .ops import READABLE
@@ -117,7 +117,7 @@ class AsyncExecutor:
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, rex.ResponseError):
                 if batch[i][0] == READABLE:  # the refusal is the reply
-                    replies[i] = translate(reply)
+                    replies[i] = refusal(reply)
                 else:
                     failed = failed or reply
                 continue

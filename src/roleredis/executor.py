@@ -29,7 +29,7 @@ from hiredis import pack_command
 from .breaker import Breaker
 from .cluster import ClusterClient
 from .connection import route_for
-from .errors import RoleRedisError, translate
+from .errors import RoleRedisError, refusal
 from .internals import check_out, connected_socket, is_plain_socket
 from .keys import raw_key
 from .ops import READABLE
@@ -209,7 +209,7 @@ class SyncExecutor:
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, hiredis.ReplyError):
                 if batch[i][0] == READABLE:  # the refusal is the reply
-                    replies[i] = translate(rex.ResponseError(str(reply)))
+                    replies[i] = refusal(str(reply))
                     continue
                 raise rex.ResponseError(str(reply))
             callback = callbacks.get(command[0])

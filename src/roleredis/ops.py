@@ -404,12 +404,13 @@ def _list_granted(scope: Scope, pattern: str) -> Op[list[str]]:
     """The owner's keys matching ``pattern`` that the reader may read, sorted.
 
     Redis does not check key patterns for SCAN, so a scan alone would show a reader every key
-    name of the owner. Each key a SCAN step finds is asked with a key-checked EXISTS
-    (READABLE, sent with the next SCAN step, so it costs no round trip of its own) and kept
-    only if the server lets the reader read it; the sharing section (when there is one) is
-    applied first. A first READABLE probe of a key under the pattern's literal prefix tells
-    whether the reader holds a grant there: a listing that finds no readable key is
-    ``permission`` unless that probe passed (an empty, granted part of the namespace).
+    name of the owner. The keys each SCAN step finds are asked with one key-checked EXISTS
+    (READABLE, sent with the next SCAN step: no round trip of its own); if the server refuses
+    it, one more round trip asks key by key, and only the keys the reader may read are kept.
+    The sharing section (when there is one) is applied first. A first READABLE probe of a key
+    under the pattern's literal prefix tells whether the reader holds a grant there: a
+    listing that finds no readable key is ``permission`` unless that probe passed (an empty,
+    granted part of the namespace).
     """
     keyspace = scope.keyspace
     match = keyspace.scan_pattern(pattern)
@@ -424,18 +425,20 @@ def _list_granted(scope: Scope, pattern: str) -> Op[list[str]]:
     kept: dict[str, None] = {}
     while True:
         cursor, batch = replies[-1]
-        asked = [
-            full for full in batch if patterns is None or sharing.matches(patterns, strip(full))
-        ]
-        calls: list[Call] = [(READABLE, (full,)) for full in asked]
+        asked = [f for f in batch if patterns is None or sharing.matches(patterns, strip(f))]
+        calls: list[Call] = [(READABLE, tuple(asked))] if asked else []
         if int(cursor) != 0:
             calls.append(_scan(cursor, match))
         if not calls:
             break
         replies = yield calls
-        for full, reply in zip(asked, replies, strict=False):
-            if not _refused(reply) and reply:
-                kept[strip(full)] = None
+        if asked and not _refused(replies[0]):
+            kept.update(dict.fromkeys(map(strip, asked)))
+        elif asked:  # some are not granted: which?
+            each = yield [(READABLE, (full,)) for full in asked]
+            for full, reply in zip(asked, each, strict=True):
+                if not _refused(reply) and reply:
+                    kept[strip(full)] = None
         if int(cursor) == 0:
             break
     if not kept and not granted:

@@ -133,27 +133,29 @@ def test_a_listing_keeps_the_keys_the_server_lets_the_reader_read() -> None:
         "*",
         [
             [NOPERM, [b"7", [b"alpha:shared:1", b"alpha:private"]]],
-            [1, NOPERM, [b"0", [b"alpha:shared:2"]]],
-            [1],
+            [NOPERM, [b"0", [b"alpha:shared:2", b"alpha:shared:3"]]],
+            [1, NOPERM],
+            [2],
         ],
     )
-    assert keys == ["shared:1", "shared:2"]
+    assert keys == ["shared:1", "shared:2", "shared:3"]
     assert sent[0] == [
         (ops.READABLE, ("alpha:__roleredis_acl_probe__",)),
         ("scan", (0, "alpha:*", ops.SCAN_COUNT)),
     ]
-    # each key's check goes with the next SCAN step: no round trip of its own
+    # a batch's keys are asked at once, with the next SCAN step: no round trip of their own
     assert sent[1] == [
-        (ops.READABLE, (b"alpha:shared:1",)),
-        (ops.READABLE, (b"alpha:private",)),
+        (ops.READABLE, (b"alpha:shared:1", b"alpha:private")),
         ("scan", (b"7", "alpha:*", ops.SCAN_COUNT)),
     ]
-    assert sent[2] == [(ops.READABLE, (b"alpha:shared:2",))]
+    # refused: one more round trip asks key by key
+    assert sent[2] == [(ops.READABLE, (b"alpha:shared:1",)), (ops.READABLE, (b"alpha:private",))]
+    assert sent[3] == [(ops.READABLE, (b"alpha:shared:2", b"alpha:shared:3"))]
 
 
 def test_a_listing_with_nothing_readable_is_permission_unless_the_probe_passed() -> None:
     scope = ops.Scope(Keyspace("beta"))
-    refused, _ = _listing(scope, "*", [[NOPERM, [b"0", [b"alpha:x"]]], [NOPERM]])
+    refused, _ = _listing(scope, "*", [[NOPERM, [b"0", [b"alpha:x"]]], [NOPERM], [NOPERM]])
     assert isinstance(refused, PermissionDeniedError)
     assert "acl grant beta --read alpha:PATTERN" in str(refused)
     empty, sent = _listing(scope, "shared:*", [[0, [b"0", []]]])
