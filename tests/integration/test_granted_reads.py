@@ -1,7 +1,7 @@
 """Issue 12, item 1, without ACL users: ``from_role=OWNER`` on redis_read, redis_read_many,
 redis_exists and redis_get_keys (tools, aio, RoleStore, AsyncRoleStore) reads OWNER's keys as
 the calling role; with no sharing section every such read is allowed, with one the library
-refuses (``permission``) what no entry grants. Both backends and both cluster layouts."""
+refuses (``permission``) what no entry grants. Both backends, Sentinel and both cluster layouts."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from roleredis import (
 from roleredis.crypto import generate_key
 from roleredis.store import AsyncRoleStore
 
-pytestmark = pytest.mark.backends("redis", "memory", "cluster", "cluster_spread")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 
 Physical = Callable[[str], str]
 
