@@ -635,13 +635,24 @@ def list_users(*, client: Any = None, settings: Settings | None = None) -> list[
 class Granted(_PerNode):
     """A grant added (:func:`grant`) or removed (:func:`revoke_grant`) on each node: ``rule``
     is the ACL rule (``%R~alpha:shared:*``); each node's outcome is granted, revoked,
-    unchanged (it had it already) or absent (it had no such grant)."""
+    unchanged (it had it already) or absent (it had no such grant). ``drift``: how the nodes
+    disagreed before (the grant on some nodes only)."""
 
     reader: str
     owner: str
     pattern: str
     rule: str
     nodes: tuple[NodeResult, ...]
+
+    @property
+    def drift(self) -> list[str]:
+        changed = [n.address for n in self.nodes if n.outcome in ("granted", "revoked")]
+        kept = [n.address for n in self.nodes if n.outcome in ("unchanged", "absent")]
+        if not changed or not kept:
+            return []
+        if any(n.outcome == "granted" for n in self.nodes):
+            return ["the grant was missing on " + ", ".join(changed)]
+        return ["the grant was held only on " + ", ".join(changed)]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -650,6 +661,7 @@ class Granted(_PerNode):
             "pattern": self.pattern,
             "rule": self.rule,
             "nodes": [node.as_dict() for node in self.nodes],
+            "drift": self.drift,
         }
 
 

@@ -300,6 +300,18 @@ def test_a_read_grant_reaches_every_node_and_survives_reprovisioning(
         assert refused["error_code"] == "permission", refused
     finally:
         reset()
+    # a node that lost the grant (replaced, or edited by hand) is drift, evened out by granting
+    odd = cluster.nodes[-1]
+    admin = _admin(odd)
+    try:
+        one = acl.revoke_grant("beta", "alpha", "shared:*", client=admin, settings=settings)
+        assert [n.outcome for n in one.nodes] == ["revoked"]
+    finally:
+        admin.close()
+    assert any("rules differ" in d for d in acl.list_report(settings=settings).drift)
+    evened = acl.grant("beta", "alpha", "shared:*", settings=settings)
+    assert evened.drift == [f"the grant was missing on 127.0.0.1:{odd.port}"]
+    assert acl.list_report(settings=settings).drift == []
     revoked = acl.revoke_grant("beta", "alpha", "shared:*", settings=settings)
     assert {n.outcome for n in revoked.nodes} == {"revoked"} and len(revoked.nodes) == 6
     assert [u["grants"] for u in acl.list_users(settings=settings)] == [[], []]

@@ -132,6 +132,8 @@ def _change_grants(reader: str, reads: list[str], adding: bool, as_json: bool) -
                 what = "had no such grant" if outcomes == {"absent"} else "revoked"
                 say(Text(f"{what}: {reader} reading {d.owner}'s keys {d.pattern} ({d.rule})"))
             _node_lines(d.nodes)
+            for what in d.drift:
+                note(f"the nodes disagreed: {what}")
     for d in done:
         _fail_for_nodes(d.nodes, command)
 
