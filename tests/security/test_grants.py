@@ -202,3 +202,31 @@ def test_cli_grant_list_revoke(admin: redis.Redis, server: RedisServer) -> None:
     deleted = _cli(server, "revoke", "beta")  # without --read: the user goes
     assert deleted.returncode == 0 and "deleted ACL user roleredis-beta" in deleted.stdout
     assert acl.list_users() == []
+
+
+def test_config_shows_the_sharing_section(tmp_path: Any) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "sharing:\n  beta:\n    read: ['alpha:shared:*', 'gamma:x']\n  delta: {}\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "ROLEREDIS_"))}
+    env.update(REDIS_URL="memory://", ROLEREDIS_CONFIG=str(path))
+    shown = subprocess.run(
+        [sys.executable, "-m", "roleredis", "config", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["sharing"] == {"beta": ["alpha:shared:*", "gamma:x"]}
+    path.write_text("sharing:\n  beta:\n    read: ['alpha']\n", encoding="utf-8")
+    bad = subprocess.run(
+        [sys.executable, "-m", "roleredis", "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "sharing.beta.read[0] ('alpha')" in bad.stderr, bad
