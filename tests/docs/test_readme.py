@@ -82,5 +82,7 @@ def test_readme_block_runs(index: int, tmp_path: Path) -> None:
 EXPECTED = {
     'print(result["value"], result["ttl"])': "{'sky': 'clear', 'temp': 21.5} 3600",
     "async def lifecycle": "{'sky': 'clear'}",
+    'print(got["value"], got["role"], got["from_role"])': "{'sky': 'clear'} beta alpha\n"
+    "['shared:forecast']\npermission",
     "async def watch": "[('weather', {'level': 3, 'area': 'north'})]\n0 True\n{'level': 1}",
 }
