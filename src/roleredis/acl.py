@@ -37,8 +37,9 @@ any other), so it cannot write its prefix into other databases.
 Granted reads (:func:`grant`, :func:`revoke_grant`): ``grant("beta", "alpha", "shared:*")``
 adds the root rule ``%R~alpha:shared:*`` (``%R~{alpha}:shared:*`` under cluster hash tags) to
 beta's user on every node: beta may then read, never write or delete, alpha's keys that match.
-Provisioning keeps grants (it never resets key patterns); :func:`list_report` shows each
-user's grants as ``OWNER:PATTERN``. Redis has no rule that removes one key pattern, so
+Provisioning keeps grants (it resets key patterns only to take back reading others' events,
+and then sets the grants again); :func:`list_report` shows each user's grants as
+``OWNER:PATTERN``. Redis has no rule that removes one key pattern, so
 revoking one rewrites the user's root patterns without it (``resetkeys`` and the rest, in one
 ACL SETUSER per node; selectors are untouched).
 
@@ -402,29 +403,11 @@ def _raise_if_all_failed(results: list[NodeResult], first: RoleRedisError | None
         raise type(first)(f"every node failed; {results[0].address}: {results[0].error}")
 
 
-def _field(user: Any, name: str) -> Any:
-    """A field of an ACL GETUSER reply (a dict, or the flat list of RESP2)."""
-    if isinstance(user, list | tuple):
-        user = dict(zip(user[::2], user[1::2], strict=True))
-    if not isinstance(user, dict):
-        return None
-    return user.get(name, user.get(name.encode()))
-
-
-def _key_patterns(user: Any) -> list[str]:
-    """The root key patterns of an ACL GETUSER reply (``~a:*``, ``%R~b:*``), selectors aside."""
-    found = _field(user, "keys") or b""
-    if isinstance(found, list | tuple):  # a list of patterns on some servers
-        found = b" ".join(p if isinstance(p, bytes) else str(p).encode() for p in found)
-    text = found.decode() if isinstance(found, bytes) else str(found)
-    return text.split()
-
-
 def _withholding_events(user: Any, rules: list[str]) -> list[str]:
     """``rules`` for an existing ``user`` that may read others' events and should no longer:
     its key patterns set anew (``resetkeys``), every grant but that one kept."""
     events = f"%R~{EVENTS_PATTERN}"
-    patterns = _key_patterns(user)
+    patterns = _root_key_rules(user)
     if events not in patterns:
         return rules
     kept = [p for p in patterns if p != events and p not in rules]
@@ -437,7 +420,7 @@ def _hashes(user: Any) -> frozenset[str] | None:
         user = dict(zip(user[::2], user[1::2], strict=True))
     if not isinstance(user, dict):
         return None
-    found = _field(user, "passwords") or []
+    found = user.get("passwords", user.get(b"passwords")) or []
     return frozenset(h.decode() if isinstance(h, bytes) else str(h) for h in found)
 
 

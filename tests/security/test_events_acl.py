@@ -132,26 +132,32 @@ def test_events_false_withholds_reading_others_events(
     assert [e["event"] for e in own["events"]] == ["own"]
 
 
-def test_withholding_from_an_existing_user_keeps_its_other_grants(
+def test_withholding_from_an_existing_user_keeps_its_grants(
     admin: redis.Redis, server: RedisServer
 ) -> None:
     creds = acl.provision("radar")
-    admin.execute_command("ACL", "SETUSER", creds.username, "%R~shared:*")  # a grant, say
+    acl.grant("radar", "alpha", "shared:*")
     again = acl.provision("radar", events=False)
     assert again.password is None  # the user keeps its password
     keys = admin.acl_getuser(creds.username)["keys"]
     assert "%R~__roleredis__:{*}:events:*" not in keys
-    assert "%R~shared:*" in keys and "~radar:*" in keys
+    assert "%R~alpha:shared:*" in keys and "~radar:*" in keys
+    (listed,) = acl.list_users()
+    assert listed["grants"] == ["alpha:shared:*"] and listed["reads_events"] is False
+    admin.set("alpha:shared:x", "granted")
     login = raw_login(server, creds)
     try:
         with pytest.raises(redis.exceptions.NoPermissionError):
             login.xread({WEATHER: "0"})
-        assert login.get("shared:x") is None  # the grant works
+        assert login.get("alpha:shared:x") == b"granted"  # the grant still works
+        acl.revoke_grant("radar", "alpha", "shared:*")  # rewrites the patterns: still none
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            login.xread({WEATHER: "0"})
         acl.provision("radar")  # provisioning again without it gives it back
         assert login.xread({WEATHER: "0"}) == []
     finally:
         login.close()
-    assert "%R~shared:*" in admin.acl_getuser(creds.username)["keys"]
+    assert acl.list_users()[0]["reads_events"] is True
 
 
 def test_cli_provisions_without_events(admin: redis.Redis, server: RedisServer) -> None:
