@@ -49,7 +49,7 @@ def test_every_subcommand_has_json() -> None:
 
     group = typer.main.get_command(app)
     assert set(SUBCOMMANDS) | {"bench"} <= set(group.commands)  # type: ignore[attr-defined]
-    assert SERVERS <= set(group.commands)  # type: ignore[attr-defined]
+    assert set(group.commands) >= SERVERS  # type: ignore[attr-defined]
     for name, command in leaves(group, "roleredis"):
         if name in SERVERS:
             continue
