@@ -40,14 +40,21 @@ from .keys import MAX_KEY_BYTES, validate_role
 
 __all__ = [
     "AGENT_TOOLS",
+    "KEYWORDS",
+    "MCP_TOKEN_VARIABLE",
     "AgentTool",
     "acall_tool",
     "available",
     "call_tool",
+    "describe",
     "input_schema",
+    "size_limit",
     "tool_schemas",
     "validate",
 ]
+
+#: The environment variable holding the bearer token of ``roleredis mcp --transport http``.
+MCP_TOKEN_VARIABLE = "ROLEREDIS_MCP_TOKEN"
 
 Result = dict[str, Any]
 Schema = Mapping[str, Any]
@@ -625,7 +632,10 @@ def call_tool(name: str, arguments: Any = None, *, role: str) -> Result:
     call = _prepare(name, arguments, role)
     if not isinstance(call, _Call):
         return call
-    return _finish(call, call.bound.function(**call.arguments, role=call.role))
+    try:
+        return _finish(call, call.bound.function(**call.arguments, role=call.role))
+    except Exception as exc:  # a grants module that raised, say: still a result
+        return _failure(exc, name, call.role)
 
 
 def acall_tool(name: str, arguments: Any = None, *, role: str) -> Coroutine[Any, Any, Result]:
@@ -647,4 +657,7 @@ async def _arun(call: _Call | Result) -> Result:
             call.bound.tool.name,
             call.role,
         )
-    return _finish(call, await function(**call.arguments, role=call.role))
+    try:
+        return _finish(call, await function(**call.arguments, role=call.role))
+    except Exception as exc:
+        return _failure(exc, call.bound.tool.name, call.role)

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: The environment variable holding the HTTP transport's bearer token.
-TOKEN_VARIABLE = "ROLEREDIS_MCP_TOKEN"
+TOKEN_VARIABLE = agent.MCP_TOKEN_VARIABLE
 
 log = logging.getLogger("roleredis.mcp")
 
@@ -128,7 +128,8 @@ def build(
     True
     """
     role = validate_role(role)
-    tools: list[Tool] = [RoleTool.of(name, role) for name in agent.available()]
+    names = agent.available()
+    tools: list[Tool] = [RoleTool.of(name, role) for name in names]
     auth: dict[str, Any] = {}
     if token is not None:
         auth = {
@@ -142,8 +143,10 @@ def build(
     return MCPServer(
         name=f"roleredis-{role}",
         instructions=(
-            f"Redis storage and messaging of the role {role!r}: your own keys (redis_write, "
-            "redis_read, ...), mail to and from other roles, events."
+            f"The Redis storage of the role {role!r}: keys in the role's own namespace"
+            + (", mail between roles" if "redis_send" in names else "")
+            + (", events" if "redis_publish" in names else "")
+            + ". The role is fixed by this server; no tool takes one."
         ),
         tools=tools,
         log_level="WARNING",

@@ -1,6 +1,7 @@
 """The ``roleredis`` command: see what each role stored, read and write its keys, run the demo.
 
-Every subcommand takes ``--json`` (the result as JSON on stdout, nothing else there). Errors
+Every subcommand but ``mcp`` (which speaks the MCP protocol on stdout) takes ``--json`` (the
+result as JSON on stdout, nothing else there). Errors
 are one line on stderr, ``error: <what went wrong> [<error_code>]``, never a traceback, and
 stdout stays empty (``health --json`` still prints the failed check's result).
 

@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 
 import typer
 
+from ..agent import MCP_TOKEN_VARIABLE as TOKEN_VARIABLE
 from ..errors import ConfigError
 from ..keys import validate_role
 from .app import EXIT_USAGE, CliError, app, connecting
-
-TOKEN_VARIABLE = "ROLEREDIS_MCP_TOKEN"  # the same as roleredis.mcp_server's (needs no SDK)
 
 
 @app.command(name="mcp")
