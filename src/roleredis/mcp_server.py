@@ -17,38 +17,35 @@ the server was started with no token on a loopback address.
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import ipaddress
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import agent
 from .errors import ConfigError
 from .keys import validate_role
 
-try:
+if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
-    from mcp.server.auth.settings import AuthSettings
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.tools import Tool
-    from mcp.types import CallToolResult, TextContent
-except ImportError as exc:  # pragma: no cover - the extra is part of the test environment
-    raise ImportError(
-        'roleredis mcp needs the MCP SDK: pip install "roleredis[mcp]"'
-        f" (importing it failed: {exc})"
-    ) from exc
+    from mcp.types import CallToolResult
 
 __all__ = [
     "TOKEN_VARIABLE",
     "BearerToken",
-    "RoleTool",
     "build",
     "check_http_options",
     "is_loopback",
+    "make_tool",
+    "role_tool",
     "run_http",
     "run_stdio",
+    "sdk_missing",
     "to_json",
 ]
 
@@ -73,7 +70,23 @@ def to_json(result: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(result, default=_jsonable))  # type: ignore[no-any-return]
 
 
+def sdk_missing() -> str | None:
+    """Why the MCP SDK cannot be used (how to install it), or None when it can. The SDK is
+    imported when a server is built, not with this module (importing it reads files).
+
+    >>> sdk_missing() is None
+    True
+    """
+    try:
+        import mcp.server.mcpserver  # noqa: F401
+    except ImportError as exc:
+        return f'roleredis mcp needs the MCP SDK: pip install "roleredis[mcp]" ({exc})'
+    return None
+
+
 def _as_mcp(result: dict[str, Any]) -> CallToolResult:
+    from mcp.types import CallToolResult, TextContent
+
     data = to_json(result)
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
@@ -83,27 +96,35 @@ def _as_mcp(result: dict[str, Any]) -> CallToolResult:
 
 
 async def _unused() -> None:
-    """The SDK wants a function per tool; :class:`RoleTool` runs the agent dispatcher instead."""
+    """The SDK wants a function per tool; :func:`role_tool`'s class runs the dispatcher instead."""
 
 
-class RoleTool(Tool):
-    """An agent tool as the SDK registers it, with the role fixed; ``run`` hands the client's
-    raw arguments to :func:`roleredis.agent.acall_tool`."""
+@functools.cache
+def role_tool() -> type[Tool]:
+    """The SDK's tool class, made to run the agent dispatcher: an agent tool as the SDK
+    registers it, with the role fixed; ``run`` hands the client's raw arguments to
+    :func:`roleredis.agent.acall_tool` (the SDK's own validation, from a signature, would
+    drop an undeclared argument instead of refusing it)."""
+    from mcp.server.mcpserver.tools import Tool
 
-    role: str = ""
+    class RoleTool(Tool):
+        role: str = ""
 
-    async def run(
-        self, arguments: dict[str, Any], context: Any, convert_result: bool = False
-    ) -> Any:
-        return _as_mcp(await agent.acall_tool(self.name, arguments, role=self.role))
+        async def run(
+            self, arguments: dict[str, Any], context: Any, convert_result: bool = False
+        ) -> Any:
+            return _as_mcp(await agent.acall_tool(self.name, arguments, role=self.role))
 
-    @classmethod
-    def of(cls, name: str, role: str) -> RoleTool:
-        made = cls.from_function(
-            _unused, name=name, description=agent.describe(name), structured_output=False
-        )
-        update = {"parameters": agent.input_schema(name), "role": role}
-        return made.model_copy(update=update)  # type: ignore[return-value]  # a RoleTool
+    return RoleTool
+
+
+def make_tool(name: str, role: str) -> Tool:
+    """Agent tool ``name`` of ``role`` for the SDK, its input schema exactly the agent
+    definition's."""
+    made = role_tool().from_function(
+        _unused, name=name, description=agent.describe(name), structured_output=False
+    )
+    return made.model_copy(update={"parameters": agent.input_schema(name), "role": role})
 
 
 class BearerToken:
@@ -113,6 +134,8 @@ class BearerToken:
         self._token = token.encode()
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        from mcp.server.auth.provider import AccessToken
+
         if hmac.compare_digest(token.encode(), self._token):
             return AccessToken(token=token, client_id="roleredis", scopes=[])
         return None
@@ -127,9 +150,12 @@ def build(
     >>> "redis_write" in [tool.name for tool in server._tool_manager.list_tools()]
     True
     """
+    from mcp.server.auth.settings import AuthSettings
+    from mcp.server.mcpserver import MCPServer
+
     role = validate_role(role)
     names = agent.available()
-    tools: list[Tool] = [RoleTool.of(name, role) for name in names]
+    tools = [make_tool(name, role) for name in names]
     auth: dict[str, Any] = {}
     if token is not None:
         auth = {

@@ -70,10 +70,11 @@ def serve_mcp(
         required = _http_token(host, token, no_auth)
     elif no_auth:
         raise CliError("--no-auth applies to --transport http only", EXIT_USAGE)
-    try:
-        from .. import mcp_server
-    except ImportError as exc:
-        raise CliError(str(exc), EXIT_USAGE, "config") from None
+    from .. import mcp_server
+
+    missing = mcp_server.sdk_missing()
+    if missing is not None:
+        raise CliError(missing, EXIT_USAGE, "config")
     connecting("mcp", role)
     if chosen == "stdio":
         mcp_server.run_stdio(role)
@@ -82,10 +83,8 @@ def serve_mcp(
 
 
 def _http_token(host: str, token: str | None, no_auth: bool) -> str | None:
-    try:
-        from ..mcp_server import check_http_options
-    except ImportError as exc:
-        raise CliError(str(exc), EXIT_USAGE, "config") from None
+    from ..mcp_server import check_http_options
+
     try:
         return check_http_options(host, token, no_auth)
     except ConfigError as exc:
