@@ -4,6 +4,8 @@ tests/integration/test_mcp_stdio.py and test_mcp_http.py."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import roleredis
@@ -70,3 +72,12 @@ def test_help_names_the_token_variable_not_a_token_option(
     out = capsys.readouterr().out
     assert "ROLEREDIS_MCP_TOKEN" in out and "--no-auth" in out
     assert "--token" not in out  # the token is given in the environment only
+
+
+def test_without_the_sdk_it_says_which_extra_to_install(
+    roleredis_env: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "mcp.server.mcpserver", None)  # the import fails
+    assert main(["mcp", "--role", "planner"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: roleredis mcp needs the MCP SDK") and "roleredis[mcp]" in err
