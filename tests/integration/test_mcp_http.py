@@ -150,3 +150,14 @@ def test_no_auth_on_loopback_serves_without_a_token(redis_server: RedisServer) -
     with http_server(port, server_env(redis_server), "--no-auth", "--host", "127.0.0.1"):
         response = httpx.post(f"http://127.0.0.1:{port}/mcp", json=HELLO, headers=HEADERS)
         assert reply(response)["result"]["serverInfo"]["name"] == f"roleredis-{ROLE}"
+
+
+def test_several_agents_share_one_server(sdk: HeldClient, url: str) -> None:
+    other = HeldClient(lambda: http_client(url, {"Authorization": f"Bearer {TOKEN}"}))
+    try:
+        other.call("redis_write", {"key": "http:shared", "value": "from the second agent"})
+        seen = sdk.call("redis_read", {"key": "http:shared"}).structured_content
+        assert seen["value"] == "from the second agent"
+        assert seen["prefixed_key"] == f"{ROLE}:http:shared"
+    finally:
+        other.close()
