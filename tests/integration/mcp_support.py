@@ -193,26 +193,33 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"nothing listens on port {port} after {WAIT} s")
 
 
+class Served:
+    """A server process, and (once it has ended) what it wrote on stderr."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.stderr = ""
+
+
 @contextlib.contextmanager
-def http_server(port: int, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
+def http_server(port: int, env: dict[str, str], *args: str) -> Iterator[Served]:
     """``roleredis mcp --transport http --port PORT`` as a process, until the block ends."""
     process = subprocess.Popen(
         mcp_command("--role", ROLE, "--transport", "http", "--port", str(port), *args),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
     )
+    served = Served(process)
     try:
         wait_for_port(port, process)
-        yield process
+        yield served
     finally:
         process.terminate()
         try:
-            process.wait(WAIT)
+            _, err = process.communicate(timeout=WAIT)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+            _, err = process.communicate()
+        served.stderr = err.decode(errors="replace")

@@ -49,8 +49,11 @@ HELLO = {
 @pytest.fixture(scope="module")
 def url(redis_server: RedisServer) -> Iterator[str]:
     port = free_port()
-    with http_server(port, server_env(redis_server, ROLEREDIS_MCP_TOKEN=TOKEN)):
+    with http_server(port, server_env(redis_server, ROLEREDIS_MCP_TOKEN=TOKEN)) as served:
         yield f"http://127.0.0.1:{port}/mcp"
+    assert "Traceback" not in served.stderr
+    assert TOKEN not in served.stderr and "wrong" not in served.stderr  # no token logged
+    assert f"roleredis mcp: role {ROLE} at http://127.0.0.1:{port}/mcp" in served.stderr
 
 
 def reply(response: httpx.Response) -> dict[str, Any]:
