@@ -259,8 +259,13 @@ def _bind(tool: AgentTool) -> _Bound | None:
         properties[name] = dict(schema)
         if parameter.default is parameter.empty:
             required.append(name)
-        else:
-            properties[name]["default"] = parameter.default
+            continue
+        properties[name]["default"] = parameter.default
+        kinds = schema["type"]
+        if parameter.default is None and "null" not in kinds:  # null: "as if omitted"
+            properties[name]["type"] = (
+                [kinds, "null"] if isinstance(kinds, str) else [*kinds, "null"]
+            )
     description = _DESCRIPTIONS.get(tool.name) or (inspect.getdoc(function) or "").split("\n")[0]
     if tool.note:
         description = f"{description} {tool.note}"

@@ -153,6 +153,18 @@ def test_a_parameter_lights_up_when_the_tool_takes_it(monkeypatch: pytest.Monkey
     schema = agent.input_schema("redis_read")
     assert list(schema["properties"]) == ["key", "from_role"]
     assert schema["properties"]["from_role"]["default"] is None
+    assert schema["properties"]["from_role"]["type"] == ["string", "null"]  # null: omitted
+
+
+def test_null_for_a_parameter_whose_default_is_none_means_omitted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "roleredis.sharing", None)  # no grants: from_role refused
+    read = stand_in(
+        monkeypatch, "redis_read", "key, *, from_role=None, role=None", {"success": True}
+    )
+    assert roleredis.call_tool("redis_read", {"key": "k", "from_role": None}, role=ROLE)["success"]
+    assert read.calls == [{"key": "k", "from_role": None, "role": ROLE}]
 
 
 def test_a_tool_lights_up_when_it_exists(monkeypatch: pytest.MonkeyPatch) -> None:
