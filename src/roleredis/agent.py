@@ -555,6 +555,16 @@ def _sharing() -> Any:
         return None
 
 
+def _connecting_user(settings: Settings) -> str | None:
+    """The ACL user the process connects as: ``REDIS_USERNAME`` / ``connection.username``, or
+    the user a URL names (``redis://roleredis-planner:...@host``)."""
+    try:
+        user = settings.connection_info()["username"]
+    except Exception:  # a URL it cannot take apart: no user known
+        return settings.username
+    return user if isinstance(user, str) else None
+
+
 def _granted(
     settings: Settings, reader: str, owner: str, name: str, given: Mapping[str, Any]
 ) -> Callable[[str], bool] | None:
@@ -565,7 +575,7 @@ def _granted(
     Otherwise only ``sharing:`` entries of config.yaml count; with none, nothing of another
     role is readable through the agent tools, whatever the Python API would allow.
     """
-    if settings.username == username_for(reader):
+    if _connecting_user(settings) == username_for(reader):
         return None
     sharing = _sharing()
     if sharing is None or not sharing.configured(settings):

@@ -36,7 +36,7 @@ def _settings() -> Iterator[None]:
 
 
 def use(**flat: Any) -> Settings:
-    settings = Settings(url="redis://127.0.0.1:1/0", **flat)
+    settings = Settings(**{"url": "redis://127.0.0.1:1/0", **flat})
     runtime.use_settings(settings)
     return settings
 
@@ -513,11 +513,13 @@ def test_as_the_roles_acl_user_the_server_decides(monkeypatch: pytest.MonkeyPatc
     read = reader(monkeypatch)
     use(username=f"roleredis-{ROLE}")
     assert roleredis.call_tool("redis_read", {"key": "k", "from_role": "b"}, role=ROLE)["success"]
+    use(url=f"redis://roleredis-{ROLE}:secret@127.0.0.1:1/0")  # the user a URL names
+    assert roleredis.call_tool("redis_read", {"key": "k", "from_role": "b"}, role=ROLE)["success"]
     use(username="roleredis-someone-else")
     failed(
         roleredis.call_tool("redis_read", {"key": "k", "from_role": "b"}, role=ROLE), "permission"
     )
-    assert len(read.calls) == 1
+    assert len(read.calls) == 2
 
 
 @pytest.mark.parametrize("owner", ["../b", "b:x", "__roleredis__", "*", "", 7])
