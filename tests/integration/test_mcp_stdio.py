@@ -182,3 +182,42 @@ def test_stdout_carries_only_json_rpc_and_the_server_ends_with_stdin(
     for line in raw_stdio.seen:
         assert json.loads(line)["jsonrpc"] == "2.0"
     assert "Traceback" not in raw_stdio.stderr()
+
+
+def test_served_as_the_roles_acl_user_the_server_holds_the_line(
+    redis_server: RedisServer, raw: redis.Redis
+) -> None:
+    """The server process connects as ``roleredis-planner`` (as the README's configuration
+    with REDIS_USERNAME / REDIS_PASSWORD): its tools work, and what a model sends stays in
+    the role's keys, now enforced by Redis itself."""
+    creds = roleredis.acl.provision(ROLE)
+    roleredis.redis_write("secret", "owner's", role="owner")
+    env = server_env(redis_server, REDIS_USERNAME=creds.username)
+    env["REDIS_PASSWORD"] = creds.password or ""
+    server = RawStdio(mcp_command("--role", ROLE), env)
+    try:
+        server.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "acl-test", "version": "1"},
+            },
+        )
+        server.notify("notifications/initialized")
+
+        def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+            result = server.request("tools/call", {"name": name, "arguments": arguments})
+            return result["result"]["structuredContent"]  # type: ignore[no-any-return]
+
+        assert call("redis_write", {"key": "acl:k", "value": 1})["success"] is True
+        assert call("redis_read", {"key": "acl:k"})["value"] == 1
+        assert call("redis_get_keys", {})["keys"] == ["acl:k"]
+        for key in ("../owner:secret", "owner:secret"):
+            assert "owner's" not in json.dumps(call("redis_read", {"key": key}))
+        assert server.close() == 0
+    finally:
+        if server.process.poll() is None:
+            server.close()
+        roleredis.acl.revoke(ROLE)
+    assert raw.get("planner:acl:k") == b"1"
