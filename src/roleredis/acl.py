@@ -32,6 +32,14 @@ A role user may not run INFO (it shows every user's command counts and failed lo
 run SELECT only when the configured database is not 0 (redis-py sends SELECT on connect for
 any other), so it cannot write its prefix into other databases.
 
+Granted reads (:func:`grant`, :func:`revoke_grant`): ``grant("beta", "alpha", "shared:*")``
+adds the root rule ``%R~alpha:shared:*`` (``%R~{alpha}:shared:*`` under cluster hash tags) to
+beta's user on every node: beta may then read, never write or delete, alpha's keys that match.
+Provisioning keeps grants (it never resets key patterns); :func:`list_report` shows each
+user's grants as ``OWNER:PATTERN``. Redis has no rule that removes one key pattern, so
+revoking one rewrites the user's root patterns without it (``resetkeys`` and the rest, in one
+ACL SETUSER per node; selectors are untouched).
+
 Redis does not check key patterns for SCAN, so a user with raw access can still see other
 roles' key *names* (never their values) with a raw SCAN or KEYS-free listing. roleredis's own
 listing and clearing first touch the requested namespace with a key-checked command, so they
@@ -60,9 +68,16 @@ from typing import Any
 
 from . import runtime
 from .config import Settings
-from .errors import RoleRedisError, register_needed_commands, scrub, translate
+from .errors import (
+    InvalidArgumentError,
+    RoleRedisError,
+    register_needed_commands,
+    scrub,
+    translate,
+)
 from .face import commands as face_commands
 from .keys import INTERNAL_PREFIX, Keyspace, escape_glob, validate_role
+from .sharing import validate_pattern
 
 __all__ = [
     "CLUSTER_COMMANDS",
@@ -72,14 +87,18 @@ __all__ = [
     "SENDERS_PATTERN",
     "USER_PREFIX",
     "Credentials",
+    "Granted",
     "NodeResult",
     "Revoked",
     "UserListing",
+    "grant",
+    "grant_pattern",
     "key_pattern",
     "list_report",
     "list_users",
     "provision",
     "revoke",
+    "revoke_grant",
     "revoke_report",
     "sending_pattern",
     "split_rules",
@@ -222,6 +241,32 @@ def key_pattern(role: str, settings: Settings | None = None) -> str:
     """
     hash_tag = settings is not None and settings.hash_tag_roles
     return escape_glob(Keyspace(validate_role(role), hash_tag=hash_tag).prefix) + "*"
+
+
+def grant_pattern(owner: str, pattern: str, settings: Settings | None = None) -> str:
+    """The ACL key pattern of a grant on ``owner``'s keys matching ``pattern``, in the layout
+    ``settings`` use: the glob ``pattern`` after the owner's (escaped) prefix.
+
+    >>> grant_pattern("alpha", "shared:*")
+    'alpha:shared:*'
+    >>> grant_pattern("alpha", "shared:*", Settings(url="redis+cluster://127.0.0.1:7000"))
+    '{alpha}:shared:*'
+    """
+    hash_tag = settings is not None and settings.hash_tag_roles
+    prefix = Keyspace(validate_role(owner), hash_tag=hash_tag).prefix
+    return escape_glob(prefix) + validate_pattern(pattern)
+
+
+def _as_grant(key_rule: str) -> str | None:
+    """``OWNER:PATTERN`` for a root ``%R~`` rule of a grant (either layout), else None."""
+    if not key_rule.startswith("%R~") or key_rule == f"%R~{EVENTS_PATTERN}":
+        return None
+    pattern = key_rule[3:]
+    if pattern.startswith("{"):
+        owner, close, rest = pattern[1:].partition("}:")
+        return f"{owner}:{rest}" if close else None
+    owner, colon, rest = pattern.partition(":")
+    return f"{owner}:{rest}" if colon and not owner.startswith("__") else None
 
 
 def _database(admin: Any) -> int:
@@ -508,6 +553,7 @@ def _describe(username: str, rules: list[str]) -> dict[str, Any]:
         "username": username,
         "enabled": "on" in rules,
         "keys": [p[1:] for p in rules if p.startswith("~")],
+        "grants": [g for g in map(_as_grant, rules) if g is not None],
         "commands": " ".join(sorted(p for p in rules if p[:1] in "+-" and p != "-@all")),
     }
 
@@ -580,3 +626,139 @@ def list_users(*, client: Any = None, settings: Settings | None = None) -> list[
     listing = list_report(client=client, settings=settings)
     _raise_if_any_failed(listing.failed)
     return listing.users
+
+
+# --- granted reads ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Granted(_PerNode):
+    """A grant added (:func:`grant`) or removed (:func:`revoke_grant`) on each node: ``rule``
+    is the ACL rule (``%R~alpha:shared:*``); each node's outcome is granted, revoked,
+    unchanged (it had it already) or absent (it had no such grant). ``drift``: how the nodes
+    disagreed before (the grant on some nodes only)."""
+
+    reader: str
+    owner: str
+    pattern: str
+    rule: str
+    nodes: tuple[NodeResult, ...]
+
+    @property
+    def drift(self) -> list[str]:
+        changed = [n.address for n in self.nodes if n.outcome in ("granted", "revoked")]
+        kept = [n.address for n in self.nodes if n.outcome in ("unchanged", "absent")]
+        if not changed or not kept:
+            return []
+        if any(n.outcome == "granted" for n in self.nodes):
+            return ["the grant was missing on " + ", ".join(changed)]
+        return ["the grant was held only on " + ", ".join(changed)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reader": self.reader,
+            "owner": self.owner,
+            "pattern": self.pattern,
+            "rule": self.rule,
+            "nodes": [node.as_dict() for node in self.nodes],
+            "drift": self.drift,
+        }
+
+
+def _root_key_rules(user: Any) -> list[str]:
+    """The root key patterns of an ACL GETUSER reply (``~a:*``, ``%R~b:*``), selectors aside."""
+    if isinstance(user, list | tuple):
+        user = dict(zip(user[::2], user[1::2], strict=True))
+    found = user.get("keys", user.get(b"keys")) if isinstance(user, dict) else None
+    if isinstance(found, bytes):
+        found = found.decode()
+    if isinstance(found, str):
+        return found.split()
+    return [k.decode() if isinstance(k, bytes) else str(k) for k in found or ()]
+
+
+def _change_grant(
+    reader: str,
+    owner: str,
+    pattern: str,
+    adding: bool,
+    client: Any,
+    settings: Settings | None,
+) -> Granted:
+    username = username_for(reader)
+    results: list[NodeResult] = []
+    first: RoleRedisError | None = None
+    with _nodes(settings, client) as (used, nodes):
+        rule = "%R~" + grant_pattern(owner, pattern, used)
+        for node in nodes:
+            try:
+                user = node.client.execute_command("ACL", "GETUSER", username)
+                if user is None:
+                    results.append(
+                        NodeResult(
+                            node.address,
+                            node.kind,
+                            error=f"no ACL user {username} here: run 'roleredis acl provision "
+                            f"{reader}' first",
+                        )
+                    )
+                    continue
+                rules = _root_key_rules(user)
+                if adding and rule in rules:
+                    outcome = "unchanged"
+                elif adding:
+                    node.client.execute_command("ACL", "SETUSER", username, rule)
+                    outcome = "granted"
+                elif rule not in rules:
+                    outcome = "absent"
+                else:
+                    kept = [r for r in rules if r != rule]
+                    node.client.execute_command("ACL", "SETUSER", username, "resetkeys", *kept)
+                    outcome = "revoked"
+            except Exception as exc:
+                err, text = _error(exc)
+                first = first or err
+                results.append(NodeResult(node.address, node.kind, error=text))
+                continue
+            results.append(NodeResult(node.address, node.kind, outcome=outcome))
+    if first is None and results and all(not node.ok for node in results):
+        from .errors import NotFoundError
+
+        first = NotFoundError(results[0].error or "")
+    _raise_if_all_failed(results, first)
+    return Granted(reader, owner, pattern, rule, tuple(results))
+
+
+def grant(
+    reader: str,
+    owner: str,
+    pattern: str,
+    *,
+    client: Any = None,
+    settings: Settings | None = None,
+) -> Granted:
+    """Let ``reader``'s ACL user read (never write) ``owner``'s keys matching ``pattern``, on
+    every node: the root rule ``%R~<owner prefix><pattern>`` in the layout in use.
+
+    The reader must be provisioned (a node without its user fails). Raises
+    InvalidArgumentError for a bad role or pattern (empty, whitespace, parentheses), the
+    error of the kind that happened if every node failed; otherwise check
+    :attr:`Granted.failed`.
+    """
+    if validate_role(reader) == validate_role(owner):
+        raise InvalidArgumentError(f"role {reader!r} reads its own keys already; nothing to grant")
+    return _change_grant(reader, owner, pattern, True, client, settings)
+
+
+def revoke_grant(
+    reader: str,
+    owner: str,
+    pattern: str,
+    *,
+    client: Any = None,
+    settings: Settings | None = None,
+) -> Granted:
+    """Remove the grant :func:`grant` added (the same ``owner`` and ``pattern``) on every node;
+    the user and its other rules stay. A node without that grant reports ``absent``."""
+    validate_role(reader)
+    return _change_grant(reader, owner, pattern, False, client, settings)

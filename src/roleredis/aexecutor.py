@@ -28,8 +28,10 @@ from .breaker import Breaker
 from .cluster import ClusterRoute
 from .config import Settings
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
+from .errors import refusal
 from .executor import Call, pack, tell_breaker, to_wire
 from .internals import PoolExhausted
+from .ops import READABLE
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
@@ -114,7 +116,10 @@ class AsyncExecutor:
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, rex.ResponseError):
-                failed = failed or reply
+                if batch[i][0] == READABLE:  # the refusal is the reply
+                    replies[i] = refusal(reply)
+                else:
+                    failed = failed or reply
                 continue
             callback = callbacks.get(command[0])
             if callback is not None:

@@ -37,6 +37,7 @@ __all__ = [
     "TimeoutError",
     "forget_secrets",
     "map_redis_errors",
+    "refusal",
     "register_secrets",
     "scrub",
     "translate",
@@ -308,6 +309,20 @@ def _needed_command_hint(text: str) -> str:
 
 def _matches(pattern: str | None, text: str) -> bool:
     return pattern is None or re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def refusal(reply: str | BaseException) -> RoleRedisError:
+    """An error reply as the error it stands for: cheaply a PermissionDeniedError for the
+    server's NOPERM (a listing may meet thousands), else :func:`translate`.
+
+    >>> type(refusal("NOPERM this user has no permissions")).__name__
+    'PermissionDeniedError'
+    """
+    if isinstance(reply, rex.NoPermissionError) or (
+        isinstance(reply, str) and reply.startswith("NOPERM")
+    ):
+        return PermissionDeniedError(f"Redis refused: {reply}")
+    return translate(rex.ResponseError(reply) if isinstance(reply, str) else reply)
 
 
 def translate(

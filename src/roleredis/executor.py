@@ -29,9 +29,10 @@ from hiredis import pack_command
 from .breaker import Breaker
 from .cluster import ClusterClient
 from .connection import route_for
-from .errors import RoleRedisError
+from .errors import RoleRedisError, refusal
 from .internals import check_out, connected_socket, is_plain_socket
 from .keys import raw_key
+from .ops import READABLE
 from .retry import (
     SYNC_BACKOFF,
     ConnectionDropped,
@@ -73,6 +74,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
     ('MEMORY', 'USAGE', b'k')
     """
     name, args = call
+    if name == READABLE:  # EXISTS, its refusal a reply (see roleredis.ops.READABLE)
+        return ("EXISTS", *args)
     if name == "set":
         return ("SET", args[0], args[1], "EX", args[2]) if len(args) == 3 else ("SET", *args)
     if name == "scan":
@@ -205,6 +208,9 @@ class SyncExecutor:
         callbacks = self._callbacks
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, hiredis.ReplyError):
+                if batch[i][0] == READABLE:  # the refusal is the reply
+                    replies[i] = refusal(str(reply))
+                    continue
                 raise rex.ResponseError(str(reply))
             callback = callbacks.get(command[0])
             if callback is not None:

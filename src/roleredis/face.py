@@ -92,6 +92,9 @@ class Operation:
     reports_pool: bool = False
     #: whether the call takes a role (redis_flush does not)
     has_role: bool = True
+    #: it takes ``from_role=OWNER`` (a granted read of another role's keys): its results,
+    #: success or failure, then carry ``role`` (the caller) and ``from_role`` (the owner)
+    reads_from: bool = False
 
     @property
     def tool(self) -> str:
@@ -239,16 +242,18 @@ READ = Operation(
     ops.read,
     subject="key",
     finish=results.with_missing_value,
+    reads_from=True,
 )
 GET_KEYS = Operation(
     "get_keys",
     "List the role's keys matching a glob pattern (without the role prefix).",
     frozenset({"exists", "scan"}),
-    lambda keys, s, a: results.key_list(keys, a[0], s.role),
+    lambda keys, s, a: results.key_list(keys, a[0], s.role, getattr(s, "from_role", None)),
     "keys",
     ops.list_keys,
     subject="pattern",
     fallback={"keys": [], "count": 0},
+    reads_from=True,
 )
 DELETE = Operation(
     "delete",
@@ -267,6 +272,7 @@ EXISTS = Operation(
     "exists",
     ops.exists,
     subject="key",
+    reads_from=True,
 )
 HEALTH_CHECK = Operation(
     "health_check",
@@ -305,6 +311,7 @@ READ_MANY = Operation(
     "read_many",
     ops.read_many,
     fallback={"values": {}, "missing": [], "count": 0},
+    reads_from=True,
 )
 WRITE_ASYNC = Operation(
     "write_async",
@@ -359,6 +366,36 @@ def commands() -> frozenset[str]:
 
 
 # --- the call wrappers -----------------------------------------------------------------------
+
+
+class _ReadingFrom:
+    """The store as a ``from_role`` read's result sees it: the caller's role, the owner's keys
+    (``prefixed_key`` names the key that was read)."""
+
+    __slots__ = ("from_role", "role", "scope")
+
+    def __init__(self, store: Store, owner: Any) -> None:
+        self.role = store.role
+        self.scope = store.scope
+        self.from_role = owner
+
+    def full_key(self, key: str) -> str:
+        return ops.reading(self.scope, self.from_role).keyspace.full_key(key)
+
+
+def _seen_as(op: Operation, store: Any, kwargs: Mapping[str, Any]) -> Any:
+    owner = kwargs.get("from_role") if op.reads_from else None
+    return store if owner is None or store is None else _ReadingFrom(store, owner)
+
+
+def _finished(op: Operation, result: Result, store: Any, kwargs: Mapping[str, Any]) -> Result:
+    """The result as the caller gets it: with ``role`` and ``from_role`` for a read from another
+    role (absent when ``from_role`` is not given), then the row's ``finish``."""
+    if op.reads_from and kwargs.get("from_role") is not None:
+        result["from_role"] = kwargs["from_role"]
+        if store is not None:
+            result.setdefault("role", store.role)
+    return result if op.finish is None else op.finish(result)
 
 
 def _failed(
@@ -418,12 +455,12 @@ def call(
             outcome = getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
             if op.reports_pool:
                 outcome = (outcome, store.pool_usage(), deployment_report(store.settings))
-        result = op.build(outcome, store, args)
+        result = op.build(outcome, _seen_as(op, store, kwargs), args)
     except Exception as exc:
-        result = _failed(op, exc, store, args, started)
+        result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
     else:
         _succeeded(op, store, args, started)
-    return result if op.finish is None else op.finish(result)
+    return _finished(op, result, store, kwargs)
 
 
 # role -> its AsyncRoleStore (it holds no loop state, so one serves every loop)
@@ -450,12 +487,12 @@ def call_async(
         if store is None or store.settings is not settings:
             store = _async_stores[name] = AsyncRoleStore(name, settings=settings)
     except Exception as exc:
-        return _ready(op, _failed(op, exc, None, args, started))
+        return _ready(op, _failed(op, exc, None, args, started), kwargs)
     return _run_async(op, store, args, kwargs, started)
 
 
-async def _ready(op: Operation, result: Result) -> Result:
-    return result if op.finish is None else op.finish(result)
+async def _ready(op: Operation, result: Result, kwargs: Mapping[str, Any]) -> Result:
+    return _finished(op, result, None, kwargs)
 
 
 async def _run_async(
@@ -466,12 +503,12 @@ async def _run_async(
         if op.reports_pool:
             deployment = await asyncio.to_thread(deployment_report, store.settings)
             outcome = (outcome, await store.pool_usage(), deployment)
-        result = op.build(outcome, store, args)
+        result = op.build(outcome, _seen_as(op, store, kwargs), args)
     except Exception as exc:
-        result = _failed(op, exc, store, args, started)
+        result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
     else:
         _succeeded(op, store, args, started)
-    return result if op.finish is None else op.finish(result)
+    return _finished(op, result, store, kwargs)
 
 
 def bind_async(

@@ -116,14 +116,16 @@ def entry(e: ops.Entry) -> Result:
     }
 
 
-def key_list(keys: list[str], pattern: str, role: str) -> Result:
+def key_list(keys: list[str], pattern: str, role: str, from_role: str | None = None) -> Result:
+    """``from_role``: the keys listed are that role's which ``role`` may read."""
+    whose = role if from_role is None else f"{from_role} readable by {role}"
     return {
         "success": True,
         "pattern": pattern,
         "role": role,
         "keys": keys,
         "count": len(keys),
-        "message": f"Found {len(keys)} keys for role {role} matching {pattern!r}",
+        "message": f"Found {len(keys)} keys for role {whose} matching {pattern!r}",
     }
 
 

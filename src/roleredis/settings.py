@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 from . import checks
 from .errors import ConfigError
+from .sharing import Sharing
+from .sharing import parse as parse_sharing
 from .urls import (
     REDACTED,
     Deployment,
@@ -331,6 +333,9 @@ class Settings:
     use_env_overrides: bool
     config_path: str | None
     sources: Mapping[str, str] = dataclasses.field(repr=False, compare=False)
+    #: the top-level ``sharing:`` section of config.yaml (granted reads checked in the
+    #: library, see :mod:`roleredis.sharing`); None when there is none
+    sharing: Sharing | None = None
 
     #: the flat names, in the order as_dict() and ``roleredis config`` show them
     FLAT: ClassVar[dict[str, Flat[Any]]]
@@ -403,6 +408,7 @@ class Settings:
         use_env_overrides: Any = True,
         config_path: str | None = None,
         sources: Mapping[str, str] | None = None,
+        sharing: Sharing | Mapping[str, Any] | None = None,
         **flat: Any,
     ) -> None:
         groups = (
@@ -442,6 +448,9 @@ class Settings:
         )
         object.__setattr__(self, "config_path", config_path)
         object.__setattr__(self, "sources", dict(sources or {}))
+        if sharing is not None and not isinstance(sharing, Sharing):
+            sharing = parse_sharing(sharing, "sharing")
+        object.__setattr__(self, "sharing", sharing)
 
     @property
     def mode(self) -> str:

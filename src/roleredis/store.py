@@ -81,6 +81,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         # roles share one namespace without a prefix: there is no role's index to keep
         index=settings.index and settings.auto_prefix,
         wait_timeout=settings.async_wait_timeout,
+        sharing=settings.sharing,
     )
 
 

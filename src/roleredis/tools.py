@@ -175,8 +175,12 @@ def redis_write(
     )
 
 
-def redis_read(key: str, *, role: str | None = None) -> Result:
+def redis_read(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
     """Read ``<role>:<key>``: ``value`` as written, ``ttl`` remaining (-1: never expires).
+
+    ``from_role``: read that role's ``key`` as the calling role (a granted read: with ACL
+    users the server checks the grant, else the config's ``sharing:`` section, if any); the
+    result then also carries ``role`` (the caller) and ``from_role``.
 
     >>> _ = redis_write("user_session", {"user_id": 123}, role="web")
     >>> redis_read("user_session", role="web")["value"]
@@ -184,17 +188,22 @@ def redis_read(key: str, *, role: str | None = None) -> Result:
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return face.call(READ, _store, role, (key,))
+    return face.call(READ, _store, role, (key,), {"from_role": from_role})
 
 
-def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
+def redis_get_keys(
+    pattern: str = "*", *, role: str | None = None, from_role: str | None = None
+) -> Result:
     """The calling role's keys matching ``pattern`` (SCAN; the prefix is not shown).
+
+    ``from_role``: that role's keys which the calling role may read (``permission`` if it may
+    read none of them); the result then carries ``from_role`` too.
 
     >>> _ = redis_write("session:abc123", {"user_id": 1}, role="web")
     >>> redis_get_keys("session:*", role="web")["keys"]
     ['session:abc123']
     """
-    return face.call(GET_KEYS, _store, role, (pattern,))
+    return face.call(GET_KEYS, _store, role, (pattern,), {"from_role": from_role})
 
 
 def redis_delete(key: str, *, role: str | None = None) -> Result:
@@ -207,13 +216,14 @@ def redis_delete(key: str, *, role: str | None = None) -> Result:
     return face.call(DELETE, _store, role, (key,))
 
 
-def redis_exists(key: str, *, role: str | None = None) -> Result:
-    """Whether ``<role>:<key>`` exists, in ``exists``.
+def redis_exists(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
+    """Whether ``<role>:<key>`` exists, in ``exists`` (``from_role``: that role's ``key``, a
+    granted read, as for :func:`redis_read`).
 
     >>> redis_exists("never written", role="web")["exists"]
     False
     """
-    return face.call(EXISTS, _store, role, (key,))
+    return face.call(EXISTS, _store, role, (key,), {"from_role": from_role})
 
 
 def redis_health_check(*, role: str | None = None) -> Result:
@@ -260,14 +270,18 @@ def redis_write_many(
     )
 
 
-def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
+def redis_read_many(
+    keys: Iterable[str], *, role: str | None = None, from_role: str | None = None
+) -> Result:
     """Read many keys in one round trip: ``values`` for those found, ``missing`` for the rest.
+
+    ``from_role``: that role's keys, a granted read (every key must be granted).
 
     >>> _ = redis_write_many({"a": 1, "b": 2}, role="web")
     >>> redis_read_many(["a", "b", "zzz"], role="web")["missing"]
     ['zzz']
     """
-    return face.call(READ_MANY, _store, role, (keys,))
+    return face.call(READ_MANY, _store, role, (keys,), {"from_role": from_role})
 
 
 # --- fire and forget -------------------------------------------------------------------------

@@ -84,6 +84,8 @@ EXPECTED = {
     'print(result["value"], result["ttl"])': "{'sky': 'clear', 'temp': 21.5} 3600",
     "async def lifecycle": "{'sky': 'clear'}",
     "roleredis.call_tool(call": "Saved. planner:plan",
+    'print(got["value"], got["role"], got["from_role"])': "{'sky': 'clear'} beta alpha\n"
+    "['shared:forecast']\npermission",
 }
 
 
