@@ -25,14 +25,13 @@ serves the same definitions over MCP.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 import json
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
-from . import face, results, runtime, tools
+from . import face, results, runtime, sharing, tools
 from .acl import username_for
 from .config import Settings
 from .errors import InvalidArgumentError, PermissionDeniedError
@@ -547,14 +546,6 @@ def _check_size(name: str, field: str, value: Any, settings: Settings) -> None:
         )
 
 
-def _sharing() -> Any:
-    """The ``sharing:`` grants module, where this version has it (else None: no grants)."""
-    try:
-        return importlib.import_module("roleredis.sharing")
-    except ImportError:
-        return None
-
-
 def _connecting_user(settings: Settings) -> str | None:
     """The ACL user the process connects as: ``REDIS_USERNAME`` / ``connection.username``, or
     the user a URL names (``redis://roleredis-planner:...@host``)."""
@@ -577,8 +568,7 @@ def _granted(
     """
     if _connecting_user(settings) == username_for(reader):
         return None
-    sharing = _sharing()
-    if sharing is None or not sharing.configured(settings):
+    if not sharing.configured(settings):
         raise PermissionDeniedError(
             f"{name}: role {reader!r} may not read role {owner!r}'s keys here: no grant. "
             f"Grants come from the server (roleredis acl grant {reader} --read {owner}:PATTERN, "

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +19,7 @@ import jsonschema
 import pytest
 
 import roleredis
-from roleredis import agent, aio, runtime, tools
+from roleredis import agent, aio, runtime, sharing, tools
 from roleredis.settings import Settings
 
 ROLE = "planner"
@@ -159,7 +157,6 @@ def test_a_parameter_lights_up_when_the_tool_takes_it(monkeypatch: pytest.Monkey
 def test_null_for_a_parameter_whose_default_is_none_means_omitted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "roleredis.sharing", None)  # no grants: from_role refused
     read = stand_in(
         monkeypatch, "redis_read", "key, *, from_role=None, role=None", {"success": True}
     )
@@ -433,16 +430,9 @@ def test_a_value_is_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def sharing(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """A stand-in for the grants module (roleredis.sharing): planner may read b's shared:*."""
-    module = types.SimpleNamespace(
-        configured=lambda settings: True,
-        allows=lambda settings, reader, owner, key: (
-            (reader, owner) == (ROLE, "b") and key.startswith("shared:")
-        ),
-    )
-    monkeypatch.setitem(sys.modules, "roleredis.sharing", module)
-    return module
+def grants() -> Settings:
+    """A sharing: section (roleredis.sharing) that lets planner read b's shared:* keys."""
+    return use(sharing={ROLE: {"read": ["b:shared:*"]}})
 
 
 def reader(monkeypatch: pytest.MonkeyPatch) -> Recorder:
@@ -455,7 +445,6 @@ def reader(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
 
 def test_without_grants_another_roles_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "roleredis.sharing", None)  # no grants module
     read = reader(monkeypatch)
     says = failed(
         roleredis.call_tool("redis_read", {"key": "k", "from_role": "b"}, role=ROLE), "permission"
@@ -464,10 +453,8 @@ def test_without_grants_another_roles_keys_are_refused(monkeypatch: pytest.Monke
     assert read.calls == []
 
 
-def test_sharing_configured_but_empty_refuses(
-    monkeypatch: pytest.MonkeyPatch, sharing: types.SimpleNamespace
-) -> None:
-    sharing.configured = lambda settings: False
+def test_a_sharing_section_without_the_reader_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    use(sharing={"someone": {"read": ["b:*"]}})
     read = reader(monkeypatch)
     failed(
         roleredis.call_tool("redis_read", {"key": "shared:x", "from_role": "b"}, role=ROLE),
@@ -476,7 +463,24 @@ def test_sharing_configured_but_empty_refuses(
     assert read.calls == []
 
 
-def test_sharing_entries_decide(monkeypatch: pytest.MonkeyPatch, sharing: Any) -> None:
+def test_a_grants_check_that_raises_is_still_a_result(
+    monkeypatch: pytest.MonkeyPatch, grants: Settings
+) -> None:
+    def broken(*args: Any) -> bool:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sharing, "allows", broken)
+    stand_in(
+        monkeypatch,
+        "redis_get_keys",
+        "pattern='*', *, from_role=None, role=None",
+        {"success": True, "keys": ["shared:a"], "count": 1},
+    )
+    result = roleredis.call_tool("redis_get_keys", {"from_role": "b"}, role=ROLE)
+    assert result["success"] is False and result["error_code"] == "internal"
+
+
+def test_sharing_entries_decide(monkeypatch: pytest.MonkeyPatch, grants: Settings) -> None:
     read = reader(monkeypatch)
     ok = roleredis.call_tool("redis_read", {"key": "shared:x", "from_role": "b"}, role=ROLE)
     assert ok["value"] == "secret"
@@ -489,7 +493,7 @@ def test_sharing_entries_decide(monkeypatch: pytest.MonkeyPatch, sharing: Any) -
 
 
 def test_another_roles_listing_keeps_only_granted_keys(
-    monkeypatch: pytest.MonkeyPatch, sharing: Any
+    monkeypatch: pytest.MonkeyPatch, grants: Settings
 ) -> None:
     stand_in(
         monkeypatch,
@@ -502,14 +506,12 @@ def test_another_roles_listing_keeps_only_granted_keys(
 
 
 def test_the_own_role_as_from_role_needs_no_grant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "roleredis.sharing", None)
     read = reader(monkeypatch)
     assert roleredis.call_tool("redis_read", {"key": "k", "from_role": ROLE}, role=ROLE)["success"]
     assert len(read.calls) == 1
 
 
 def test_as_the_roles_acl_user_the_server_decides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "roleredis.sharing", None)
     read = reader(monkeypatch)
     use(username=f"roleredis-{ROLE}")
     assert roleredis.call_tool("redis_read", {"key": "k", "from_role": "b"}, role=ROLE)["success"]
@@ -524,7 +526,7 @@ def test_as_the_roles_acl_user_the_server_decides(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("owner", ["../b", "b:x", "__roleredis__", "*", "", 7])
 def test_a_bad_from_role_is_refused(
-    monkeypatch: pytest.MonkeyPatch, sharing: Any, owner: Any
+    monkeypatch: pytest.MonkeyPatch, grants: Settings, owner: Any
 ) -> None:
     read = reader(monkeypatch)
     result = roleredis.call_tool("redis_read", {"key": "shared:x", "from_role": owner}, role=ROLE)
@@ -533,7 +535,6 @@ def test_a_bad_from_role_is_refused(
 
 
 def test_events_need_no_grant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "roleredis.sharing", None)
     events = stand_in(
         monkeypatch,
         "redis_read_events",
