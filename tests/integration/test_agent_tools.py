@@ -16,7 +16,7 @@ import pytest
 import redis
 
 import roleredis
-from roleredis import agent, aio
+from roleredis import aio
 
 pytestmark = [pytest.mark.integration, pytest.mark.backends("redis", "memory")]
 
@@ -116,17 +116,16 @@ def test_path_like_keys_stay_inside_the_role(raw: redis.Redis, physical: Any) ->
 @pytest.mark.parametrize("name", ["redis_read", "redis_exists", "redis_get_keys"])
 @pytest.mark.parametrize("owner", [OWNER, "../owner", "owner:x"])
 def test_from_role_without_a_grant_is_refused(name: str, owner: str) -> None:
-    """No sharing: section and not the role's ACL user: refused, whatever the Python API
-    would allow. Before the tools take from_role (issue 12's grants), it is an undeclared
-    argument; after, a read beyond the grants (or a bad role name)."""
+    """No sharing: section and not the role's ACL user: refused (permission), although the
+    Python API would allow it; a name that is no role: invalid_argument."""
     arguments: dict[str, Any] = {"from_role": owner}
     if name != "redis_get_keys":
         arguments["key"] = "secret"
-    takes_it = "from_role" in agent.input_schema(name)["properties"]
     result = call(name, arguments)
     assert result["success"] is False and not _leaks(result)
-    expected = "permission" if takes_it and owner == OWNER else "invalid_argument"
-    assert result["error_code"] == expected
+    assert result["error_code"] == ("permission" if owner == OWNER else "invalid_argument")
+    allowed = getattr(roleredis, name)(**arguments, role=ROLE)  # the Python API, for contrast
+    assert allowed["success"] is (owner == OWNER)
 
 
 def test_values_over_the_limit_are_refused_and_not_written(
@@ -151,3 +150,46 @@ def test_a_long_listing_is_cut_to_the_result_limit(
     assert set(result["keys"]) < {f"item:{i:03d}" for i in range(300)}
     whole = roleredis.redis_read("item:001", role=ROLE)
     assert whole["value"] == 1
+
+
+@pytest.mark.usefixtures("owners_secret")
+def test_a_sharing_section_grants_exactly_its_keys(
+    write_config: Callable[[Mapping[str, Any]], Path],
+) -> None:
+    write_config({"redis": {}, "sharing": {ROLE: {"read": [f"{OWNER}:shared:*"]}}})
+    got = call("redis_read", {"key": "shared:doc", "from_role": OWNER})
+    assert got["value"] == SECRET and got["from_role"] == OWNER and got["role"] == ROLE
+    assert call("redis_exists", {"key": "shared:doc", "from_role": OWNER})["exists"] is True
+    assert call("redis_get_keys", {"from_role": OWNER})["keys"] == ["shared:doc"]
+    for arguments in (
+        {"key": "secret", "from_role": OWNER},
+        {"key": "../secret", "from_role": OWNER},
+        {"key": "shared:doc", "from_role": "someone"},
+    ):
+        refused = call("redis_read", arguments)
+        assert refused["error_code"] == "permission" and not _leaks(refused), arguments
+
+
+@pytest.mark.real_server  # fakeredis drops %R~ rules: only a real server enforces a grant
+@pytest.mark.usefixtures("owners_secret")
+def test_as_the_readers_acl_user_the_server_decides(
+    roleredis_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No sharing: section: through call_tool a from_role read would be refused, but the
+    process runs as planner's own ACL user, so what the server grants is what it gets."""
+    creds = roleredis.acl.provision(ROLE)
+    try:
+        roleredis.acl.grant(ROLE, OWNER, "shared:*")
+        monkeypatch.setenv("REDIS_USERNAME", creds.username)
+        monkeypatch.setenv("REDIS_PASSWORD", creds.password or "")
+        roleredis.reset()
+        got = call("redis_read", {"key": "shared:doc", "from_role": OWNER})
+        assert got["value"] == SECRET
+        refused = call("redis_read", {"key": "secret", "from_role": OWNER})
+        assert refused["error_code"] == "permission" and not _leaks(refused)
+        assert call("redis_get_keys", {"from_role": OWNER})["keys"] == ["shared:doc"]
+    finally:
+        monkeypatch.delenv("REDIS_USERNAME")
+        monkeypatch.delenv("REDIS_PASSWORD")
+        roleredis.reset()
+        roleredis.acl.revoke(ROLE)

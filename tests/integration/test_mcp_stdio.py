@@ -188,10 +188,12 @@ def test_served_as_the_roles_acl_user_the_server_holds_the_line(
     redis_server: RedisServer, raw: redis.Redis
 ) -> None:
     """The server process connects as ``roleredis-planner`` (as the README's configuration
-    with REDIS_USERNAME / REDIS_PASSWORD): its tools work, and what a model sends stays in
-    the role's keys, now enforced by Redis itself."""
+    with REDIS_USERNAME / REDIS_PASSWORD): its tools work, what a model sends stays in the
+    role's keys, now enforced by Redis itself, and from_role reads what the server grants."""
     creds = roleredis.acl.provision(ROLE)
+    roleredis.acl.grant(ROLE, "owner", "shared:*")
     roleredis.redis_write("secret", "owner's", role="owner")
+    roleredis.redis_write("shared:note", "for planner", role="owner")
     env = server_env(redis_server, REDIS_USERNAME=creds.username)
     env["REDIS_PASSWORD"] = creds.password or ""
     server = RawStdio(mcp_command("--role", ROLE), env)
@@ -215,6 +217,11 @@ def test_served_as_the_roles_acl_user_the_server_holds_the_line(
         assert call("redis_get_keys", {})["keys"] == ["acl:k"]
         for key in ("../owner:secret", "owner:secret"):
             assert "owner's" not in json.dumps(call("redis_read", {"key": key}))
+        # from_role as this user: the server decides (the grant above, nothing more)
+        granted = call("redis_read", {"key": "shared:note", "from_role": "owner"})
+        assert granted["value"] == "for planner"
+        refused = call("redis_read", {"key": "secret", "from_role": "owner"})
+        assert refused["error_code"] == "permission" and "owner's" not in json.dumps(refused)
         assert server.close() == 0
     finally:
         if server.process.poll() is None:
