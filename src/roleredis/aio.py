@@ -25,12 +25,14 @@ from typing import Any, TypeVar
 
 from . import face, tools
 from .aexecutor import aclose
+from .agent import acall_tool as call_tool
 from .store import AsyncRoleStore
 from .tools import redis_flush, redis_read_async, redis_write_async
 
 __all__ = [
     "AsyncRoleStore",
     "aclose",
+    "call_tool",
     "redis_clear_role_data",
     "redis_delete",
     "redis_exists",
