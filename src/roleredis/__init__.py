@@ -9,6 +9,7 @@
 """
 
 from . import acl, aio, metrics
+from .agent import call_tool, tool_schemas
 from .config import Settings, load_settings
 from .errors import (
     ConfigError,
@@ -62,6 +63,7 @@ __all__ = [
     "acl",
     "acting_as",
     "aio",
+    "call_tool",
     "load_settings",
     "metrics",
     "redis_clear_role_data",
@@ -79,4 +81,5 @@ __all__ = [
     "redis_write_async",
     "redis_write_many",
     "reset",
+    "tool_schemas",
 ]

@@ -26,12 +26,14 @@ from typing import Any, TypeVar
 
 from . import events, face, results, tools
 from .aexecutor import aclose
+from .agent import acall_tool as call_tool
 from .store import AsyncRoleStore
 from .tools import redis_flush, redis_read_async, redis_write_async
 
 __all__ = [
     "AsyncRoleStore",
     "aclose",
+    "call_tool",
     "follow_events",
     "redis_clear_role_data",
     "redis_delete",

@@ -312,3 +312,22 @@ def test_waiting_async_readers_never_take_the_whole_pool(
         return [[e["event"] for e in r["events"]] for r in await asyncio.gather(*readers)]
 
     assert asyncio.run(main()) == [["new"]] * 3
+
+
+def test_events_through_the_agent_tools() -> None:
+    from roleredis import call_tool
+
+    published = call_tool(
+        "redis_publish", {"topic": "alerts", "event": {"n": 2**70}}, role="weather"
+    )
+    assert published["success"] is True, published
+    read = call_tool("redis_read_events", {"from_role": "weather", "topic": "alerts"}, role="radar")
+    assert read["success"] is True, read
+    assert [(e["from"], e["event"]) for e in read["events"]] == [("weather", {"n": 2**70})]
+    assert read["last_id"] == published["id"]
+    nothing = call_tool(
+        "redis_read_events",
+        {"from_role": "weather", "topic": "alerts", "after": read["last_id"], "block_ms": 10},
+        role="radar",
+    )
+    assert nothing["success"] is True and nothing["events"] == []
