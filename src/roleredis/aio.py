@@ -21,7 +21,7 @@ down, so running several loops (one after another, or at once in several threads
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 from . import events, face, results, tools
@@ -76,7 +76,7 @@ redis_read_events = face.bind_async(face.READ_EVENTS, tools.redis_read_events, _
 
 def follow_events(
     from_role: str, topic: str, *, after: str = "$", role: str | None = None
-) -> AsyncIterator[Result]:
+) -> AsyncGenerator[Result, None]:
     """An endless async iterator over ``from_role``'s events on ``topic`` published after
     ``after`` (default "$": from now on), each as :func:`redis_read_events` gives them (id,
     from, topic, event, at), in order, none missed between reads.
@@ -104,7 +104,9 @@ def follow_events(
     return _as_dicts(store.follow_events(from_role, topic, after=after))
 
 
-async def _as_dicts(following: AsyncGenerator[events.Event, None]) -> AsyncIterator[Result]:
+async def _as_dicts(
+    following: AsyncGenerator[events.Event, None],
+) -> AsyncGenerator[Result, None]:
     try:
         async for event in following:
             yield results.event(event)

@@ -40,7 +40,7 @@ def test_a_follower_survives_a_server_restart(
         finally:
             publisher.close()
         event = await asyncio.wait_for(waiting, 30)
-        await follower.aclose()  # type: ignore[attr-defined]
+        await follower.aclose()
         return [event["event"]]
 
     with caplog.at_level(logging.WARNING, logger="roleredis.events"):

@@ -226,7 +226,7 @@ def test_follow_events_misses_none_published_between_reads() -> None:
                 assert event["from"] == "weather" and event["topic"] == "alerts"
                 got.append(event["event"])
         finally:
-            await follower.aclose()  # type: ignore[attr-defined]
+            await follower.aclose()
         return got
 
     assert asyncio.run(main()) == [1, 2, 3, 4]
@@ -254,7 +254,7 @@ def test_follow_events_from_now_on(raw: redis.Redis, backend: str) -> None:
         got = [(await first)["event"]]
         await aio.redis_publish("alerts", "new 2", role="weather")
         got.append((await anext(follower))["event"])
-        await follower.aclose()  # type: ignore[attr-defined]
+        await follower.aclose()
         return got
 
     assert asyncio.run(main()) == ["new 1", "new 2"]
