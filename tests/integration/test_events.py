@@ -1,7 +1,8 @@
 """Issue 12, item 3: events. A role publishes to its own log per topic; any role reads it, in
 order, from an id, waiting for new events if asked; a log keeps the last messaging.max_events;
 aio.follow_events yields every new event, none missed between reads. On one server, the
-embedded backend and a Cluster (a role's event streams share its slot)."""
+embedded backend, a Sentinel-managed primary and a Cluster (a role's event streams share its
+slot)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import redis
 
 from roleredis import aio, redis_publish, redis_read_events, redis_write
 
-pytestmark = pytest.mark.backends("redis", "memory", "cluster")
+pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster")
 
 STREAM = "__roleredis__:{weather}:events:alerts"
 Config = Callable[[Mapping[str, Any]], Path]
