@@ -22,7 +22,9 @@ Talking between roles is enforced by the same user (see :meth:`Keyspace.mail_cha
   mail it sent is the recipient's to consume);
 - ``(%W~__roleredis__:{*}:senders +sadd)``: add its name to a recipient's set of senders,
   never read or remove from it;
-- ``%R~__roleredis__:{*}:events:*``: read every role's events (``events=False`` withholds it).
+- ``%R~__roleredis__:{*}:events:*``: read every role's events (``events=False`` withholds it,
+  and takes it back from a user that had it; the role still publishes and reads its own, which
+  are its internal keys).
 
 Role names and topics never hold ``:``, ``{`` or ``}``, so each internal key has exactly one
 ``}``, right after its role: a pattern ending in ``}:mail:alpha`` matches only the channels
@@ -35,8 +37,9 @@ any other), so it cannot write its prefix into other databases.
 Granted reads (:func:`grant`, :func:`revoke_grant`): ``grant("beta", "alpha", "shared:*")``
 adds the root rule ``%R~alpha:shared:*`` (``%R~{alpha}:shared:*`` under cluster hash tags) to
 beta's user on every node: beta may then read, never write or delete, alpha's keys that match.
-Provisioning keeps grants (it never resets key patterns); :func:`list_report` shows each
-user's grants as ``OWNER:PATTERN``. Redis has no rule that removes one key pattern, so
+Provisioning keeps grants (it resets key patterns only to take back reading others' events,
+and then sets the grants again); :func:`list_report` shows each user's grants as
+``OWNER:PATTERN``. Redis has no rule that removes one key pattern, so
 revoking one rewrites the user's root patterns without it (``resetkeys`` and the rest, in one
 ACL SETUSER per node; selectors are untouched).
 
@@ -400,6 +403,17 @@ def _raise_if_all_failed(results: list[NodeResult], first: RoleRedisError | None
         raise type(first)(f"every node failed; {results[0].address}: {results[0].error}")
 
 
+def _withholding_events(user: Any, rules: list[str]) -> list[str]:
+    """``rules`` for an existing ``user`` that may read others' events and should no longer:
+    its key patterns set anew (``resetkeys``), every grant but that one kept."""
+    events = f"%R~{EVENTS_PATTERN}"
+    patterns = _root_key_rules(user)
+    if events not in patterns:
+        return rules
+    kept = [p for p in patterns if p != events and p not in rules]
+    return [rules[0], "resetkeys", *kept, *rules[1:]]
+
+
 def _hashes(user: Any) -> frozenset[str] | None:
     """The password hashes of an ACL GETUSER reply (a dict, or the flat list of RESP2)."""
     if isinstance(user, list | tuple):
@@ -417,8 +431,13 @@ def provision(
     new_password: bool = False,
     db: int | None = None,
     settings: Settings | None = None,
+    events: bool = True,
 ) -> Credentials:
     """Create the ACL user of ``role`` on every node, or update the rules of the one it has.
+
+    ``events=False`` withholds reading other roles' events (and takes it back from a user
+    provisioned with it); the role still publishes and reads its own. Provisioning again
+    without it gives it back: the rule is provisioning's, like the command set.
 
     A new user gets a new password (returned, shown once), the same on every node. An existing
     user keeps its password (``password`` is None in the result) and every grant provisioning
@@ -457,7 +476,9 @@ def provision(
             password = secrets.token_urlsafe(32)
         for i, user in users.items():
             node = nodes[i]
-            rules = _rules(role, node.db if db is None else db, used)
+            rules = _rules(role, node.db if db is None else db, used, events=events)
+            if user is not None and not events:
+                rules = _withholding_events(user, rules)
             if password is not None:
                 rules[:0] = ["resetpass", f">{password}"]
             elif user is None:
@@ -554,6 +575,7 @@ def _describe(username: str, rules: list[str]) -> dict[str, Any]:
         "enabled": "on" in rules,
         "keys": [p[1:] for p in rules if p.startswith("~")],
         "grants": [g for g in map(_as_grant, rules) if g is not None],
+        "reads_events": f"%R~{EVENTS_PATTERN}" in rules,
         "commands": " ".join(sorted(p for p in rules if p[:1] in "+-" and p != "-@all")),
     }
 

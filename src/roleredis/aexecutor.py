@@ -10,11 +10,16 @@ connected; the policy then asks whether the server still answers PING, as on the
 Connections are bounded per loop by a semaphore of ``pool.max_connections`` that queues
 callers for up to ``pool.timeout`` (redis-py's asyncio pool raises at once instead, and its
 blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
+
+A batch that waits on the server (an :class:`~roleredis.ops.Batch` with a ``wait``) is read
+with the timeout extended by its wait, and at most half of the loop's connections wait at once,
+as on the sync path (see :mod:`roleredis.executor`): a second semaphore per loop, ``waiting``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import weakref
@@ -29,9 +34,9 @@ from .cluster import ClusterRoute
 from .config import Settings
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
 from .errors import refusal
-from .executor import Call, pack, tell_breaker, to_wire
+from .executor import Call, pack, rewaited, tell_breaker, to_wire, waiting_places
 from .internals import PoolExhausted
-from .ops import READABLE
+from .ops import READABLE, Batch
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
@@ -40,7 +45,7 @@ __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
 class AsyncExecutor:
     """Sends batches of calls with redis.asyncio; retries by the one policy."""
 
-    __slots__ = ("breaker", "clock", "policy", "pool_timeout", "route", "slots")
+    __slots__ = ("breaker", "clock", "policy", "pool_timeout", "route", "slots", "waiting")
 
     def __init__(
         self,
@@ -51,8 +56,11 @@ class AsyncExecutor:
         pool_timeout: float = 5.0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        waiting: asyncio.Semaphore | None = None,
     ) -> None:
         self.route = client if isinstance(client, Route | ClusterRoute) else route_for(client)
+        #: the places for waiting batches (None: no bound, for a client the caller owns)
+        self.waiting = waiting
         self.policy = policy
         self.breaker = breaker
         self.slots = slots
@@ -65,6 +73,24 @@ class AsyncExecutor:
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        if self.waiting is not None and type(batch) is Batch and batch.wait:
+            return await self._call_waiting(batch, self.waiting)
+        return await self._call(batch)
+
+    async def _call_waiting(self, batch: list[Call], waiting: asyncio.Semaphore) -> list[Any]:
+        """A waiting batch, through the loop's places for waiting (see executor's doc)."""
+        wait = float(getattr(batch, "wait", 0.0))
+        started = self.clock()
+        try:
+            await asyncio.wait_for(waiting.acquire(), wait)
+        except asyncio.TimeoutError:
+            return await self._call(rewaited(batch, None))
+        try:
+            return await self._call(rewaited(batch, wait - (self.clock() - started)))
+        finally:
+            waiting.release()
+
+    async def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
         try:
             replies = await self._send(batch)
@@ -111,7 +137,9 @@ class AsyncExecutor:
     async def _send_now(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
         route = self.route
-        replies = await route.asend(commands, _send_packed)
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        sender = functools.partial(_send_packed, wait=wait) if wait else _send_packed
+        replies = await route.asend(commands, sender)
         callbacks = route.client.response_callbacks
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
@@ -145,29 +173,36 @@ class AsyncExecutor:
             await pool.release(conn)
 
 
-async def _send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def _send_packed(
+    client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0
+) -> list[Any]:
     """``commands`` on a pooled connection of ``client`` (one server), in one write."""
     pool = client.connection_pool
     conn = await pool.get_connection()  # connected, and checked for staleness
     try:
-        return await _roundtrip(conn, commands)
+        return await _roundtrip(conn, commands, wait)
     finally:
         await pool.release(conn)
 
 
-async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """Send ``commands`` on a connected asyncio connection in one write; read every reply.
 
     An error reply is returned in the list (so that one failed command does not hide the
     others, nor leave replies unread); a failure of the connection itself raises
     :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it.
+    ``wait``: seconds a blocking command may wait on the server, added to the read timeout.
     """
     replies: list[Any] = []
+    timeout = None
+    if wait:
+        usual = getattr(conn, "socket_timeout", None)
+        timeout = None if usual is None else usual + wait
     try:
         await conn.send_packed_command(pack(commands), False)
         for _ in commands:
             try:
-                replies.append(await conn.read_response())
+                replies.append(await conn.read_response(timeout=timeout))
             except rex.ResponseError as exc:
                 replies.append(exc)
     except rex.TimeoutError:
@@ -182,12 +217,19 @@ async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     return replies
 
 
-def executor_for(client: Any, slots: asyncio.Semaphore | None, settings: Settings) -> AsyncExecutor:
+def executor_for(
+    client: Any,
+    slots: asyncio.Semaphore | None,
+    settings: Settings,
+    waiting: asyncio.Semaphore | None = None,
+) -> AsyncExecutor:
     """The async runner for ``client`` under ``settings``, with the process's breaker."""
     policy = RetryPolicy(
         settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
     )
-    return AsyncExecutor(client, policy, runtime.breaker(), slots, settings.pool_timeout)
+    return AsyncExecutor(
+        client, policy, runtime.breaker(), slots, settings.pool_timeout, waiting=waiting
+    )
 
 
 # --- the per-loop clients: one client per event loop, closed when asyncio.run() ends ---------
@@ -197,13 +239,14 @@ class _LoopClient:
     """A loop's client, the semaphore that bounds (and queues) its connections, and the
     async generator whose finalisation closes it."""
 
-    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots")
+    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots", "waiting")
 
     def __init__(self, client: Any, closer: Any, max_connections: int, timeout: float) -> None:
         self.client = client
         self.closer = closer
         self.executor: AsyncExecutor | None = None
         self.slots = asyncio.Semaphore(max_connections)
+        self.waiting = asyncio.Semaphore(waiting_places(max_connections))
         self.pool_timeout = timeout
 
 
@@ -270,5 +313,5 @@ async def loop_executor(client: Any, settings: Settings) -> AsyncExecutor:
         return executor_for(client, None, settings)
     shared = await _loop_client()
     if shared.executor is None:
-        shared.executor = executor_for(shared.client, shared.slots, settings)
+        shared.executor = executor_for(shared.client, shared.slots, settings, shared.waiting)
     return shared.executor

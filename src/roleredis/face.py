@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, ParamSpec
 
-from . import background, metrics, ops, results, roles, runtime
+from . import background, events, metrics, ops, results, roles, runtime
 from .config import Settings
 from .connection import node_addresses
 from .errors import InvalidArgumentError, OverloadedError, RoleRedisError, scrub
@@ -39,6 +39,7 @@ from .store import AsyncRoleStore, RoleStore
 __all__ = [
     "TABLE",
     "Operation",
+    "async_store",
     "bind_async",
     "call",
     "call_async",
@@ -331,6 +332,25 @@ READ_ASYNC = Operation(
     subject="key",
     run=_queue_read,
 )
+PUBLISH = Operation(
+    "publish",
+    "Publish an event (any JSON value, or bytes) to the role's own log for a topic.",
+    frozenset({"xadd"}),
+    lambda p, s, a: results.published(p, s.role),
+    "publish",
+    events.publish,
+    subject="topic",
+)
+READ_EVENTS = Operation(
+    "read_events",
+    "Read a role's events on a topic after an id, oldest first; optionally wait for new ones.",
+    frozenset({"xread", "xrevrange"}),
+    lambda b, s, a: results.events_read(b, s.role),
+    "read_events",
+    events.read_events,
+    subject="from_role",
+    fallback={"events": [], "count": 0},
+)
 FLUSH = Operation(
     "flush",
     "Wait until every queued fire-and-forget write has been carried out.",
@@ -353,6 +373,8 @@ TABLE: tuple[Operation, ...] = (
     WRITE_ASYNC,
     READ_ASYNC,
     FLUSH,
+    PUBLISH,
+    READ_EVENTS,
 )
 
 
@@ -471,6 +493,17 @@ runtime.on_reset(lambda forked: _async_stores.clear())
 _ASYNC_CALLER = 2
 
 
+def async_store(role: str | None, *, skip: int = 0) -> AsyncRoleStore:
+    """The calling role's AsyncRoleStore (cached per role); the role is resolved now, ``skip``
+    frames above the caller's being the library's own."""
+    settings = runtime.enabled_settings()
+    name = roles.current(role, settings, skip=skip + 1)
+    store = _async_stores.get(name)
+    if store is None or store.settings is not settings:
+        store = _async_stores[name] = AsyncRoleStore(name, settings=settings)
+    return store
+
+
 def call_async(
     op: Operation,
     role: str | None,
@@ -481,11 +514,7 @@ def call_async(
     the caller's frame is gone); return the coroutine that does the rest and never raises."""
     started = time.perf_counter()
     try:
-        settings = runtime.enabled_settings()
-        name = roles.current(role, settings, skip=_ASYNC_CALLER)
-        store = _async_stores.get(name)
-        if store is None or store.settings is not settings:
-            store = _async_stores[name] = AsyncRoleStore(name, settings=settings)
+        store = async_store(role, skip=_ASYNC_CALLER)
     except Exception as exc:
         return _ready(op, _failed(op, exc, None, args, started), kwargs)
     return _run_async(op, store, args, kwargs, started)

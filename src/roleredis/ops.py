@@ -36,9 +36,11 @@ from .errors import (
     TimeoutError,
 )
 from .keys import Keyspace, validate_role
+from .settings import MessagingSettings
 from .ttl import NO_EXPIRY, apply_ttl
 
 __all__ = [
+    "Batch",
     "Call",
     "Entry",
     "Health",
@@ -68,6 +70,27 @@ ACL_PROBE = "__roleredis_acl_probe__"
 READABLE = "readable"
 
 
+class Batch(list[Call]):
+    """A batch that says how it must be sent; a plain list is an ordinary batch.
+
+    ``repeatable`` False: the batch must not be carried out twice (a mail send: XADD is not
+    idempotent), so a reply lost after it was written is reported as ``unknown_outcome``
+    instead of retried. ``wait``: seconds a blocking command in it may wait on the server,
+    added to the read timeout for this call only.
+
+    >>> b = Batch([("xlen", ("k",))], repeatable=False)
+    >>> b, b.repeatable, b.wait
+    ([('xlen', ('k',))], False, 0.0)
+    """
+
+    __slots__ = ("repeatable", "wait")
+
+    def __init__(self, calls: Iterable[Call], *, repeatable: bool = True, wait: float = 0.0):
+        super().__init__(calls)
+        self.repeatable = repeatable
+        self.wait = wait
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Scope:
     """What an operation needs to know about its role: its keyspace and TTL policy."""
@@ -86,6 +109,8 @@ class Scope:
     sharing: sharing.Sharing | None = None
     #: set on the scope of a read with ``from_role``: the role reading (keyspace: the owner's)
     reader: str | None = None
+    #: mailboxes and events (visibility timeout, deliveries, bounds)
+    messaging: MessagingSettings = dataclasses.field(default_factory=MessagingSettings)
 
     @property
     def role(self) -> str:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
+from . import events, ops
 from .errors import RoleRedisError, translate
 
 __all__ = [
     "cleared",
     "deleted",
     "entry",
+    "event",
+    "events_read",
     "existence",
     "failure",
     "health",
     "key_list",
+    "published",
     "read_many",
     "with_missing_value",
     "written",
@@ -207,4 +210,38 @@ def health(
         "pool": pool,
         **extra,
         "message": f"Redis {h.redis_version} ({mode}) answered in {h.latency_ms} ms",
+    }
+
+
+def published(p: events.Published, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "topic": p.topic,
+        "id": p.id,
+        "message": f"Published event {p.id} to {role}'s topic {p.topic}",
+    }
+
+
+def event(e: events.Event) -> Result:
+    """One event as every face gives it: ``from`` is the publisher (told by its stream's key).
+
+    >>> got = event(events.Event("1700000000000-0", "weather", "alerts", {"n": 2}, 1700000000.0))
+    >>> got["from"], got["event"], got["at"]
+    ('weather', {'n': 2}, 1700000000.0)
+    """
+    return {"id": e.id, "from": e.sender, "topic": e.topic, "event": e.value, "at": e.at}
+
+
+def events_read(batch: events.EventBatch, role: str) -> Result:
+    found = [event(e) for e in batch.events]
+    return {
+        "success": True,
+        "role": role,
+        "from_role": batch.sender,
+        "topic": batch.topic,
+        "events": found,
+        "count": len(found),
+        "last_id": batch.last_id,
+        "message": f"Read {len(found)} events of {batch.sender}'s topic {batch.topic}",
     }

@@ -26,8 +26,10 @@ from .face import (
     EXISTS,
     GET_KEYS,
     HEALTH_CHECK,
+    PUBLISH,
     READ,
     READ_ASYNC,
+    READ_EVENTS,
     READ_MANY,
     WRITE,
     WRITE_ASYNC,
@@ -46,8 +48,10 @@ __all__ = [
     "redis_flush",
     "redis_get_keys",
     "redis_health_check",
+    "redis_publish",
     "redis_read",
     "redis_read_async",
+    "redis_read_events",
     "redis_read_many",
     "redis_write",
     "redis_write_async",
@@ -282,6 +286,56 @@ def redis_read_many(
     ['zzz']
     """
     return face.call(READ_MANY, _store, role, (keys,), {"from_role": from_role})
+
+
+# --- events: each role's log per topic, which every role may read ---------------------------
+
+
+def redis_publish(topic: str, event: Any, *, role: str | None = None) -> Result:
+    """Append ``event`` to the calling role's own log for ``topic``; ``id`` is its stream id.
+
+    ``event`` is any value :func:`redis_write` stores exactly (JSON values, ints of any size,
+    bytes), at most messaging.max_message_bytes stored. A topic is 1-64 characters of
+    ``A-Z a-z 0-9 _ . -``. The log keeps the last messaging.max_events events (the oldest go
+    first). Only the role's own ACL user may write its logs; every role may read them.
+
+    >>> redis_publish("forecasts", {"sky": "clear"}, role="weather")["success"]
+    True
+    """
+    return face.call(PUBLISH, _store, role, (topic, event))
+
+
+def redis_read_events(
+    from_role: str,
+    topic: str,
+    *,
+    after: str = "0",
+    count: int = 100,
+    block_ms: int = 0,
+    role: str | None = None,
+) -> Result:
+    """Up to ``count`` events of ``from_role``'s ``topic`` published after ``after``, oldest
+    first: ``events`` (each: id, from, topic, event, at) and ``last_id``, the ``after`` of the
+    next read.
+
+    ``after``: "0" (the oldest kept), an id (``last_id`` of the previous read) or "$" (only
+    events from now on: resolved to the newest id, returned as ``last_id``). ``block_ms`` > 0:
+    if there is none yet, wait up to that long for one. Any role may read any role's events.
+
+    >>> _ = redis_publish("forecasts", {"sky": "rain"}, role="weather")
+    >>> read = redis_read_events("weather", "forecasts", role="radar")
+    >>> read["events"][-1]["event"], read["events"][-1]["from"]
+    ({'sky': 'rain'}, 'weather')
+    >>> redis_read_events("weather", "forecasts", after=read["last_id"], role="radar")["count"]
+    0
+    """
+    return face.call(
+        READ_EVENTS,
+        _store,
+        role,
+        (from_role, topic),
+        {"after": after, "count": count, "block_ms": block_ms},
+    )
 
 
 # --- fire and forget -------------------------------------------------------------------------

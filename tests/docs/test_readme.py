@@ -86,6 +86,7 @@ EXPECTED = {
     "roleredis.call_tool(call": "Saved. planner:plan",
     'print(got["value"], got["role"], got["from_role"])': "{'sky': 'clear'} beta alpha\n"
     "['shared:forecast']\npermission",
+    "async def watch": "[('weather', {'level': 3, 'area': 'north'})]\n0 True\n{'level': 1}",
 }
 
 

@@ -53,6 +53,11 @@ def run_sync(role: str, value: Any, *, flush_timeout: float = 5.0) -> Results:
     done.wait(flush_timeout)
     out["read_async_callback"] = got[0] if got else None
     out["read_after_async"] = roleredis.redis_read("a1", role=role)
+    out["publish"] = roleredis.redis_publish("news", value, role=role)
+    out["read_events"] = roleredis.redis_read_events(role, "news", role=role)
+    out["read_events_waiting"] = roleredis.redis_read_events(
+        role, "news", after="$", block_ms=20, role=role
+    )
     try:
         store = roleredis.RoleStore(role)
     except RoleRedisError as exc:
@@ -79,6 +84,11 @@ async def _run_aio(role: str, value: Any) -> Results:
     out["read_many"] = await aio.redis_read_many(["m1", "m2", "nope"], role=role)
     out["delete"] = await aio.redis_delete("k1", role=role)
     out["health"] = await aio.redis_health_check(role=role)
+    out["publish"] = await aio.redis_publish("news", value, role=role)
+    out["read_events"] = await aio.redis_read_events(role, "news", role=role)
+    out["read_events_waiting"] = await aio.redis_read_events(
+        role, "news", after="$", block_ms=20, role=role
+    )
     out["gather"] = await asyncio.gather(
         *(aio.redis_write(f"g{i}", value, role=role) for i in range(5))
     )

@@ -59,6 +59,14 @@ def acl_provision(
             "working at once).",
         ),
     ] = False,
+    no_events: Annotated[
+        bool,
+        typer.Option(
+            "--no-events",
+            help="Do not let ROLE read other roles' events (it still publishes and reads its "
+            "own); provisioning again without it lets it read them again.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create the ACL user of ROLE on every node (printing its password once), or update its
@@ -74,7 +82,7 @@ def acl_provision(
     from .. import acl
 
     settings = connecting("acl provision", role)
-    creds = acl.provision(role, new_password=new_password, settings=settings)
+    creds = acl.provision(role, new_password=new_password, settings=settings, events=not no_events)
     if as_json:
         emit_json(creds.as_dict())
         _fail_for_nodes(creds.nodes, "acl provision")
@@ -84,6 +92,8 @@ def acl_provision(
     where_ = f" on {count} nodes" if len(creds.nodes) > 1 else ""
     pattern = acl.key_pattern(role, settings)
     say(f"{done} ACL user {creds.username}{where_}: it may use only the keys {pattern}")
+    others = "may not read" if no_events else "may read"
+    say(f"it publishes its own events and {others} other roles' events")
     _node_lines(creds.nodes)
     for what in creds.drift:
         note(f"the nodes disagreed: {what}")
