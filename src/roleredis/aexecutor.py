@@ -15,6 +15,7 @@ blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import weakref
@@ -74,10 +75,14 @@ class AsyncExecutor:
     async def _retry(self, batch: list[Call], exc: Exception) -> list[Any]:
         started = self.clock()
         attempt = 0
+        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
         while True:
             attempt += 1
-            pinged = await self._answers_ping() if self.policy.should_ping(exc) else None
-            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            ping = self.policy.should_ping(exc, repeatable)
+            pinged = await self._answers_ping() if ping else None
+            decision = self.policy.decide(
+                exc, attempt, self.clock() - started, answers_ping=pinged, repeatable=repeatable
+            )
             if decision.delay is None:
                 tell_breaker(self.breaker, decision)
                 raise decision.error from exc
@@ -109,7 +114,9 @@ class AsyncExecutor:
     async def _send_now(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
         route = self.route
-        replies = await route.asend(commands, _send_packed)
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        sender = functools.partial(_send_packed, wait=wait) if wait else _send_packed
+        replies = await route.asend(commands, sender)
         callbacks = route.client.response_callbacks
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
@@ -140,29 +147,36 @@ class AsyncExecutor:
             await pool.release(conn)
 
 
-async def _send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def _send_packed(
+    client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0
+) -> list[Any]:
     """``commands`` on a pooled connection of ``client`` (one server), in one write."""
     pool = client.connection_pool
     conn = await pool.get_connection()  # connected, and checked for staleness
     try:
-        return await _roundtrip(conn, commands)
+        return await _roundtrip(conn, commands, wait)
     finally:
         await pool.release(conn)
 
 
-async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """Send ``commands`` on a connected asyncio connection in one write; read every reply.
 
     An error reply is returned in the list (so that one failed command does not hide the
     others, nor leave replies unread); a failure of the connection itself raises
     :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it.
+    ``wait``: seconds a blocking command may wait on the server, added to the read timeout.
     """
     replies: list[Any] = []
+    timeout = None
+    if wait:
+        usual = getattr(conn, "socket_timeout", None)
+        timeout = None if usual is None else usual + wait
     try:
         await conn.send_packed_command(pack(commands), False)
         for _ in commands:
             try:
-                replies.append(await conn.read_response())
+                replies.append(await conn.read_response(timeout=timeout))
             except rex.ResponseError as exc:
                 replies.append(exc)
     except rex.TimeoutError:

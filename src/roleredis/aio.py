@@ -26,12 +26,14 @@ from typing import Any, TypeVar
 from . import face, tools
 from .aexecutor import aclose
 from .store import AsyncRoleStore
-from .tools import redis_flush, redis_read_async, redis_write_async
+from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
 
 __all__ = [
     "AsyncRoleStore",
     "aclose",
+    "redis_ack",
     "redis_clear_role_data",
+    "redis_dead_letters",
     "redis_delete",
     "redis_exists",
     "redis_flush",
@@ -40,6 +42,10 @@ __all__ = [
     "redis_read",
     "redis_read_async",
     "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
@@ -61,3 +67,10 @@ redis_health_check = face.bind_async(face.HEALTH_CHECK, tools.redis_health_check
 redis_clear_role_data = face.bind_async(face.CLEAR_ROLE_DATA, tools.redis_clear_role_data, __name__)
 redis_write_many = face.bind_async(face.WRITE_MANY, tools.redis_write_many, __name__)
 redis_read_many = face.bind_async(face.READ_MANY, tools.redis_read_many, __name__)
+redis_send = face.bind_async(face.SEND, tools.redis_send, __name__)
+redis_receive = face.bind_async(face.RECEIVE, tools.redis_receive, __name__)
+redis_ack = face.bind_async(face.ACK, tools.redis_ack, __name__)
+redis_dead_letters = face.bind_async(face.DEAD_LETTERS, tools.redis_dead_letters, __name__)
+redis_replay_dead_letters = face.bind_async(
+    face.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, __name__
+)

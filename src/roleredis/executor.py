@@ -17,6 +17,7 @@ never retried and never counted by the breaker. Any answer from the server close
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -81,6 +82,10 @@ def to_wire(call: Call) -> tuple[Any, ...]:
         return ("MGET", *args[0])
     if name == "memory_usage":
         return ("MEMORY", "USAGE", *args)
+    if name == "xpending_range":
+        # the command name as bytes: no redis-py reply callback matches it, so the reply comes
+        # back raw (redis-py's XPENDING callback reads only the summary form)
+        return (b"XPENDING", *args)
     return (name.upper(), *args)
 
 
@@ -177,13 +182,16 @@ class SyncExecutor:
     ) -> list[Any]:
         started = self.clock()
         attempt = 0
+        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
         while True:
             attempt += 1
             # a cluster (or a stand-in) has no one pool: no PING question then
             pool = self.client.connection_pool if self.native else None
-            ping = pool is not None and self.policy.should_ping(exc)
+            ping = pool is not None and self.policy.should_ping(exc, repeatable)
             pinged = answers_ping(pool) if ping else None
-            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            decision = self.policy.decide(
+                exc, attempt, self.clock() - started, answers_ping=pinged, repeatable=repeatable
+            )
             if decision.delay is None:
                 tell_breaker(self.breaker, decision)
                 raise decision.error from exc
@@ -201,7 +209,9 @@ class SyncExecutor:
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
-        replies: list[Any] = self.route.send(commands, send_packed)
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        sender = functools.partial(send_packed, wait=wait) if wait else send_packed
+        replies: list[Any] = self.route.send(commands, sender)
         callbacks = self._callbacks
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, hiredis.ReplyError):
@@ -212,13 +222,13 @@ class SyncExecutor:
         return replies
 
 
-def send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """``commands`` on a pooled connection of ``client`` (a redis-py client of one server),
     in one write; the raw replies (see :func:`roundtrip`)."""
     pool = client.connection_pool
     conn = check_out(pool)
     try:
-        return roundtrip(conn, commands)
+        return roundtrip(conn, commands, wait)
     except BaseException:
         conn.disconnect()
         raise
@@ -257,16 +267,29 @@ def _roundtrip_via_redis_py(conn: Any, commands: list[tuple[Any, ...]]) -> list[
     return replies
 
 
-def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+def roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """Send ``commands`` on a connected redis-py connection in one write; read every reply.
 
     Replies come back raw from hiredis: error replies are ``hiredis.ReplyError`` objects in the
     list, not exceptions, so one failed command does not hide the others. A socket failure or
     timeout raises redis-py's ConnectionError / TimeoutError; the caller disconnects.
+    ``wait``: seconds a blocking command of the batch may wait on the server, added to the
+    read timeout for this call only.
     """
     sock = connected_socket(conn)
     if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
         return _roundtrip_via_redis_py(conn, commands)
+    if wait:
+        usual = getattr(conn, "socket_timeout", None)
+        sock.settimeout(None if usual is None else usual + wait)
+        try:
+            return _exchange(sock, commands)
+        finally:
+            sock.settimeout(usual)
+    return _exchange(sock, commands)
+
+
+def _exchange(sock: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     packed = pack(commands)
     reader = hiredis.Reader()
     replies: list[Any] = []

@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, ParamSpec
 
-from . import background, metrics, ops, results, roles, runtime
+from . import background, executor, mail, metrics, ops, results, roles, runtime
 from .config import Settings
 from .connection import node_addresses
 from .errors import InvalidArgumentError, OverloadedError, RoleRedisError, scrub
@@ -332,6 +332,95 @@ FLUSH = Operation(
     has_role=False,
 )
 
+
+def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:
+    to_role, message = args
+    prepared = mail.prepare_send(store.scope, to_role, message)
+    _check_room(store, prepared)
+    box = mail.mailbox(store.scope)
+    writer = background.writer()
+    if not all(writer.submit_write(call) for call in prepared.calls):
+        raise _overloaded("send")
+    known = box.lengths.get(prepared.to)
+    if known is not None:  # counted, so that sends queued by this process fill the channel
+        box.lengths[prepared.to] = known + 1
+    return results.queued_send(prepared)
+
+
+def _check_room(store: RoleStore, prepared: mail.PreparedSend) -> None:
+    """A queued send cannot be refused later by a full channel: check the length the last
+    XLEN gave plus what this process queued since (asked again at most every second, and
+    whenever it says the channel is full)."""
+    box = mail.mailbox(store.scope)
+    checked = box.length_checked_at.get(prepared.to)
+    now = box.clock()
+    known = box.lengths.get(prepared.to)
+    stale = checked is None or now - checked >= mail.DISCOVERY_EVERY
+    if known is None or stale or known >= store.scope.messaging.max_length:
+        box.length_checked_at[prepared.to] = now
+        executor.drive(mail.channel_length(store.scope, prepared), store._run)
+
+
+SEND = Operation(
+    "send",
+    "Send a message (a JSON value or bytes) to another role's inbox; at least once, in order.",
+    frozenset({"sadd", "xadd", "xlen"}),
+    lambda s, store, a: results.sent(s),
+    "send",
+    mail.send,
+    subject="to",
+    fallback={"msg_id": None},
+)
+RECEIVE = Operation(
+    "receive",
+    "Receive up to count messages from the role's inbox, waiting up to block_ms for one.",
+    frozenset(
+        {"smembers", "xgroup", "xautoclaim", "xpending", "xreadgroup", "xread", "xadd"}
+        | {"xack", "xdel"}
+    ),
+    lambda got, s, a: results.received(got, s.role),
+    "receive",
+    mail.receive,
+    fallback={"messages": [], "count": 0},
+)
+ACK = Operation(
+    "ack",
+    "Acknowledge received messages by their ids, so they are not delivered again.",
+    frozenset({"xack", "xdel"}),
+    lambda a, s, args: results.acked(a, s.role),
+    "ack",
+    mail.ack,
+    fallback={"acked": 0},
+)
+DEAD_LETTERS = Operation(
+    "dead_letters",
+    "List the role's dead letters: mail delivered max_deliveries times without an ack.",
+    frozenset({"xrange"}),
+    lambda d, s, a: results.dead_letters(d, s.role),
+    "dead_letters",
+    mail.dead_letters,
+    fallback={"messages": [], "count": 0},
+)
+REPLAY_DEAD_LETTERS = Operation(
+    "replay_dead_letters",
+    "Put the role's dead letters (all, or those of ids) back in its inbox.",
+    frozenset({"xrange", "sadd", "xadd", "xdel"}),
+    lambda r, s, a: results.replayed(r, s.role),
+    "replay_dead_letters",
+    mail.replay_dead_letters,
+    fallback={"replayed": 0, "ids": []},
+)
+SEND_ASYNC = Operation(
+    "send_async",
+    "Queue a message to another role's inbox and return at once (fire and forget).",
+    frozenset({"sadd", "xadd", "xlen"}),
+    _as_is,
+    factory=mail.prepare_send,
+    subject="to",
+    fallback={"msg_id": None},
+    run=_queue_send,
+)
+
 #: Every public operation, in the order the guide lists them.
 TABLE: tuple[Operation, ...] = (
     WRITE,
@@ -346,6 +435,12 @@ TABLE: tuple[Operation, ...] = (
     WRITE_ASYNC,
     READ_ASYNC,
     FLUSH,
+    SEND,
+    RECEIVE,
+    ACK,
+    DEAD_LETTERS,
+    REPLAY_DEAD_LETTERS,
+    SEND_ASYNC,
 )
 
 

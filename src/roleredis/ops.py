@@ -36,9 +36,11 @@ from .errors import (
     TimeoutError,
 )
 from .keys import Keyspace
+from .settings import MessagingSettings
 from .ttl import NO_EXPIRY, apply_ttl
 
 __all__ = [
+    "Batch",
     "Call",
     "Entry",
     "Health",
@@ -63,6 +65,27 @@ HEALTH_PROBE = "__roleredis_health__:"
 ACL_PROBE = "__roleredis_acl_probe__"
 
 
+class Batch(list[Call]):
+    """A batch that says how it must be sent; a plain list is an ordinary batch.
+
+    ``repeatable`` False: the batch must not be carried out twice (a mail send: XADD is not
+    idempotent), so a reply lost after it was written is reported as ``unknown_outcome``
+    instead of retried. ``wait``: seconds a blocking command in it may wait on the server,
+    added to the read timeout for this call only.
+
+    >>> b = Batch([("xlen", ("k",))], repeatable=False)
+    >>> b, b.repeatable, b.wait
+    ([('xlen', ('k',))], False, 0.0)
+    """
+
+    __slots__ = ("repeatable", "wait")
+
+    def __init__(self, calls: Iterable[Call], *, repeatable: bool = True, wait: float = 0.0):
+        super().__init__(calls)
+        self.repeatable = repeatable
+        self.wait = wait
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Scope:
     """What an operation needs to know about its role: its keyspace and TTL policy."""
@@ -77,6 +100,11 @@ class Scope:
     index: bool = False
     #: how long a write with ``replicas=N`` waits for them (async.wait_timeout), seconds
     wait_timeout: float = 1.0
+    #: mailboxes and events (visibility timeout, deliveries, bounds)
+    messaging: MessagingSettings = dataclasses.field(default_factory=MessagingSettings)
+    #: what operations of this store keep between calls in this process (the mailbox's known
+    #: channels: see roleredis.mail); never compared
+    state: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def role(self) -> str:

@@ -19,7 +19,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from . import ops
+from . import mail, ops
 from .aexecutor import loop_executor
 from .codec import Codec
 from .config import Settings
@@ -81,6 +81,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         # roles share one namespace without a prefix: there is no role's index to keep
         index=settings.index and settings.auto_prefix,
         wait_timeout=settings.async_wait_timeout,
+        messaging=settings.messaging,
     )
 
 
@@ -126,7 +127,8 @@ def _async_method(
 
 
 def _describe(method: Any, factory: Callable[..., Any], returns: str) -> None:
-    name = {"list_keys": "keys", "remaining_ttl": "ttl"}.get(factory.__name__, factory.__name__)
+    renamed = {"list_keys": "keys", "remaining_ttl": "ttl", "status": "mail_status"}
+    name = renamed.get(factory.__name__, factory.__name__)
     method.__name__ = name
     method.__doc__ = factory.__doc__
     method.__signature__ = _signature_of(factory, returns)
@@ -179,6 +181,12 @@ class RoleStore:
     keys = _method(ops.list_keys)
     write_many = _method(ops.write_many)
     read_many = _method(ops.read_many)
+    send = _method(mail.send)
+    receive = _method(mail.receive)
+    ack = _method(mail.ack)
+    dead_letters = _method(mail.dead_letters)
+    replay_dead_letters = _method(mail.replay_dead_letters)
+    mail_status = _method(mail.status)
 
     def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
@@ -263,6 +271,12 @@ class AsyncRoleStore:
     keys = _async_method(ops.list_keys)
     write_many = _async_method(ops.write_many)
     read_many = _async_method(ops.read_many)
+    send = _async_method(mail.send)
+    receive = _async_method(mail.receive)
+    ack = _async_method(mail.ack)
+    dead_letters = _async_method(mail.dead_letters)
+    replay_dead_letters = _async_method(mail.replay_dead_letters)
+    mail_status = _async_method(mail.status)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
