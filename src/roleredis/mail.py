@@ -390,12 +390,14 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
 # --- receiving -------------------------------------------------------------------------------
 
 
-def _discover(scope: ops.Scope, box: Mailbox, *, force: bool = False) -> ops.Op[None]:
+def _discover(scope: ops.Scope, box: Mailbox, *, force: bool = False) -> ops.Op[bool]:
     """Read the senders set (at most every DISCOVERY_EVERY seconds unless ``force``) and make
-    the group of each new channel; names that are not role names are ignored."""
+    the group of each new channel; names that are not role names are ignored. Whether a new
+    channel was found."""
     now = box.clock()
     if not force and box.discovered_at is not None and now - box.discovered_at < DISCOVERY_EVERY:
-        return
+        return False
+    found = False
     keyspace = scope.keyspace
     (members,) = yield [("smembers", (keyspace.mail_senders(),))]
     box.discovered_at = now
@@ -413,6 +415,8 @@ def _discover(scope: ops.Scope, box: Mailbox, *, force: bool = False) -> ops.Op[
                 raise
         box.channels[member] = channel
         box.senders_of[channel.encode()] = member
+        found = True
+    return found
 
 
 def _fields(fields: Any) -> tuple[str, float, bytes] | None:
@@ -599,10 +603,16 @@ def receive(scope: ops.Scope, count: int = 10, block_ms: int = 0) -> ops.Op[list
     held_for = scope.messaging.visibility_timeout / 2
     got = _take_held(box, want, held_for)
     if len(got) < want:
+        before = box.discovered_at
         yield from _discover(scope, box)
+        fresh = box.discovered_at is not before
         got += yield from _claim(scope, box, want - len(got))
-    if len(got) < want:
-        got += yield from _read(scope, box, want - len(got), 0.0)
+        if len(got) < want:
+            got += yield from _read(scope, box, want - len(got), 0.0)
+        # nothing: a sender may have announced itself since the set was read (within the
+        # second); an empty inbox pays one more round trip to be sure
+        if not got and not fresh and (yield from _discover(scope, box, force=True)):
+            got += yield from _read(scope, box, want, 0.0)
     if got or not block:
         return _deliver(box, got, want)
     deadline = box.clock() + block / 1000
