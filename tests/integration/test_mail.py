@@ -273,3 +273,23 @@ def test_an_async_blocking_receive_wakes_for_a_send() -> None:
 
     got = asyncio.run(main())
     assert [m["body"] for m in got["messages"]] == ["second"]
+
+
+@pytest.mark.real_server
+def test_a_send_whose_reply_is_lost_is_reported_not_sent_again(
+    write_config: Config, redis_server: Any
+) -> None:
+    write_config({"connection": {"socket_timeout": 0.3}})
+    assert redis_send("beta", "first", role="alpha")["success"] is True  # length now known
+    redis_server.pause()
+    try:
+        lost = redis_send("beta", "second", role="alpha")
+    finally:
+        redis_server.resume()
+    assert lost["success"] is False
+    assert lost["error_code"] == "unknown_outcome", lost
+    assert len(lost["msg_id"]) == 32 and lost["msg_id"] in lost["error"]
+    # it was written before the reply was lost: the server carried it out once, when it woke
+    got = receive_all("beta", 10)
+    assert [m["body"] for m in got] == ["first", "second"]
+    assert got[1]["msg_id"] == lost["msg_id"]
