@@ -37,8 +37,8 @@ def test_a_send_asks_the_length_first_then_sends_once_in_one_batch() -> None:
         op.send([1, b"17-0", 1])
     assert done.value.value.id == "alpha/17-0"
     assert done.value.value.msg_id == fields[1]
-    # the length is remembered: the next send is one round trip
-    assert [name for name, _ in next(mail.send(s, "beta", 2))] == ["sadd", "xadd", "xlen"]
+    # the length is remembered, the sender announced: the next send is XADD and XLEN
+    assert [name for name, _ in next(mail.send(s, "beta", 2))] == ["xadd", "xlen"]
 
 
 def test_a_send_to_a_full_channel_is_refused_before_sending() -> None:
@@ -73,6 +73,20 @@ def test_an_ack_deletes_only_what_the_group_acknowledged() -> None:
     ]
     with pytest.raises(StopIteration) as done:
         op.send([1, 1])
+    assert done.value.value.acked == 2
+
+
+def test_ids_this_store_received_are_acked_and_deleted_in_one_round_trip() -> None:
+    s = scope("beta")
+    mail.mailbox(s).newest["alpha"] = (5, 0)
+    op = mail.ack(s, ["alpha/4-0", "alpha/5-0", "alpha/6-0"])
+    assert next(op) == [
+        ("xack", ("__roleredis__:{beta}:mail:alpha", "inbox", "4-0", "5-0")),
+        ("xdel", ("__roleredis__:{beta}:mail:alpha", "4-0", "5-0")),
+        ("xack", ("__roleredis__:{beta}:mail:alpha", "inbox", "6-0")),  # newer: alone
+    ]
+    with pytest.raises(StopIteration) as done:
+        op.send([2, 2, 0])  # 6-0 was not pending: not deleted
     assert done.value.value.acked == 2
 
 
