@@ -116,7 +116,7 @@ class PreparedSend:
     channel: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Message:
     """A message received: ``id`` (``<sender>/<stream id>``) is what :func:`ack` takes;
     ``msg_id`` is the sender's, kept across retries and replays (drop duplicates by it)."""
@@ -290,6 +290,15 @@ def parse_id(message_id: Any) -> tuple[str, str]:
             f"invalid message id {message_id[:80]!r}: {sender[:80]!r} is not a role name"
         ) from None
     return sender, entry
+
+
+def _parse_known(box: Mailbox, message_id: Any) -> tuple[str, str]:
+    """:func:`parse_id`, quicker for a sender whose channel this store knows."""
+    if type(message_id) is str:
+        sender, slash, entry = message_id.partition("/")
+        if slash and sender in box.channels and _STREAM_ID.fullmatch(entry) is not None:
+            return sender, entry
+    return parse_id(message_id)
 
 
 def _entry_id(value: Any) -> str:
@@ -472,7 +481,7 @@ def _fields(fields: Any) -> tuple[str, float, bytes] | None:
 
 
 def _message(
-    scope: ops.Scope, sender: str, entry: str, fields: Any, deliveries: int
+    scope: ops.Scope, sender: str, entry: str, fields: Any, deliveries: int, channel: str = ""
 ) -> Message | str:
     """The message, or why it cannot be read (then it goes to the dead letters)."""
     parsed = _fields(fields)
@@ -480,7 +489,7 @@ def _message(
         return "malformed"
     msg_id, sent_at, body = parsed
     try:
-        value = scope.codec.decode(body, scope.keyspace.mail_channel(sender))
+        value = scope.codec.decode(body, channel or scope.keyspace.mail_channel(sender))
     except SerializationError:
         return "undecodable"
     return Message(f"{sender}/{entry}", msg_id, sender, value, sent_at, deliveries)
@@ -598,11 +607,12 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
         if sender is None:
             continue
         newest = None
+        channel = box.channels[sender]
         for entry, fields in entries or ():
             if entry is None:
                 continue
             newest = entry
-            message = _message(scope, sender, _text(entry), fields, 1)
+            message = _message(scope, sender, entry.decode(), fields, 1, channel)
             if isinstance(message, str):
                 dead.append((sender, _text(entry), fields, 1, message))
             else:
@@ -693,15 +703,15 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     by another process, or made up) is acknowledged alone first (XACK per id) and deleted
     only if the group acknowledged it: mail never delivered is never deleted.
     """
-    parsed = [parse_id(i) for i in _ids(ids, "ids")]
+    box = mailbox(scope)
+    parsed = [_parse_known(box, i) for i in _ids(ids, "ids")]
     if not parsed:
         return Acked(0)
     keyspace = scope.keyspace
-    box = mailbox(scope)
     known: dict[str, list[str]] = {}
     unknown: list[tuple[str, str]] = []
     for sender, entry in parsed:
-        channel = keyspace.mail_channel(sender)
+        channel = box.channels.get(sender) or keyspace.mail_channel(sender)
         if _order(entry) <= box.newest.get(sender, (-1, -1)):
             known.setdefault(channel, []).append(entry)
         else:
