@@ -82,4 +82,5 @@ def test_readme_block_runs(index: int, tmp_path: Path) -> None:
 EXPECTED = {
     'print(result["value"], result["ttl"])': "{'sky': 'clear', 'temp': 21.5} 3600",
     "async def lifecycle": "{'sky': 'clear'}",
+    "redis_receive(count=10": "weather {'task': 'forecast', 'region': 'north'} 1",
 }
