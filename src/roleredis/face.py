@@ -335,30 +335,30 @@ FLUSH = Operation(
 
 def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:
     to_role, message = args
-    prepared = mail.prepare_send(store.scope, to_role, message)
-    _check_room(store, prepared)
-    box = mail.mailbox(store.scope)
-    writer = background.writer()
-    if not all(writer.submit_write(call) for call in prepared.calls):
-        raise _overloaded("send")
-    known = box.lengths.get(prepared.to)
-    if known is not None:  # counted, so that sends queued by this process fill the channel
-        box.lengths[prepared.to] = known + 1
-    return results.queued_send(prepared)
-
-
-def _check_room(store: RoleStore, prepared: mail.PreparedSend) -> None:
-    """A queued send cannot be refused later by a full channel: check the length the last
-    XLEN gave plus what this process queued since (asked again at most every second, and
-    whenever it says the channel is full)."""
-    box = mail.mailbox(store.scope)
-    checked = box.length_checked_at.get(prepared.to)
+    scope = store.scope
+    prepared = mail.prepare_send(scope, to_role, message)
+    box = mail.mailbox(scope)
+    to = prepared.to
+    known = box.lengths.get(to)
+    checked = box.length_checked_at.get(to)
     now = box.clock()
-    known = box.lengths.get(prepared.to)
-    stale = checked is None or now - checked >= mail.DISCOVERY_EVERY
-    if known is None or stale or known >= store.scope.messaging.max_length:
-        box.length_checked_at[prepared.to] = now
-        executor.drive(mail.channel_length(store.scope, prepared), store._run)
+    # a queued send cannot be refused later by a full channel: check the length the last XLEN
+    # gave plus what this process queued since (asked again at most every second, and
+    # whenever it says the channel is full)
+    if (
+        known is None
+        or checked is None
+        or now - checked >= mail.DISCOVERY_EVERY
+        or known >= scope.messaging.max_length
+    ):
+        box.length_checked_at[to] = now
+        known = executor.drive(mail.channel_length(scope, prepared), store._run)
+    submit = background.writer().submit_write
+    for call in prepared.calls:
+        if not submit(call):
+            raise _overloaded("send")
+    box.lengths[to] = known + 1  # so that sends queued by this process fill the channel
+    return results.queued_send(prepared)
 
 
 SEND = Operation(
@@ -376,7 +376,7 @@ RECEIVE = Operation(
     "Receive up to count messages from the role's inbox, waiting up to block_ms for one.",
     frozenset(
         {"smembers", "xgroup", "xautoclaim", "xpending", "xreadgroup", "xread", "xadd"}
-        | {"xack", "xdel"}
+        | {"xack", "xdel", "xtrim"}
     ),
     lambda got, s, a: results.received(got, s.role),
     "receive",
@@ -386,7 +386,7 @@ RECEIVE = Operation(
 ACK = Operation(
     "ack",
     "Acknowledge received messages by their ids, so they are not delivered again.",
-    frozenset({"xack", "xdel"}),
+    frozenset({"xack", "xdel", "xtrim", "xpending"}),
     lambda a, s, args: results.acked(a, s.role),
     "ack",
     mail.ack,

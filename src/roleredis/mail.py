@@ -21,8 +21,10 @@ append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's
   connection with the read timeout extended by the slice, so a waiting receiver gives its
   connection back between slices (other calls never wait more than a slice for it) and
   notices new senders between them.
-- **Ack**: XACK each id, then XDEL those the group acknowledged: only acknowledged mail is
-  removed, so a channel's length is its unacknowledged mail.
+- **Ack**: XACK (with XPENDING and XLEN) in one round trip; the channel is then trimmed
+  (XTRIM MINID) up to its oldest unacknowledged entry with this store's next batch, or at
+  once when it is nearly full: only acknowledged mail is removed, so a channel's length is
+  its unacknowledged mail plus what the recipient acknowledged since its last call.
 
 >>> scope = ops.Scope(Keyspace("alpha"))
 >>> op = send(scope, "beta", {"hello": 1})
@@ -241,6 +243,8 @@ class Mailbox:
     routes: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
     #: recipient -> when this store last added its name to the recipient's senders set
     announced: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: channel -> the MINID an ack found safe to trim it to, sent with the next batch
+    trims: dict[str, str] = dataclasses.field(default_factory=dict)
     #: sender -> the newest entry id this store received from its channel (see ack)
     newest: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     #: when a fire-and-forget send last asked a channel's length (recipient -> clock)
@@ -594,7 +598,7 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
     args = ("GROUP", GROUP, consumer_name(), "COUNT", per, *block, "STREAMS", *keys)
     call: ops.Call = ("xreadgroup", (*args, *(">",) * len(keys)))
     try:
-        (streams,) = yield ops.Batch([call], wait=wait)
+        streams = (yield ops.Batch([*_trims(box), call], wait=wait))[-1]
     except RoleRedisError as exc:
         if "NOGROUP" not in str(exc):
             raise
@@ -694,36 +698,70 @@ def _seen(box: Mailbox, sender: str, entry: str) -> None:
         box.newest[sender] = order
 
 
+def _trims(box: Mailbox) -> list[ops.Call]:
+    """The trims a previous ack found safe (see :func:`ack`), to send with the next batch."""
+    if not box.trims:
+        return []
+    calls: list[ops.Call] = [("xtrim", (key, "MINID", minid)) for key, minid in box.trims.items()]
+    box.trims.clear()
+    return calls
+
+
+def _safe_minid(summary: Any, newest: tuple[int, int]) -> str:
+    """What a channel may be trimmed to (every entry before it is acknowledged): the oldest
+    pending entry, or the one after the newest this store received, whichever is older."""
+    after = (newest[0], newest[1] + 1)
+    oldest = summary.get("min") if isinstance(summary, dict) else None
+    if oldest is not None and int(summary.get("pending") or 0):
+        after = min(after, _order(_text(oldest)))
+    return f"{after[0]}-{after[1]}"
+
+
 def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
-    """Acknowledge messages by their ids, and delete them from their channels.
+    """Acknowledge messages by their ids; acknowledged mail leaves its channel.
 
     An id no newer than the newest this store received from that sender was delivered (the
-    group hands entries out in order), so XACK and XDEL of such ids go in one round trip:
-    deleting one another consumer acknowledged already changes nothing. Any other id (given
-    by another process, or made up) is acknowledged alone first (XACK per id) and deleted
-    only if the group acknowledged it: mail never delivered is never deleted.
+    group hands entries out in order): such ids are acknowledged together (one XACK per
+    channel) along with XPENDING, whose oldest pending entry says up to where the channel holds
+    only acknowledged mail; that XTRIM MINID goes with this store's next batch (an ack or a
+    receive), so trimming costs no round trip and never drops unacknowledged mail. Any other
+    id (given by another process, or made up) is acknowledged alone (XACK per id) and deleted
+    (XDEL) only if the group acknowledged it: mail never delivered is never deleted.
     """
     box = mailbox(scope)
     parsed = [_parse_known(box, i) for i in _ids(ids, "ids")]
     if not parsed:
         return Acked(0)
     keyspace = scope.keyspace
-    known: dict[str, list[str]] = {}
+    known: dict[str, tuple[str, list[str]]] = {}
     unknown: list[tuple[str, str]] = []
     for sender, entry in parsed:
         channel = box.channels.get(sender) or keyspace.mail_channel(sender)
         if _order(entry) <= box.newest.get(sender, (-1, -1)):
-            known.setdefault(channel, []).append(entry)
+            known.setdefault(channel, (sender, []))[1].append(entry)
         else:
             unknown.append((channel, entry))
-    calls: list[ops.Call] = []
-    for channel, entries in known.items():
-        calls += [("xack", (channel, GROUP, *entries)), ("xdel", (channel, *entries))]
+    calls = _trims(box)
+    first = len(calls)
+    for channel, (_, entries) in known.items():
+        calls += [
+            ("xack", (channel, GROUP, *entries)),
+            ("xpending", (channel, GROUP)),
+            ("xlen", (channel,)),
+        ]
     calls += [("xack", (channel, GROUP, entry)) for channel, entry in unknown]
     replies = yield calls
-    acked = sum(int(reply) for reply in replies[: 2 * len(known) : 2])
+    acked = 0
+    at = first
+    nearly_full = scope.messaging.max_length * 9 // 10
+    for channel, (sender, _) in known.items():
+        acked += int(replies[at])
+        box.trims[channel] = _safe_minid(replies[at + 1], box.newest[sender])
+        if int(replies[at + 2]) >= nearly_full:
+            yield _trims(box)  # senders wait for room: make it now
+        at += 3
     done: dict[str, list[str]] = {}
-    for (channel, entry), reply in zip(unknown, replies[2 * len(known) :], strict=True):
+    for (channel, entry), reply in zip(unknown, replies[at:], strict=True):
         if int(reply):
             done.setdefault(channel, []).append(entry)
     if done:
