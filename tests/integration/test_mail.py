@@ -293,3 +293,21 @@ def test_a_send_whose_reply_is_lost_is_reported_not_sent_again(
     got = receive_all("beta", 10)
     assert [m["body"] for m in got] == ["first", "second"]
     assert got[1]["msg_id"] == lost["msg_id"]
+
+
+@pytest.mark.backends("redis", "memory")
+def test_a_queued_send_the_server_refuses_is_counted_as_lost(raw: Any) -> None:
+    from roleredis import mail, tools
+    from roleredis.background import stats
+
+    mail.mailbox(tools._store("alpha").scope).clock = lambda: 0.0  # the length stays fresh
+    assert redis_send_async("beta", 1, role="alpha")["success"] is True
+    assert redis_flush(timeout=10)["lost"] == 0
+    channel = Keyspace("beta").mail_channel("alpha")
+    raw.delete(channel)
+    raw.set(channel, "not a stream")  # XADD will be refused (WRONGTYPE)
+    failed_before = stats()["failed"]
+    assert redis_send_async("beta", 2, role="alpha")["success"] is True  # queued: the caller
+    flushed = redis_flush(timeout=10)  # cannot know; the writer counts and logs it
+    assert flushed["success"] is True and flushed["lost"] == 1, flushed
+    assert stats()["failed"] == failed_before + 1
