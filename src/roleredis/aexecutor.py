@@ -39,7 +39,7 @@ __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
 class AsyncExecutor:
     """Sends batches of calls with redis.asyncio; retries by the one policy."""
 
-    __slots__ = ("breaker", "clock", "policy", "pool_timeout", "route", "slots")
+    __slots__ = ("blocking", "breaker", "clock", "policy", "pool_timeout", "route", "slots")
 
     def __init__(
         self,
@@ -50,8 +50,11 @@ class AsyncExecutor:
         pool_timeout: float = 5.0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        blocking: asyncio.Semaphore | None = None,
     ) -> None:
         self.route = client if isinstance(client, Route | ClusterRoute) else route_for(client)
+        #: bounds the blocking reads waiting at once (half the connections: see ops.Batch)
+        self.blocking = blocking
         self.policy = policy
         self.breaker = breaker
         self.slots = slots
@@ -64,6 +67,26 @@ class AsyncExecutor:
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        wait = getattr(batch, "wait", 0.0)
+        if wait and self.blocking is not None:
+            return await self._blocking(batch, wait, self.blocking)
+        return await self._call(batch)
+
+    async def _blocking(
+        self, batch: list[Call], wait: float, blocking: asyncio.Semaphore
+    ) -> list[Any]:
+        """A blocking read holds one of half the connections at most; one that finds none
+        free within ``wait`` gets the reply of a read that timed out (nil), sending nothing."""
+        try:
+            await asyncio.wait_for(blocking.acquire(), wait)
+        except asyncio.TimeoutError:
+            return [None]
+        try:
+            return await self._call(batch)
+        finally:
+            blocking.release()
+
+    async def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
         try:
             replies = await self._send(batch)
@@ -196,7 +219,10 @@ def executor_for(client: Any, slots: asyncio.Semaphore | None, settings: Setting
     policy = RetryPolicy(
         settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
     )
-    return AsyncExecutor(client, policy, runtime.breaker(), slots, settings.pool_timeout)
+    blocking = asyncio.Semaphore(max(1, settings.max_connections // 2))
+    return AsyncExecutor(
+        client, policy, runtime.breaker(), slots, settings.pool_timeout, blocking=blocking
+    )
 
 
 # --- the per-loop clients: one client per event loop, closed when asyncio.run() ends ---------

@@ -18,7 +18,9 @@ never retried and never counted by the breaker. Any answer from the server close
 from __future__ import annotations
 
 import functools
+import threading
 import time
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -168,6 +170,9 @@ class SyncExecutor:
 
     def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        wait = getattr(batch, "wait", 0.0)
+        if wait and self.native:
+            return self._blocking(batch, wait)
         self.breaker.before_call()
         send = self._send_packed if self.native else self._send_calls
         try:
@@ -176,6 +181,24 @@ class SyncExecutor:
             return self._retry(batch, send, exc)
         self.breaker.succeeded()
         return replies
+
+    def _blocking(self, batch: list[Call], wait: float) -> list[Any]:
+        """A blocking read (see ops.Batch): at most half the pool's connections wait on the
+        server at once, so waiting readers never starve other calls; one that finds no slot
+        within ``wait`` gets the reply of a read that timed out (nil), sending nothing."""
+        slots = blocking_slots(self.client)
+        if not slots.acquire(timeout=wait):
+            return [None]
+        try:
+            self.breaker.before_call()
+            try:
+                replies = self._send_packed(batch)
+            except Exception as exc:
+                return self._retry(batch, self._send_packed, exc)
+            self.breaker.succeeded()
+            return replies
+        finally:
+            slots.release()
 
     def _retry(
         self, batch: list[Call], send: Callable[[list[Call]], list[Any]], exc: Exception
@@ -220,6 +243,30 @@ class SyncExecutor:
             if callback is not None:
                 replies[i] = callback(reply)
         return replies
+
+
+# a client -> how many of its connections blocking reads may hold at once
+_blocking_slots: weakref.WeakKeyDictionary[Any, threading.BoundedSemaphore] = (
+    weakref.WeakKeyDictionary()
+)
+_blocking_lock = threading.Lock()
+
+
+def blocking_slots(client: Any) -> threading.BoundedSemaphore:
+    """The semaphore bounding ``client``'s blocking reads to half its pool (at least one; a
+    cluster's pools are per node: half of one node's)."""
+    slots = _blocking_slots.get(client)
+    if slots is None:
+        with _blocking_lock:
+            slots = _blocking_slots.get(client)
+            if slots is None:
+                pool = getattr(client, "connection_pool", None)
+                size = getattr(pool, "max_connections", None)
+                if size is None:  # a cluster: the size of each node's pool
+                    size = getattr(client, "max_connections", 0) or 2
+                slots = threading.BoundedSemaphore(max(1, int(size) // 2))
+                _blocking_slots[client] = slots
+    return slots
 
 
 def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:

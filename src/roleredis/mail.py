@@ -590,6 +590,8 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
     channel yet, just the wait (a blocking XREAD of a key no one writes)."""
     keyspace = scope.keyspace
     wait_ms = max(1, round(wait * 1000)) if wait > 0 else 0
+    if wait_ms and box.trims:  # a blocking batch holds its one blocking command only
+        yield _trims(box)
     if not box.channels:
         if wait_ms:
             key = keyspace.internal_key("mail-wait")
@@ -604,7 +606,10 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
     args = ("GROUP", GROUP, consumer_name(), "COUNT", per, *block, "STREAMS", *keys)
     call: ops.Call = ("xreadgroup", (*args, *(">",) * len(keys)))
     try:
-        streams = (yield ops.Batch([*_trims(box), call], wait=wait))[-1]
+        if wait_ms:
+            (streams,) = yield ops.Batch([call], wait=wait)
+        else:
+            streams = (yield [*_trims(box), call])[-1]
     except RoleRedisError as exc:
         if "NOGROUP" not in str(exc):
             raise

@@ -70,8 +70,10 @@ class Batch(list[Call]):
 
     ``repeatable`` False: the batch must not be carried out twice (a mail send: XADD is not
     idempotent), so a reply lost after it was written is reported as ``unknown_outcome``
-    instead of retried. ``wait``: seconds a blocking command in it may wait on the server,
-    added to the read timeout for this call only.
+    instead of retried. ``wait``: the batch is one blocking read that waits up to that many
+    seconds on the server: the read timeout is extended by it for this call only, and the
+    runner may answer nil (what a read that timed out answers) without sending it when every
+    connection blocking reads may hold (half the pool) stays busy for that long.
 
     >>> b = Batch([("xlen", ("k",))], repeatable=False)
     >>> b, b.repeatable, b.wait

@@ -311,3 +311,52 @@ def test_a_queued_send_the_server_refuses_is_counted_as_lost(raw: Any) -> None:
     flushed = redis_flush(timeout=10)  # cannot know; the writer counts and logs it
     assert flushed["success"] is True and flushed["lost"] == 1, flushed
     assert stats()["failed"] == failed_before + 1
+
+
+@pytest.mark.backends("redis")
+def test_blocked_receivers_do_not_starve_the_pool(write_config: Config) -> None:
+    """More receivers wait than the pool has connections, longer than pool.timeout: each waits
+    in slices and gives its connection back between them, so other calls still get one."""
+    write_config({"pool": {"max_connections": 2, "timeout": 1.5}})
+    redis_send("beta", "known", role="alpha")
+    assert redis_receive(role="beta")["count"] == 1
+    got: list[Any] = []
+    waiting = [
+        threading.Thread(target=lambda: got.append(redis_receive(1, 6000, role="beta")))
+        for _ in range(4)
+    ]
+    for thread in waiting:
+        thread.start()
+    try:
+        time.sleep(0.3)  # the receivers are blocked on the server now
+        results = [redis_send("gamma", n, role="delta") for n in range(3)]
+    finally:
+        for n in range(4):  # wake the receivers
+            redis_send("beta", n, role="alpha")
+        for thread in waiting:
+            thread.join()
+    assert [r["success"] for r in results] == [True] * 3, results
+    assert sorted(m["body"] for r in got for m in r["messages"]) == [0, 1, 2, 3]
+
+
+@pytest.mark.backends("redis")
+def test_blocked_async_receivers_do_not_starve_the_loops_connections(
+    write_config: Config,
+) -> None:
+    write_config({"pool": {"max_connections": 2, "timeout": 1.5}})
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        await aio.redis_send("beta", "known", role="alpha")
+        assert (await aio.redis_receive(role="beta"))["count"] == 1
+        waiting = [asyncio.ensure_future(aio.redis_receive(1, 6000, role="beta")) for _ in range(4)]
+        await asyncio.sleep(0.3)
+        try:
+            sends = [await aio.redis_send("gamma", n, role="delta") for n in range(3)]
+        finally:
+            for n in range(4):
+                await aio.redis_send("beta", n, role="alpha")
+        return sends, list(await asyncio.gather(*waiting))
+
+    sends, got = asyncio.run(main())
+    assert [r["success"] for r in sends] == [True] * 3, sends
+    assert sorted(m["body"] for r in got for m in r["messages"]) == [0, 1, 2, 3]

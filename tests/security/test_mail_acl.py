@@ -156,6 +156,7 @@ def test_every_forgery_and_tampering_attempt_is_refused(
         ("carol", "from carol"),
     ]
     assert redis_ack([m["id"] for m in got["messages"]], role="beta")["acked"] == 2
+    assert redis_receive(10, role="beta")["count"] == 0  # and trims what was acknowledged
     assert admin.xlen(from_alpha) == 0 and admin.xlen(from_carol) == 0
 
 
