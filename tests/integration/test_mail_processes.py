@@ -94,6 +94,14 @@ def test_three_consumers_one_killed_lose_nothing(
             worker.wait()
     assert victim is not None and held, "no worker was killed with mail in hand"
     assert set(_processed(files)) == set(range(MESSAGES))  # none lost
+    # each message was first delivered to one process only
+    firsts = [
+        int(body)
+        for path in files
+        for body, deliveries in (line.split() for line in path.read_text().splitlines() if line)
+        if deliveries == "1"
+    ]
+    assert sorted(firsts) == list(range(MESSAGES))
     survivors = [path for i, path in enumerate(files) if i != victim]
     again = {
         int(body): int(deliveries)
