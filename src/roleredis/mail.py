@@ -424,25 +424,39 @@ def channel_length(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[int]:
 
 
 def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
-    """Send ``message`` to ``to_role``'s inbox, once (see the module's doc)."""
+    """Send ``message`` to ``to_role``'s inbox, once (see the module's doc).
+
+    How full the channel is: asked first when unknown or at the limit; asked with the send
+    (XLEN after the XADD) while the channel is at least half full or was last asked over a
+    second ago; otherwise counted here (the recipient only empties it).
+    """
     prepared = prepare_send(scope, to_role, message)
     box = mailbox(scope)
-    known = box.lengths.get(prepared.to)
-    if known is None or known >= scope.messaging.max_length:
-        yield from channel_length(scope, prepared)
-    batch = ops.Batch([*prepared.calls, ("xlen", (prepared.channel,))], repeatable=False)
+    to = prepared.to
+    limit = scope.messaging.max_length
+    known = box.lengths.get(to)
+    if known is None or known >= limit:
+        known = yield from channel_length(scope, prepared)
+        box.length_checked_at[to] = box.clock()
+    now = box.clock()
+    ask = known >= limit // 2 or now - box.length_checked_at.get(to, now) >= DISCOVERY_EVERY
+    calls = [*prepared.calls, ("xlen", (prepared.channel,))] if ask else prepared.calls
     try:
-        replies = yield batch
+        replies = yield ops.Batch(calls, repeatable=False)
     except OutcomeUnknownError as exc:
         raise OutcomeUnknownError(
-            f"the send of message {prepared.msg_id} to {prepared.to!r}: {exc}; if it arrived, "
-            "the recipient sees this msg_id (send again with care: the copy has a new msg_id)",
+            f"the send of message {prepared.msg_id} to {to!r}: {exc}; if it arrived, the "
+            "recipient sees this msg_id (send again with care: the copy has a new msg_id)",
             msg_id=prepared.msg_id,
-            to=prepared.to,
+            to=to,
         ) from None
-    box.lengths[prepared.to] = int(replies[-1])
-    entry = _text(replies[-2])
-    return Sent(prepared.to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)
+    if ask:
+        box.lengths[to] = int(replies.pop())
+        box.length_checked_at[to] = now
+    else:
+        box.lengths[to] = known + 1
+    entry = _text(replies[-1])
+    return Sent(to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)
 
 
 # --- receiving -------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def test_a_send_asks_the_length_first_then_sends_once_in_one_batch() -> None:
     assert next(op) == [("xlen", ("__roleredis__:{beta}:mail:alpha",))]
     batch = op.send([0])
     assert isinstance(batch, ops.Batch) and batch.repeatable is False
-    assert [name for name, _ in batch] == ["sadd", "xadd", "xlen"]
+    assert [name for name, _ in batch] == ["sadd", "xadd"]
     assert batch[0][1] == ("__roleredis__:{beta}:senders", "alpha")
     channel, star, *fields = batch[1][1]
     assert (channel, star, fields[0], fields[2], fields[4]) == (
@@ -34,11 +34,20 @@ def test_a_send_asks_the_length_first_then_sends_once_in_one_batch() -> None:
         "b",
     )
     with pytest.raises(StopIteration) as done:
-        op.send([1, b"17-0", 1])
+        op.send([1, b"17-0"])
     assert done.value.value.id == "alpha/17-0"
     assert done.value.value.msg_id == fields[1]
-    # the length is remembered, the sender announced: the next send is XADD and XLEN
-    assert [name for name, _ in next(mail.send(s, "beta", 2))] == ["xadd", "xlen"]
+    # announced, and the channel far from full (1 of 5, counted here): XADD alone
+    op = mail.send(s, "beta", 2)
+    assert [name for name, _ in next(op)] == ["xadd"]
+    with pytest.raises(StopIteration):
+        op.send([b"18-0"])
+    # half full by this store's count: XLEN goes with each send again
+    op = mail.send(s, "beta", 3)
+    assert [name for name, _ in next(op)] == ["xadd", "xlen"]
+    with pytest.raises(StopIteration):
+        op.send([b"19-0", 4])
+    assert mail.mailbox(s).lengths["beta"] == 4
 
 
 def test_a_send_to_a_full_channel_is_refused_before_sending() -> None:
