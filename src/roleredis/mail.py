@@ -97,7 +97,7 @@ _STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 # --- outcomes ---------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Sent:
     """A message appended to the recipient's channel: ``id`` is what the recipient acks."""
 
@@ -107,7 +107,7 @@ class Sent:
     msg_id: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class PreparedSend:
     """A send checked and encoded in the caller, for the fire-and-forget writer."""
 
@@ -141,7 +141,7 @@ class Message:
         }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class DeadLetter:
     """A message delivered ``deliveries`` times without an ack (or one that could not be
     read: ``reason``); ``id`` is its entry in the dead letters."""
@@ -166,18 +166,18 @@ class DeadLetter:
         }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Acked:
     acked: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class Replayed:
     replayed: int
     ids: list[str]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class ChannelStatus:
     """One sender's channel as the recipient sees it: ``unacked`` messages in it (delivered
     or not), ``pending`` of them delivered and not acknowledged, the oldest of those (its id,
