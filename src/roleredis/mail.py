@@ -571,7 +571,13 @@ def _claim(scope: ops.Scope, box: Mailbox, want: int) -> ops.Op[list[Message]]:
         )
         for s in senders
     ]
-    replies = yield calls
+    try:
+        replies = yield calls
+    except RoleRedisError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        box.forget_channels()  # a channel or its group was deleted: find them again
+        return []
     claimed: list[tuple[str, str, Any]] = []
     for sender, reply in zip(senders, replies, strict=True):
         box.cursors[sender] = _text(reply[0])

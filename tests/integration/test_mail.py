@@ -360,3 +360,16 @@ def test_blocked_async_receivers_do_not_starve_the_loops_connections(
     sends, got = asyncio.run(main())
     assert [r["success"] for r in sends] == [True] * 3, sends
     assert sorted(m["body"] for r in got for m in r["messages"]) == [0, 1, 2, 3]
+
+
+def test_a_receiver_finds_a_deleted_channel_again(raw: Any) -> None:
+    redis_send("beta", "before", role="alpha")
+    assert [m["body"] for m in receive_all("beta", 1)] == ["before"]
+    assert raw.delete(Keyspace("beta").mail_channel("alpha")) == 1  # channel and group gone
+    redis_send("beta", "after", role="alpha")
+    got: list[Any] = []
+    for _ in range(3):  # the first receive meets NOGROUP and finds the channels again
+        got += receive_all("beta", 1)
+        if got:
+            break
+    assert [m["body"] for m in got] == ["after"]
