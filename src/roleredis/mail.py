@@ -5,12 +5,13 @@ Mail from ``S`` to ``R`` is the stream ``Keyspace(R).mail_channel(S)``
 append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's set of senders
 (``__roleredis__:{R}:senders``) so R finds the channel without scanning the keyspace.
 
-- **Send**: ``[SADD senders S, XADD channel * m <msg_id> t <sent_at> b <body>, XLEN channel]``
-  in one round trip, marked not repeatable (:class:`~roleredis.ops.Batch`): a reply lost after
-  the batch was written is ``unknown_outcome`` with the ``msg_id``, never sent again blindly.
-  The channel's length (unacknowledged mail) is remembered from the last send; when it is
-  unknown or at ``messaging.max_length``, XLEN is asked first and a full channel refuses the
-  send (``overloaded``).
+- **Send**: ``XADD channel * m <msg_id> t <sent_at> b <body>`` in one round trip, after a
+  ``SADD senders S`` (at most every ANNOUNCE_EVERY seconds per recipient) and before an
+  ``XLEN channel`` (while the channel is at least half full, or last asked over a second
+  ago), marked not repeatable (:class:`~roleredis.ops.Batch`): a reply lost after the batch
+  was written is ``unknown_outcome`` with the ``msg_id``, never sent again blindly. When the
+  channel's length is unknown or at ``messaging.max_length``, XLEN is asked first and a full
+  channel refuses the send (``overloaded``).
 - **Receive**: one consumer group (``inbox``) per channel, made by the recipient (XGROUP
   CREATE ... 0 MKSTREAM) when it finds the sender in its set (re-read at least every second);
   one consumer name per process (``host:pid:random``). Unacknowledged mail idle for
@@ -18,9 +19,9 @@ append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's
   XPENDING; past ``messaging.max_deliveries`` it moves to the dead letters
   (``__roleredis__:{R}:dead``). Then XREADGROUP ``>`` over every channel (new mail: delivery 1).
   A blocking receive waits in slices of at most a second, each a round trip on a pooled
-  connection with the read timeout extended by the slice, so a waiting receiver gives its
-  connection back between slices (other calls never wait more than a slice for it) and
-  notices new senders between them.
+  connection with the read timeout extended by the slice, and notices new senders between
+  them; the runners let at most half the pool's connections wait at once, so waiting
+  receivers never starve other calls.
 - **Ack**: XACK (with XPENDING and XLEN) in one round trip; the channel is then trimmed
   (XTRIM MINID) up to its oldest unacknowledged entry with this store's next batch, or at
   once when it is nearly full: only acknowledged mail is removed, so a channel's length is
