@@ -244,6 +244,9 @@ class Mailbox:
     routes: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
     #: recipient -> when this store last added its name to the recipient's senders set
     announced: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: message id -> (channel, sender, entry) of messages handed out and not acked yet, the
+    #: newest DELIVERED_KEPT (a fast path for ack; any other id is parsed and checked)
+    delivered: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
     #: channel -> the MINID an ack found safe to trim it to, sent with the next batch
     trims: dict[str, str] = dataclasses.field(default_factory=dict)
     #: sender -> the newest entry id this store received from its channel (see ack)
@@ -646,6 +649,7 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
         channel = box.channels[sender]
         prefix = sender + "/"
         decode = scope.codec.decode
+        delivered = box.delivered
         for entry, fields in entries or ():
             if entry is None:
                 continue
@@ -661,8 +665,10 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
                     except (SerializationError, ValueError):
                         pass
                     else:
-                        name = prefix + entry.decode()
+                        text = entry.decode()
+                        name = prefix + text
                         got.append(Message(name, msg_id.decode(), sender, value, at, 1))
+                        delivered[name] = (channel, sender, text)
                         continue
             message = _message(scope, sender, entry.decode(), fields, 1, channel)
             if isinstance(message, str):
@@ -671,9 +677,22 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
                 got.append(message)
         if newest is not None:  # entries come in order: the last is the newest
             _seen(box, sender, _text(newest))
+    _bound(box.delivered)
     if dead:
         yield _bury(scope, dead)
     return got
+
+
+DELIVERED_KEPT = 10_000
+
+
+def _bound(delivered: dict[str, tuple[str, str, str]]) -> None:
+    """Forget the oldest ids handed out beyond DELIVERED_KEPT (never acked, or acked by
+    another process): their ack is parsed and checked instead."""
+    excess = len(delivered) - DELIVERED_KEPT
+    if excess > 0:
+        for stale in list(itertools.islice(delivered, excess)):
+            del delivered[stale]
 
 
 def _take_held(box: Mailbox, want: int, limit: float) -> list[Message]:
@@ -777,13 +796,21 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     (XDEL) only if the group acknowledged it: mail never delivered is never deleted.
     """
     box = mailbox(scope)
-    parsed = [_parse_known(box, i) for i in _ids(ids, "ids")]
-    if not parsed:
+    wanted = _ids(ids, "ids")
+    if not wanted:
         return Acked(0)
     keyspace = scope.keyspace
     known: dict[str, tuple[str, list[str]]] = {}
     unknown: list[tuple[str, str]] = []
-    for sender, entry, order in parsed:
+    delivered = box.delivered
+    for message_id in wanted:
+        # handed out by this store: no parsing (the common case: a receive, then its ack)
+        hit = delivered.pop(message_id, None) if type(message_id) is str else None
+        if hit is not None:
+            channel, sender, entry = hit
+            known.setdefault(channel, (sender, []))[1].append(entry)
+            continue
+        sender, entry, order = _parse_known(box, message_id)
         channel = box.channels.get(sender) or keyspace.mail_channel(sender)
         if order <= box.newest.get(sender, (-1, -1)):
             known.setdefault(channel, (sender, []))[1].append(entry)

@@ -161,3 +161,17 @@ def test_more_than_asked_is_held_for_the_next_receive() -> None:
 
 def next_name(batch: list[ops.Call]) -> str:
     return batch[0][0]
+
+
+def test_ids_handed_out_are_remembered_for_the_ack_within_a_bound() -> None:
+    delivered = {f"a/{n}-0": ("ch", "a", f"{n}-0") for n in range(mail.DELIVERED_KEPT + 5)}
+    mail._bound(delivered)
+    assert len(delivered) == mail.DELIVERED_KEPT
+    assert "a/0-0" not in delivered and f"a/{mail.DELIVERED_KEPT + 4}-0" in delivered
+    s = scope("beta")
+    box = mail.mailbox(s)
+    box.delivered["alpha/9-0"] = ("__roleredis__:{beta}:mail:alpha", "alpha", "9-0")
+    box.newest["alpha"] = (9, 0)
+    op = mail.ack(s, ["alpha/9-0"])
+    assert next(op)[0] == ("xack", ("__roleredis__:{beta}:mail:alpha", "inbox", "9-0"))
+    assert box.delivered == {}  # acked: forgotten
