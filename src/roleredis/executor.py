@@ -252,6 +252,14 @@ _blocking_slots: weakref.WeakKeyDictionary[Any, threading.BoundedSemaphore] = (
 _blocking_lock = threading.Lock()
 
 
+def after_fork() -> None:
+    """In a forked child (runtime calls it): a new lock, and no semaphore a parent thread may
+    have held at fork time."""
+    global _blocking_lock
+    _blocking_lock = threading.Lock()
+    _blocking_slots.clear()
+
+
 def blocking_slots(client: Any) -> threading.BoundedSemaphore:
     """The semaphore bounding ``client``'s blocking reads to half its pool (at least one; a
     cluster's pools are per node: half of one node's)."""

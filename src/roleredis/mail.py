@@ -43,7 +43,6 @@ import itertools
 import os
 import re
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -205,7 +204,8 @@ class ChannelStatus:
 # --- what a store keeps between calls, in this process ------------------------------------------
 
 
-_consumer_lock = threading.Lock()
+# (pid, name): made again in a forked child. No lock (none to reset after a fork): two
+# threads racing on the first call each make a name, and one of them stays; either is fine.
 _consumer: tuple[int, str] | None = None
 
 
@@ -216,11 +216,7 @@ def consumer_name() -> str:
     pid = os.getpid()
     current = _consumer
     if current is None or current[0] != pid:
-        with _consumer_lock:
-            current = _consumer
-            if current is None or current[0] != pid:
-                name = f"{socket.gethostname()[:64]}:{pid}:{uuid.uuid4().hex[:8]}"
-                current = _consumer = (pid, name)
+        current = _consumer = (pid, f"{socket.gethostname()[:64]}:{pid}:{uuid.uuid4().hex[:8]}")
     return current[1]
 
 
@@ -386,7 +382,8 @@ def prepare_send(scope: ops.Scope, to_role: Any, message: Any) -> PreparedSend:
     return PreparedSend(calls, to, scope.role, msg_id, channel)
 
 
-_msg_ids_lock = threading.Lock()
+# (pid, random prefix, counter): made again in a forked child. No lock: threads racing on
+# the first call may each make a prefix; each id is still unique (a counter per prefix).
 _msg_ids: tuple[int, str, Iterator[int]] | None = None
 
 
@@ -401,10 +398,7 @@ def new_msg_id() -> str:
     current = _msg_ids
     pid = os.getpid()
     if current is None or current[0] != pid:
-        with _msg_ids_lock:
-            current = _msg_ids
-            if current is None or current[0] != pid:
-                current = _msg_ids = (pid, os.urandom(8).hex(), itertools.count())
+        current = _msg_ids = (pid, os.urandom(8).hex(), itertools.count())
     return current[1] + format(next(current[2]), "016x")
 
 

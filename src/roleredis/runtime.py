@@ -22,6 +22,7 @@ from .config import Settings, load_settings
 from .connection import after_fork as _connection_after_fork
 from .connection import build_client, close_client
 from .errors import DisabledError, forget_secrets, register_secrets
+from .executor import after_fork as _executor_after_fork
 
 __all__ = [
     "breaker",
@@ -159,6 +160,7 @@ def _after_fork() -> None:
     _breaker = None
     _connection_after_fork()
     _breakers_after_fork()
+    _executor_after_fork()
     for hook in list(_hooks):
         try:
             hook(True)
