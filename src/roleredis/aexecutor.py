@@ -102,10 +102,14 @@ class AsyncExecutor:
     async def _retry(self, batch: list[Call], exc: Exception) -> list[Any]:
         started = self.clock()
         attempt = 0
+        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
         while True:
             attempt += 1
-            pinged = await self._answers_ping() if self.policy.should_ping(exc) else None
-            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            ping = self.policy.should_ping(exc, repeatable)
+            pinged = await self._answers_ping() if ping else None
+            decision = self.policy.decide(
+                exc, attempt, self.clock() - started, answers_ping=pinged, repeatable=repeatable
+            )
             if decision.delay is None:
                 tell_breaker(self.breaker, decision)
                 raise decision.error from exc

@@ -28,14 +28,16 @@ from . import events, face, results, tools
 from .aexecutor import aclose
 from .agent import acall_tool as call_tool
 from .store import AsyncRoleStore
-from .tools import redis_flush, redis_read_async, redis_write_async
+from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
 
 __all__ = [
     "AsyncRoleStore",
     "aclose",
     "call_tool",
     "follow_events",
+    "redis_ack",
     "redis_clear_role_data",
+    "redis_dead_letters",
     "redis_delete",
     "redis_exists",
     "redis_flush",
@@ -46,6 +48,10 @@ __all__ = [
     "redis_read_async",
     "redis_read_events",
     "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
@@ -112,3 +118,12 @@ async def _as_dicts(
             yield results.event(event)
     finally:
         await following.aclose()
+
+
+redis_send = face.bind_async(face.SEND, tools.redis_send, __name__)
+redis_receive = face.bind_async(face.RECEIVE, tools.redis_receive, __name__)
+redis_ack = face.bind_async(face.ACK, tools.redis_ack, __name__)
+redis_dead_letters = face.bind_async(face.DEAD_LETTERS, tools.redis_dead_letters, __name__)
+redis_replay_dead_letters = face.bind_async(
+    face.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, __name__
+)

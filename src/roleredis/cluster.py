@@ -113,6 +113,8 @@ class ClusterClient:
         self.response_callbacks: dict[str, Any] = {}
         #: a cluster has no one pool; health reports count nothing for it
         self.connection_pool = None
+        #: the size of each node's pool (pool.max_connections), set by connection.py
+        self.max_connections = 0
 
     @property
     def topology(self) -> Any:

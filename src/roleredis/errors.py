@@ -30,6 +30,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "OverloadedError",
     "PermissionDeniedError",
     "RoleRedisError",
@@ -104,6 +105,19 @@ class OverloadedError(RoleRedisError):
     error_code = "overloaded"
 
 
+class OutcomeUnknownError(RoleRedisError):
+    """A command that must not be sent twice (a mail send) was written, but its reply was lost
+    (a timeout, a dropped connection): it may or may not have been carried out. Not retried;
+    ``context`` names what lets the caller find out (the message's ``msg_id``)."""
+
+    error_code = "unknown_outcome"
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        #: fields the failure dict carries (``msg_id``)
+        self.context = context
+
+
 class InternalError(RoleRedisError):
     """Anything unexpected: a bug in roleredis or a reply it does not understand."""
 
@@ -122,6 +136,7 @@ ERROR_CODES: tuple[str, ...] = tuple(
         ConfigError,
         DisabledError,
         OverloadedError,
+        OutcomeUnknownError,
         InternalError,
     )
 )

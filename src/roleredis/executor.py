@@ -101,6 +101,10 @@ def to_wire(call: Call) -> tuple[Any, ...]:
         return ("MGET", *args[0])
     if name == "memory_usage":
         return ("MEMORY", "USAGE", *args)
+    if name == "xpending_range":
+        # the command name as bytes: no redis-py reply callback matches it, so the reply comes
+        # back raw (redis-py's XPENDING callback reads only the summary form)
+        return (b"XPENDING", *args)
     return (name.upper(), *args)
 
 
@@ -288,13 +292,16 @@ class SyncExecutor:
     ) -> list[Any]:
         started = self.clock()
         attempt = 0
+        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
         while True:
             attempt += 1
             # a cluster (or a stand-in) has no one pool: no PING question then
             pool = self.client.connection_pool if self.native else None
-            ping = pool is not None and self.policy.should_ping(exc)
+            ping = pool is not None and self.policy.should_ping(exc, repeatable)
             pinged = answers_ping(pool) if ping else None
-            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            decision = self.policy.decide(
+                exc, attempt, self.clock() - started, answers_ping=pinged, repeatable=repeatable
+            )
             if decision.delay is None:
                 tell_breaker(self.breaker, decision)
                 raise decision.error from exc

@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, ParamSpec
 
-from . import background, events, metrics, ops, results, roles, runtime
+from . import background, events, executor, mail, metrics, ops, results, roles, runtime
 from .config import Settings
 from .connection import node_addresses
 from .errors import InvalidArgumentError, OverloadedError, RoleRedisError, scrub
@@ -359,6 +359,95 @@ FLUSH = Operation(
     has_role=False,
 )
 
+
+def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:
+    to_role, message = args
+    scope = store.scope
+    prepared = mail.prepare_send(scope, to_role, message)
+    box = mail.mailbox(scope)
+    to = prepared.to
+    known = box.lengths.get(to)
+    checked = box.length_checked_at.get(to)
+    now = box.clock()
+    # a queued send cannot be refused later by a full channel: check the length the last XLEN
+    # gave plus what this process queued since (asked again at most every second, and
+    # whenever it says the channel is full)
+    if (
+        known is None
+        or checked is None
+        or now - checked >= mail.DISCOVERY_EVERY
+        or known >= scope.messaging.max_length
+    ):
+        box.length_checked_at[to] = now
+        known = executor.drive(mail.channel_length(scope, prepared), store._run)
+    submit = background.writer().submit_write
+    for call in prepared.calls:
+        if not submit(call):
+            raise _overloaded("send")
+    box.lengths[to] = known + 1  # so that sends queued by this process fill the channel
+    return results.queued_send(prepared)
+
+
+SEND = Operation(
+    "send",
+    "Send a message (a JSON value or bytes) to another role's inbox; at least once, in order.",
+    frozenset({"sadd", "xadd", "xlen"}),
+    lambda s, store, a: results.sent(s),
+    "send",
+    mail.send,
+    subject="to",
+    fallback={"msg_id": None},
+)
+RECEIVE = Operation(
+    "receive",
+    "Receive up to count messages from the role's inbox, waiting up to block_ms for one.",
+    frozenset(
+        {"smembers", "xgroup", "xautoclaim", "xpending", "xreadgroup", "xread", "xadd"}
+        | {"xack", "xdel", "xtrim"}
+    ),
+    lambda got, s, a: results.received(got, s.role),
+    "receive",
+    mail.receive,
+    fallback={"messages": [], "count": 0},
+)
+ACK = Operation(
+    "ack",
+    "Acknowledge received messages by their ids, so they are not delivered again.",
+    frozenset({"xack", "xdel", "xtrim", "xpending"}),
+    lambda a, s, args: results.acked(a, s.role),
+    "ack",
+    mail.ack,
+    fallback={"acked": 0},
+)
+DEAD_LETTERS = Operation(
+    "dead_letters",
+    "List the role's dead letters: mail delivered max_deliveries times without an ack.",
+    frozenset({"xrange"}),
+    lambda d, s, a: results.dead_letters(d, s.role),
+    "dead_letters",
+    mail.dead_letters,
+    fallback={"messages": [], "count": 0},
+)
+REPLAY_DEAD_LETTERS = Operation(
+    "replay_dead_letters",
+    "Put the role's dead letters (all, or those of ids) back in its inbox.",
+    frozenset({"xrange", "sadd", "xadd", "xdel"}),
+    lambda r, s, a: results.replayed(r, s.role),
+    "replay_dead_letters",
+    mail.replay_dead_letters,
+    fallback={"replayed": 0, "ids": []},
+)
+SEND_ASYNC = Operation(
+    "send_async",
+    "Queue a message to another role's inbox and return at once (fire and forget).",
+    frozenset({"sadd", "xadd", "xlen"}),
+    _as_is,
+    factory=mail.prepare_send,
+    subject="to",
+    fallback={"msg_id": None},
+    run=_queue_send,
+)
+
 #: Every public operation, in the order the guide lists them.
 TABLE: tuple[Operation, ...] = (
     WRITE,
@@ -375,6 +464,12 @@ TABLE: tuple[Operation, ...] = (
     FLUSH,
     PUBLISH,
     READ_EVENTS,
+    SEND,
+    RECEIVE,
+    ACK,
+    DEAD_LETTERS,
+    REPLAY_DEAD_LETTERS,
+    SEND_ASYNC,
 )
 
 

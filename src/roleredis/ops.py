@@ -111,6 +111,9 @@ class Scope:
     reader: str | None = None
     #: mailboxes and events (visibility timeout, deliveries, bounds)
     messaging: MessagingSettings = dataclasses.field(default_factory=MessagingSettings)
+    #: what operations of this store keep between calls in this process (the mailbox's known
+    #: channels: see roleredis.mail); never compared
+    state: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def role(self) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import events, ops
+from . import events, mail, ops
 from .errors import RoleRedisError, translate
 
 __all__ = [
+    "acked",
     "cleared",
+    "dead_letters",
     "deleted",
     "entry",
     "event",
@@ -23,7 +25,11 @@ __all__ = [
     "health",
     "key_list",
     "published",
+    "queued_send",
     "read_many",
+    "received",
+    "replayed",
+    "sent",
     "with_missing_value",
     "written",
     "written_many",
@@ -39,6 +45,7 @@ def failure(exc: BaseException, **context: Any) -> Result:
     return {
         "success": False,
         **context,
+        **getattr(error, "context", {}),
         "error": text,
         "message": text,
         "error_code": error.error_code,
@@ -244,4 +251,68 @@ def events_read(batch: events.EventBatch, role: str) -> Result:
         "count": len(found),
         "last_id": batch.last_id,
         "message": f"Read {len(found)} events of {batch.sender}'s topic {batch.topic}",
+    }
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+
+def sent(s: mail.Sent) -> Result:
+    return {
+        "success": True,
+        "to": s.to,
+        "from": s.sender,
+        "id": s.id,
+        "msg_id": s.msg_id,
+        "message": f"Message {s.msg_id} sent from {s.sender} to {s.to}",
+    }
+
+
+def queued_send(p: mail.PreparedSend) -> Result:
+    return {
+        "success": True,
+        "to": p.to,
+        "from": p.sender,
+        "msg_id": p.msg_id,
+        "async": True,
+        "message": f"Message {p.msg_id} from {p.sender} to {p.to} queued (fire and forget)",
+    }
+
+
+def received(messages: list[mail.Message], role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "messages": [m.as_dict() for m in messages],
+        "count": len(messages),
+        "message": f"Received {len(messages)} messages for role {role}",
+    }
+
+
+def acked(a: mail.Acked, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "acked": a.acked,
+        "message": f"Acknowledged {a.acked} messages of role {role}",
+    }
+
+
+def dead_letters(letters: list[mail.DeadLetter], role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "messages": [d.as_dict() for d in letters],
+        "count": len(letters),
+        "message": f"{len(letters)} dead letters of role {role}",
+    }
+
+
+def replayed(r: mail.Replayed, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "replayed": r.replayed,
+        "ids": r.ids,
+        "message": f"Put {r.replayed} dead letters of role {role} back in its inbox",
     }

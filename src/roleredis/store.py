@@ -21,7 +21,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from . import events, ops
+from . import events, mail, ops
 from .aexecutor import loop_executor
 from .codec import Codec
 from .config import Settings
@@ -133,7 +133,8 @@ def _async_method(
 
 
 def _describe(method: Any, factory: Callable[..., Any], returns: str) -> None:
-    name = {"list_keys": "keys", "remaining_ttl": "ttl"}.get(factory.__name__, factory.__name__)
+    renamed = {"list_keys": "keys", "remaining_ttl": "ttl", "status": "mail_status"}
+    name = renamed.get(factory.__name__, factory.__name__)
     method.__name__ = name
     method.__doc__ = factory.__doc__
     method.__signature__ = _signature_of(factory, returns)
@@ -189,6 +190,12 @@ class RoleStore:
     read_many = _method(ops.read_many)
     publish = _method(events.publish)
     read_events = _method(events.read_events)
+    send = _method(mail.send)
+    receive = _method(mail.receive)
+    ack = _method(mail.ack)
+    dead_letters = _method(mail.dead_letters)
+    replay_dead_letters = _method(mail.replay_dead_letters)
+    mail_status = _method(mail.status)
 
     def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
@@ -275,6 +282,12 @@ class AsyncRoleStore:
     read_many = _async_method(ops.read_many)
     publish = _async_method(events.publish)
     read_events = _async_method(events.read_events)
+    send = _async_method(mail.send)
+    receive = _async_method(mail.receive)
+    ack = _async_method(mail.ack)
+    dead_letters = _async_method(mail.dead_letters)
+    replay_dead_letters = _async_method(mail.replay_dead_letters)
+    mail_status = _async_method(mail.status)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.

@@ -21,7 +21,9 @@ from . import background, face, results, roles, runtime
 from .config import RedactedDict, Settings
 from .errors import DisabledError, InvalidArgumentError, TimeoutError
 from .face import (
+    ACK,
     CLEAR_ROLE_DATA,
+    DEAD_LETTERS,
     DELETE,
     EXISTS,
     GET_KEYS,
@@ -31,6 +33,10 @@ from .face import (
     READ_ASYNC,
     READ_EVENTS,
     READ_MANY,
+    RECEIVE,
+    REPLAY_DEAD_LETTERS,
+    SEND,
+    SEND_ASYNC,
     WRITE,
     WRITE_ASYNC,
     WRITE_MANY,
@@ -42,7 +48,9 @@ from .store import RoleStore
 
 __all__ = [
     "acting_as",
+    "redis_ack",
     "redis_clear_role_data",
+    "redis_dead_letters",
     "redis_delete",
     "redis_exists",
     "redis_flush",
@@ -53,6 +61,10 @@ __all__ = [
     "redis_read_async",
     "redis_read_events",
     "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
@@ -405,3 +417,87 @@ def redis_flush(timeout: float | None = None) -> Result:
     except Exception as exc:
         face.log.debug("flush failed: %s", exc)  # the caller holds it in the result
         return results.failure(exc, written=0, pending=background.current_pending(), lost=0)
+
+
+# --- mail between roles ----------------------------------------------------------------------
+
+
+def redis_send(to_role: str, message: Any, *, role: str | None = None) -> Result:
+    """Send ``message`` (any value :func:`redis_write` stores exactly) to ``to_role``'s inbox.
+
+    ``id`` is what the recipient acks; ``msg_id`` is made here and kept across retries and
+    replays, so the recipient can drop duplicates (delivery is at least once). A send whose
+    reply was lost fails with error_code ``unknown_outcome`` (and its ``msg_id``) instead of
+    being sent twice; a full channel (messaging.max_length unacknowledged) with ``overloaded``.
+
+    >>> sent = redis_send("planner", {"task": "forecast"}, role="weather")
+    >>> sent["success"], sent["from"], sent["to"], len(sent["msg_id"])
+    (True, 'weather', 'planner', 32)
+    """
+    return face.call(SEND, _store, role, (to_role, message))
+
+
+def redis_receive(count: int = 10, block_ms: int = 0, *, role: str | None = None) -> Result:
+    """Up to ``count`` messages from the calling role's inbox: each with ``id``, ``msg_id``,
+    ``from`` (the sender, as the server authenticated it), ``body``, ``sent_at`` and
+    ``deliveries``. ``block_ms`` 0 returns at once; more waits up to that long for one.
+
+    A message not acknowledged within messaging.visibility_timeout is delivered again (to
+    any process of the role); after messaging.max_deliveries it becomes a dead letter.
+
+    >>> _ = redis_send("planner", {"task": "forecast"}, role="weather")
+    >>> got = redis_receive(role="planner")
+    >>> [(m["from"], m["body"], m["deliveries"]) for m in got["messages"]]
+    [('weather', {'task': 'forecast'}, 1)]
+    >>> redis_ack([m["id"] for m in got["messages"]], role="planner")["acked"]
+    1
+    """
+    return face.call(RECEIVE, _store, role, (count, block_ms))
+
+
+def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:
+    """Acknowledge received messages by their ``id``: they are not delivered again, and
+    leave the channel. ``acked`` counts those acknowledged now.
+
+    >>> redis_ack([], role="planner")["acked"]
+    0
+    """
+    return face.call(ACK, _store, role, (ids,))
+
+
+def redis_dead_letters(*, role: str | None = None, count: int = 100) -> Result:
+    """The calling role's dead letters (oldest first, at most ``count``): messages delivered
+    messaging.max_deliveries times without an ack, with ``from``, ``msg_id``, ``body``,
+    ``sent_at``, ``deliveries`` and ``reason``.
+
+    >>> redis_dead_letters(role="planner")["count"]
+    0
+    """
+    return face.call(DEAD_LETTERS, _store, role, (), {"count": count})
+
+
+def redis_replay_dead_letters(
+    ids: Iterable[str] | None = None, *, role: str | None = None
+) -> Result:
+    """Put dead letters (all, or those whose ``id`` is in ``ids``) back in the inbox, each in
+    its sender's channel with its msg_id; ``replayed`` counts them.
+
+    >>> redis_replay_dead_letters(role="planner")["replayed"]
+    0
+    """
+    return face.call(REPLAY_DEAD_LETTERS, _store, role, (ids,))
+
+
+def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> Result:
+    """Queue a message for ``to_role`` and return at once; the fire-and-forget writer sends
+    it (in order with the calling thread's other queued work). Checked and encoded now; a
+    full channel is refused now (by the length seen at most a second ago plus what this
+    process queued since). If it cannot be carried out, it is counted and logged as lost
+    (see :func:`redis_flush`).
+
+    >>> redis_send_async("planner", "ping", role="weather")["async"]
+    True
+    >>> redis_flush(timeout=5)["lost"]
+    0
+    """
+    return face.call(SEND_ASYNC, _store, role, (to_role, message))

@@ -87,6 +87,7 @@ EXPECTED = {
     'print(got["value"], got["role"], got["from_role"])': "{'sky': 'clear'} beta alpha\n"
     "['shared:forecast']\npermission",
     "async def watch": "[('weather', {'level': 3, 'area': 'north'})]\n0 True\n{'level': 1}",
+    "redis_receive(count=10": "weather {'task': 'forecast', 'region': 'north'} 1",
 }
 
 

@@ -108,7 +108,7 @@ def _without_read_values(obj: Any) -> Any:
         return {
             k: (
                 "<read value>"
-                if is_read and k in ("value", "values", "events")
+                if is_read and k in ("value", "values", "events", "messages")
                 else _without_read_values(v)
             )
             for k, v in obj.items()
