@@ -108,13 +108,40 @@ class Sent:
 
 @dataclasses.dataclass(slots=True)
 class PreparedSend:
-    """A send checked and encoded in the caller, for the fire-and-forget writer."""
+    """A send checked and encoded in the caller, for the fire-and-forget writer: ``calls``
+    (the SADD announce when due, then the XADD), and with ``packed`` the XADD also in the
+    Redis protocol (the writer sends those bytes as they are to a single server)."""
 
     calls: list[ops.Call]
     to: str
     sender: str
     msg_id: str
     channel: str
+    route: Route
+    now: float
+    packed: bytes | None = None
+
+
+class Route:
+    """What a store knows of one recipient: its name, the channel to it and its senders set,
+    when this store last announced itself there, the channel's length as last counted and
+    when it was last asked (XLEN), and the start of the channel's XADD in the Redis protocol
+    (up to the msg_id: the same for every message)."""
+
+    __slots__ = ("announced_at", "channel", "checked_at", "head", "length", "senders", "to")
+
+    def __init__(self, to: str, channel: str, senders: str) -> None:
+        self.to = to
+        self.channel = channel
+        self.senders = senders
+        self.announced_at: float | None = None
+        self.length: int | None = None
+        self.checked_at: float | None = None
+        name = channel.encode()  # role names are ASCII
+        self.head = b"*9\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$1\r\nm\r\n$" % (
+            len(name),
+            name,
+        )
 
 
 @dataclasses.dataclass(slots=True)
@@ -223,7 +250,7 @@ def consumer_name() -> str:
 class Mailbox:
     """A store's mail state in this process: the channels found (sender -> key, their group
     made), when the senders set was read and idle mail claimed last, XAUTOCLAIM's cursors,
-    messages read beyond what a receive asked for, and the lengths of channels sent to."""
+    messages read beyond what a receive asked for, and the recipients sent to."""
 
     clock: Callable[[], float] = time.monotonic
     channels: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -234,18 +261,13 @@ class Mailbox:
     held: collections.deque[tuple[float, Message]] = dataclasses.field(
         default_factory=collections.deque
     )
-    lengths: dict[str, int] = dataclasses.field(default_factory=dict)
-    #: recipient -> (its name, the channel to it, its senders set)
-    routes: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
-    #: recipient -> when this store last added its name to the recipient's senders set
-    announced: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: recipient -> what this store knows of it as a sender
+    routes: dict[str, Route] = dataclasses.field(default_factory=dict)
     #: message id -> (channel, sender, entry) of messages handed out and not acked yet, the
     #: newest DELIVERED_KEPT (a fast path for ack; any other id is parsed and checked)
     delivered: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
     #: sender -> the newest entry id this store received from its channel (see ack)
     newest: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
-    #: when a fire-and-forget send last asked a channel's length (recipient -> clock)
-    length_checked_at: dict[str, float] = dataclasses.field(default_factory=dict)
     rotation: int = 0
 
     def forget_channels(self) -> None:
@@ -356,27 +378,45 @@ def _encode_body(scope: ops.Scope, message: Any, channel: str) -> bytes:
     return data
 
 
-def prepare_send(scope: ops.Scope, to_role: Any, message: Any) -> PreparedSend:
+def prepare_send(
+    scope: ops.Scope, to_role: Any, message: Any, *, packed: bool = False
+) -> PreparedSend:
     """Check and encode a send (raises the typed errors) without sending anything: the XADD,
     with a new msg_id, after a SADD to the recipient's senders set when this store has not
-    announced itself there for ANNOUNCE_EVERY seconds."""
-    box = mailbox(scope)
-    route = box.routes.get(to_role) if isinstance(to_role, str) else None
+    announced itself there for ANNOUNCE_EVERY seconds; ``packed``: the XADD in the Redis
+    protocol too (for the writer)."""
+    box = scope.state.get("mail") or mailbox(scope)
+    route = box.routes.get(to_role) if type(to_role) is str else None
     if route is None:
         to = validate_role(to_role)
         recipient = Keyspace(to)
-        route = box.routes[to] = (to, recipient.mail_channel(scope.role), recipient.mail_senders())
-    to, channel, senders = route
+        route = box.routes[to] = Route(
+            to, recipient.mail_channel(scope.role), recipient.mail_senders()
+        )
+    channel = route.channel
     data = _encode_body(scope, message, channel)
     msg_id = new_msg_id()
-    calls: list[ops.Call] = []
+    micros = time.time_ns() // 1000  # as text without a float's shortest repr (its cost)
+    sent_at = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+    xadd: ops.Call = ("xadd", (channel, "*", "m", msg_id, "t", sent_at, "b", data))
     now = box.clock()
-    announced = box.announced.get(to)
+    announced = route.announced_at
     if announced is None or now - announced >= ANNOUNCE_EVERY:
-        box.announced[to] = now
-        calls.append(("sadd", (senders, scope.role)))
-    calls.append(("xadd", (channel, "*", "m", msg_id, "t", repr(time.time()), "b", data)))
-    return PreparedSend(calls, to, scope.role, msg_id, channel)
+        route.announced_at = now
+        calls: list[ops.Call] = [("sadd", (route.senders, scope.role)), xadd]
+    else:
+        calls = [xadd]
+    if not packed:
+        return PreparedSend(calls, route.to, scope.role, msg_id, channel, route, now)
+    wire = route.head + b"%d\r\n%s\r\n$1\r\nt\r\n$%d\r\n%s\r\n$1\r\nb\r\n$%d\r\n%s\r\n" % (
+        len(msg_id),
+        msg_id.encode(),
+        len(sent_at),
+        sent_at.encode(),
+        len(data),
+        data,
+    )
+    return PreparedSend(calls, route.to, scope.role, msg_id, channel, route, now, wire)
 
 
 # (pid, random prefix, counter): made again in a forked child. No lock: threads racing on
@@ -411,8 +451,7 @@ def channel_length(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[int]:
     """The channel's unacknowledged messages (XLEN), remembered for the next sends;
     overloaded if it is full."""
     (length,) = yield [("xlen", (prepared.channel,))]
-    length = int(length)
-    mailbox(scope).lengths[prepared.to] = length
+    length = prepared.route.length = int(length)
     if length >= scope.messaging.max_length:
         raise _full(scope, prepared, length)
     return length
@@ -426,15 +465,16 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
     second ago; otherwise counted here (the recipient only empties it).
     """
     prepared = prepare_send(scope, to_role, message)
-    box = mailbox(scope)
-    to = prepared.to
+    route = prepared.route
+    to = route.to
     limit = scope.messaging.max_length
-    known = box.lengths.get(to)
+    known = route.length
     if known is None or known >= limit:
         known = yield from channel_length(scope, prepared)
-        box.length_checked_at[to] = box.clock()
-    now = box.clock()
-    ask = known >= limit // 2 or now - box.length_checked_at.get(to, now) >= DISCOVERY_EVERY
+        route.checked_at = mailbox(scope).clock()
+    now = prepared.now
+    checked = route.checked_at
+    ask = known >= limit // 2 or checked is None or now - checked >= DISCOVERY_EVERY
     calls = [*prepared.calls, ("xlen", (prepared.channel,))] if ask else prepared.calls
     try:
         replies = yield ops.Batch(calls, repeatable=False)
@@ -446,10 +486,10 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
             to=to,
         ) from None
     if ask:
-        box.lengths[to] = int(replies.pop())
-        box.length_checked_at[to] = now
+        route.length = int(replies.pop())
+        route.checked_at = now
     else:
-        box.lengths[to] = known + 1
+        route.length = known + 1
     entry = _text(replies[-1])
     return Sent(to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)
 

@@ -3,10 +3,12 @@ replies, and how the retry policy treats a batch that must not be sent twice."""
 
 from __future__ import annotations
 
+import hiredis
 import pytest
 import redis.exceptions as rex
 
 from roleredis import mail, ops
+from roleredis.background import _plan
 from roleredis.errors import InvalidArgumentError, OverloadedError
 from roleredis.keys import Keyspace
 from roleredis.retry import ConnectionDropped, RetryPolicy
@@ -47,7 +49,7 @@ def test_a_send_asks_the_length_first_then_sends_once_in_one_batch() -> None:
     assert [name for name, _ in next(op)] == ["xadd", "xlen"]
     with pytest.raises(StopIteration):
         op.send([b"19-0", 4])
-    assert mail.mailbox(s).lengths["beta"] == 4
+    assert mail.mailbox(s).routes["beta"].length == 4
 
 
 def test_a_send_to_a_full_channel_is_refused_before_sending() -> None:
@@ -168,3 +170,27 @@ def test_ids_handed_out_are_remembered_for_the_ack_within_a_bound() -> None:
     op = mail.ack(s, ["alpha/9-0"])
     assert next(op)[0] == ("xack", ("__roleredis__:{beta}:mail:alpha", "inbox", "9-0"))
     assert box.delivered == {}  # acked: forgotten
+
+
+def test_a_packed_send_is_its_xadd_in_the_redis_protocol() -> None:
+    s = scope("alpha")
+    plain = mail.prepare_send(s, "beta", {"n": [1, 2]})
+    packed = mail.prepare_send(s, "beta", "é" * 3, packed=True)
+    assert plain.packed is None
+    assert [name for name, _ in packed.calls] == ["xadd"]  # announced by the first
+    _, args = packed.calls[-1]
+    assert packed.packed == hiredis.pack_command(("XADD", *args))
+    assert args[4] == "t" and float(args[5]) > 1.7e9
+
+
+def test_the_writer_sends_packed_sends_as_they_are_and_settles_each() -> None:
+    s = scope("alpha")
+    sends = [mail.prepare_send(s, "beta", n, packed=True) for n in range(3)]
+    items = [((*p.calls[-1], p.packed), 0.0, None) for p in sends]
+    items.insert(1, (("set", ("alpha:k", b"1")), 0.0, None))
+    commands, plan = _plan(items, packed=True)
+    assert commands == [sends[0].packed, ("SET", "alpha:k", b"1"), sends[1].packed, sends[2].packed]
+    assert [(len(owner), count) for owner, count in plan] == [(1, 1), (1, 1), (2, 2)]
+    # not packed (a cluster, fakeredis): made from the call like any other write
+    commands, _ = _plan(items, packed=False)
+    assert commands[0] == ("XADD", *sends[0].calls[-1][1])
