@@ -750,6 +750,15 @@ def receive(scope: ops.Scope, count: int = 10, block_ms: int = 0) -> ops.Op[list
 
     ``block_ms`` 0 returns at once; more waits up to that long for a first message.
     Each message counts its ``deliveries``; ack it with :func:`ack` by its ``id``.
+
+    A wait goes in slices of at most SLICE (a second), each one blocking XREADGROUP (through
+    the runners' gate for waiting reads: a slice that finds no place free within its own
+    length is sent without BLOCK, so each slice still takes about its length and never
+    spins). The slices are still needed with that gate: XREADGROUP waits only on the channels
+    it names, so a sender that announces itself during a long wait is seen only when the
+    senders set is read again between slices (a first message from a new sender reaches a
+    waiting receiver within about two seconds); mail left idle by a dead process is claimed
+    between slices too; and the connection goes back to the pool between them.
     """
     want = _whole(count, "count", 1, MAX_COUNT)
     block = _whole(block_ms, "block_ms", 0, 24 * 3600 * 1000)
