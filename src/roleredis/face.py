@@ -417,7 +417,7 @@ RECEIVE = Operation(
 ACK = Operation(
     "ack",
     "Acknowledge received messages by their ids, so they are not delivered again.",
-    frozenset({"xack", "xdel", "xtrim", "xpending"}),
+    frozenset({"xack", "xdel", "xtrim", "xpending", "xlen", "xadd"}),
     lambda a, s, args: results.acked(a, s.role),
     "ack",
     mail.ack,

@@ -22,9 +22,11 @@ append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's
   connection with the read timeout extended by the slice, and notices new senders between
   them; the runners let at most half the pool's connections wait at once, so waiting
   receivers never starve other calls.
-- **Ack**: XACK (with XPENDING) in one round trip; the channel is then trimmed (XTRIM MINID)
-  up to its oldest unacknowledged entry in a second: only acknowledged mail is removed, so
-  a channel's length is its unacknowledged mail.
+- **Ack**: XACK (with XPENDING, XLEN and the server's clock) in one round trip; the channel
+  is then trimmed (XTRIM MINID) up to its oldest unacknowledged entry with this store's next
+  batch, or at once when it is nearly full or the MINID is of the ack's own millisecond (a
+  channel made again could reuse its ids): only acknowledged mail is removed, so a channel's
+  length is its unacknowledged mail plus what the recipient acknowledged since its last call.
 
 >>> scope = ops.Scope(Keyspace("alpha"))
 >>> op = send(scope, "beta", {"hello": 1})
@@ -266,6 +268,8 @@ class Mailbox:
     #: message id -> (channel, sender, entry) of messages handed out and not acked yet, the
     #: newest DELIVERED_KEPT (a fast path for ack; any other id is parsed and checked)
     delivered: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
+    #: channel -> the MINID an ack found safe to trim it to, sent with the next batch
+    trims: dict[str, str] = dataclasses.field(default_factory=dict)
     #: sender -> the newest entry id this store received from its channel (see ack)
     newest: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     rotation: int = 0
@@ -275,6 +279,7 @@ class Mailbox:
         self.channels.clear()
         self.senders_of.clear()
         self.cursors.clear()
+        self.trims.clear()
         self.discovered_at = None
 
 
@@ -647,6 +652,8 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
     channel yet, just the wait (a blocking XREAD of a key no one writes)."""
     keyspace = scope.keyspace
     wait_ms = max(1, round(wait * 1000)) if wait > 0 else 0
+    if wait_ms and box.trims:  # a blocking batch holds its one blocking command only
+        yield _trims(box)
     if not box.channels:
         if wait_ms:
             key = keyspace.internal_key("mail-wait")
@@ -664,7 +671,7 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
         if wait_ms:
             (streams,) = yield ops.Batch([call], wait=wait)
         else:
-            (streams,) = yield [call]
+            streams = (yield [*_trims(box), call])[-1]
     except RoleRedisError as exc:
         if "NOGROUP" not in str(exc):
             raise
@@ -805,6 +812,15 @@ def _seen(box: Mailbox, sender: str, entry: str) -> None:
         box.newest[sender] = order
 
 
+def _trims(box: Mailbox) -> list[ops.Call]:
+    """The trims a previous ack found safe (see :func:`ack`), to send with the next batch."""
+    if not box.trims:
+        return []
+    calls: list[ops.Call] = [("xtrim", (key, "MINID", minid)) for key, minid in box.trims.items()]
+    box.trims.clear()
+    return calls
+
+
 def _safe_minid(summary: Any, newest: tuple[int, int]) -> str:
     """What a channel may be trimmed to (every entry before it is acknowledged): the oldest
     pending entry, or the one after the newest this store received, whichever is older."""
@@ -821,14 +837,19 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     An id no newer than the newest this store received from that sender was delivered (the
     group hands entries out in order): such ids are acknowledged together (one XACK per
     channel) along with XPENDING, whose oldest pending entry says up to where the channel holds
-    only acknowledged mail; the XTRIM MINID goes in a second round trip of the same call, so
-    it never drops unacknowledged mail. (It once went with the store's next batch, saving that
-    round trip, but a channel deleted and made again by a send in between starts its ids again
-    from the clock: the send could get the id of mail acknowledged here and be trimmed
-    unread; tests/regressions/test_trim_spares_a_remade_channel.py.) Any other id (given by
-    another process, or made up) is acknowledged alone (XACK per id) and deleted (XDEL), in
-    that second round trip, only if the group acknowledged it: mail never delivered is never
-    deleted.
+    only acknowledged mail; that XTRIM MINID goes with this store's next batch (an ack or a
+    receive), so trimming costs no round trip and never drops unacknowledged mail.
+
+    Unless the channel may be made again with the same ids in between: a channel deleted
+    (``DEL`` by an administrator) and made again by a send starts its ids again from the
+    server's clock, so a send in the millisecond of the MINID could get an id below it and be
+    trimmed unread (tests/regressions/test_trim_spares_a_remade_channel.py). The ack's batch
+    therefore asks the server's clock on the role's node (an XADD to the role's one-entry
+    ``clock`` stream, whose id is that clock in milliseconds): a MINID from an earlier
+    millisecond is safe to carry (any entry of a channel made again is newer), one from the
+    ack's own millisecond is trimmed at once, in a second round trip. Any other
+    id (given by another process, or made up) is acknowledged alone (XACK per id) and deleted
+    (XDEL) only if the group acknowledged it: mail never delivered is never deleted.
     """
     box = mailbox(scope)
     wanted = _ids(ids, "ids")
@@ -851,25 +872,34 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
             known.setdefault(channel, (sender, []))[1].append(entry)
         else:
             unknown.append((channel, entry))
-    calls: list[ops.Call] = []
+    calls = _trims(box)
+    first = len(calls)
     for channel, (_, entries) in known.items():
-        calls += [("xack", (channel, GROUP, *entries)), ("xpending", (channel, GROUP))]
+        calls += [
+            ("xack", (channel, GROUP, *entries)),
+            ("xpending", (channel, GROUP)),
+            ("xlen", (channel,)),
+        ]
     calls += [("xack", (channel, GROUP, entry)) for channel, entry in unknown]
+    if known:
+        calls.append(("xadd", (keyspace.internal_key("clock"), "MAXLEN", 1, "*", "c", 1)))
     replies = yield calls
+    now_ms = int(_text(replies[-1]).partition("-")[0]) if known else 0
     acked = 0
-    at = 0
-    then: list[ops.Call] = []
+    at = first
+    nearly_full = scope.messaging.max_length * 9 // 10
     for channel, (sender, _) in known.items():
         acked += int(replies[at])
-        then.append(("xtrim", (channel, "MINID", _safe_minid(replies[at + 1], box.newest[sender]))))
-        at += 2
+        minid = box.trims[channel] = _safe_minid(replies[at + 1], box.newest[sender])
+        if int(replies[at + 2]) >= nearly_full or int(minid.partition("-")[0]) >= now_ms:
+            yield _trims(box)  # senders wait for room, or a remade channel may reuse ids
+        at += 3
     done: dict[str, list[str]] = {}
-    for (channel, entry), reply in zip(unknown, replies[at:], strict=True):
+    for (channel, entry), reply in zip(unknown, replies[at : at + len(unknown)], strict=True):
         if int(reply):
             done.setdefault(channel, []).append(entry)
-    then += [("xdel", (channel, *entries)) for channel, entries in done.items()]
-    if then:
-        yield then
+    if done:
+        yield [("xdel", (channel, *entries)) for channel, entries in done.items()]
     return Acked(acked + sum(len(entries) for entries in done.values()))
 
 

@@ -87,7 +87,7 @@ def test_an_ack_deletes_only_what_the_group_acknowledged() -> None:
     assert done.value.value.acked == 2
 
 
-def test_ids_this_store_received_are_acked_in_one_round_trip_and_trimmed_in_a_second() -> None:
+def test_ids_this_store_received_are_acked_in_one_round_trip_and_trimmed_later() -> None:
     s = scope("beta", max_length=100)
     channel = "__roleredis__:{beta}:mail:alpha"
     mail.mailbox(s).newest["alpha"] = (5, 0)
@@ -95,24 +95,50 @@ def test_ids_this_store_received_are_acked_in_one_round_trip_and_trimmed_in_a_se
     assert next(op) == [
         ("xack", (channel, "inbox", "4-0", "5-0")),
         ("xpending", (channel, "inbox")),
+        ("xlen", (channel,)),
         ("xack", (channel, "inbox", "6-0")),  # newer than any received: alone
+        CLOCK,  # the server's clock (see the next test)
     ]
     summary = {"pending": 1, "min": b"3-0", "max": b"3-0", "consumers": []}
-    # up to the oldest pending entry (3-0) only, in the same call (never with a later batch:
-    # tests/regressions/test_trim_spares_a_remade_channel.py); 6-0 was not pending: not deleted
-    assert op.send([2, summary, 0]) == [("xtrim", (channel, "MINID", "3-0"))]
     with pytest.raises(StopIteration) as done:
-        op.send([1])
+        op.send([2, summary, 10, 0, b"9-0"])  # 6-0 was not pending: not deleted
     assert done.value.value.acked == 2
-    # nothing left over for the next call
+    # up to the oldest pending entry (3-0) only, with the next batch
     again = mail.ack(s, ["alpha/5-0"])
-    assert [name for name, _ in next(again)] == ["xack", "xpending"]
+    assert next(again)[0] == ("xtrim", (channel, "MINID", "3-0"))
+
+
+CLOCK = ("xadd", ("__roleredis__:{beta}:clock", "MAXLEN", 1, "*", "c", 1))
+
+
+def test_a_trim_of_the_acks_own_millisecond_is_made_at_once() -> None:
+    """A channel deleted and made again by a send reuses ids from the server's clock: a MINID
+    of the millisecond the ack ran in must not wait for a later batch
+    (tests/regressions/test_trim_spares_a_remade_channel.py)."""
+    s = scope("beta", max_length=100)
+    mail.mailbox(s).newest["alpha"] = (5, 0)
+    op = mail.ack(s, ["alpha/5-0"])
+    assert next(op)[-1] == CLOCK
+    trim = op.send([1, {"pending": 0, "min": None}, 1, b"5-3"])  # the server's clock: ms 5
+    assert trim == [("xtrim", ("__roleredis__:{beta}:mail:alpha", "MINID", "5-1"))]
+    with pytest.raises(StopIteration):
+        op.send([1])
+    assert mail.mailbox(s).trims == {}
 
 
 def test_nothing_pending_trims_up_to_the_newest_received() -> None:
     assert mail._safe_minid({"pending": 0, "min": None}, (7, 2)) == "7-3"
     assert mail._safe_minid({"pending": 2, "min": b"9-0"}, (7, 2)) == "7-3"
     assert mail._safe_minid({"pending": 2, "min": b"5-1"}, (7, 2)) == "5-1"
+
+
+def test_a_nearly_full_channel_is_trimmed_at_once() -> None:
+    s = scope("beta", max_length=10)
+    mail.mailbox(s).newest["alpha"] = (5, 0)
+    op = mail.ack(s, ["alpha/5-0"])
+    next(op)
+    trim = op.send([1, {"pending": 0, "min": None}, 9, b"9-0"])
+    assert trim == [("xtrim", ("__roleredis__:{beta}:mail:alpha", "MINID", "5-1"))]
 
 
 def test_a_lost_reply_of_a_batch_that_must_not_repeat_is_unknown_not_retried() -> None:
