@@ -845,7 +845,7 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     server's clock, so a send in the millisecond of the MINID could get an id below it and be
     trimmed unread (tests/regressions/test_trim_spares_a_remade_channel.py). The ack's batch
     therefore asks the server's clock on the role's node (an XADD to the role's one-entry
-    ``clock`` stream, whose id is that clock in milliseconds): a MINID from an earlier
+    ``mail-clock`` stream, whose id is that clock in milliseconds): a MINID from an earlier
     millisecond is safe to carry (any entry of a channel made again is newer), one from the
     ack's own millisecond is trimmed at once, in a second round trip. Any other
     id (given by another process, or made up) is acknowledged alone (XACK per id) and deleted
@@ -882,7 +882,7 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
         ]
     calls += [("xack", (channel, GROUP, entry)) for channel, entry in unknown]
     if known:
-        calls.append(("xadd", (keyspace.internal_key("clock"), "MAXLEN", 1, "*", "c", 1)))
+        calls.append(("xadd", (keyspace.internal_key("mail-clock"), "MAXLEN", 1, "*", "c", 1)))
     replies = yield calls
     now_ms = int(_text(replies[-1]).partition("-")[0]) if known else 0
     acked = 0

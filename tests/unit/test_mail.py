@@ -108,7 +108,7 @@ def test_ids_this_store_received_are_acked_in_one_round_trip_and_trimmed_later()
     assert next(again)[0] == ("xtrim", (channel, "MINID", "3-0"))
 
 
-CLOCK = ("xadd", ("__roleredis__:{beta}:clock", "MAXLEN", 1, "*", "c", 1))
+CLOCK = ("xadd", ("__roleredis__:{beta}:mail-clock", "MAXLEN", 1, "*", "c", 1))
 
 
 def test_a_trim_of_the_acks_own_millisecond_is_made_at_once() -> None:
