@@ -20,7 +20,14 @@ import roleredis
 from roleredis import agent
 from roleredis.testing import RedisServer
 
-from .mcp_support import ROLE, HeldClient, RawStdio, mcp_command, server_env
+from .mcp_support import (
+    ROLE,
+    HeldClient,
+    RawStdio,
+    mail_and_events_round_trip,
+    mcp_command,
+    server_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +73,10 @@ def test_every_key_tool_round_trips(sdk: HeldClient, raw: redis.Redis) -> None:
     assert data(sdk.call("redis_delete", {"key": "stdio:plan"}))["deleted"] is True
     missing = sdk.call("redis_read", {"key": "stdio:plan"})
     assert missing.is_error and data(missing)["error_code"] == "not_found"
+
+
+def test_mail_and_events_round_trip(sdk: HeldClient) -> None:
+    mail_and_events_round_trip(lambda name, arguments: data(sdk.call(name, arguments)), "sdkpeer")
 
 
 VALID = {
@@ -171,6 +182,16 @@ def test_raw_json_rpc_lines_as_a_client_writes_them(raw_stdio: RawStdio) -> None
     assert extra["structuredContent"]["error_code"] == "invalid_argument"
     unknown = raw_stdio.request("tools/call", {"name": "redis_flush", "arguments": {}})
     assert unknown.get("result", {}).get("isError") is True or "error" in unknown
+
+
+def test_raw_json_rpc_mail_and_events(raw_stdio: RawStdio) -> None:
+    def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        result = raw_stdio.request("tools/call", {"name": name, "arguments": arguments})
+        got = result["result"]
+        assert got["isError"] is not got["structuredContent"]["success"]
+        return got["structuredContent"]  # type: ignore[no-any-return]
+
+    mail_and_events_round_trip(call, "rawpeer")
 
 
 def test_stdout_carries_only_json_rpc_and_the_server_ends_with_stdin(
