@@ -183,8 +183,6 @@ def test_raw_json_rpc_lines_as_a_client_writes_them(raw_stdio: RawStdio) -> None
     unknown = raw_stdio.request("tools/call", {"name": "redis_flush", "arguments": {}})
     assert unknown.get("result", {}).get("isError") is True or "error" in unknown
 
-
-def test_raw_json_rpc_mail_and_events(raw_stdio: RawStdio) -> None:
     def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         result = raw_stdio.request("tools/call", {"name": name, "arguments": arguments})
         got = result["result"]
