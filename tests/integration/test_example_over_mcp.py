@@ -77,3 +77,16 @@ def test_the_example_exchanges_a_message_each_model_as_its_own_role() -> None:
         status["key"] == "status"
         and calls(report, "planner", "redis_ack")[0]["result"]["acked"] == 1
     )
+
+
+def test_roleredis_demo_mcp_runs_the_same_exchange() -> None:
+    done = run(sys.executable, "-m", "roleredis", "demo", "--mcp", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert [(c["role"], c["tool"]) for c in report["calls"]][-3:] == [
+        ("planner", "redis_receive"),
+        ("planner", "redis_write"),
+        ("planner", "redis_ack"),
+    ]
+    (got,) = calls(report, "planner", "redis_receive")[0]["result"]["messages"]
+    assert got["from"] == "worker" and got["body"]["city"] == TASK["city"]
