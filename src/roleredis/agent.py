@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from . import face, results, runtime, sharing, tools
 from .acl import username_for
-from .codec import json_size
+from .codec import json_data, json_size
 from .config import Settings
 from .errors import InvalidArgumentError, PermissionDeniedError
 from .keys import MAX_KEY_BYTES, validate_role
@@ -241,6 +241,8 @@ class _Bound:
     function: Callable[..., Result]
     description: str
     schema: dict[str, Any]
+    #: the keyword taking the list's byte budget, if the function takes it (see AgentTool)
+    budget: str | None = None
 
 
 _bound: dict[str, _Bound] = {}
@@ -279,7 +281,8 @@ def _bind(tool: AgentTool) -> _Bound | None:
         "required": required,
         "additionalProperties": False,
     }
-    bound = _bound[tool.name] = _Bound(tool, function, description, schema)
+    budget = tool.budget if tool.budget in signature.parameters else None
+    bound = _bound[tool.name] = _Bound(tool, function, description, schema, budget)
     return bound
 
 
@@ -588,8 +591,9 @@ def _granted(
 
 
 def _finish(call: _Call, result: Result) -> Result:
-    """The result as a model gets it: another role's listing filtered by the grants, lists
-    cut to mcp.max_result_bytes."""
+    """The result as a model gets it: plain JSON data (bytes as ``{"bytes_base64": ...}``),
+    another role's listing filtered by the grants, lists cut to mcp.max_result_bytes."""
+    result = json_data(result)
     tool = call.bound.tool
     if not result.get("success") or tool.listed is None:
         return result
@@ -622,13 +626,13 @@ def _fitting(result: Result, field: str, items: list[Any], limit: int) -> list[A
 
 
 #: What a result around a budgeted list may take besides the list's items: its other fields
-#: and their text (measured for redis_receive's at 120 bytes plus the role's name twice).
+#: and their text (measured for redis_receive's: at most 167 bytes plus the role's name twice).
 _ENVELOPE = 200
 
 
 def _budgeted(call: _Call) -> dict[str, Any]:
     """The arguments the tool runs with: the model's, plus the byte budget of its list."""
-    budget = call.bound.tool.budget
+    budget = call.bound.budget
     if budget is None:
         return call.arguments
     limit = call.settings.mcp_max_result_bytes - _ENVELOPE - 2 * len(call.role.encode())
@@ -643,6 +647,8 @@ def call_tool(name: str, arguments: Any = None, *, role: str) -> Result:
     JSON, an unknown tool: ``error_code`` "invalid_argument". Values, messages and events
     over the size limit (:func:`size_limit`): "invalid_argument". ``from_role`` beyond the
     grants: "permission". A list cut to ``mcp.max_result_bytes`` says ``truncated: true``.
+    The result is plain JSON data, ready for ``json.dumps``: a value stored as bytes by the
+    Python API comes as ``{"bytes_base64": ...}``, as over MCP.
 
     >>> call_tool("redis_exists", {"key": "nothing"}, role="planner")["exists"]
     False

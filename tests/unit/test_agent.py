@@ -426,6 +426,40 @@ def test_a_value_is_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result["truncated"] is False
 
 
+def test_a_receive_asks_for_no_more_than_the_result_limit_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redis_receive takes max_bytes: it is given what mcp.max_result_bytes leaves after the
+    result's other fields, and its own truncated (messages held for the next receive) holds."""
+    recorder = stand_in(
+        monkeypatch,
+        "redis_receive",
+        "count=10, block_ms=0, *, role=None, max_bytes=None",
+        {"success": True, "messages": [{"id": "a/1-0", "body": 1}], "count": 1, "truncated": True},
+    )
+    use(mcp_max_result_bytes=1000)
+    result = roleredis.call_tool("redis_receive", {"count": 3}, role=ROLE)
+    assert result["truncated"] is True and result["messages"] == [{"id": "a/1-0", "body": 1}]
+    assert recorder.calls == [
+        {"count": 3, "block_ms": 0, "role": ROLE, "max_bytes": 1000 - 200 - 2 * len(ROLE)}
+    ]
+    assert "max_bytes" not in agent.input_schema("redis_receive")["properties"]
+    assert (
+        roleredis.call_tool("redis_receive", {"max_bytes": 10**9}, role=ROLE)["error_code"]
+        == "invalid_argument"
+    )
+
+
+def test_results_are_plain_json_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    def read(key: str, *, role: str | None = None) -> dict[str, Any]:
+        return {"success": True, "value": b"\x00\xff", "key": key}
+
+    monkeypatch.setattr(tools, "redis_read", read)
+    result = roleredis.call_tool("redis_read", {"key": "blob"}, role=ROLE)
+    assert result["value"] == {"bytes_base64": "AP8="}
+    assert json.loads(json.dumps(result)) == result
+
+
 # --------------------------------------------------------------------------- the grant gate
 
 
