@@ -8,7 +8,11 @@ One server process per driver for the whole module; each test uses keys of its o
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,3 +251,51 @@ def test_served_as_the_roles_acl_user_the_server_holds_the_line(
             server.close()
         roleredis.acl.revoke(ROLE)
     assert raw.get("planner:acl:k") == b"1"
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_configuration_starts_a_working_server(
+    redis_server: RedisServer,
+) -> None:
+    """The README's stdio entry, run as a client runs it: its command found on PATH (the
+    ``roleredis`` script this installation made), its env with the URL of the test's server
+    and only the few variables clients pass on (PATH, HOME)."""
+    blocks = re.findall(r"```json\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    (entry,) = [
+        server
+        for block in blocks
+        for server in json.loads(block)["mcpServers"].values()
+        if "command" in server
+    ]
+    scripts = str(Path(sys.executable).parent)
+    env = {
+        "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]),
+        "HOME": os.environ.get("HOME", "/"),
+        **entry["env"],
+        "REDIS_URL": redis_server.url,
+    }
+    server = RawStdio([entry["command"], *entry["args"]], env)
+    try:
+        hello = server.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "readme-config", "version": "1"},
+            },
+        )
+        role = entry["args"][entry["args"].index("--role") + 1]
+        assert hello["result"]["serverInfo"]["name"] == f"roleredis-{role}"
+        server.notify("notifications/initialized")
+        sent = server.request(
+            "tools/call",
+            {"name": "redis_send", "arguments": {"to_role": "readme", "message": "hello"}},
+        )["result"]["structuredContent"]
+        got = roleredis.redis_receive(role="readme")["messages"]
+        assert [(m["from"], m["body"], m["id"]) for m in got] == [(role, "hello", sent["id"])]
+        assert server.close() == 0
+    finally:
+        if server.process.poll() is None:
+            server.close()
