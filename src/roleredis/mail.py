@@ -698,15 +698,17 @@ def _bound(delivered: dict[str, tuple[str, str, str]]) -> None:
             del delivered[stale]
 
 
-def _take_held(box: Mailbox, want: int, limit: float) -> list[Message]:
+def _take_held(box: Mailbox, want: int, limit: float, since: dict[str, float]) -> list[Message]:
     """Messages read beyond what an earlier receive asked for, oldest first; those held
-    longer than ``limit`` seconds are dropped (idle by now: they will be claimed again)."""
+    longer than ``limit`` seconds are dropped (idle by now: they will be claimed again).
+    ``since`` gets when each was first held (kept if it is held again)."""
     got: list[Message] = []
     now = box.clock()
     while box.held and len(got) < want:
         at, message = box.held.popleft()
         if now - at < limit:
             got.append(message)
+            since[message.id] = at
     return got
 
 
@@ -721,17 +723,24 @@ def _fitting(messages: list[Message], max_bytes: int) -> int:
     return len(messages)
 
 
-def _deliver(box: Mailbox, got: list[Message], want: int, max_bytes: int | None = None) -> Received:
+def _deliver(
+    box: Mailbox,
+    got: list[Message],
+    want: int,
+    max_bytes: int | None = None,
+    since: dict[str, float] | None = None,
+) -> Received:
     """At most ``want`` of ``got``, and no more than fit in ``max_bytes``; the rest are held
     for the next receive (which takes them without a round trip and without counting another
-    delivery), first the ones cut for size."""
+    delivery), first the ones cut for size, each held since it was first held."""
     shown = min(want, len(got))
     fit = shown if max_bytes is None else _fitting(got[:shown], max_bytes)
     out = Received(got[:fit])
     out.cut = shown - fit
     if fit < len(got):
         now = box.clock()
-        box.held.extendleft((now, message) for message in reversed(got[fit:]))
+        first = since or {}
+        box.held.extendleft((first.get(m.id, now), m) for m in reversed(got[fit:]))
     return out
 
 
@@ -750,7 +759,8 @@ def receive(
     limit = None if max_bytes is None else _whole(max_bytes, "max_bytes", 0, 2**62)
     box = mailbox(scope)
     held_for = scope.messaging.visibility_timeout / 2
-    got = _take_held(box, want, held_for)
+    since: dict[str, float] = {}
+    got = _take_held(box, want, held_for, since)
     if len(got) < want:
         before = box.discovered_at
         yield from _discover(scope, box)
@@ -763,7 +773,7 @@ def receive(
         if not got and not fresh and (yield from _discover(scope, box, force=True)):
             got += yield from _read(scope, box, want, 0.0)
     if got or not block:
-        return _deliver(box, got, want, limit)
+        return _deliver(box, got, want, limit, since)
     deadline = box.clock() + block / 1000
     while True:
         remaining = deadline - box.clock()
