@@ -18,7 +18,11 @@ import pytest
 
 import roleredis
 
-pytestmark = [pytest.mark.integration, pytest.mark.backends("redis")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.backends("redis"),
+    pytest.mark.usefixtures("roleredis_env"),  # the throwaway server, flushed after each test
+]
 
 
 def test_a_bytes_message_reaches_the_model_as_base64() -> None:
@@ -39,5 +43,7 @@ def test_messages_cut_from_a_receive_are_the_next_receive_not_dead_letters(
         got = roleredis.call_tool("redis_receive", {"count": 6}, role="agent")
         assert got["count"] == 1 and got["messages"][0]["deliveries"] == 1
         bodies.append(got["messages"][0]["body"]["i"])
+        acked = roleredis.call_tool("redis_ack", {"ids": [got["messages"][0]["id"]]}, role="agent")
+        assert acked["acked"] == 1
     assert bodies == list(range(6))
     assert roleredis.redis_dead_letters(role="agent")["messages"] == []
