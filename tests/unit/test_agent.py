@@ -426,6 +426,47 @@ def test_a_value_is_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result["truncated"] is False
 
 
+def test_the_mail_and_event_tools_as_this_version_offers_them() -> None:
+    """The real tools (no stand-ins): parameters, required, defaults; and the list and
+    cursor each row cuts are the fields the real result builders give."""
+    expected = {
+        "redis_send": (["to_role", "message"], ["to_role", "message"]),
+        "redis_receive": (["count", "block_ms"], []),
+        "redis_ack": (["ids"], ["ids"]),
+        "redis_publish": (["topic", "event"], ["topic", "event"]),
+        "redis_read_events": (
+            ["from_role", "topic", "after", "count", "block_ms"],
+            ["from_role", "topic"],
+        ),
+    }
+    for name, (properties, required) in expected.items():
+        schema = agent.input_schema(name)
+        assert list(schema["properties"]) == properties and schema["required"] == required
+        assert "role" not in schema["properties"] and schema["additionalProperties"] is False
+    defaults = {
+        name: {p: v.get("default") for p, v in agent.input_schema(name)["properties"].items()}
+        for name in ("redis_receive", "redis_read_events")
+    }
+    assert defaults["redis_receive"] == {"count": 10, "block_ms": 0}
+    assert defaults["redis_read_events"] == {
+        "from_role": None,
+        "topic": None,
+        "after": "0",
+        "count": 100,
+        "block_ms": 0,
+    }
+    rows = {tool.name: tool for tool in agent.AGENT_TOOLS}
+    from roleredis import events, mail, results
+
+    got = results.received(mail.Received(), ROLE)
+    assert rows["redis_receive"].listed in got
+    batch = events.EventBatch("b", "t", [events.Event("1-0", "b", "t", 1, 0.0)], "1-0")
+    read = results.events_read(batch, ROLE)
+    listed, cursor = rows["redis_read_events"].listed, rows["redis_read_events"].cursor
+    assert listed is not None and cursor is not None
+    assert read[listed][0][cursor[0]] == read[cursor[1]] == "1-0"
+
+
 def test_a_receive_asks_for_no_more_than_the_result_limit_leaves(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
