@@ -367,6 +367,22 @@ def test_a_bytes_message_is_sized_as_its_base64(
     } == {True}
 
 
+def test_the_asyncio_face_cuts_a_receive_the_same_way(
+    write_config: Callable[[Mapping[str, Any]], Path],
+) -> None:
+    """The MCP server runs the asyncio face: a cut receive's rest is the next receive there
+    too (the held messages live in the role's AsyncRoleStore)."""
+    write_config({"mcp": {"max_result_bytes": 1000}})
+    sent = [roleredis.redis_send(ROLE, "m" * 400, role=SENDER)["msg_id"] for _ in range(3)]
+
+    async def run() -> list[dict[str, Any]]:
+        return [await aio.call_tool("redis_receive", {"count": 3}, role=ROLE) for _ in range(3)]
+
+    got = asyncio.run(run())
+    assert [(r["count"], r["truncated"]) for r in got] == [(1, True), (1, True), (1, False)]
+    assert [m["msg_id"] for r in got for m in r["messages"]] == sent
+
+
 def test_a_long_event_read_is_cut_and_reading_on_gets_the_rest(
     write_config: Callable[[Mapping[str, Any]], Path],
 ) -> None:
