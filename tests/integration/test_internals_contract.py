@@ -125,3 +125,24 @@ def test_an_exhausted_blocking_pool_is_told_by_type(
     finally:
         pool.release(held)
         pool.disconnect()
+
+
+def test_a_connected_asyncio_connection_exposes_its_stream_writer(
+    redis_server: RedisServer,
+) -> None:
+    async def main() -> None:
+        pool = redis.asyncio.ConnectionPool(host=redis_server.host, port=redis_server.port)
+        conn = pool.make_connection()
+        assert internals.stream_writer(conn) is None  # not connected yet
+        await conn.connect()
+        try:
+            writer = internals.stream_writer(conn)
+            assert isinstance(writer, asyncio.StreamWriter)
+            writer.write(b"*1\r\n$4\r\nPING\r\n")
+            await writer.drain()
+            assert await conn.read_response() in (b"PONG", "PONG")
+        finally:
+            await conn.disconnect()
+            await pool.disconnect()
+
+    asyncio.run(main())
