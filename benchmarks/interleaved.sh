@@ -12,6 +12,12 @@
 # alternate (before, after, before, ...) so that both see the same machine; the raw redis-py
 # figures of each run are measured in that run, so ratios are like for like. Extra arguments
 # for the benchmark go in $BENCH_ARGS (e.g. BENCH_ARGS="--scale 0.3" for a quick look).
+#
+# Each run is pinned to one core (taskset -c $CPUS, default 1; CPUS= to not pin), with the
+# redis-server it starts. Unpinned, on a 2-core VM, a process's round trips ran at either
+# about 37,000/s or about 10,000/s, depending on whether the scheduler put the client and the
+# server on the same core (a wake-up across cores costs some 70 us there): a bimodal spread
+# larger than any change measured. Pinned, the same loop ran at 37,000-38,000/s every time.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,6 +25,11 @@ before="${1:-12eacde}"
 after="${2:-$here}"
 rounds="${3:-3}"
 python="${PYTHON:-python3}"
+cpus="${CPUS-1}"
+pin=()
+if [[ -n "$cpus" ]] && command -v taskset >/dev/null; then
+    pin=(taskset -c "$cpus")
+fi
 out="$(mktemp -d "${TMPDIR:-/tmp}/roleredis-interleaved.XXXXXX")"
 made=()
 
@@ -44,14 +55,14 @@ before_dir="$(source_of "$before")"
 after_dir="$(source_of "$after")"
 echo "before: $before ($before_dir)" >&2
 echo "after:  $after ($after_dir)" >&2
-echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg); pinned: ${pin[*]:-no}" >&2
 
 for ((round = 1; round <= rounds; round++)); do
     for side in before after; do
         dir="${side}_dir"
         echo "round $round/$rounds: $side" >&2
         # shellcheck disable=SC2086
-        PYTHONPATH="${!dir}/src" "$python" -m roleredis.bench --json ${BENCH_ARGS:-} \
+        PYTHONPATH="${!dir}/src" "${pin[@]}" "$python" -m roleredis.bench --json ${BENCH_ARGS:-} \
             >"$out/$side-$round.json"
     done
 done
@@ -72,41 +83,62 @@ def name(row):
 
 
 def figures(side):
+    """{benchmark: [(ratio or figure, roleredis's own figure, unit, is a ratio), ...]}"""
     runs = [json.loads((out / f"{side}-{n}.json").read_text()) for n in range(1, rounds + 1)]
     found = {}
     for run in runs:
         for row in run["results"]:
-            # a ratio where there is one (higher is better), else the figure (us/call, bytes:
-            # lower is better)
-            value = row["ratio"] if row["ratio"] is not None else row["roleredis"]
-            found.setdefault(name(row), []).append((value, row["unit"], row["ratio"] is not None))
+            is_ratio = row["ratio"] is not None
+            value = row["ratio"] if is_ratio else row["roleredis"]
+            found.setdefault(name(row), []).append((value, row["roleredis"], row["unit"], is_ratio))
     return runs[0]["machine"], found
+
+
+def short(x):
+    return f"{x / 1000:.1f}k" if x >= 10_000 else f"{x:.0f}"
+
+
+def cell(values):
+    """'median [each run]' and the medians of the ratio (x) or figure, and of roleredis's own."""
+    if not values:
+        return "-", None, None
+    nums = [v[0] for v in values]
+    own = statistics.median(v[1] for v in values)
+    med = statistics.median(nums)
+    if values[0][3]:
+        return f"{med:.2f}x [{' '.join(f'{v:.2f}' for v in nums)}]", med, own
+    unit = values[0][2]
+    return f"{med:.1f} {unit} [{' '.join(f'{v:.1f}' for v in nums)}]", med, own
+
+
+def better(before, after, is_ratio):
+    # + is better: a higher ratio or rate, a lower time or size
+    return after / before - 1 if is_ratio else before / after - 1
 
 
 machine, before = figures("before")
 _, after = figures("after")
-print(f"machine: {machine}; median of {rounds} interleaved runs (the runs in brackets)\n")
-print("| benchmark | before | after | change |")
-print("| --- | ---: | ---: | ---: |")
+print(f"machine: {machine}; median of {rounds} interleaved runs (each run in brackets)\n")
+print("| benchmark | before | after | change | roleredis alone, before -> after |")
+print("| --- | ---: | ---: | ---: | ---: |")
 for key in list(before) + [k for k in after if k not in before]:
-
-    def cell(values):
-        if not values:
-            return "-", None
-        nums = [v for v, _, _ in values]
-        med = statistics.median(nums)
-        unit = "x" if values[0][2] else " " + values[0][1]
-        runs = " ".join(f"{v:.2f}" if values[0][2] else f"{v:.1f}" for v in nums)
-        return f"{med:.2f}{unit} [{runs}]" if values[0][2] else f"{med:.1f}{unit} [{runs}]", med
-
-    b_text, b = cell(before.get(key, []))
-    a_text, a = cell(after.get(key, []))
-    change = ""
-    if a is not None and b:
-        ratio_row = (before.get(key) or after.get(key))[0][2]
-        better = a / b - 1 if ratio_row else b / a - 1 if a else 0.0
-        change = f"{better:+.0%}" + (" **worse**" if better < -0.10 else "")
-    print(f"| {key} | {b_text} | {a_text} | {change} |")
-print("\nchange: + is better (a higher ratio, or a lower time or size); **worse**: down > 10%")
+    rows = before.get(key) or after.get(key)
+    is_ratio = rows[0][3]
+    b_text, b, b_own = cell(before.get(key, []))
+    a_text, a, a_own = cell(after.get(key, []))
+    change = own = ""
+    if a and b:
+        delta = better(b, a, is_ratio)
+        change = f"{delta:+.0%}" + (" **worse**" if delta < -0.10 else "")
+    if is_ratio and a_own and b_own:
+        unit = rows[0][2]
+        own = f"{short(b_own)} -> {short(a_own)} {unit} ({better(b_own, a_own, True):+.0%})"
+    print(f"| {key} | {b_text} | {a_text} | {change} | {own} |")
+print(
+    "\nchange: + is better (a higher ratio, or a lower time or size); **worse**: down by more "
+    "than 10%.\nroleredis alone: its own rate (median of the runs) without the raw baseline, "
+    "which can jump between runs on a shared machine: it tells whether a ratio moved because "
+    "of roleredis or because of the baseline."
+)
 print(f"raw JSON: {out}")
 EOF
