@@ -344,7 +344,7 @@ class LayoutClient:
         {
             "get", "set", "ttl", "pttl", "rpush", "lrange", "type", "strlen", "expire",
             "persist", "hgetall", "hset", "getrange", "incr", "append", "setex", "sadd",
-            "smembers", "object", "memory_usage", "expiretime",
+            "smembers", "object", "memory_usage", "expiretime", "xlen", "xrange", "xadd",
         }
     )  # fmt: skip
     #: commands whose every positional argument is a key

@@ -9,6 +9,7 @@
 """
 
 from . import acl, aio, metrics
+from .agent import call_tool, tool_schemas
 from .config import Settings, load_settings
 from .errors import (
     ConfigError,
@@ -27,15 +28,23 @@ from .roles import acting_as
 from .runtime import reset
 from .store import RoleStore
 from .tools import (
+    redis_ack,
     redis_clear_role_data,
+    redis_dead_letters,
     redis_delete,
     redis_exists,
     redis_flush,
     redis_get_keys,
     redis_health_check,
+    redis_publish,
     redis_read,
     redis_read_async,
+    redis_read_events,
     redis_read_many,
+    redis_receive,
+    redis_replay_dead_letters,
+    redis_send,
+    redis_send_async,
     redis_write,
     redis_write_async,
     redis_write_many,
@@ -60,19 +69,29 @@ __all__ = [
     "acl",
     "acting_as",
     "aio",
+    "call_tool",
     "load_settings",
     "metrics",
+    "redis_ack",
     "redis_clear_role_data",
+    "redis_dead_letters",
     "redis_delete",
     "redis_exists",
     "redis_flush",
     "redis_get_keys",
     "redis_health_check",
+    "redis_publish",
     "redis_read",
     "redis_read_async",
+    "redis_read_events",
     "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
     "reset",
+    "tool_schemas",
 ]

@@ -22,7 +22,9 @@ Talking between roles is enforced by the same user (see :meth:`Keyspace.mail_cha
   mail it sent is the recipient's to consume);
 - ``(%W~__roleredis__:{*}:senders +sadd)``: add its name to a recipient's set of senders,
   never read or remove from it;
-- ``%R~__roleredis__:{*}:events:*``: read every role's events (``events=False`` withholds it).
+- ``%R~__roleredis__:{*}:events:*``: read every role's events (``events=False`` withholds it,
+  and takes it back from a user that had it; the role still publishes and reads its own, which
+  are its internal keys).
 
 Role names and topics never hold ``:``, ``{`` or ``}``, so each internal key has exactly one
 ``}``, right after its role: a pattern ending in ``}:mail:alpha`` matches only the channels
@@ -31,6 +33,15 @@ of mail from ``alpha``.
 A role user may not run INFO (it shows every user's command counts and failed logins) and may
 run SELECT only when the configured database is not 0 (redis-py sends SELECT on connect for
 any other), so it cannot write its prefix into other databases.
+
+Granted reads (:func:`grant`, :func:`revoke_grant`): ``grant("beta", "alpha", "shared:*")``
+adds the root rule ``%R~alpha:shared:*`` (``%R~{alpha}:shared:*`` under cluster hash tags) to
+beta's user on every node: beta may then read, never write or delete, alpha's keys that match.
+Provisioning keeps grants (it resets key patterns only to take back reading others' events,
+and then sets the grants again); :func:`list_report` shows each user's grants as
+``OWNER:PATTERN``. Redis has no rule that removes one key pattern, so
+revoking one rewrites the user's root patterns without it (``resetkeys`` and the rest, in one
+ACL SETUSER per node; selectors are untouched).
 
 Redis does not check key patterns for SCAN, so a user with raw access can still see other
 roles' key *names* (never their values) with a raw SCAN or KEYS-free listing. roleredis's own
@@ -60,9 +71,16 @@ from typing import Any
 
 from . import runtime
 from .config import Settings
-from .errors import RoleRedisError, register_needed_commands, scrub, translate
+from .errors import (
+    InvalidArgumentError,
+    RoleRedisError,
+    register_needed_commands,
+    scrub,
+    translate,
+)
 from .face import commands as face_commands
 from .keys import INTERNAL_PREFIX, Keyspace, escape_glob, validate_role
+from .sharing import validate_pattern
 
 __all__ = [
     "CLUSTER_COMMANDS",
@@ -72,14 +90,18 @@ __all__ = [
     "SENDERS_PATTERN",
     "USER_PREFIX",
     "Credentials",
+    "Granted",
     "NodeResult",
     "Revoked",
     "UserListing",
+    "grant",
+    "grant_pattern",
     "key_pattern",
     "list_report",
     "list_users",
     "provision",
     "revoke",
+    "revoke_grant",
     "revoke_report",
     "sending_pattern",
     "split_rules",
@@ -224,6 +246,32 @@ def key_pattern(role: str, settings: Settings | None = None) -> str:
     return escape_glob(Keyspace(validate_role(role), hash_tag=hash_tag).prefix) + "*"
 
 
+def grant_pattern(owner: str, pattern: str, settings: Settings | None = None) -> str:
+    """The ACL key pattern of a grant on ``owner``'s keys matching ``pattern``, in the layout
+    ``settings`` use: the glob ``pattern`` after the owner's (escaped) prefix.
+
+    >>> grant_pattern("alpha", "shared:*")
+    'alpha:shared:*'
+    >>> grant_pattern("alpha", "shared:*", Settings(url="redis+cluster://127.0.0.1:7000"))
+    '{alpha}:shared:*'
+    """
+    hash_tag = settings is not None and settings.hash_tag_roles
+    prefix = Keyspace(validate_role(owner), hash_tag=hash_tag).prefix
+    return escape_glob(prefix) + validate_pattern(pattern)
+
+
+def _as_grant(key_rule: str) -> str | None:
+    """``OWNER:PATTERN`` for a root ``%R~`` rule of a grant (either layout), else None."""
+    if not key_rule.startswith("%R~") or key_rule == f"%R~{EVENTS_PATTERN}":
+        return None
+    pattern = key_rule[3:]
+    if pattern.startswith("{"):
+        owner, close, rest = pattern[1:].partition("}:")
+        return f"{owner}:{rest}" if close else None
+    owner, colon, rest = pattern.partition(":")
+    return f"{owner}:{rest}" if colon and not owner.startswith("__") else None
+
+
 def _database(admin: Any) -> int:
     """The database the admin connection uses: role users get the same one."""
     kwargs = getattr(getattr(admin, "connection_pool", None), "connection_kwargs", None) or {}
@@ -355,6 +403,17 @@ def _raise_if_all_failed(results: list[NodeResult], first: RoleRedisError | None
         raise type(first)(f"every node failed; {results[0].address}: {results[0].error}")
 
 
+def _withholding_events(user: Any, rules: list[str]) -> list[str]:
+    """``rules`` for an existing ``user`` that may read others' events and should no longer:
+    its key patterns set anew (``resetkeys``), every grant but that one kept."""
+    events = f"%R~{EVENTS_PATTERN}"
+    patterns = _root_key_rules(user)
+    if events not in patterns:
+        return rules
+    kept = [p for p in patterns if p != events and p not in rules]
+    return [rules[0], "resetkeys", *kept, *rules[1:]]
+
+
 def _hashes(user: Any) -> frozenset[str] | None:
     """The password hashes of an ACL GETUSER reply (a dict, or the flat list of RESP2)."""
     if isinstance(user, list | tuple):
@@ -372,8 +431,13 @@ def provision(
     new_password: bool = False,
     db: int | None = None,
     settings: Settings | None = None,
+    events: bool = True,
 ) -> Credentials:
     """Create the ACL user of ``role`` on every node, or update the rules of the one it has.
+
+    ``events=False`` withholds reading other roles' events (and takes it back from a user
+    provisioned with it); the role still publishes and reads its own. Provisioning again
+    without it gives it back: the rule is provisioning's, like the command set.
 
     A new user gets a new password (returned, shown once), the same on every node. An existing
     user keeps its password (``password`` is None in the result) and every grant provisioning
@@ -412,7 +476,9 @@ def provision(
             password = secrets.token_urlsafe(32)
         for i, user in users.items():
             node = nodes[i]
-            rules = _rules(role, node.db if db is None else db, used)
+            rules = _rules(role, node.db if db is None else db, used, events=events)
+            if user is not None and not events:
+                rules = _withholding_events(user, rules)
             if password is not None:
                 rules[:0] = ["resetpass", f">{password}"]
             elif user is None:
@@ -508,6 +574,8 @@ def _describe(username: str, rules: list[str]) -> dict[str, Any]:
         "username": username,
         "enabled": "on" in rules,
         "keys": [p[1:] for p in rules if p.startswith("~")],
+        "grants": [g for g in map(_as_grant, rules) if g is not None],
+        "reads_events": f"%R~{EVENTS_PATTERN}" in rules,
         "commands": " ".join(sorted(p for p in rules if p[:1] in "+-" and p != "-@all")),
     }
 
@@ -580,3 +648,139 @@ def list_users(*, client: Any = None, settings: Settings | None = None) -> list[
     listing = list_report(client=client, settings=settings)
     _raise_if_any_failed(listing.failed)
     return listing.users
+
+
+# --- granted reads ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Granted(_PerNode):
+    """A grant added (:func:`grant`) or removed (:func:`revoke_grant`) on each node: ``rule``
+    is the ACL rule (``%R~alpha:shared:*``); each node's outcome is granted, revoked,
+    unchanged (it had it already) or absent (it had no such grant). ``drift``: how the nodes
+    disagreed before (the grant on some nodes only)."""
+
+    reader: str
+    owner: str
+    pattern: str
+    rule: str
+    nodes: tuple[NodeResult, ...]
+
+    @property
+    def drift(self) -> list[str]:
+        changed = [n.address for n in self.nodes if n.outcome in ("granted", "revoked")]
+        kept = [n.address for n in self.nodes if n.outcome in ("unchanged", "absent")]
+        if not changed or not kept:
+            return []
+        if any(n.outcome == "granted" for n in self.nodes):
+            return ["the grant was missing on " + ", ".join(changed)]
+        return ["the grant was held only on " + ", ".join(changed)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reader": self.reader,
+            "owner": self.owner,
+            "pattern": self.pattern,
+            "rule": self.rule,
+            "nodes": [node.as_dict() for node in self.nodes],
+            "drift": self.drift,
+        }
+
+
+def _root_key_rules(user: Any) -> list[str]:
+    """The root key patterns of an ACL GETUSER reply (``~a:*``, ``%R~b:*``), selectors aside."""
+    if isinstance(user, list | tuple):
+        user = dict(zip(user[::2], user[1::2], strict=True))
+    found = user.get("keys", user.get(b"keys")) if isinstance(user, dict) else None
+    if isinstance(found, bytes):
+        found = found.decode()
+    if isinstance(found, str):
+        return found.split()
+    return [k.decode() if isinstance(k, bytes) else str(k) for k in found or ()]
+
+
+def _change_grant(
+    reader: str,
+    owner: str,
+    pattern: str,
+    adding: bool,
+    client: Any,
+    settings: Settings | None,
+) -> Granted:
+    username = username_for(reader)
+    results: list[NodeResult] = []
+    first: RoleRedisError | None = None
+    with _nodes(settings, client) as (used, nodes):
+        rule = "%R~" + grant_pattern(owner, pattern, used)
+        for node in nodes:
+            try:
+                user = node.client.execute_command("ACL", "GETUSER", username)
+                if user is None:
+                    results.append(
+                        NodeResult(
+                            node.address,
+                            node.kind,
+                            error=f"no ACL user {username} here: run 'roleredis acl provision "
+                            f"{reader}' first",
+                        )
+                    )
+                    continue
+                rules = _root_key_rules(user)
+                if adding and rule in rules:
+                    outcome = "unchanged"
+                elif adding:
+                    node.client.execute_command("ACL", "SETUSER", username, rule)
+                    outcome = "granted"
+                elif rule not in rules:
+                    outcome = "absent"
+                else:
+                    kept = [r for r in rules if r != rule]
+                    node.client.execute_command("ACL", "SETUSER", username, "resetkeys", *kept)
+                    outcome = "revoked"
+            except Exception as exc:
+                err, text = _error(exc)
+                first = first or err
+                results.append(NodeResult(node.address, node.kind, error=text))
+                continue
+            results.append(NodeResult(node.address, node.kind, outcome=outcome))
+    if first is None and results and all(not node.ok for node in results):
+        from .errors import NotFoundError
+
+        first = NotFoundError(results[0].error or "")
+    _raise_if_all_failed(results, first)
+    return Granted(reader, owner, pattern, rule, tuple(results))
+
+
+def grant(
+    reader: str,
+    owner: str,
+    pattern: str,
+    *,
+    client: Any = None,
+    settings: Settings | None = None,
+) -> Granted:
+    """Let ``reader``'s ACL user read (never write) ``owner``'s keys matching ``pattern``, on
+    every node: the root rule ``%R~<owner prefix><pattern>`` in the layout in use.
+
+    The reader must be provisioned (a node without its user fails). Raises
+    InvalidArgumentError for a bad role or pattern (empty, whitespace, parentheses), the
+    error of the kind that happened if every node failed; otherwise check
+    :attr:`Granted.failed`.
+    """
+    if validate_role(reader) == validate_role(owner):
+        raise InvalidArgumentError(f"role {reader!r} reads its own keys already; nothing to grant")
+    return _change_grant(reader, owner, pattern, True, client, settings)
+
+
+def revoke_grant(
+    reader: str,
+    owner: str,
+    pattern: str,
+    *,
+    client: Any = None,
+    settings: Settings | None = None,
+) -> Granted:
+    """Remove the grant :func:`grant` added (the same ``owner`` and ``pattern``) on every node;
+    the user and its other rules stay. A node without that grant reports ``absent``."""
+    validate_role(reader)
+    return _change_grant(reader, owner, pattern, False, client, settings)

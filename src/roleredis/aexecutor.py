@@ -16,11 +16,16 @@ instead of giving it back to the pool and checking one out again on the next cal
 asyncio checkout and release (a lock, a health check through its retry wrapper, an event
 dispatch, metrics hooks) cost about a quarter of an aio write. The parked connection stays one
 of the pool's, counted as idle in reports, and is closed with the pool.
+
+A batch that waits on the server (an :class:`~roleredis.ops.Batch` with a ``wait``) is read
+with the timeout extended by its wait, and at most half of the loop's connections wait at once,
+as on the sync path (see :mod:`roleredis.executor`): a second semaphore per loop, ``waiting``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import weakref
@@ -34,8 +39,10 @@ from .breaker import Breaker
 from .cluster import ClusterRoute
 from .config import Settings
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
-from .executor import Call, pack, tell_breaker, to_wire
+from .errors import refusal
+from .executor import Call, pack, rewaited, tell_breaker, to_wire, waiting_places
 from .internals import PoolExhausted, stream_writer
+from .ops import READABLE, Batch
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
@@ -53,6 +60,7 @@ class AsyncExecutor:
         "pool_timeout",
         "route",
         "slots",
+        "waiting",
     )
 
     def __init__(
@@ -64,8 +72,11 @@ class AsyncExecutor:
         pool_timeout: float = 5.0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        waiting: asyncio.Semaphore | None = None,
     ) -> None:
         self.route = client if isinstance(client, Route | ClusterRoute) else route_for(client)
+        #: the places for waiting batches (None: no bound, for a client the caller owns)
+        self.waiting = waiting
         self.policy = policy
         self.breaker = breaker
         self.slots = slots
@@ -84,6 +95,24 @@ class AsyncExecutor:
 
     async def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        if self.waiting is not None and type(batch) is Batch and batch.wait:
+            return await self._call_waiting(batch, self.waiting)
+        return await self._call(batch)
+
+    async def _call_waiting(self, batch: list[Call], waiting: asyncio.Semaphore) -> list[Any]:
+        """A waiting batch, through the loop's places for waiting (see executor's doc)."""
+        wait = float(getattr(batch, "wait", 0.0))
+        started = self.clock()
+        try:
+            await asyncio.wait_for(waiting.acquire(), wait)
+        except asyncio.TimeoutError:
+            return await self._call(rewaited(batch, None))
+        try:
+            return await self._call(rewaited(batch, wait - (self.clock() - started)))
+        finally:
+            waiting.release()
+
+    async def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
         try:
             replies = await self._send(batch)
@@ -95,10 +124,14 @@ class AsyncExecutor:
     async def _retry(self, batch: list[Call], exc: Exception) -> list[Any]:
         started = self.clock()
         attempt = 0
+        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
         while True:
             attempt += 1
-            pinged = await self._answers_ping() if self.policy.should_ping(exc) else None
-            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            ping = self.policy.should_ping(exc, repeatable)
+            pinged = await self._answers_ping() if ping else None
+            decision = self.policy.decide(
+                exc, attempt, self.clock() - started, answers_ping=pinged, repeatable=repeatable
+            )
             if decision.delay is None:
                 tell_breaker(self.breaker, decision)
                 raise decision.error from exc
@@ -130,12 +163,16 @@ class AsyncExecutor:
     async def _send_now(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
         route = self.route
-        replies = await route.asend(commands, self._send_packed)
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        replies = await route.asend(commands, functools.partial(self._send_packed, wait=wait))
         callbacks = route.client.response_callbacks
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, rex.ResponseError):
-                failed = failed or reply
+                if batch[i][0] == READABLE:  # the refusal is the reply
+                    replies[i] = refusal(reply)
+                else:
+                    failed = failed or reply
                 continue
             callback = callbacks.get(command[0])
             if callback is not None:
@@ -144,11 +181,13 @@ class AsyncExecutor:
             raise failed
         return replies
 
-    async def _send_packed(self, client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    async def _send_packed(
+        self, client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0
+    ) -> list[Any]:
         """As :func:`_send_packed`, on the parked connection when the pool is the loop's own."""
         pool = client.connection_pool
         if pool is not self._own_pool:
-            return await _send_packed(client, commands)
+            return await _send_packed(client, commands, wait)
         conn, self.parked = self.parked, None
         if conn is not None and (not conn.is_connected or await conn.can_read()):
             await pool.release(conn)  # closed, or holding data nobody asked for: the pool's check
@@ -156,7 +195,7 @@ class AsyncExecutor:
         if conn is None:
             conn = await pool.get_connection()  # connected, and checked for staleness
         try:
-            replies = await _roundtrip(conn, commands)
+            replies = await _roundtrip(conn, commands, wait)
         except BaseException:
             await pool.release(conn)
             raise
@@ -187,29 +226,36 @@ class AsyncExecutor:
             await pool.release(conn)
 
 
-async def _send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def _send_packed(
+    client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0
+) -> list[Any]:
     """``commands`` on a pooled connection of ``client`` (one server), in one write."""
     pool = client.connection_pool
     conn = await pool.get_connection()  # connected, and checked for staleness
     try:
-        return await _roundtrip(conn, commands)
+        return await _roundtrip(conn, commands, wait)
     finally:
         await pool.release(conn)
 
 
-async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def _roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """Send ``commands`` on a connected asyncio connection in one write; read every reply.
 
     An error reply is returned in the list (so that one failed command does not hide the
     others, nor leave replies unread); a failure of the connection itself raises
     :class:`ConnectionDropped` (or redis-py's TimeoutError), after disconnecting it.
+    ``wait``: seconds a blocking command may wait on the server, added to the read timeout.
     """
     replies: list[Any] = []
+    timeout = None
+    if wait:
+        usual = getattr(conn, "socket_timeout", None)
+        timeout = None if usual is None else usual + wait
     try:
         await _write(conn, pack(commands))
         for _ in commands:
             try:
-                replies.append(await conn.read_response())
+                replies.append(await conn.read_response(timeout=timeout))
             except rex.ResponseError as exc:
                 replies.append(exc)
     except rex.TimeoutError:
@@ -245,12 +291,19 @@ async def _write(conn: Any, packed: bytes) -> None:
         raise rex.TimeoutError("Timeout writing to socket") from None
 
 
-def executor_for(client: Any, slots: asyncio.Semaphore | None, settings: Settings) -> AsyncExecutor:
+def executor_for(
+    client: Any,
+    slots: asyncio.Semaphore | None,
+    settings: Settings,
+    waiting: asyncio.Semaphore | None = None,
+) -> AsyncExecutor:
     """The async runner for ``client`` under ``settings``, with the process's breaker."""
     policy = RetryPolicy(
         settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
     )
-    return AsyncExecutor(client, policy, runtime.breaker(), slots, settings.pool_timeout)
+    return AsyncExecutor(
+        client, policy, runtime.breaker(), slots, settings.pool_timeout, waiting=waiting
+    )
 
 
 # --- the per-loop clients: one client per event loop, closed when asyncio.run() ends ---------
@@ -260,13 +313,14 @@ class _LoopClient:
     """A loop's client, the semaphore that bounds (and queues) its connections, and the
     async generator whose finalisation closes it."""
 
-    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots")
+    __slots__ = ("client", "closer", "executor", "pool_timeout", "slots", "waiting")
 
     def __init__(self, client: Any, closer: Any, max_connections: int, timeout: float) -> None:
         self.client = client
         self.closer = closer
         self.executor: AsyncExecutor | None = None
         self.slots = asyncio.Semaphore(max_connections)
+        self.waiting = asyncio.Semaphore(waiting_places(max_connections))
         self.pool_timeout = timeout
 
 
@@ -333,5 +387,5 @@ async def loop_executor(client: Any, settings: Settings) -> AsyncExecutor:
         return executor_for(client, None, settings)
     shared = await _loop_client()
     if shared.executor is None:
-        shared.executor = executor_for(shared.client, shared.slots, settings)
+        shared.executor = executor_for(shared.client, shared.slots, settings, shared.waiting)
     return shared.executor

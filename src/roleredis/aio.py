@@ -21,25 +21,37 @@ down, so running several loops (one after another, or at once in several threads
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
-from . import face, tools
+from . import events, face, results, tools
 from .aexecutor import aclose
+from .agent import acall_tool as call_tool
 from .store import AsyncRoleStore
-from .tools import redis_flush, redis_read_async, redis_write_async
+from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
 
 __all__ = [
     "AsyncRoleStore",
     "aclose",
+    "call_tool",
+    "follow_events",
+    "redis_ack",
     "redis_clear_role_data",
+    "redis_dead_letters",
     "redis_delete",
     "redis_exists",
     "redis_flush",
     "redis_get_keys",
     "redis_health_check",
+    "redis_publish",
     "redis_read",
     "redis_read_async",
+    "redis_read_events",
     "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
@@ -61,3 +73,57 @@ redis_health_check = face.bind_async(face.HEALTH_CHECK, tools.redis_health_check
 redis_clear_role_data = face.bind_async(face.CLEAR_ROLE_DATA, tools.redis_clear_role_data, __name__)
 redis_write_many = face.bind_async(face.WRITE_MANY, tools.redis_write_many, __name__)
 redis_read_many = face.bind_async(face.READ_MANY, tools.redis_read_many, __name__)
+redis_publish = face.bind_async(face.PUBLISH, tools.redis_publish, __name__)
+redis_read_events = face.bind_async(face.READ_EVENTS, tools.redis_read_events, __name__)
+
+
+# --- following a role's events ----------------------------------------------------------------
+
+
+def follow_events(
+    from_role: str, topic: str, *, after: str = "$", role: str | None = None
+) -> AsyncGenerator[Result, None]:
+    """An endless async iterator over ``from_role``'s events on ``topic`` published after
+    ``after`` (default "$": from now on), each as :func:`redis_read_events` gives them (id,
+    from, topic, event, at), in order, none missed between reads.
+
+    It rides out failures that pass (the server unreachable or slow) and goes on from where it
+    was; it raises what will not pass, being an iterator and not a result: the typed
+    :class:`~roleredis.errors.RoleRedisError` (``PermissionDeniedError`` for a role whose user
+    may not read others' events, ``InvalidArgumentError`` at once, in this call, for a bad
+    role, topic or ``after``). See :meth:`AsyncRoleStore.follow_events`.
+
+    >>> import asyncio
+    >>> async def first_two():
+    ...     for n in (1, 2):
+    ...         await redis_publish("rain", {"mm": n}, role="weather")
+    ...     got = []
+    ...     async for event in follow_events("weather", "rain", after="0", role="radar"):
+    ...         got.append(event["event"])
+    ...         if len(got) == 2:
+    ...             return got
+    >>> asyncio.run(first_two())
+    [{'mm': 1}, {'mm': 2}]
+    """
+    events.validate_follow(from_role, topic, after)
+    store = face.async_store(role, skip=1)  # the role of this function's caller
+    return _as_dicts(store.follow_events(from_role, topic, after=after))
+
+
+async def _as_dicts(
+    following: AsyncGenerator[events.Event, None],
+) -> AsyncGenerator[Result, None]:
+    try:
+        async for event in following:
+            yield results.event(event)
+    finally:
+        await following.aclose()
+
+
+redis_send = face.bind_async(face.SEND, tools.redis_send, __name__)
+redis_receive = face.bind_async(face.RECEIVE, tools.redis_receive, __name__)
+redis_ack = face.bind_async(face.ACK, tools.redis_ack, __name__)
+redis_dead_letters = face.bind_async(face.DEAD_LETTERS, tools.redis_dead_letters, __name__)
+redis_replay_dead_letters = face.bind_async(
+    face.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, __name__
+)

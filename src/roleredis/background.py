@@ -664,7 +664,7 @@ def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]
             update = item[2]
             if update is not None:  # ("zadd", (index, "GT", score, member))
                 group_index.extend(update[1] if not group_index else update[1][2:])
-            if len(args) == 2:  # SET key value: no TTL
+            if len(args) == 2 and item[0][0] == "set":  # SET key value: no TTL
                 run.append(item)
                 run_args += args
                 continue

@@ -113,6 +113,8 @@ class ClusterClient:
         self.response_callbacks: dict[str, Any] = {}
         #: a cluster has no one pool; health reports count nothing for it
         self.connection_pool = None
+        #: the size of each node's pool (pool.max_connections), set by connection.py
+        self.max_connections = 0
 
     @property
     def topology(self) -> Any:
@@ -344,7 +346,7 @@ class ClusterRoute:
 
                 return _counted(len(slots), merge_mget)
             return _counted(len(slots), _sum)
-        pieces.append(_Piece(index, command, slot_of(command[1]), None))
+        pieces.append(_Piece(index, command, slot_of(_routing_key(name, command)), None))
         return _counted(1, lambda got: got[0])
 
     def _scan_piece(
@@ -361,6 +363,25 @@ class ClusterRoute:
         scans[index] = (node_index, len(primaries))
         args[1] = node_cursor
         return _Piece(index, tuple(args), None, primaries[min(node_index, len(primaries) - 1)])
+
+
+def _routing_key(name: str, command: Command) -> Any:
+    """The key a single-slot command is routed by: the first argument, but for the commands
+    whose key comes later (``XGROUP CREATE key``, ``XREADGROUP ... STREAMS key ...``: a
+    role's mail channels share its slot, so the first key stands for all of them).
+
+    >>> _routing_key("XGROUP", ("XGROUP", "CREATE", "{a}:k", "g", "0"))
+    '{a}:k'
+    >>> _routing_key("XREADGROUP", ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "{a}:k", ">"))
+    '{a}:k'
+    """
+    if name in ("XGROUP", "XINFO"):
+        return command[2]
+    if name in ("XREAD", "XREADGROUP"):
+        for i, word in enumerate(command):
+            if str(word).upper() == "STREAMS":
+                return command[i + 1]
+    return command[1]
 
 
 def _counted(count: int, merge: Callable[[list[Any]], Any]) -> _Merge:

@@ -31,6 +31,7 @@ import yaml
 from . import checks
 from .errors import ConfigError
 from .settings import IGNORED, RedactedDict, Settings, flat_field, is_configured
+from .sharing import parse as parse_sharing
 from .urls import REDACTED, URL_SCHEMES, redact_url, url_parts
 
 __all__ = [
@@ -117,7 +118,8 @@ def _find_config_file(environ: Mapping[str, str]) -> Path | None:
     return local if local.is_file() else None
 
 
-def _read_file_section(path: Path) -> Mapping[str, Any]:
+def _read_file(path: Path) -> tuple[Mapping[str, Any], Any]:
+    """The ``redis:`` section of the file, and its top-level ``sharing:`` section (or None)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -125,15 +127,15 @@ def _read_file_section(path: Path) -> Mapping[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if document is None:
-        return {}
+        return {}, None
     if not isinstance(document, Mapping):
         raise ConfigError(f"config file {path} must hold a mapping with a 'redis:' section")
     section = document.get("redis", {})
     if section is None:
-        return {}
+        section = {}
     if not isinstance(section, Mapping):
         raise ConfigError(f"config file {path}: 'redis' must be a mapping of settings")
-    return section
+    return section, document.get("sharing")
 
 
 def load_settings(
@@ -157,8 +159,11 @@ def load_settings(
     if read_file:
         file_path = Path(path) if path is not None else _find_config_file(env)
 
+    sharing = None
     if file_path is not None:
-        section = _read_file_section(file_path)
+        section, sharing_section = _read_file(file_path)
+        if sharing_section is not None:
+            sharing = parse_sharing(sharing_section, str(file_path))
         for dotted, raw in _walk(section):
             where = f"redis.{dotted} in {file_path}"
             if dotted in _SECRET_FILE_KEYS:
@@ -197,4 +202,5 @@ def load_settings(
         **values,
         config_path=str(file_path) if file_path is not None else None,
         sources=sources,
+        sharing=sharing,
     )

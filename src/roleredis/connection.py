@@ -305,6 +305,7 @@ def cluster_client(settings: Settings, flavour: ModuleType) -> ClusterClient:
         return redis.asyncio.Redis(connection_pool=apool, retry=AsyncRetry(NoBackoff(), 0))
 
     client = ClusterClient(make_topology, make_node, asynchronous=flavour is not redis)
+    client.max_connections = settings.max_connections
     # how redis-py turns raw RESP2 replies into values (INFO into a dict, ...): the same for
     # every node, and known without a connection
     client.response_callbacks = dict(redis.Redis(protocol=2).response_callbacks)

@@ -30,6 +30,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "OverloadedError",
     "PermissionDeniedError",
     "RoleRedisError",
@@ -37,6 +38,7 @@ __all__ = [
     "TimeoutError",
     "forget_secrets",
     "map_redis_errors",
+    "refusal",
     "register_secrets",
     "scrub",
     "translate",
@@ -103,6 +105,19 @@ class OverloadedError(RoleRedisError):
     error_code = "overloaded"
 
 
+class OutcomeUnknownError(RoleRedisError):
+    """A command that must not be sent twice (a mail send) was written, but its reply was lost
+    (a timeout, a dropped connection): it may or may not have been carried out. Not retried;
+    ``context`` names what lets the caller find out (the message's ``msg_id``)."""
+
+    error_code = "unknown_outcome"
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        #: fields the failure dict carries (``msg_id``)
+        self.context = context
+
+
 class InternalError(RoleRedisError):
     """Anything unexpected: a bug in roleredis or a reply it does not understand."""
 
@@ -121,6 +136,7 @@ ERROR_CODES: tuple[str, ...] = tuple(
         ConfigError,
         DisabledError,
         OverloadedError,
+        OutcomeUnknownError,
         InternalError,
     )
 )
@@ -308,6 +324,20 @@ def _needed_command_hint(text: str) -> str:
 
 def _matches(pattern: str | None, text: str) -> bool:
     return pattern is None or re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def refusal(reply: str | BaseException) -> RoleRedisError:
+    """An error reply as the error it stands for: cheaply a PermissionDeniedError for the
+    server's NOPERM (a listing may meet thousands), else :func:`translate`.
+
+    >>> type(refusal("NOPERM this user has no permissions")).__name__
+    'PermissionDeniedError'
+    """
+    if isinstance(reply, rex.NoPermissionError) or (
+        isinstance(reply, str) and reply.startswith("NOPERM")
+    ):
+        return PermissionDeniedError(f"Redis refused: {reply}")
+    return translate(rex.ResponseError(reply) if isinstance(reply, str) else reply)
 
 
 def translate(

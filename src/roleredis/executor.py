@@ -13,11 +13,24 @@ retried (the server is slow, asking again makes it slower). A connection the ser
 the middle of a call while it still answers PING on a new one is not an outage: the server
 refused what was sent (a value over its proto-max-bulk-len, say), so it is reported as such,
 never retried and never counted by the breaker. Any answer from the server closes the breaker.
+
+A batch that may wait on the server (an :class:`~roleredis.ops.Batch` with a ``wait``: XREAD
+with ``BLOCK``) is read with the socket timeout extended by its wait, so a long wait is not
+taken for a dead server. Such waits hold a pooled connection the whole time, so they must not
+starve the calls that share the pool: at most ``waiting`` of them (half of
+``pool.max_connections``) hold a connection at once, per client (:func:`wait_gate`). A waiting
+batch that finds every place taken queues for one, within its own wait: if one comes free it
+waits only for what is left of its time (:func:`rewaited`); if none does, it is sent once
+without waiting (so it still returns what is there, and no later than its wait allowed).
+Calls that do not wait never queue behind waiting ones.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -26,12 +39,14 @@ import redis
 import redis.exceptions as rex
 from hiredis import pack_command
 
+from . import runtime
 from .breaker import Breaker
 from .cluster import ClusterClient
 from .connection import route_for
-from .errors import RoleRedisError
+from .errors import RoleRedisError, refusal
 from .internals import check_out, connected_socket, is_plain_socket
 from .keys import raw_key
+from .ops import READABLE, Batch
 from .retry import (
     SYNC_BACKOFF,
     ConnectionDropped,
@@ -51,9 +66,12 @@ __all__ = [
     "pack",
     "refused_by_server",
     "retryable",
+    "rewaited",
     "roundtrip",
     "tell_breaker",
     "to_wire",
+    "wait_gate",
+    "waiting_places",
     "with_raw_keys",
 ]
 
@@ -73,6 +91,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
     ('MEMORY', 'USAGE', b'k')
     """
     name, args = call
+    if name == READABLE:  # EXISTS, its refusal a reply (see roleredis.ops.READABLE)
+        return ("EXISTS", *args)
     if name == "set":
         return ("SET", args[0], args[1], "EX", args[2]) if len(args) == 3 else ("SET", *args)
     if name == "scan":
@@ -81,6 +101,10 @@ def to_wire(call: Call) -> tuple[Any, ...]:
         return ("MGET", *args[0])
     if name == "memory_usage":
         return ("MEMORY", "USAGE", *args)
+    if name == "xpending_range":
+        # the command name as bytes: no redis-py reply callback matches it, so the reply comes
+        # back raw (redis-py's XPENDING callback reads only the summary form)
+        return (b"XPENDING", *args)
     return (name.upper(), *args)
 
 
@@ -100,6 +124,76 @@ def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], l
                 batch = op.send(replies)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+def rewaited(batch: list[Call], wait: float | None) -> list[Call]:
+    """``batch`` waiting ``wait`` seconds on the server instead of its own wait (its ``BLOCK``
+    arguments rewritten; never ``BLOCK 0``, which waits forever), or, for None, not waiting at
+    all (a plain batch, answered at once).
+
+    >>> batch = Batch([("xread", ("BLOCK", 500, "STREAMS", "k", "0"))], wait=0.5)
+    >>> shorter = rewaited(batch, 0.12)
+    >>> shorter, shorter.wait
+    ([('xread', ('BLOCK', 120, 'STREAMS', 'k', '0'))], 0.12)
+    >>> rewaited(batch, None)
+    [('xread', ('STREAMS', 'k', '0'))]
+    """
+    millis = None if wait is None else max(1, round(wait * 1000))
+    calls: list[Call] = []
+    for name, args in batch:
+        if "BLOCK" in args:
+            at = args.index("BLOCK")
+            block = () if millis is None else ("BLOCK", millis)
+            args = (*args[:at], *block, *args[at + 2 :])
+        calls.append((name, args))
+    if millis is None:
+        return calls
+    return Batch(calls, repeatable=getattr(batch, "repeatable", True), wait=millis / 1000)
+
+
+def waiting_places(max_connections: int) -> int:
+    """How many connections of a pool of ``max_connections`` waiting batches may hold at once:
+    half of them, at least one (the other half always serves the calls that do not wait).
+
+    >>> waiting_places(10), waiting_places(1)
+    (5, 1)
+    """
+    return max(1, max_connections // 2)
+
+
+# client -> the semaphore bounding how many of its connections waiting batches hold at once
+_gates: weakref.WeakKeyDictionary[Any, threading.BoundedSemaphore] = weakref.WeakKeyDictionary()
+_gates_lock = threading.Lock()
+
+
+def wait_gate(client: Any, size: int) -> threading.BoundedSemaphore:
+    """The places for waiting batches on ``client``'s connections: ``size`` of them, shared by
+    every runner of the client (each role's store has its own runner on the shared client).
+
+    >>> gate = wait_gate(wait_gate, 2)  # any object that can be weakly referenced
+    >>> gate is wait_gate(wait_gate, 2), gate.acquire(blocking=False)
+    (True, True)
+    >>> gate.release()
+    """
+    gate = _gates.get(client)
+    if gate is None:
+        with _gates_lock:
+            gate = _gates.get(client)
+            if gate is None:
+                gate = _gates[client] = threading.BoundedSemaphore(size)
+    return gate
+
+
+def forget_gates(forked: bool = False) -> None:
+    """Drop every gate (in a forked child, places held by threads of the parent must not count
+    against the child's; after reset(), the clients they bound are closed)."""
+    global _gates_lock
+    if forked:
+        _gates_lock = threading.Lock()
+    _gates.clear()
+
+
+runtime.on_reset(forget_gates)
 
 
 def tell_breaker(breaker: Breaker, decision: Decision) -> None:
@@ -135,9 +229,11 @@ class SyncExecutor:
     ``native`` says whether the client is a genuine redis-py client (the fast, packed path);
     any other client gets its calls one by one through :func:`roleredis.standin.send_calls`.
     ``budget`` (socket_connect_timeout) bounds the time spent retrying, read from ``clock``.
+    ``waiting``: how many connections of the client waiting batches may hold at once (see the
+    module's doc; 0: no bound, for a client the caller owns).
     """
 
-    __slots__ = ("_callbacks", "breaker", "clock", "native", "policy", "route")
+    __slots__ = ("_callbacks", "breaker", "clock", "native", "policy", "route", "waiting")
 
     def __init__(
         self,
@@ -148,8 +244,10 @@ class SyncExecutor:
         tls: bool = False,
         address: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        waiting: int = 0,
     ) -> None:
         self.route = route_for(client)
+        self.waiting = waiting
         # address: where it connects, for error messages (never the password)
         self.policy = RetryPolicy(budget, tls=tls, address=address)
         self.breaker = breaker if breaker is not None else Breaker()
@@ -163,6 +261,23 @@ class SyncExecutor:
 
     def __call__(self, batch: list[Call]) -> list[Any]:
         """Send ``batch``; return the replies; raise the translated error."""
+        if self.waiting and type(batch) is Batch and batch.wait:
+            return self._call_waiting(batch)
+        return self._call(batch)
+
+    def _call_waiting(self, batch: list[Call]) -> list[Any]:
+        """A waiting batch, through the client's gate (see the module's doc)."""
+        gate = wait_gate(self.client, self.waiting)
+        wait = float(getattr(batch, "wait", 0.0))
+        started = self.clock()
+        if not gate.acquire(timeout=wait):
+            return self._call(rewaited(batch, None))
+        try:
+            return self._call(rewaited(batch, wait - (self.clock() - started)))
+        finally:
+            gate.release()
+
+    def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
         send = self._send_packed if self.native else self._send_calls
         try:
@@ -177,13 +292,16 @@ class SyncExecutor:
     ) -> list[Any]:
         started = self.clock()
         attempt = 0
+        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
         while True:
             attempt += 1
             # a cluster (or a stand-in) has no one pool: no PING question then
             pool = self.client.connection_pool if self.native else None
-            ping = pool is not None and self.policy.should_ping(exc)
+            ping = pool is not None and self.policy.should_ping(exc, repeatable)
             pinged = answers_ping(pool) if ping else None
-            decision = self.policy.decide(exc, attempt, self.clock() - started, answers_ping=pinged)
+            decision = self.policy.decide(
+                exc, attempt, self.clock() - started, answers_ping=pinged, repeatable=repeatable
+            )
             if decision.delay is None:
                 tell_breaker(self.breaker, decision)
                 raise decision.error from exc
@@ -201,10 +319,15 @@ class SyncExecutor:
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
-        replies: list[Any] = self.route.send(commands, send_packed)
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        sender = functools.partial(send_packed, wait=wait) if wait else send_packed
+        replies: list[Any] = self.route.send(commands, sender)
         callbacks = self._callbacks
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, hiredis.ReplyError):
+                if batch[i][0] == READABLE:  # the refusal is the reply
+                    replies[i] = refusal(str(reply))
+                    continue
                 raise rex.ResponseError(str(reply))
             callback = callbacks.get(command[0])
             if callback is not None:
@@ -212,13 +335,13 @@ class SyncExecutor:
         return replies
 
 
-def send_packed(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """``commands`` on a pooled connection of ``client`` (a redis-py client of one server),
     in one write; the raw replies (see :func:`roundtrip`)."""
     pool = client.connection_pool
     conn = check_out(pool)
     try:
-        return roundtrip(conn, commands)
+        return roundtrip(conn, commands, wait)
     except BaseException:
         conn.disconnect()
         raise
@@ -257,16 +380,29 @@ def _roundtrip_via_redis_py(conn: Any, commands: list[tuple[Any, ...]]) -> list[
     return replies
 
 
-def roundtrip(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+def roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """Send ``commands`` on a connected redis-py connection in one write; read every reply.
 
     Replies come back raw from hiredis: error replies are ``hiredis.ReplyError`` objects in the
     list, not exceptions, so one failed command does not hide the others. A socket failure or
     timeout raises redis-py's ConnectionError / TimeoutError; the caller disconnects.
+    ``wait``: seconds a blocking command of the batch may wait on the server, added to the
+    read timeout for this call only.
     """
     sock = connected_socket(conn)
     if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
         return _roundtrip_via_redis_py(conn, commands)
+    if wait:
+        usual = getattr(conn, "socket_timeout", None)
+        sock.settimeout(None if usual is None else usual + wait)
+        try:
+            return _exchange(sock, commands)
+        finally:
+            sock.settimeout(usual)
+    return _exchange(sock, commands)
+
+
+def _exchange(sock: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     packed = pack(commands)
     reader = hiredis.Reader()
     replies: list[Any] = []

@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, ParamSpec
 
-from . import background, metrics, ops, results, roles, runtime
+from . import background, events, executor, mail, metrics, ops, results, roles, runtime
 from .config import Settings
 from .connection import node_addresses
 from .errors import InvalidArgumentError, OverloadedError, RoleRedisError, scrub
@@ -39,6 +39,7 @@ from .store import AsyncRoleStore, RoleStore
 __all__ = [
     "TABLE",
     "Operation",
+    "async_store",
     "bind_async",
     "call",
     "call_async",
@@ -92,6 +93,9 @@ class Operation:
     reports_pool: bool = False
     #: whether the call takes a role (redis_flush does not)
     has_role: bool = True
+    #: it takes ``from_role=OWNER`` (a granted read of another role's keys): its results,
+    #: success or failure, then carry ``role`` (the caller) and ``from_role`` (the owner)
+    reads_from: bool = False
 
     @property
     def tool(self) -> str:
@@ -239,16 +243,18 @@ READ = Operation(
     ops.read,
     subject="key",
     finish=results.with_missing_value,
+    reads_from=True,
 )
 GET_KEYS = Operation(
     "get_keys",
     "List the role's keys matching a glob pattern (without the role prefix).",
     frozenset({"exists", "scan"}),
-    lambda keys, s, a: results.key_list(keys, a[0], s.role),
+    lambda keys, s, a: results.key_list(keys, a[0], s.role, getattr(s, "from_role", None)),
     "keys",
     ops.list_keys,
     subject="pattern",
     fallback={"keys": [], "count": 0},
+    reads_from=True,
 )
 DELETE = Operation(
     "delete",
@@ -267,6 +273,7 @@ EXISTS = Operation(
     "exists",
     ops.exists,
     subject="key",
+    reads_from=True,
 )
 HEALTH_CHECK = Operation(
     "health_check",
@@ -305,6 +312,7 @@ READ_MANY = Operation(
     "read_many",
     ops.read_many,
     fallback={"values": {}, "missing": [], "count": 0},
+    reads_from=True,
 )
 WRITE_ASYNC = Operation(
     "write_async",
@@ -324,12 +332,120 @@ READ_ASYNC = Operation(
     subject="key",
     run=_queue_read,
 )
+PUBLISH = Operation(
+    "publish",
+    "Publish an event (any JSON value, or bytes) to the role's own log for a topic.",
+    frozenset({"xadd"}),
+    lambda p, s, a: results.published(p, s.role),
+    "publish",
+    events.publish,
+    subject="topic",
+)
+READ_EVENTS = Operation(
+    "read_events",
+    "Read a role's events on a topic after an id, oldest first; optionally wait for new ones.",
+    frozenset({"xread", "xrevrange"}),
+    lambda b, s, a: results.events_read(b, s.role),
+    "read_events",
+    events.read_events,
+    subject="from_role",
+    fallback={"events": [], "count": 0},
+)
 FLUSH = Operation(
     "flush",
     "Wait until every queued fire-and-forget write has been carried out.",
     frozenset(),
     _as_is,
     has_role=False,
+)
+
+
+def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:
+    to_role, message = args
+    scope = store.scope
+    prepared = mail.prepare_send(scope, to_role, message)
+    box = mail.mailbox(scope)
+    to = prepared.to
+    known = box.lengths.get(to)
+    checked = box.length_checked_at.get(to)
+    now = box.clock()
+    # a queued send cannot be refused later by a full channel: check the length the last XLEN
+    # gave plus what this process queued since (asked again at most every second, and
+    # whenever it says the channel is full)
+    if (
+        known is None
+        or checked is None
+        or now - checked >= mail.DISCOVERY_EVERY
+        or known >= scope.messaging.max_length
+    ):
+        box.length_checked_at[to] = now
+        known = executor.drive(mail.channel_length(scope, prepared), store._run)
+    submit = background.writer().submit_write
+    for call in prepared.calls:
+        if not submit(call):
+            raise _overloaded("send")
+    box.lengths[to] = known + 1  # so that sends queued by this process fill the channel
+    return results.queued_send(prepared)
+
+
+SEND = Operation(
+    "send",
+    "Send a message (a JSON value or bytes) to another role's inbox; at least once, in order.",
+    frozenset({"sadd", "xadd", "xlen"}),
+    lambda s, store, a: results.sent(s),
+    "send",
+    mail.send,
+    subject="to",
+    fallback={"msg_id": None},
+)
+RECEIVE = Operation(
+    "receive",
+    "Receive up to count messages from the role's inbox, waiting up to block_ms for one.",
+    frozenset(
+        {"smembers", "xgroup", "xautoclaim", "xpending", "xreadgroup", "xread", "xadd"}
+        | {"xack", "xdel", "xtrim"}
+    ),
+    lambda got, s, a: results.received(got, s.role),
+    "receive",
+    mail.receive,
+    fallback={"messages": [], "count": 0},
+)
+ACK = Operation(
+    "ack",
+    "Acknowledge received messages by their ids, so they are not delivered again.",
+    frozenset({"xack", "xdel", "xtrim", "xpending"}),
+    lambda a, s, args: results.acked(a, s.role),
+    "ack",
+    mail.ack,
+    fallback={"acked": 0},
+)
+DEAD_LETTERS = Operation(
+    "dead_letters",
+    "List the role's dead letters: mail delivered max_deliveries times without an ack.",
+    frozenset({"xrange"}),
+    lambda d, s, a: results.dead_letters(d, s.role),
+    "dead_letters",
+    mail.dead_letters,
+    fallback={"messages": [], "count": 0},
+)
+REPLAY_DEAD_LETTERS = Operation(
+    "replay_dead_letters",
+    "Put the role's dead letters (all, or those of ids) back in its inbox.",
+    frozenset({"xrange", "sadd", "xadd", "xdel"}),
+    lambda r, s, a: results.replayed(r, s.role),
+    "replay_dead_letters",
+    mail.replay_dead_letters,
+    fallback={"replayed": 0, "ids": []},
+)
+SEND_ASYNC = Operation(
+    "send_async",
+    "Queue a message to another role's inbox and return at once (fire and forget).",
+    frozenset({"sadd", "xadd", "xlen"}),
+    _as_is,
+    factory=mail.prepare_send,
+    subject="to",
+    fallback={"msg_id": None},
+    run=_queue_send,
 )
 
 #: Every public operation, in the order the guide lists them.
@@ -346,6 +462,14 @@ TABLE: tuple[Operation, ...] = (
     WRITE_ASYNC,
     READ_ASYNC,
     FLUSH,
+    PUBLISH,
+    READ_EVENTS,
+    SEND,
+    RECEIVE,
+    ACK,
+    DEAD_LETTERS,
+    REPLAY_DEAD_LETTERS,
+    SEND_ASYNC,
 )
 
 
@@ -359,6 +483,36 @@ def commands() -> frozenset[str]:
 
 
 # --- the call wrappers -----------------------------------------------------------------------
+
+
+class _ReadingFrom:
+    """The store as a ``from_role`` read's result sees it: the caller's role, the owner's keys
+    (``prefixed_key`` names the key that was read)."""
+
+    __slots__ = ("from_role", "role", "scope")
+
+    def __init__(self, store: Store, owner: Any) -> None:
+        self.role = store.role
+        self.scope = store.scope
+        self.from_role = owner
+
+    def full_key(self, key: str) -> str:
+        return ops.reading(self.scope, self.from_role).keyspace.full_key(key)
+
+
+def _seen_as(op: Operation, store: Any, kwargs: Mapping[str, Any]) -> Any:
+    owner = kwargs.get("from_role") if op.reads_from else None
+    return store if owner is None or store is None else _ReadingFrom(store, owner)
+
+
+def _finished(op: Operation, result: Result, store: Any, kwargs: Mapping[str, Any]) -> Result:
+    """The result as the caller gets it: with ``role`` and ``from_role`` for a read from another
+    role (absent when ``from_role`` is not given), then the row's ``finish``."""
+    if op.reads_from and kwargs.get("from_role") is not None:
+        result["from_role"] = kwargs["from_role"]
+        if store is not None:
+            result.setdefault("role", store.role)
+    return result if op.finish is None else op.finish(result)
 
 
 def _failed(
@@ -418,12 +572,12 @@ def call(
             outcome = getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
             if op.reports_pool:
                 outcome = (outcome, store.pool_usage(), deployment_report(store.settings))
-        result = op.build(outcome, store, args)
+        result = op.build(outcome, _seen_as(op, store, kwargs), args)
     except Exception as exc:
-        result = _failed(op, exc, store, args, started)
+        result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
     else:
         _succeeded(op, store, args, started)
-    return result if op.finish is None else op.finish(result)
+    return _finished(op, result, store, kwargs)
 
 
 # role -> its AsyncRoleStore (it holds no loop state, so one serves every loop)
@@ -432,6 +586,17 @@ runtime.on_reset(lambda forked: _async_stores.clear())
 
 #: Frames between roles.current() and the caller of an aio function: call_async, the function.
 _ASYNC_CALLER = 2
+
+
+def async_store(role: str | None, *, skip: int = 0) -> AsyncRoleStore:
+    """The calling role's AsyncRoleStore (cached per role); the role is resolved now, ``skip``
+    frames above the caller's being the library's own."""
+    settings = runtime.enabled_settings()
+    name = roles.current(role, settings, skip=skip + 1)
+    store = _async_stores.get(name)
+    if store is None or store.settings is not settings:
+        store = _async_stores[name] = AsyncRoleStore(name, settings=settings)
+    return store
 
 
 def call_async(
@@ -444,18 +609,14 @@ def call_async(
     the caller's frame is gone); return the coroutine that does the rest and never raises."""
     started = time.perf_counter()
     try:
-        settings = runtime.enabled_settings()
-        name = roles.current(role, settings, skip=_ASYNC_CALLER)
-        store = _async_stores.get(name)
-        if store is None or store.settings is not settings:
-            store = _async_stores[name] = AsyncRoleStore(name, settings=settings)
+        store = async_store(role, skip=_ASYNC_CALLER)
     except Exception as exc:
-        return _ready(op, _failed(op, exc, None, args, started))
+        return _ready(op, _failed(op, exc, None, args, started), kwargs)
     return _run_async(op, store, args, kwargs, started)
 
 
-async def _ready(op: Operation, result: Result) -> Result:
-    return result if op.finish is None else op.finish(result)
+async def _ready(op: Operation, result: Result, kwargs: Mapping[str, Any]) -> Result:
+    return _finished(op, result, None, kwargs)
 
 
 async def _run_async(
@@ -466,12 +627,12 @@ async def _run_async(
         if op.reports_pool:
             deployment = await asyncio.to_thread(deployment_report, store.settings)
             outcome = (outcome, await store.pool_usage(), deployment)
-        result = op.build(outcome, store, args)
+        result = op.build(outcome, _seen_as(op, store, kwargs), args)
     except Exception as exc:
-        result = _failed(op, exc, store, args, started)
+        result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
     else:
         _succeeded(op, store, args, started)
-    return result if op.finish is None else op.finish(result)
+    return _finished(op, result, store, kwargs)
 
 
 def bind_async(

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar
 
-from . import codec, index
+from . import codec, index, sharing
 from .errors import (
     ConfigError,
     InternalError,
@@ -35,10 +35,12 @@ from .errors import (
     SerializationError,
     TimeoutError,
 )
-from .keys import Keyspace
+from .keys import Keyspace, validate_role
+from .settings import MessagingSettings
 from .ttl import NO_EXPIRY, apply_ttl
 
 __all__ = [
+    "Batch",
     "Call",
     "Entry",
     "Health",
@@ -61,6 +63,32 @@ HEALTH_PROBE = "__roleredis_health__:"
 #: A key in the namespace that listing and clearing touch first with a key-checked command
 #: (EXISTS): Redis ACLs do not check SCAN, but they refuse this for another role's namespace.
 ACL_PROBE = "__roleredis_acl_probe__"
+#: A call no redis-py method has: ``EXISTS key`` whose refusal by the server (NOPERM) comes
+#: back as the reply (a PermissionDeniedError object) instead of failing the batch, so that
+#: one batch can ask, key by key, which keys the connection's ACL user may read (the runners
+#: know it).
+READABLE = "readable"
+
+
+class Batch(list[Call]):
+    """A batch that says how it must be sent; a plain list is an ordinary batch.
+
+    ``repeatable`` False: the batch must not be carried out twice (a mail send: XADD is not
+    idempotent), so a reply lost after it was written is reported as ``unknown_outcome``
+    instead of retried. ``wait``: seconds a blocking command in it may wait on the server,
+    added to the read timeout for this call only.
+
+    >>> b = Batch([("xlen", ("k",))], repeatable=False)
+    >>> b, b.repeatable, b.wait
+    ([('xlen', ('k',))], False, 0.0)
+    """
+
+    __slots__ = ("repeatable", "wait")
+
+    def __init__(self, calls: Iterable[Call], *, repeatable: bool = True, wait: float = 0.0):
+        super().__init__(calls)
+        self.repeatable = repeatable
+        self.wait = wait
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,6 +105,15 @@ class Scope:
     index: bool = False
     #: how long a write with ``replicas=N`` waits for them (async.wait_timeout), seconds
     wait_timeout: float = 1.0
+    #: the sharing section of config.yaml (None: there is none; see roleredis.sharing)
+    sharing: sharing.Sharing | None = None
+    #: set on the scope of a read with ``from_role``: the role reading (keyspace: the owner's)
+    reader: str | None = None
+    #: mailboxes and events (visibility timeout, deliveries, bounds)
+    messaging: MessagingSettings = dataclasses.field(default_factory=MessagingSettings)
+    #: what operations of this store keep between calls in this process (the mailbox's known
+    #: channels: see roleredis.mail); never compared
+    state: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def role(self) -> str:
@@ -248,9 +285,45 @@ def _remaining(ttl_reply: Any) -> int:
     return NO_EXPIRY if ttl == -1 else max(ttl, 0)
 
 
-def read(scope: Scope, key: str) -> Op[Entry]:
-    """The value and remaining TTL of ``key``; raises NotFoundError if it is missing."""
+def reading(scope: Scope, from_role: Any) -> Scope:
+    """The scope through which ``scope``'s role reads ``from_role``'s keys (None: its own).
+
+    The owner's keyspace in the same layout (``{owner}:`` under cluster hash tags), no key
+    index (the owner's index is the owner's: a reader may not read it), and ``reader`` set so
+    that the sharing section is checked.
+
+    >>> reading(Scope(Keyspace("beta")), "alpha").keyspace.full_key("shared:x")
+    'alpha:shared:x'
+    """
+    if from_role is None:
+        return scope
+    owner = validate_role(from_role)
+    ks = scope.keyspace
+    return dataclasses.replace(
+        scope,
+        keyspace=Keyspace(owner, auto_prefix=ks.auto_prefix, hash_tag=ks.hash_tag),
+        index=False,
+        reader=scope.role,
+    )
+
+
+def _granted(scope: Scope, keys: Iterable[str]) -> None:
+    """PermissionDeniedError if the sharing section does not let the reader read each key."""
+    if scope.reader is None or scope.sharing is None:
+        return
+    for key in keys:
+        if not scope.sharing.allows(scope.reader, scope.role, key):
+            raise PermissionDeniedError(sharing.refusal(scope.reader, scope.role, key))
+
+
+def read(scope: Scope, key: str, *, from_role: str | None = None) -> Op[Entry]:
+    """The value and remaining TTL of ``key``; raises NotFoundError if it is missing.
+
+    ``from_role``: read that role's ``key`` instead, as this role (a granted read).
+    """
+    scope = reading(scope, from_role)
     full = scope.keyspace.full_key(key)
+    _granted(scope, (key,))
     data, ttl = yield [("get", (full,)), ("ttl", (full,))]
     if data is None:
         raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
@@ -275,9 +348,11 @@ def remaining_ttl(scope: Scope, key: str) -> Op[int]:
     return int(remaining)
 
 
-def exists(scope: Scope, key: str) -> Op[bool]:
-    """Whether ``key`` exists."""
+def exists(scope: Scope, key: str, *, from_role: str | None = None) -> Op[bool]:
+    """Whether ``key`` exists (``from_role``: that role's ``key``, a granted read)."""
+    scope = reading(scope, from_role)
     full = scope.keyspace.full_key(key)
+    _granted(scope, (key,))
     (count,) = yield [("exists", (full,))]
     return bool(count)
 
@@ -303,10 +378,15 @@ def _scan(cursor: int, match: str) -> Call:
     return ("scan", (cursor, match, SCAN_COUNT))
 
 
-def list_keys(scope: Scope, pattern: str = "*") -> Op[list[str]]:
+def list_keys(scope: Scope, pattern: str = "*", *, from_role: str | None = None) -> Op[list[str]]:
     """The role's keys matching ``pattern`` (a glob applied after the role prefix), without
     the prefix, sorted: from the role's index when it is on and trusted, else with SCAN
-    (never KEYS)."""
+    (never KEYS).
+
+    ``from_role``: that role's keys which this role may read (see :func:`_list_granted`).
+    """
+    if from_role is not None:
+        return (yield from _list_granted(reading(scope, from_role), pattern))
     match = scope.keyspace.scan_pattern(pattern)
     strip = scope.keyspace.strip
     seen: dict[str, None] = {}
@@ -324,6 +404,77 @@ def list_keys(scope: Scope, pattern: str = "*") -> Op[list[str]]:
             seen[strip(full)] = None
         if int(cursor) == 0:
             return sorted(seen)
+
+
+def _literal_prefix(pattern: str) -> str:
+    """What every key matching the glob ``pattern`` starts with.
+
+    >>> _literal_prefix("shared:*"), _literal_prefix("a?c")
+    ('shared:', 'a')
+    """
+    for i, c in enumerate(pattern):
+        if c in "*?[\\":
+            return pattern[:i]
+    return pattern
+
+
+def _refused(reply: Any) -> bool:
+    """Whether a READABLE call's reply is the server's refusal (the runners turn it into a
+    PermissionDeniedError); any other error reply is raised."""
+    if isinstance(reply, PermissionDeniedError):
+        return True
+    if isinstance(reply, Exception):
+        raise reply
+    return False
+
+
+def _list_granted(scope: Scope, pattern: str) -> Op[list[str]]:
+    """The owner's keys matching ``pattern`` that the reader may read, sorted.
+
+    Redis does not check key patterns for SCAN, so a scan alone would show a reader every key
+    name of the owner. The keys each SCAN step finds are asked with one key-checked EXISTS
+    (READABLE, sent with the next SCAN step: no round trip of its own); if the server refuses
+    it, one more round trip asks key by key, and only the keys the reader may read are kept.
+    The sharing section (when there is one) is applied first. A first READABLE probe of a key
+    under the pattern's literal prefix tells whether the reader holds a grant there: a
+    listing that finds no readable key is ``permission`` unless that probe passed (an empty,
+    granted part of the namespace).
+    """
+    keyspace = scope.keyspace
+    match = keyspace.scan_pattern(pattern)
+    reader = scope.reader or scope.role
+    patterns = None if scope.sharing is None else scope.sharing.patterns(reader, scope.role)
+    if patterns == ():
+        raise PermissionDeniedError(sharing.refusal(reader, scope.role))
+    probe = keyspace.full_key(_literal_prefix(pattern) + ACL_PROBE)
+    replies = yield [(READABLE, (probe,)), _scan(0, match)]
+    granted = not _refused(replies[0])
+    strip = keyspace.strip
+    kept: dict[str, None] = {}
+    while True:
+        cursor, batch = replies[-1]
+        asked = [f for f in batch if patterns is None or sharing.matches(patterns, strip(f))]
+        calls: list[Call] = [(READABLE, tuple(asked))] if asked else []
+        if int(cursor) != 0:
+            calls.append(_scan(cursor, match))
+        if not calls:
+            break
+        replies = yield calls
+        if asked and not _refused(replies[0]):
+            kept.update(dict.fromkeys(map(strip, asked)))
+        elif asked:  # some are not granted: which?
+            each = yield [(READABLE, (full,)) for full in asked]
+            for full, reply in zip(asked, each, strict=True):
+                if not _refused(reply) and reply:
+                    kept[strip(full)] = None
+        if int(cursor) == 0:
+            break
+    if not kept and not granted:
+        raise PermissionDeniedError(
+            f"role {reader!r} may read no key of role {scope.role!r} matching {pattern!r} "
+            f"(grant it: roleredis acl grant {reader} --read {scope.role}:PATTERN)"
+        )
+    return sorted(kept)
 
 
 def clear(scope: Scope, progress: Callable[[int], object] | None = None) -> Op[int]:
@@ -426,8 +577,12 @@ def write_many(
     return WrittenMany(keys, NO_EXPIRY if seconds is None else seconds, warning)
 
 
-def read_many(scope: Scope, keys: Iterable[str]) -> Op[ReadMany]:
-    """Read ``keys`` with one MGET; missing keys are listed in ``missing``, not errors."""
+def read_many(scope: Scope, keys: Iterable[str], *, from_role: str | None = None) -> Op[ReadMany]:
+    """Read ``keys`` with one MGET; missing keys are listed in ``missing``, not errors.
+
+    ``from_role``: that role's keys (a granted read: all of them must be granted).
+    """
+    scope = reading(scope, from_role)
     if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
         raise InvalidArgumentError(
             f"keys must be a list of str, got {type(keys).__name__}"
@@ -435,6 +590,7 @@ def read_many(scope: Scope, keys: Iterable[str]) -> Op[ReadMany]:
         )
     wanted = list(dict.fromkeys(keys))
     fulls = [scope.keyspace.full_key(k) for k in wanted]
+    _granted(scope, wanted)
     if not fulls:
         return ReadMany({}, [])
     (datas,) = yield [("mget", (fulls,))]

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
+from . import events, mail, ops
 from .errors import RoleRedisError, translate
 
 __all__ = [
+    "acked",
     "cleared",
+    "dead_letters",
     "deleted",
     "entry",
+    "event",
+    "events_read",
     "existence",
     "failure",
     "health",
     "key_list",
+    "published",
+    "queued_send",
     "read_many",
+    "received",
+    "replayed",
+    "sent",
     "with_missing_value",
     "written",
     "written_many",
@@ -36,6 +45,7 @@ def failure(exc: BaseException, **context: Any) -> Result:
     return {
         "success": False,
         **context,
+        **getattr(error, "context", {}),
         "error": text,
         "message": text,
         "error_code": error.error_code,
@@ -116,14 +126,16 @@ def entry(e: ops.Entry) -> Result:
     }
 
 
-def key_list(keys: list[str], pattern: str, role: str) -> Result:
+def key_list(keys: list[str], pattern: str, role: str, from_role: str | None = None) -> Result:
+    """``from_role``: the keys listed are that role's which ``role`` may read."""
+    whose = role if from_role is None else f"{from_role} readable by {role}"
     return {
         "success": True,
         "pattern": pattern,
         "role": role,
         "keys": keys,
         "count": len(keys),
-        "message": f"Found {len(keys)} keys for role {role} matching {pattern!r}",
+        "message": f"Found {len(keys)} keys for role {whose} matching {pattern!r}",
     }
 
 
@@ -205,4 +217,102 @@ def health(
         "pool": pool,
         **extra,
         "message": f"Redis {h.redis_version} ({mode}) answered in {h.latency_ms} ms",
+    }
+
+
+def published(p: events.Published, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "topic": p.topic,
+        "id": p.id,
+        "message": f"Published event {p.id} to {role}'s topic {p.topic}",
+    }
+
+
+def event(e: events.Event) -> Result:
+    """One event as every face gives it: ``from`` is the publisher (told by its stream's key).
+
+    >>> got = event(events.Event("1700000000000-0", "weather", "alerts", {"n": 2}, 1700000000.0))
+    >>> got["from"], got["event"], got["at"]
+    ('weather', {'n': 2}, 1700000000.0)
+    """
+    return {"id": e.id, "from": e.sender, "topic": e.topic, "event": e.value, "at": e.at}
+
+
+def events_read(batch: events.EventBatch, role: str) -> Result:
+    found = [event(e) for e in batch.events]
+    return {
+        "success": True,
+        "role": role,
+        "from_role": batch.sender,
+        "topic": batch.topic,
+        "events": found,
+        "count": len(found),
+        "last_id": batch.last_id,
+        "message": f"Read {len(found)} events of {batch.sender}'s topic {batch.topic}",
+    }
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+
+def sent(s: mail.Sent) -> Result:
+    return {
+        "success": True,
+        "to": s.to,
+        "from": s.sender,
+        "id": s.id,
+        "msg_id": s.msg_id,
+        "message": f"Message {s.msg_id} sent from {s.sender} to {s.to}",
+    }
+
+
+def queued_send(p: mail.PreparedSend) -> Result:
+    return {
+        "success": True,
+        "to": p.to,
+        "from": p.sender,
+        "msg_id": p.msg_id,
+        "async": True,
+        "message": f"Message {p.msg_id} from {p.sender} to {p.to} queued (fire and forget)",
+    }
+
+
+def received(messages: list[mail.Message], role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "messages": [m.as_dict() for m in messages],
+        "count": len(messages),
+        "message": f"Received {len(messages)} messages for role {role}",
+    }
+
+
+def acked(a: mail.Acked, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "acked": a.acked,
+        "message": f"Acknowledged {a.acked} messages of role {role}",
+    }
+
+
+def dead_letters(letters: list[mail.DeadLetter], role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "messages": [d.as_dict() for d in letters],
+        "count": len(letters),
+        "message": f"{len(letters)} dead letters of role {role}",
+    }
+
+
+def replayed(r: mail.Replayed, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "replayed": r.replayed,
+        "ids": r.ids,
+        "message": f"Put {r.replayed} dead letters of role {role} back in its inbox",
     }

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import redis.exceptions as rex
 
-from .errors import InvalidArgumentError, RoleRedisError, translate
+from .errors import InvalidArgumentError, OutcomeUnknownError, RoleRedisError, translate
 from .internals import pool_exhausted
 
 __all__ = [
@@ -191,10 +191,11 @@ class RetryPolicy:
         step = steps[attempt - 1]
         return self.uniform(step / 2, step)
 
-    def should_ping(self, exc: BaseException) -> bool:
+    def should_ping(self, exc: BaseException, repeatable: bool = True) -> bool:
         """Whether the runner should find out if the server still answers PING before
-        :meth:`decide`: only for an established connection the server dropped."""
-        return classify(exc) is Failure.DROPPED
+        :meth:`decide`: only for an established connection the server dropped (and not for a
+        batch that is not repeatable: its outcome is unknown whatever PING says)."""
+        return repeatable and classify(exc) is Failure.DROPPED
 
     def decide(
         self,
@@ -204,6 +205,7 @@ class RetryPolicy:
         *,
         answers_ping: bool | None = None,
         what: str = "the call",
+        repeatable: bool = True,
     ) -> Decision:
         """What to do after the ``attempt``-th try failed with ``exc``, ``elapsed`` seconds
         after the first failure.
@@ -211,8 +213,22 @@ class RetryPolicy:
         ``answers_ping`` (found out by the runner when :meth:`should_ping` said so) is whether
         the server answers PING on a new connection: then it closed this one on purpose, and
         the call is refused (invalid_argument), never retried.
+
+        ``repeatable`` False (a batch that must not be carried out twice: a mail send, since
+        XADD is not idempotent): a timeout or a connection lost after the batch was written
+        leaves its outcome unknown; that is the error (``unknown_outcome``), never a retry.
+        A connection that could not be made (nothing was written) is retried as usual.
         """
         kind = classify(exc)
+        if not repeatable and kind in (Failure.DROPPED, Failure.TIMEOUT):
+            return Decision(
+                None,
+                OutcomeUnknownError(
+                    f"{what}: the reply was lost ({translate(exc, address=self.address)}); it "
+                    "may or may not have been carried out, so it is not sent again"
+                ),
+                _SERVER[kind],
+            )
         if kind is Failure.REFUSED or (kind is Failure.DROPPED and answers_ping):
             return Decision(None, refused_by_server(what, exc), "up", refused=True)
         error = translate(exc, address=self.address, tls=self.tls)

@@ -3,7 +3,7 @@
 :class:`Settings` is made of one group per concern (:class:`ConnectionSettings`,
 :class:`TlsSettings`, :class:`PoolSettings`, :class:`KeySettings`, :class:`WriterSettings`,
 :class:`BreakerSettings`, :class:`SerializationSettings`, :class:`EncryptionSettings`,
-:class:`DeploymentSettings`, :class:`MessagingSettings`) plus
+:class:`DeploymentSettings`, :class:`MessagingSettings`, :class:`McpSettings`) plus
 where the values came from. A bad value is refused where it is given, with a
 :class:`~roleredis.errors.ConfigError` that names the setting; :mod:`roleredis.config` reads
 the file and the environment into these objects with the very same checks.
@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 from . import checks
 from .errors import ConfigError
+from .sharing import Sharing
+from .sharing import parse as parse_sharing
 from .urls import (
     REDACTED,
     Deployment,
@@ -48,6 +50,7 @@ __all__ = [
     "DeploymentSettings",
     "EncryptionSettings",
     "KeySettings",
+    "McpSettings",
     "MessagingSettings",
     "PoolSettings",
     "RedactedDict",
@@ -258,6 +261,19 @@ class MessagingSettings(_Group):
     max_events: int = setting(10_000, checks.whole(1), "redis.messaging.max_events")
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class McpSettings(_Group):
+    """What a role's model may pass and get through the agent tools (``roleredis mcp``,
+    :func:`roleredis.call_tool`): the largest value, message or event it may send, and the
+    size past which a list in a result (keys, messages, events) is cut."""
+
+    #: the largest value, message or event a model may send, as JSON, in bytes (the smallest
+    #: of this, messaging.max_message_bytes and serialization.max_value_bytes applies)
+    max_value_bytes: int = setting(1024 * 1024, checks.whole(1), "redis.mcp.max_value_bytes")
+    #: a result larger than this, as JSON, in bytes, has its list cut (never a value)
+    max_result_bytes: int = setting(1024 * 1024, checks.whole(1), "redis.mcp.max_result_bytes")
+
+
 T = TypeVar("T")
 
 
@@ -288,6 +304,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "encryption": EncryptionSettings,
     "deployment": DeploymentSettings,
     "messaging": MessagingSettings,
+    "mcp": McpSettings,
 }
 
 
@@ -312,9 +329,13 @@ class Settings:
     encryption: EncryptionSettings
     deployment: DeploymentSettings
     messaging: MessagingSettings
+    mcp: McpSettings
     use_env_overrides: bool
     config_path: str | None
     sources: Mapping[str, str] = dataclasses.field(repr=False, compare=False)
+    #: the top-level ``sharing:`` section of config.yaml (granted reads checked in the
+    #: library, see :mod:`roleredis.sharing`); None when there is none
+    sharing: Sharing | None = None
 
     #: the flat names, in the order as_dict() and ``roleredis config`` show them
     FLAT: ClassVar[dict[str, Flat[Any]]]
@@ -366,6 +387,8 @@ class Settings:
     max_length = Flat[int]("messaging", "max_length")
     max_message_bytes = Flat[int]("messaging", "max_message_bytes")
     max_events = Flat[int]("messaging", "max_events")
+    mcp_max_value_bytes = Flat[int]("mcp", "max_value_bytes")
+    mcp_max_result_bytes = Flat[int]("mcp", "max_result_bytes")
 
     def __init__(
         self,
@@ -381,9 +404,11 @@ class Settings:
         encryption: EncryptionSettings | None = None,
         deployment: DeploymentSettings | None = None,
         messaging: MessagingSettings | None = None,
+        mcp: McpSettings | None = None,
         use_env_overrides: Any = True,
         config_path: str | None = None,
         sources: Mapping[str, str] | None = None,
+        sharing: Sharing | Mapping[str, Any] | None = None,
         **flat: Any,
     ) -> None:
         groups = (
@@ -397,6 +422,7 @@ class Settings:
             encryption,
             deployment,
             messaging,
+            mcp,
         )
         given: dict[str, Any] = dict(zip(_GROUPS, groups, strict=True))
         changes: dict[str, dict[str, Any]] = {group: {} for group in _GROUPS}
@@ -422,6 +448,9 @@ class Settings:
         )
         object.__setattr__(self, "config_path", config_path)
         object.__setattr__(self, "sources", dict(sources or {}))
+        if sharing is not None and not isinstance(sharing, Sharing):
+            sharing = parse_sharing(sharing, "sharing")
+        object.__setattr__(self, "sharing", sharing)
 
     @property
     def mode(self) -> str:

@@ -65,6 +65,8 @@ def _call(client: Any, name: str, args: tuple[Any, ...]) -> Any:
         return _acknowledged(client.set(args[0], as_text(args[1])))
     if name == "unlink":
         return client.delete(*args)
+    if name == "readable":  # roleredis.ops.READABLE: a key-checked EXISTS
+        return client.exists(*args)
     if name == "scan":
         cursor, match, count = args
         return client.scan(cursor, match=match, count=count)

@@ -14,26 +14,31 @@ with the same signatures (tests/unit/test_face_parity.py checks it against the f
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from . import ops
+from . import events, mail, ops
 from .aexecutor import loop_executor
 from .codec import Codec
 from .config import Settings
 from .connection import describe, embedded_backend, uses_tls
 from .crypto import Keyring
 from .errors import RoleRedisError
-from .executor import SyncExecutor, drive
+from .executor import SyncExecutor, drive, waiting_places
 from .internals import pool_counts
 from .keys import Keyspace, validate_role
+from .retry import WRITER_BACKOFF
 
 __all__ = ["AsyncRoleStore", "RoleStore", "drive_async", "pool_usage", "scope_for"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+log = logging.getLogger("roleredis.events")
 
 #: The health probe's value on a stand-in client: the guide's original module wrote "test".
 STAND_IN_PROBE_VALUE = b"test"
@@ -81,6 +86,8 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         # roles share one namespace without a prefix: there is no role's index to keep
         index=settings.index and settings.auto_prefix,
         wait_timeout=settings.async_wait_timeout,
+        sharing=settings.sharing,
+        messaging=settings.messaging,
     )
 
 
@@ -126,7 +133,8 @@ def _async_method(
 
 
 def _describe(method: Any, factory: Callable[..., Any], returns: str) -> None:
-    name = {"list_keys": "keys", "remaining_ttl": "ttl"}.get(factory.__name__, factory.__name__)
+    renamed = {"list_keys": "keys", "remaining_ttl": "ttl", "status": "mail_status"}
+    name = renamed.get(factory.__name__, factory.__name__)
     method.__name__ = name
     method.__doc__ = factory.__doc__
     method.__signature__ = _signature_of(factory, returns)
@@ -158,6 +166,7 @@ class RoleStore:
             breaker=runtime.breaker(),
             tls=uses_tls(self.settings),
             address=describe(self.settings),
+            waiting=waiting_places(self.settings.max_connections),
         )
         if not self._run.native and self.scope.index:
             # a stand-in (a Mock) gets the guide's original calls, which kept no index
@@ -179,6 +188,14 @@ class RoleStore:
     keys = _method(ops.list_keys)
     write_many = _method(ops.write_many)
     read_many = _method(ops.read_many)
+    publish = _method(events.publish)
+    read_events = _method(events.read_events)
+    send = _method(mail.send)
+    receive = _method(mail.receive)
+    ack = _method(mail.ack)
+    dead_letters = _method(mail.dead_letters)
+    replay_dead_letters = _method(mail.replay_dead_letters)
+    mail_status = _method(mail.status)
 
     def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
@@ -263,6 +280,14 @@ class AsyncRoleStore:
     keys = _async_method(ops.list_keys)
     write_many = _async_method(ops.write_many)
     read_many = _async_method(ops.read_many)
+    publish = _async_method(events.publish)
+    read_events = _async_method(events.read_events)
+    send = _async_method(mail.send)
+    receive = _async_method(mail.receive)
+    ack = _async_method(mail.ack)
+    dead_letters = _async_method(mail.dead_letters)
+    replay_dead_letters = _async_method(mail.replay_dead_letters)
+    mail_status = _async_method(mail.status)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
@@ -279,6 +304,79 @@ class AsyncRoleStore:
     async def health(self) -> ops.Health:
         """PING plus a write/read/delete probe in the role's namespace."""
         return await self._run(ops.health(self.scope, embedded_backend(self.settings)))
+
+    async def follow_events(
+        self, from_role: str, topic: str, *, after: str = "$"
+    ) -> AsyncGenerator[events.Event, None]:
+        """Every event of ``from_role``'s ``topic`` published after ``after``, as it comes,
+        without end (stop iterating to stop following).
+
+        ``after="$"`` (only events from now on) is resolved once, to the id of the newest
+        event there is, and every read goes on from the id of the last event it returned, so
+        none published between two reads is missed. Each read waits up to
+        ``events.FOLLOW_WAIT_MS`` for new events (returning as soon as one comes), through the
+        same runner, retry policy and breaker as every call. A failure that passes (the server
+        unreachable or slow, every connection in use: ``events.PASSING``) is waited out with
+        the background writer's backoff (up to 2 s between tries, logged once per outage on
+        ``roleredis.events``) and the reads go on from where they were; any other failure
+        (permission, a bad argument, an event that cannot be decoded) is raised.
+
+        >>> import asyncio
+        >>> async def first_storm():
+        ...     await AsyncRoleStore("weather").publish("storms", {"level": 3})
+        ...     follower = AsyncRoleStore("radar").follow_events("weather", "storms", after="0")
+        ...     event = await anext(follower)
+        ...     await follower.aclose()
+        ...     return event.sender, event.value
+        >>> asyncio.run(first_storm())
+        ('weather', {'level': 3})
+        """
+        events.validate_follow(from_role, topic, after)
+        if after == "$":
+            after = (await self._read_riding_out(from_role, topic, after, 0)).last_id
+        while True:
+            batch = await self._read_riding_out(from_role, topic, after, events.FOLLOW_WAIT_MS)
+            after = batch.last_id
+            for event in batch.events:
+                yield event
+
+    async def _read_riding_out(
+        self, from_role: str, topic: str, after: str, block_ms: int
+    ) -> events.EventBatch:
+        """One read of a follower, tried again after failures that pass (see follow_events)."""
+        failures = 0
+        while True:
+            op = events.read_events(
+                self.scope,
+                from_role,
+                topic,
+                after=after,
+                count=events.FOLLOW_COUNT,
+                block_ms=block_ms,
+            )
+            try:
+                batch = await self._run(op)
+            except events.PASSING as exc:
+                if not failures:
+                    log.warning(
+                        "following %s's events on %r as %s: %s; trying again until it passes",
+                        from_role,
+                        topic,
+                        self.role,
+                        exc,
+                    )
+                await asyncio.sleep(WRITER_BACKOFF[min(failures, len(WRITER_BACKOFF) - 1)])
+                failures += 1
+                continue
+            if failures:
+                log.warning(
+                    "following %s's events on %r as %s: reading again after %d failed tries",
+                    from_role,
+                    topic,
+                    self.role,
+                    failures,
+                )
+            return batch
 
     async def pool_usage(self) -> dict[str, int]:
         """Connections of the client's pool (the running loop's own client by default)."""

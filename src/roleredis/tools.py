@@ -21,14 +21,22 @@ from . import background, face, results, roles, runtime
 from .config import RedactedDict, Settings
 from .errors import DisabledError, InvalidArgumentError, TimeoutError
 from .face import (
+    ACK,
     CLEAR_ROLE_DATA,
+    DEAD_LETTERS,
     DELETE,
     EXISTS,
     GET_KEYS,
     HEALTH_CHECK,
+    PUBLISH,
     READ,
     READ_ASYNC,
+    READ_EVENTS,
     READ_MANY,
+    RECEIVE,
+    REPLAY_DEAD_LETTERS,
+    SEND,
+    SEND_ASYNC,
     WRITE,
     WRITE_ASYNC,
     WRITE_MANY,
@@ -40,15 +48,23 @@ from .store import RoleStore
 
 __all__ = [
     "acting_as",
+    "redis_ack",
     "redis_clear_role_data",
+    "redis_dead_letters",
     "redis_delete",
     "redis_exists",
     "redis_flush",
     "redis_get_keys",
     "redis_health_check",
+    "redis_publish",
     "redis_read",
     "redis_read_async",
+    "redis_read_events",
     "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
@@ -175,8 +191,12 @@ def redis_write(
     )
 
 
-def redis_read(key: str, *, role: str | None = None) -> Result:
+def redis_read(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
     """Read ``<role>:<key>``: ``value`` as written, ``ttl`` remaining (-1: never expires).
+
+    ``from_role``: read that role's ``key`` as the calling role (a granted read: with ACL
+    users the server checks the grant, else the config's ``sharing:`` section, if any); the
+    result then also carries ``role`` (the caller) and ``from_role``.
 
     >>> _ = redis_write("user_session", {"user_id": 123}, role="web")
     >>> redis_read("user_session", role="web")["value"]
@@ -184,17 +204,22 @@ def redis_read(key: str, *, role: str | None = None) -> Result:
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return face.call(READ, _store, role, (key,))
+    return face.call(READ, _store, role, (key,), {"from_role": from_role})
 
 
-def redis_get_keys(pattern: str = "*", *, role: str | None = None) -> Result:
+def redis_get_keys(
+    pattern: str = "*", *, role: str | None = None, from_role: str | None = None
+) -> Result:
     """The calling role's keys matching ``pattern`` (SCAN; the prefix is not shown).
+
+    ``from_role``: that role's keys which the calling role may read (``permission`` if it may
+    read none of them); the result then carries ``from_role`` too.
 
     >>> _ = redis_write("session:abc123", {"user_id": 1}, role="web")
     >>> redis_get_keys("session:*", role="web")["keys"]
     ['session:abc123']
     """
-    return face.call(GET_KEYS, _store, role, (pattern,))
+    return face.call(GET_KEYS, _store, role, (pattern,), {"from_role": from_role})
 
 
 def redis_delete(key: str, *, role: str | None = None) -> Result:
@@ -207,13 +232,14 @@ def redis_delete(key: str, *, role: str | None = None) -> Result:
     return face.call(DELETE, _store, role, (key,))
 
 
-def redis_exists(key: str, *, role: str | None = None) -> Result:
-    """Whether ``<role>:<key>`` exists, in ``exists``.
+def redis_exists(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
+    """Whether ``<role>:<key>`` exists, in ``exists`` (``from_role``: that role's ``key``, a
+    granted read, as for :func:`redis_read`).
 
     >>> redis_exists("never written", role="web")["exists"]
     False
     """
-    return face.call(EXISTS, _store, role, (key,))
+    return face.call(EXISTS, _store, role, (key,), {"from_role": from_role})
 
 
 def redis_health_check(*, role: str | None = None) -> Result:
@@ -260,14 +286,68 @@ def redis_write_many(
     )
 
 
-def redis_read_many(keys: Iterable[str], *, role: str | None = None) -> Result:
+def redis_read_many(
+    keys: Iterable[str], *, role: str | None = None, from_role: str | None = None
+) -> Result:
     """Read many keys in one round trip: ``values`` for those found, ``missing`` for the rest.
+
+    ``from_role``: that role's keys, a granted read (every key must be granted).
 
     >>> _ = redis_write_many({"a": 1, "b": 2}, role="web")
     >>> redis_read_many(["a", "b", "zzz"], role="web")["missing"]
     ['zzz']
     """
-    return face.call(READ_MANY, _store, role, (keys,))
+    return face.call(READ_MANY, _store, role, (keys,), {"from_role": from_role})
+
+
+# --- events: each role's log per topic, which every role may read ---------------------------
+
+
+def redis_publish(topic: str, event: Any, *, role: str | None = None) -> Result:
+    """Append ``event`` to the calling role's own log for ``topic``; ``id`` is its stream id.
+
+    ``event`` is any value :func:`redis_write` stores exactly (JSON values, ints of any size,
+    bytes), at most messaging.max_message_bytes stored. A topic is 1-64 characters of
+    ``A-Z a-z 0-9 _ . -``. The log keeps the last messaging.max_events events (the oldest go
+    first). Only the role's own ACL user may write its logs; every role may read them.
+
+    >>> redis_publish("forecasts", {"sky": "clear"}, role="weather")["success"]
+    True
+    """
+    return face.call(PUBLISH, _store, role, (topic, event))
+
+
+def redis_read_events(
+    from_role: str,
+    topic: str,
+    *,
+    after: str = "0",
+    count: int = 100,
+    block_ms: int = 0,
+    role: str | None = None,
+) -> Result:
+    """Up to ``count`` events of ``from_role``'s ``topic`` published after ``after``, oldest
+    first: ``events`` (each: id, from, topic, event, at) and ``last_id``, the ``after`` of the
+    next read.
+
+    ``after``: "0" (the oldest kept), an id (``last_id`` of the previous read) or "$" (only
+    events from now on: resolved to the newest id, returned as ``last_id``). ``block_ms`` > 0:
+    if there is none yet, wait up to that long for one. Any role may read any role's events.
+
+    >>> _ = redis_publish("forecasts", {"sky": "rain"}, role="weather")
+    >>> read = redis_read_events("weather", "forecasts", role="radar")
+    >>> read["events"][-1]["event"], read["events"][-1]["from"]
+    ({'sky': 'rain'}, 'weather')
+    >>> redis_read_events("weather", "forecasts", after=read["last_id"], role="radar")["count"]
+    0
+    """
+    return face.call(
+        READ_EVENTS,
+        _store,
+        role,
+        (from_role, topic),
+        {"after": after, "count": count, "block_ms": block_ms},
+    )
 
 
 # --- fire and forget -------------------------------------------------------------------------
@@ -337,3 +417,87 @@ def redis_flush(timeout: float | None = None) -> Result:
     except Exception as exc:
         face.log.debug("flush failed: %s", exc)  # the caller holds it in the result
         return results.failure(exc, written=0, pending=background.current_pending(), lost=0)
+
+
+# --- mail between roles ----------------------------------------------------------------------
+
+
+def redis_send(to_role: str, message: Any, *, role: str | None = None) -> Result:
+    """Send ``message`` (any value :func:`redis_write` stores exactly) to ``to_role``'s inbox.
+
+    ``id`` is what the recipient acks; ``msg_id`` is made here and kept across retries and
+    replays, so the recipient can drop duplicates (delivery is at least once). A send whose
+    reply was lost fails with error_code ``unknown_outcome`` (and its ``msg_id``) instead of
+    being sent twice; a full channel (messaging.max_length unacknowledged) with ``overloaded``.
+
+    >>> sent = redis_send("planner", {"task": "forecast"}, role="weather")
+    >>> sent["success"], sent["from"], sent["to"], len(sent["msg_id"])
+    (True, 'weather', 'planner', 32)
+    """
+    return face.call(SEND, _store, role, (to_role, message))
+
+
+def redis_receive(count: int = 10, block_ms: int = 0, *, role: str | None = None) -> Result:
+    """Up to ``count`` messages from the calling role's inbox: each with ``id``, ``msg_id``,
+    ``from`` (the sender, as the server authenticated it), ``body``, ``sent_at`` and
+    ``deliveries``. ``block_ms`` 0 returns at once; more waits up to that long for one.
+
+    A message not acknowledged within messaging.visibility_timeout is delivered again (to
+    any process of the role); after messaging.max_deliveries it becomes a dead letter.
+
+    >>> _ = redis_send("planner", {"task": "forecast"}, role="weather")
+    >>> got = redis_receive(role="planner")
+    >>> [(m["from"], m["body"], m["deliveries"]) for m in got["messages"]]
+    [('weather', {'task': 'forecast'}, 1)]
+    >>> redis_ack([m["id"] for m in got["messages"]], role="planner")["acked"]
+    1
+    """
+    return face.call(RECEIVE, _store, role, (count, block_ms))
+
+
+def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:
+    """Acknowledge received messages by their ``id``: they are not delivered again, and
+    leave the channel. ``acked`` counts those acknowledged now.
+
+    >>> redis_ack([], role="planner")["acked"]
+    0
+    """
+    return face.call(ACK, _store, role, (ids,))
+
+
+def redis_dead_letters(*, role: str | None = None, count: int = 100) -> Result:
+    """The calling role's dead letters (oldest first, at most ``count``): messages delivered
+    messaging.max_deliveries times without an ack, with ``from``, ``msg_id``, ``body``,
+    ``sent_at``, ``deliveries`` and ``reason``.
+
+    >>> redis_dead_letters(role="planner")["count"]
+    0
+    """
+    return face.call(DEAD_LETTERS, _store, role, (), {"count": count})
+
+
+def redis_replay_dead_letters(
+    ids: Iterable[str] | None = None, *, role: str | None = None
+) -> Result:
+    """Put dead letters (all, or those whose ``id`` is in ``ids``) back in the inbox, each in
+    its sender's channel with its msg_id; ``replayed`` counts them.
+
+    >>> redis_replay_dead_letters(role="planner")["replayed"]
+    0
+    """
+    return face.call(REPLAY_DEAD_LETTERS, _store, role, (ids,))
+
+
+def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> Result:
+    """Queue a message for ``to_role`` and return at once; the fire-and-forget writer sends
+    it (in order with the calling thread's other queued work). Checked and encoded now; a
+    full channel is refused now (by the length seen at most a second ago plus what this
+    process queued since). If it cannot be carried out, it is counted and logged as lost
+    (see :func:`redis_flush`).
+
+    >>> redis_send_async("planner", "ping", role="weather")["async"]
+    True
+    >>> redis_flush(timeout=5)["lost"]
+    0
+    """
+    return face.call(SEND_ASYNC, _store, role, (to_role, message))

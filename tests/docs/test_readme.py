@@ -3,6 +3,7 @@ examples as files under roles/<name>/, the plugin example as a real pytest run).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -82,4 +83,26 @@ def test_readme_block_runs(index: int, tmp_path: Path) -> None:
 EXPECTED = {
     'print(result["value"], result["ttl"])': "{'sky': 'clear', 'temp': 21.5} 3600",
     "async def lifecycle": "{'sky': 'clear'}",
+    "roleredis.call_tool(call": "Saved. planner:plan",
+    'print(got["value"], got["role"], got["from_role"])': "{'sky': 'clear'} beta alpha\n"
+    "['shared:forecast']\npermission",
+    "async def watch": "[('weather', {'level': 3, 'area': 'north'})]\n0 True\n{'level': 1}",
+    "redis_receive(count=10": "weather {'task': 'forecast', 'region': 'north'} 1",
 }
+
+
+def test_the_mcp_client_configurations_are_json_that_starts_the_server() -> None:
+    found = [
+        json.loads(block)
+        for block in re.findall(r"```json\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    ]
+    servers = [s for config in found for s in config["mcpServers"].values()]
+    stdio = [s for s in servers if "command" in s]
+    http = [s for s in servers if "url" in s]
+    assert stdio and http
+    for server in stdio:
+        assert server["command"] == "roleredis" and server["args"][:2] == ["mcp", "--role"]
+        assert "REDIS_URL" in server["env"]
+    for server in http:
+        assert server["url"].endswith("/mcp")
+        assert server["headers"]["Authorization"].startswith("Bearer ")

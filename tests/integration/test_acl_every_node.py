@@ -15,7 +15,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from roleredis import acl, redis_health_check, redis_read, redis_write, reset
+from roleredis import (
+    acl,
+    redis_get_keys,
+    redis_health_check,
+    redis_read,
+    redis_write,
+    reset,
+)
 from roleredis.config import Settings, load_settings
 from roleredis.testing.cluster import RedisClusterProcesses, SentinelGroup
 
@@ -250,6 +257,64 @@ def test_the_tools_work_as_the_role_user_through_a_cluster_url(
         assert refused["success"] is False and refused["error_code"] == "permission", refused
     finally:
         reset()
+
+
+def test_a_read_grant_reaches_every_node_and_survives_reprovisioning(
+    cluster: RedisClusterProcesses, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12, item 1: acl grant acts on every node, in the co-located layout."""
+    acl.provision("alpha", settings=settings)
+    beta = acl.provision("beta", settings=settings)
+    assert beta.password is not None
+    granted = acl.grant("beta", "alpha", "shared:*", settings=settings)
+    assert granted.rule == "%R~{alpha}:shared:*" and not granted.failed
+    assert len(granted.nodes) == 6 and {n.outcome for n in granted.nodes} == {"granted"}
+    acl.provision("beta", settings=settings)  # again: the grant stays on every node
+    for node in cluster.nodes:
+        admin = _admin(node)
+        try:
+            assert "%R~{alpha}:shared:*" in admin.acl_getuser("roleredis-beta")["keys"], node
+        finally:
+            admin.close()
+    listing = acl.list_report(settings=settings)
+    assert listing.drift == []
+    assert {u["role"]: u["grants"] for u in listing.users} == {
+        "alpha": [],
+        "beta": ["alpha:shared:*"],
+    }
+    writer = redis.RedisCluster(startup_nodes=cluster.startup_nodes(), password=ADMIN)
+    try:
+        writer.set("{alpha}:shared:a", b'"yes"')
+        writer.set("{alpha}:private", b'"no"')
+    finally:
+        writer.close()
+
+    monkeypatch.setenv("REDIS_URL", cluster.url)
+    monkeypatch.setenv("REDIS_USERNAME", beta.username)
+    monkeypatch.setenv("REDIS_PASSWORD", beta.password)
+    reset()
+    try:
+        assert redis_read("shared:a", role="beta", from_role="alpha")["value"] == "yes"
+        assert redis_get_keys(role="beta", from_role="alpha")["keys"] == ["shared:a"]
+        refused = redis_read("private", role="beta", from_role="alpha")
+        assert refused["error_code"] == "permission", refused
+    finally:
+        reset()
+    # a node that lost the grant (replaced, or edited by hand) is drift, evened out by granting
+    odd = cluster.nodes[-1]
+    admin = _admin(odd)
+    try:
+        one = acl.revoke_grant("beta", "alpha", "shared:*", client=admin, settings=settings)
+        assert [n.outcome for n in one.nodes] == ["revoked"]
+    finally:
+        admin.close()
+    assert any("rules differ" in d for d in acl.list_report(settings=settings).drift)
+    evened = acl.grant("beta", "alpha", "shared:*", settings=settings)
+    assert evened.drift == [f"the grant was missing on 127.0.0.1:{odd.port}"]
+    assert acl.list_report(settings=settings).drift == []
+    revoked = acl.revoke_grant("beta", "alpha", "shared:*", settings=settings)
+    assert {n.outcome for n in revoked.nodes} == {"revoked"} and len(revoked.nodes) == 6
+    assert [u["grants"] for u in acl.list_users(settings=settings)] == [[], []]
 
 
 # last of the cluster tests: it kills a primary of the module's cluster

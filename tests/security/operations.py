@@ -40,6 +40,13 @@ def run_sync(role: str, value: Any, *, flush_timeout: float = 5.0) -> Results:
     out["read_many"] = roleredis.redis_read_many(["m1", "m2", "nope"], role=role)
     out["delete"] = roleredis.redis_delete("k2", role=role)
     out["health"] = roleredis.redis_health_check(role=role)
+    out["send"] = roleredis.redis_send(role, value, role=role)
+    out["receive"] = roleredis.redis_receive(10, 50, role=role)
+    ids = [m["id"] for m in out["receive"].get("messages", [])]
+    out["ack"] = roleredis.redis_ack(ids, role=role)
+    out["dead_letters"] = roleredis.redis_dead_letters(role=role)
+    out["replay_dead_letters"] = roleredis.redis_replay_dead_letters(role=role)
+    out["send_async"] = roleredis.redis_send_async(role, value, role=role)
     out["write_async"] = roleredis.redis_write_async("a1", value, role=role)
     got: list[dict[str, Any]] = []
     done = threading.Event()
@@ -53,6 +60,11 @@ def run_sync(role: str, value: Any, *, flush_timeout: float = 5.0) -> Results:
     done.wait(flush_timeout)
     out["read_async_callback"] = got[0] if got else None
     out["read_after_async"] = roleredis.redis_read("a1", role=role)
+    out["publish"] = roleredis.redis_publish("news", value, role=role)
+    out["read_events"] = roleredis.redis_read_events(role, "news", role=role)
+    out["read_events_waiting"] = roleredis.redis_read_events(
+        role, "news", after="$", block_ms=20, role=role
+    )
     try:
         store = roleredis.RoleStore(role)
     except RoleRedisError as exc:
@@ -79,6 +91,17 @@ async def _run_aio(role: str, value: Any) -> Results:
     out["read_many"] = await aio.redis_read_many(["m1", "m2", "nope"], role=role)
     out["delete"] = await aio.redis_delete("k1", role=role)
     out["health"] = await aio.redis_health_check(role=role)
+    out["publish"] = await aio.redis_publish("news", value, role=role)
+    out["read_events"] = await aio.redis_read_events(role, "news", role=role)
+    out["read_events_waiting"] = await aio.redis_read_events(
+        role, "news", after="$", block_ms=20, role=role
+    )
+    out["send"] = await aio.redis_send(role, value, role=role)
+    out["receive"] = await aio.redis_receive(10, 50, role=role)
+    ids = [m["id"] for m in out["receive"].get("messages", [])]
+    out["ack"] = await aio.redis_ack(ids, role=role)
+    out["dead_letters"] = await aio.redis_dead_letters(role=role)
+    out["replay_dead_letters"] = await aio.redis_replay_dead_letters(role=role)
     out["gather"] = await asyncio.gather(
         *(aio.redis_write(f"g{i}", value, role=role) for i in range(5))
     )

@@ -106,7 +106,11 @@ def _without_read_values(obj: Any) -> Any:
     if isinstance(obj, dict):
         is_read = obj.get("success") is True
         return {
-            k: ("<read value>" if is_read and k in ("value", "values") else _without_read_values(v))
+            k: (
+                "<read value>"
+                if is_read and k in ("value", "values", "events", "messages")
+                else _without_read_values(v)
+            )
             for k, v in obj.items()
         }
     if isinstance(obj, list):

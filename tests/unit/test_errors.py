@@ -16,6 +16,7 @@ from roleredis.errors import (
     InternalError,
     InvalidArgumentError,
     NotFoundError,
+    OutcomeUnknownError,
     OverloadedError,
     PermissionDeniedError,
     RoleRedisError,
@@ -36,6 +37,8 @@ ISSUE_CODES = {
     "disabled",
     "overloaded",
     "internal",
+    # issue 12: a mail send whose reply was lost is reported, not blindly sent again
+    "unknown_outcome",
 }
 
 CLASSES = [
@@ -48,6 +51,7 @@ CLASSES = [
     ConfigError,
     DisabledError,
     OverloadedError,
+    OutcomeUnknownError,
     InternalError,
 ]
 

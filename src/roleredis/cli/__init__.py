@@ -1,6 +1,7 @@
 """The ``roleredis`` command: see what each role stored, read and write its keys, run the demo.
 
-Every subcommand takes ``--json`` (the result as JSON on stdout, nothing else there). Errors
+Every subcommand but ``mcp`` (which speaks the MCP protocol on stdout) takes ``--json`` (the
+result as JSON on stdout, nothing else there). Errors
 are one line on stderr, ``error: <what went wrong> [<error_code>]``, never a traceback, and
 stdout stays empty (``health --json`` still prints the failed check's result).
 
@@ -20,7 +21,7 @@ commands, imported here in the order ``roleredis --help`` lists them.
 from __future__ import annotations
 
 # the groups register their commands on the app when imported: this order is the help's
-from . import health, roles, keys, settings, acl, copy, demo  # noqa: F401  # isort: skip
+from . import health, roles, keys, mail, settings, acl, copy, demo, mcp  # noqa: F401  # isort: skip
 from .app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, main
 from .roles import role_usage
 

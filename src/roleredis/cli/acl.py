@@ -1,4 +1,5 @@
-"""``roleredis acl``: per-role Redis ACL users (provision, revoke, list)."""
+"""``roleredis acl``: per-role Redis ACL users (provision, revoke, list) and granted reads
+(``acl grant READER --read OWNER:PATTERN``, ``acl revoke READER --read OWNER:PATTERN``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .app import EXIT_FAILED, CliError, JsonFlag, RoleArg, app, connecting, show_help
+from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, RoleArg, app, connecting, show_help
 from .output import console, emit_json, note, one_line, say
 
 acl_app = typer.Typer(
@@ -58,6 +59,14 @@ def acl_provision(
             "working at once).",
         ),
     ] = False,
+    no_events: Annotated[
+        bool,
+        typer.Option(
+            "--no-events",
+            help="Do not let ROLE read other roles' events (it still publishes and reads its "
+            "own); provisioning again without it lets it read them again.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create the ACL user of ROLE on every node (printing its password once), or update its
@@ -73,7 +82,7 @@ def acl_provision(
     from .. import acl
 
     settings = connecting("acl provision", role)
-    creds = acl.provision(role, new_password=new_password, settings=settings)
+    creds = acl.provision(role, new_password=new_password, settings=settings, events=not no_events)
     if as_json:
         emit_json(creds.as_dict())
         _fail_for_nodes(creds.nodes, "acl provision")
@@ -83,6 +92,8 @@ def acl_provision(
     where_ = f" on {count} nodes" if len(creds.nodes) > 1 else ""
     pattern = acl.key_pattern(role, settings)
     say(f"{done} ACL user {creds.username}{where_}: it may use only the keys {pattern}")
+    others = "may not read" if no_events else "may read"
+    say(f"it publishes its own events and {others} other roles' events")
     _node_lines(creds.nodes)
     for what in creds.drift:
         note(f"the nodes disagreed: {what}")
@@ -95,12 +106,73 @@ def acl_provision(
     _fail_for_nodes(creds.nodes, "acl provision")
 
 
-@acl_app.command("revoke")
-def acl_revoke(role: RoleArg, as_json: JsonFlag = False) -> None:
-    """Delete the ACL user of ROLE on every node (and drop its connections); exit 0 also if it
-    had none, 1 if a node failed."""
+ReadOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--read",
+        metavar="OWNER:PATTERN",
+        help="OWNER's keys matching the glob PATTERN (e.g. alpha:shared:*); may be repeated.",
+    ),
+]
+
+
+def _grants(reader: str, reads: list[str]) -> list[Any]:
+    from ..sharing import parse_grant
+
+    return [parse_grant(text, reader) for text in reads]
+
+
+def _change_grants(reader: str, reads: list[str], adding: bool, as_json: bool) -> None:
     from .. import acl
 
+    command = "acl grant" if adding else "acl revoke --read"
+    grants = _grants(reader, reads)  # every OWNER:PATTERN checked before any node is touched
+    settings = connecting(command, reader)
+    change = acl.grant if adding else acl.revoke_grant
+    done = [change(g.reader, g.owner, g.pattern, settings=settings) for g in grants]
+    if as_json:
+        emit_json([d.as_dict() for d in done])
+    else:
+        for d in done:
+            outcomes = {node.outcome for node in d.nodes if node.ok}
+            if adding:
+                what = "already held" if outcomes == {"unchanged"} else "granted"
+                say(Text(f"{what}: {reader} may read {d.owner}'s keys {d.pattern} ({d.rule})"))
+            else:
+                what = "had no such grant" if outcomes == {"absent"} else "revoked"
+                say(Text(f"{what}: {reader} reading {d.owner}'s keys {d.pattern} ({d.rule})"))
+            _node_lines(d.nodes)
+            for what in d.drift:
+                note(f"the nodes disagreed: {what}")
+    for d in done:
+        _fail_for_nodes(d.nodes, command)
+
+
+@acl_app.command("grant")
+def acl_grant(
+    reader: RoleArg,
+    read: ReadOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Let READER's ACL user read (never write or delete) OWNER's keys matching PATTERN, on
+    every node: adds the rule %R~OWNER:PATTERN ({OWNER}:PATTERN under cluster hash tags).
+    READER must be provisioned; provisioning again keeps its grants. Exit 1 if a node failed,
+    2 for a bad OWNER:PATTERN."""
+    if not read:
+        raise CliError("say what to grant: --read OWNER:PATTERN (e.g. alpha:shared:*)", EXIT_USAGE)
+    _change_grants(reader, read, True, as_json)
+
+
+@acl_app.command("revoke")
+def acl_revoke(role: RoleArg, read: ReadOption = None, as_json: JsonFlag = False) -> None:
+    """Delete the ACL user of ROLE on every node (and drop its connections); exit 0 also if it
+    had none, 1 if a node failed. With --read OWNER:PATTERN: remove only that grant (the user
+    and its other rules stay)."""
+    from .. import acl
+
+    if read:
+        _change_grants(role, read, False, as_json)
+        return
     settings = connecting("acl revoke", role)
     done = acl.revoke_report(role, settings=settings)
     if as_json:
@@ -117,8 +189,8 @@ def acl_revoke(role: RoleArg, as_json: JsonFlag = False) -> None:
 @acl_app.command("list")
 def acl_list(as_json: JsonFlag = False) -> None:
     """The roles that have an ACL user: user name, enabled, key patterns (never passwords),
-    on how many nodes, and drift between nodes (a user missing on a node, rules or password
-    that differ). Exit 1 if a node failed."""
+    the reads granted to it (OWNER:PATTERN), on how many nodes, and drift between nodes (a
+    user missing on a node, rules or password that differ). Exit 1 if a node failed."""
     from .. import acl
 
     settings = connecting("acl list")
@@ -131,7 +203,8 @@ def acl_list(as_json: JsonFlag = False) -> None:
     else:
         several = len(listing.nodes) > 1
         table = Table()
-        for column in ("role", "user", "enabled", "keys", *(("nodes",) if several else ())):
+        columns = ("role", "user", "enabled", "keys", "reads", *(("nodes",) if several else ()))
+        for column in columns:
             table.add_column(column)
         for user in users:
             table.add_row(
@@ -139,6 +212,7 @@ def acl_list(as_json: JsonFlag = False) -> None:
                 Text(user["username"]),
                 "yes" if user["enabled"] else "no",
                 Text(" ".join(user["keys"])),
+                Text(" ".join(user["grants"])),
                 *((f"{user['nodes']}/{user['nodes_total']}",) if several else ()),
             )
         console.print(table)

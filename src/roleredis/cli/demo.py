@@ -12,7 +12,18 @@ from .output import emit_json, say
 
 
 @app.command()
-def demo(as_json: JsonFlag = False) -> None:
+def demo(
+    as_json: JsonFlag = False,
+    over_mcp: Annotated[
+        bool,
+        typer.Option(
+            "--mcp",
+            help="Run the agents' example instead: two roles (planner, worker), each served "
+            "by its own 'roleredis mcp' process, exchanging a message (needs the mcp extra "
+            "and redis-server; always on a throwaway server).",
+        ),
+    ] = False,
+) -> None:
     """Run the example roles (weather, timer): both write the key "state" without colliding.
 
     On the configured Redis if it answers; otherwise (nothing configured, or not reachable) on
@@ -21,6 +32,9 @@ def demo(as_json: JsonFlag = False) -> None:
     roleredis-demo-<run id>.weather and .timer, so your own weather: and timer: keys are never
     touched. At the end it deletes, by name, the keys it wrote, and nothing else.
     """
+    if over_mcp:
+        _demo_over_mcp(as_json)
+        return
     from ..demo.roles.timer import lifecycle as timer
     from ..demo.roles.weather import lifecycle as weather
     from ..demo.runner import DemoFailed, backend, new_run_id, run
@@ -37,6 +51,21 @@ def demo(as_json: JsonFlag = False) -> None:
                 run(weather, timer, out=lambda line: say(line), run_id=run_id)
     except DemoFailed as exc:
         # the demo takes no input: only a bad configuration is the user's to fix
+        raise CliError(str(exc), exit_code_for(exc.error_code, takes_arguments=False)) from None
+
+
+def _demo_over_mcp(as_json: bool) -> None:
+    from ..demo import over_mcp
+    from ..demo.roles.planner import agent as planner
+    from ..demo.roles.worker import agent as worker
+    from ..demo.runner import DemoFailed
+
+    try:
+        if as_json:
+            emit_json(over_mcp.run(planner, worker, out=lambda line: None))
+        else:
+            over_mcp.run(planner, worker, out=lambda line: say(line))
+    except DemoFailed as exc:
         raise CliError(str(exc), exit_code_for(exc.error_code, takes_arguments=False)) from None
 
 

@@ -17,7 +17,8 @@ from .output import console, emit_json, say
 
 @app.command()
 def config(as_json: JsonFlag = False) -> None:
-    """The effective settings and where each came from (file, environment, --url, default).
+    """The effective settings and where each came from (file, environment, --url, default),
+    and the sharing: section of the config file (granted reads checked in the library).
 
     The password (and one in a URL) is shown as ***. Exit 2 if the settings are invalid.
     """
@@ -35,9 +36,19 @@ def config(as_json: JsonFlag = False) -> None:
             shown[name]["used"] = address[name]
             shown[name]["used_from"] = url_source
     shown["decode_responses"]["ignored"] = True  # values are always read as bytes, then decoded
+    sharing: dict[str, list[str]] | None = None
+    if settings.sharing is not None:  # reader -> the OWNER:PATTERN entries it may read
+        sharing = {}
+        for grant in settings.sharing.grants:
+            sharing.setdefault(grant.reader, []).append(str(grant))
     if as_json:
         emit_json(
-            {"config_file": settings.config_path, "connects_to": where(settings), "settings": shown}
+            {
+                "config_file": settings.config_path,
+                "connects_to": where(settings),
+                "settings": shown,
+                "sharing": sharing,
+            }
         )
         return
     say(Text(f"connects to: {where(settings)}"))
@@ -66,6 +77,12 @@ def config(as_json: JsonFlag = False) -> None:
             Text(origin, style="dim" if came_from == "default" and "used" not in item else ""),
         )
     console.print(table)
+    if sharing is not None:
+        say("sharing (granted reads checked in the library, not a security boundary):")
+        for reader, grants in sharing.items():
+            say(Text(f"  {reader} reads {' '.join(grants)}"))
+        if not sharing:
+            say("  (empty: every from_role read is refused)")
 
 
 def _config_value(value: Any) -> str:

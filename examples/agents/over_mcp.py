@@ -1,0 +1,22 @@
+"""Two roles, each served over MCP, exchanging a message: the agents' side of roleredis.
+
+    python examples/agents/over_mcp.py        (or: roleredis demo --mcp)
+
+roles/planner/agent.py and roles/worker/agent.py are scripted stand-ins for two models: each
+turn is the tool calls a model would make, sent with the MCP SDK's client to the role's own
+server (`python -m roleredis mcp --role planner`, as an MCP client's configuration starts
+it). The planner mails a task to the worker, which receives it, records the result and
+acknowledges it. Runs on a throwaway redis-server; needs `pip install "roleredis[mcp]"`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from roles.planner import agent as planner
+from roles.worker import agent as worker
+
+from roleredis.demo.over_mcp import main
+
+if __name__ == "__main__":
+    sys.exit(main(planner, worker))

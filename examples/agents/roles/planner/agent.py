@@ -1,0 +1,1 @@
+../../../../src/roleredis/demo/roles/planner/agent.py

@@ -1,0 +1,1 @@
+../../../../src/roleredis/demo/roles/worker/agent.py

@@ -1,0 +1,73 @@
+"""``roleredis mail ROLE``: the role's inbox as the role sees it, per sender (unacknowledged
+and pending mail, the oldest pending message and its deliveries) and its dead letters;
+``--replay`` puts the dead letters back in the inbox.
+
+It runs the library's operations (:func:`roleredis.mail.status`, ``dead_letters``,
+``replay_dead_letters``) on a :class:`~roleredis.store.RoleStore` of ROLE: connected as an
+ACL user, that is ROLE's own user.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..store import RoleStore
+from .app import JsonFlag, RoleArg, app, connecting
+from .output import emit_json, say, shown, value_for_humans, value_for_json
+
+__all__ = ["mail"]
+
+
+@app.command()
+def mail(
+    role: RoleArg,
+    replay: Annotated[
+        bool, typer.Option("--replay", help="Put every dead letter back in ROLE's inbox.")
+    ] = False,
+    count: Annotated[int, typer.Option("--count", help="Dead letters to show, at most.")] = 100,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show ROLE's mail: per sender, the unacknowledged messages (delivered or not), those
+    delivered and not acknowledged (pending), the oldest pending one with its idle time and
+    deliveries; then the dead letters. With --replay, put the dead letters back first.
+    """
+    connecting("mail", role)
+    store = RoleStore(role)
+    replayed = store.replay_dead_letters().replayed if replay else None
+    channels, dead_total = store.mail_status()
+    letters = store.dead_letters(count=count)
+    if as_json:
+        result: dict[str, Any] = {
+            "role": store.role,
+            "senders": [c.as_dict() for c in channels],
+            "dead_letters": dead_total,
+            "dead": [_letter_json(d.as_dict()) for d in letters],
+        }
+        if replayed is not None:
+            result["replayed"] = replayed
+        emit_json(result)
+        return
+    if replayed is not None:
+        say(f"put {replayed} dead letters back in the inbox of {role}")
+    if not channels:
+        say(f"{role} has no mail: no role has sent it any")
+    for c in channels:
+        line = f"from {shown(c.sender)}: {c.unacked} unacknowledged, {c.pending} pending"
+        if c.oldest is not None:
+            line += (
+                f"; oldest {shown(c.oldest)} idle {c.oldest_idle:.1f} s, {c.deliveries} deliveries"
+            )
+        say(line)
+    say(f"dead letters: {dead_total}")
+    for d in letters:
+        say(
+            f"  {d.id} from {shown(d.sender)} (msg_id {d.msg_id}, {d.deliveries} deliveries, "
+            f"{d.reason}): {shown(value_for_humans(d.body))}"
+        )
+
+
+def _letter_json(letter: dict[str, Any]) -> dict[str, Any]:
+    body = value_for_json(letter.pop("body"))
+    return {**letter, "body": body["value"], "encoding": body["encoding"]}

@@ -1,0 +1,960 @@
+"""Mailboxes between roles on Redis Streams, as I/O-free operation generators.
+
+Mail from ``S`` to ``R`` is the stream ``Keyspace(R).mail_channel(S)``
+(``__roleredis__:{R}:mail:S``): the sender is known from the key, which only S's ACL user may
+append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's set of senders
+(``__roleredis__:{R}:senders``) so R finds the channel without scanning the keyspace.
+
+- **Send**: ``XADD channel * m <msg_id> t <sent_at> b <body>`` in one round trip, after a
+  ``SADD senders S`` (at most every ANNOUNCE_EVERY seconds per recipient) and before an
+  ``XLEN channel`` (while the channel is at least half full, or last asked over a second
+  ago), marked not repeatable (:class:`~roleredis.ops.Batch`): a reply lost after the batch
+  was written is ``unknown_outcome`` with the ``msg_id``, never sent again blindly. When the
+  channel's length is unknown or at ``messaging.max_length``, XLEN is asked first and a full
+  channel refuses the send (``overloaded``).
+- **Receive**: one consumer group (``inbox``) per channel, made by the recipient (XGROUP
+  CREATE ... 0 MKSTREAM) when it finds the sender in its set (re-read at least every second);
+  one consumer name per process (``host:pid:random``). Unacknowledged mail idle for
+  ``messaging.visibility_timeout`` is claimed again (XAUTOCLAIM), its deliveries read from
+  XPENDING; past ``messaging.max_deliveries`` it moves to the dead letters
+  (``__roleredis__:{R}:dead``). Then XREADGROUP ``>`` over every channel (new mail: delivery 1).
+  A blocking receive waits in slices of at most a second, each a round trip on a pooled
+  connection with the read timeout extended by the slice, and notices new senders between
+  them; the runners let at most half the pool's connections wait at once, so waiting
+  receivers never starve other calls.
+- **Ack**: XACK (with XPENDING and XLEN) in one round trip; the channel is then trimmed
+  (XTRIM MINID) up to its oldest unacknowledged entry with this store's next batch, or at
+  once when it is nearly full: only acknowledged mail is removed, so a channel's length is
+  its unacknowledged mail plus what the recipient acknowledged since its last call.
+
+>>> scope = ops.Scope(Keyspace("alpha"))
+>>> op = send(scope, "beta", {"hello": 1})
+>>> next(op)  # the channel's length is not known yet: asked first
+[('xlen', ('__roleredis__:{beta}:mail:alpha',))]
+>>> parse_id("alpha/1700000000000-0")
+('alpha', '1700000000000-0')
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from . import ops
+from .errors import (
+    InvalidArgumentError,
+    OutcomeUnknownError,
+    OverloadedError,
+    RoleRedisError,
+    SerializationError,
+)
+from .keys import Keyspace, validate_role
+
+__all__ = [
+    "GROUP",
+    "Acked",
+    "ChannelStatus",
+    "DeadLetter",
+    "Mailbox",
+    "Message",
+    "PreparedSend",
+    "Replayed",
+    "Sent",
+    "ack",
+    "dead_letters",
+    "mailbox",
+    "parse_id",
+    "prepare_send",
+    "receive",
+    "replay_dead_letters",
+    "send",
+    "status",
+]
+
+#: The consumer group of every channel: the recipient role's processes share it.
+GROUP = "inbox"
+#: The longest a blocking read waits on the server in one round trip (seconds): between
+#: slices the connection goes back to the pool and the senders set is read again.
+SLICE = 1.0
+#: How often (seconds) the senders set is read again, and idle mail claimed, at most.
+DISCOVERY_EVERY = 1.0
+#: How often (seconds) a sender adds its name to a recipient's senders set again, at most (a
+#: set that was deleted is filled again within this time).
+ANNOUNCE_EVERY = 5.0
+#: The most messages one receive returns, and one dead-letter listing.
+MAX_COUNT = 10_000
+_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+# --- outcomes ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class Sent:
+    """A message appended to the recipient's channel: ``id`` is what the recipient acks."""
+
+    to: str
+    sender: str
+    id: str
+    msg_id: str
+
+
+@dataclasses.dataclass(slots=True)
+class PreparedSend:
+    """A send checked and encoded in the caller, for the fire-and-forget writer."""
+
+    calls: list[ops.Call]
+    to: str
+    sender: str
+    msg_id: str
+    channel: str
+
+
+@dataclasses.dataclass(slots=True)
+class Message:
+    """A message received: ``id`` (``<sender>/<stream id>``) is what :func:`ack` takes;
+    ``msg_id`` is the sender's, kept across retries and replays (drop duplicates by it)."""
+
+    id: str
+    msg_id: str
+    sender: str
+    body: Any
+    sent_at: float
+    deliveries: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "msg_id": self.msg_id,
+            "from": self.sender,
+            "body": self.body,
+            "sent_at": self.sent_at,
+            "deliveries": self.deliveries,
+        }
+
+
+@dataclasses.dataclass(slots=True)
+class DeadLetter:
+    """A message delivered ``deliveries`` times without an ack (or one that could not be
+    read: ``reason``); ``id`` is its entry in the dead letters."""
+
+    id: str
+    msg_id: str
+    sender: str
+    body: Any
+    sent_at: float
+    deliveries: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "msg_id": self.msg_id,
+            "from": self.sender,
+            "body": self.body,
+            "sent_at": self.sent_at,
+            "deliveries": self.deliveries,
+            "reason": self.reason,
+        }
+
+
+@dataclasses.dataclass(slots=True)
+class Acked:
+    acked: int
+
+
+@dataclasses.dataclass(slots=True)
+class Replayed:
+    replayed: int
+    ids: list[str]
+
+
+@dataclasses.dataclass(slots=True)
+class ChannelStatus:
+    """One sender's channel as the recipient sees it: ``unacked`` messages in it (delivered
+    or not), ``pending`` of them delivered and not acknowledged, the oldest of those (its id,
+    idle seconds and deliveries)."""
+
+    sender: str
+    unacked: int
+    pending: int
+    oldest: str | None
+    oldest_idle: float | None
+    deliveries: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.sender,
+            "unacked": self.unacked,
+            "pending": self.pending,
+            "oldest": self.oldest,
+            "oldest_idle_s": self.oldest_idle,
+            "deliveries": self.deliveries,
+        }
+
+
+# --- what a store keeps between calls, in this process ------------------------------------------
+
+
+# (pid, name): made again in a forked child. No lock (none to reset after a fork): two
+# threads racing on the first call each make a name, and one of them stays; either is fine.
+_consumer: tuple[int, str] | None = None
+
+
+def consumer_name() -> str:
+    """This process's consumer name in every group: ``host:pid:random`` (made again in a
+    forked child, whose pid differs)."""
+    global _consumer
+    pid = os.getpid()
+    current = _consumer
+    if current is None or current[0] != pid:
+        current = _consumer = (pid, f"{socket.gethostname()[:64]}:{pid}:{uuid.uuid4().hex[:8]}")
+    return current[1]
+
+
+@dataclasses.dataclass
+class Mailbox:
+    """A store's mail state in this process: the channels found (sender -> key, their group
+    made), when the senders set was read and idle mail claimed last, XAUTOCLAIM's cursors,
+    messages read beyond what a receive asked for, and the lengths of channels sent to."""
+
+    clock: Callable[[], float] = time.monotonic
+    channels: dict[str, str] = dataclasses.field(default_factory=dict)
+    senders_of: dict[bytes, str] = dataclasses.field(default_factory=dict)
+    discovered_at: float | None = None
+    claimed_at: float | None = None
+    cursors: dict[str, str] = dataclasses.field(default_factory=dict)
+    held: collections.deque[tuple[float, Message]] = dataclasses.field(
+        default_factory=collections.deque
+    )
+    lengths: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: recipient -> (its name, the channel to it, its senders set)
+    routes: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
+    #: recipient -> when this store last added its name to the recipient's senders set
+    announced: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: message id -> (channel, sender, entry) of messages handed out and not acked yet, the
+    #: newest DELIVERED_KEPT (a fast path for ack; any other id is parsed and checked)
+    delivered: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
+    #: channel -> the MINID an ack found safe to trim it to, sent with the next batch
+    trims: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: sender -> the newest entry id this store received from its channel (see ack)
+    newest: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: when a fire-and-forget send last asked a channel's length (recipient -> clock)
+    length_checked_at: dict[str, float] = dataclasses.field(default_factory=dict)
+    rotation: int = 0
+
+    def forget_channels(self) -> None:
+        """Find every channel again (a group or a channel was deleted under us)."""
+        self.channels.clear()
+        self.senders_of.clear()
+        self.cursors.clear()
+        self.discovered_at = None
+
+
+def mailbox(scope: ops.Scope) -> Mailbox:
+    """The :class:`Mailbox` of the store ``scope`` belongs to."""
+    box = scope.state.get("mail")
+    if box is None:
+        box = scope.state.setdefault("mail", Mailbox())
+    return box  # type: ignore[no-any-return]
+
+
+# --- arguments -------------------------------------------------------------------------------
+
+
+def parse_id(message_id: Any) -> tuple[str, str]:
+    """``(sender, stream id)`` of a message id as :func:`receive` gives it; invalid_argument
+    for anything else.
+
+    >>> parse_id("beta/5-0")
+    ('beta', '5-0')
+    """
+    if not isinstance(message_id, str):
+        raise InvalidArgumentError(
+            f"a message id is a str '<sender>/<stream id>', got {type(message_id).__name__}"
+        )
+    sender, slash, entry = message_id.partition("/")
+    if not slash or _STREAM_ID.fullmatch(entry) is None:
+        raise InvalidArgumentError(
+            f"invalid message id {message_id[:80]!r}: expected '<sender>/<stream id>' as "
+            "redis_receive gives it (e.g. 'alpha/1700000000000-0')"
+        )
+    try:
+        validate_role(sender)
+    except InvalidArgumentError:
+        raise InvalidArgumentError(
+            f"invalid message id {message_id[:80]!r}: {sender[:80]!r} is not a role name"
+        ) from None
+    return sender, entry
+
+
+_ORDERED_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+
+
+def _parse_known(box: Mailbox, message_id: Any) -> tuple[str, str, tuple[int, int]]:
+    """:func:`parse_id` and the entry's order, quicker for a sender this store knows."""
+    if type(message_id) is str:
+        sender, slash, entry = message_id.partition("/")
+        if slash and sender in box.channels:
+            found = _ORDERED_ID.fullmatch(entry)
+            if found is not None:
+                return sender, entry, (int(found[1]), int(found[2]))
+    sender, entry = parse_id(message_id)
+    return sender, entry, _order(entry)
+
+
+def _entry_id(value: Any) -> str:
+    if not isinstance(value, str) or _STREAM_ID.fullmatch(value) is None:
+        raise InvalidArgumentError(
+            f"invalid dead letter id {str(value)[:80]!r}: expected a stream id such as "
+            "'1700000000000-0', as redis_dead_letters gives it"
+        )
+    return value
+
+
+def _ids(ids: Any, what: str) -> list[Any]:
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise InvalidArgumentError(
+            f"{what} must be a list of ids, got {type(ids).__name__}"
+            + (" (wrap a single id in a list)" if isinstance(ids, str) else "")
+        )
+    return list(dict.fromkeys(ids))
+
+
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidArgumentError(f"{name} must be a whole number {low}..{high}, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def _encode_body(scope: ops.Scope, message: Any, channel: str) -> bytes:
+    """The body as redis_write stores a value (the same exactness check and encoding; never
+    sealed: the recipient may not hold the sender's key), within max_message_bytes."""
+    try:
+        data = scope.codec.encode(message, channel, encrypt=False)
+    except SerializationError as exc:
+        raise SerializationError(f"the message: {exc}") from None
+    limit = scope.messaging.max_message_bytes
+    if len(data) > limit:
+        raise InvalidArgumentError(
+            f"the message is {len(data)} bytes encoded, over messaging.max_message_bytes "
+            f"({limit}); send a reference to data written with redis_write instead, or raise "
+            "the setting"
+        )
+    return data
+
+
+def prepare_send(scope: ops.Scope, to_role: Any, message: Any) -> PreparedSend:
+    """Check and encode a send (raises the typed errors) without sending anything: the XADD,
+    with a new msg_id, after a SADD to the recipient's senders set when this store has not
+    announced itself there for ANNOUNCE_EVERY seconds."""
+    box = mailbox(scope)
+    route = box.routes.get(to_role) if isinstance(to_role, str) else None
+    if route is None:
+        to = validate_role(to_role)
+        recipient = Keyspace(to)
+        route = box.routes[to] = (to, recipient.mail_channel(scope.role), recipient.mail_senders())
+    to, channel, senders = route
+    data = _encode_body(scope, message, channel)
+    msg_id = new_msg_id()
+    calls: list[ops.Call] = []
+    now = box.clock()
+    announced = box.announced.get(to)
+    if announced is None or now - announced >= ANNOUNCE_EVERY:
+        box.announced[to] = now
+        calls.append(("sadd", (senders, scope.role)))
+    calls.append(("xadd", (channel, "*", "m", msg_id, "t", repr(time.time()), "b", data)))
+    return PreparedSend(calls, to, scope.role, msg_id, channel)
+
+
+# (pid, random prefix, counter): made again in a forked child. No lock: threads racing on
+# the first call may each make a prefix; each id is still unique (a counter per prefix).
+_msg_ids: tuple[int, str, Iterator[int]] | None = None
+
+
+def new_msg_id() -> str:
+    """A new msg_id: 32 hex digits, a random 64-bit prefix per process (made again in a
+    forked child) and a 64-bit counter, so unique like a uuid4 without a syscall per message.
+
+    >>> len(new_msg_id()), new_msg_id() != new_msg_id()
+    (32, True)
+    """
+    global _msg_ids
+    current = _msg_ids
+    pid = os.getpid()
+    if current is None or current[0] != pid:
+        current = _msg_ids = (pid, os.urandom(8).hex(), itertools.count())
+    return current[1] + format(next(current[2]), "016x")
+
+
+def _full(scope: ops.Scope, prepared: PreparedSend, length: int) -> OverloadedError:
+    return OverloadedError(
+        f"the channel from {prepared.sender!r} to {prepared.to!r} holds {length} "
+        f"unacknowledged messages (messaging.max_length {scope.messaging.max_length}); the "
+        "message was not sent: wait for the recipient to acknowledge its mail"
+    )
+
+
+def channel_length(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[int]:
+    """The channel's unacknowledged messages (XLEN), remembered for the next sends;
+    overloaded if it is full."""
+    (length,) = yield [("xlen", (prepared.channel,))]
+    length = int(length)
+    mailbox(scope).lengths[prepared.to] = length
+    if length >= scope.messaging.max_length:
+        raise _full(scope, prepared, length)
+    return length
+
+
+def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
+    """Send ``message`` to ``to_role``'s inbox, once (see the module's doc).
+
+    How full the channel is: asked first when unknown or at the limit; asked with the send
+    (XLEN after the XADD) while the channel is at least half full or was last asked over a
+    second ago; otherwise counted here (the recipient only empties it).
+    """
+    prepared = prepare_send(scope, to_role, message)
+    box = mailbox(scope)
+    to = prepared.to
+    limit = scope.messaging.max_length
+    known = box.lengths.get(to)
+    if known is None or known >= limit:
+        known = yield from channel_length(scope, prepared)
+        box.length_checked_at[to] = box.clock()
+    now = box.clock()
+    ask = known >= limit // 2 or now - box.length_checked_at.get(to, now) >= DISCOVERY_EVERY
+    calls = [*prepared.calls, ("xlen", (prepared.channel,))] if ask else prepared.calls
+    try:
+        replies = yield ops.Batch(calls, repeatable=False)
+    except OutcomeUnknownError as exc:
+        raise OutcomeUnknownError(
+            f"the send of message {prepared.msg_id} to {to!r}: {exc}; if it arrived, the "
+            "recipient sees this msg_id (send again with care: the copy has a new msg_id)",
+            msg_id=prepared.msg_id,
+            to=to,
+        ) from None
+    if ask:
+        box.lengths[to] = int(replies.pop())
+        box.length_checked_at[to] = now
+    else:
+        box.lengths[to] = known + 1
+    entry = _text(replies[-1])
+    return Sent(to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)
+
+
+# --- receiving -------------------------------------------------------------------------------
+
+
+def _discover(scope: ops.Scope, box: Mailbox, *, force: bool = False) -> ops.Op[bool]:
+    """Read the senders set (at most every DISCOVERY_EVERY seconds unless ``force``) and make
+    the group of each new channel; names that are not role names are ignored. Whether a new
+    channel was found."""
+    now = box.clock()
+    if not force and box.discovered_at is not None and now - box.discovered_at < DISCOVERY_EVERY:
+        return False
+    found = False
+    keyspace = scope.keyspace
+    (members,) = yield [("smembers", (keyspace.mail_senders(),))]
+    box.discovered_at = now
+    for member in sorted(_text(m) for m in members):
+        if member in box.channels:
+            continue
+        try:
+            channel = keyspace.mail_channel(member)
+        except InvalidArgumentError:
+            continue  # junk in the set: not a role name, never a channel
+        try:
+            yield [("xgroup", ("CREATE", channel, GROUP, "0", "MKSTREAM"))]
+        except RoleRedisError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        box.channels[member] = channel
+        box.senders_of[channel.encode()] = member
+        found = True
+    return found
+
+
+def _fields(fields: Any) -> tuple[str, float, bytes] | None:
+    """``(msg_id, sent_at, body bytes)`` of an entry's fields, None if malformed."""
+    if not isinstance(fields, dict):
+        return None
+    msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
+    if msg_id is None or sent_at is None or body is None:
+        return None
+    try:
+        return _text(msg_id), float(sent_at), body
+    except ValueError:
+        return None
+
+
+def _message(
+    scope: ops.Scope, sender: str, entry: str, fields: Any, deliveries: int, channel: str = ""
+) -> Message | str:
+    """The message, or why it cannot be read (then it goes to the dead letters)."""
+    parsed = _fields(fields)
+    if parsed is None:
+        return "malformed"
+    msg_id, sent_at, body = parsed
+    try:
+        value = scope.codec.decode(body, channel or scope.keyspace.mail_channel(sender))
+    except SerializationError:
+        return "undecodable"
+    return Message(f"{sender}/{entry}", msg_id, sender, value, sent_at, deliveries)
+
+
+def _bury(scope: ops.Scope, dead: list[tuple[str, str, Any, int, str]]) -> list[ops.Call]:
+    """The calls that move entries to the dead letters: XADD there, then XACK and XDEL."""
+    keyspace = scope.keyspace
+    calls: list[ops.Call] = []
+    for sender, entry, fields, deliveries, reason in dead:
+        channel = keyspace.mail_channel(sender)
+        raw = fields if isinstance(fields, dict) else {}
+        calls.append(
+            (
+                "xadd",
+                (
+                    keyspace.dead_letters(),
+                    "*",
+                    "s",
+                    sender,
+                    "m",
+                    raw.get(b"m", b""),
+                    "t",
+                    raw.get(b"t", b"0"),
+                    "b",
+                    raw.get(b"b", b""),
+                    "d",
+                    deliveries,
+                    "r",
+                    reason,
+                ),
+            )
+        )
+        calls.append(("xack", (channel, GROUP, entry)))
+        calls.append(("xdel", (channel, entry)))
+    return calls
+
+
+def _claim(scope: ops.Scope, box: Mailbox, want: int) -> ops.Op[list[Message]]:
+    """Claim mail idle for the visibility timeout (XAUTOCLAIM), read its deliveries
+    (XPENDING), bury what was delivered max_deliveries times; at most every second."""
+    now = box.clock()
+    settings = scope.messaging
+    every = min(DISCOVERY_EVERY, settings.visibility_timeout / 2)
+    if not box.channels or (box.claimed_at is not None and now - box.claimed_at < every):
+        return []
+    box.claimed_at = now
+    consumer = consumer_name()
+    idle_ms = max(1, round(settings.visibility_timeout * 1000))
+    senders = list(box.channels)
+    calls: list[ops.Call] = [
+        (
+            "xautoclaim",
+            (box.channels[s], GROUP, consumer, idle_ms, box.cursors.get(s, "0-0"), "COUNT", want),
+        )
+        for s in senders
+    ]
+    try:
+        replies = yield calls
+    except RoleRedisError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        box.forget_channels()  # a channel or its group was deleted: find them again
+        return []
+    claimed: list[tuple[str, str, Any]] = []
+    for sender, reply in zip(senders, replies, strict=True):
+        box.cursors[sender] = _text(reply[0])
+        for entry, fields in reply[1] or ():
+            if entry is not None:
+                claimed.append((sender, _text(entry), fields))
+                _seen(box, sender, _text(entry))
+    if not claimed:
+        return []
+    pending = yield [("xpending_range", (box.channels[s], GROUP, e, e, 1)) for s, e, _ in claimed]
+    got: list[Message] = []
+    dead: list[tuple[str, str, Any, int, str]] = []
+    for (sender, entry, fields), detail in zip(claimed, pending, strict=True):
+        deliveries = int(detail[0][3]) if detail else 1
+        if deliveries > settings.max_deliveries:
+            dead.append((sender, entry, fields, deliveries - 1, "max_deliveries"))
+            continue
+        message = _message(scope, sender, entry, fields, deliveries)
+        if isinstance(message, str):
+            dead.append((sender, entry, fields, deliveries, message))
+        else:
+            got.append(message)
+    if dead:
+        yield _bury(scope, dead)
+    return got
+
+
+def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list[Message]]:
+    """New mail (XREADGROUP ``>``) over every channel, waiting up to ``wait`` seconds; with no
+    channel yet, just the wait (a blocking XREAD of a key no one writes)."""
+    keyspace = scope.keyspace
+    wait_ms = max(1, round(wait * 1000)) if wait > 0 else 0
+    if wait_ms and box.trims:  # a blocking batch holds its one blocking command only
+        yield _trims(box)
+    if not box.channels:
+        if wait_ms:
+            key = keyspace.internal_key("mail-wait")
+            yield ops.Batch([("xread", ("BLOCK", wait_ms, "STREAMS", key, "$"))], wait=wait)
+        return []
+    senders = list(box.channels)
+    box.rotation = (box.rotation + 1) % len(senders)
+    senders = senders[box.rotation :] + senders[: box.rotation]  # fair when more than asked
+    keys = [box.channels[s] for s in senders]
+    per = max(1, want // len(keys))
+    block = ("BLOCK", wait_ms) if wait_ms else ()
+    args = ("GROUP", GROUP, consumer_name(), "COUNT", per, *block, "STREAMS", *keys)
+    call: ops.Call = ("xreadgroup", (*args, *(">",) * len(keys)))
+    try:
+        if wait_ms:
+            (streams,) = yield ops.Batch([call], wait=wait)
+        else:
+            streams = (yield [*_trims(box), call])[-1]
+    except RoleRedisError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        box.forget_channels()  # a channel or its group was deleted: find them again
+        return []
+    got: list[Message] = []
+    dead: list[tuple[str, str, Any, int, str]] = []
+    for stream, entries in streams or ():
+        sender = box.senders_of.get(stream if isinstance(stream, bytes) else str(stream).encode())
+        if sender is None:
+            continue
+        newest = None
+        channel = box.channels[sender]
+        prefix = sender + "/"
+        decode = scope.codec.decode
+        delivered = box.delivered
+        for entry, fields in entries or ():
+            if entry is None:
+                continue
+            newest = entry
+            # the common case inline (a receive of 100 pays this 100 times); _message for
+            # anything unusual, which it sends to the dead letters with the reason
+            if type(fields) is dict:
+                msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
+                if msg_id is not None and sent_at is not None and body is not None:
+                    try:
+                        value = decode(body, channel)
+                        at = float(sent_at)
+                    except (SerializationError, ValueError):
+                        pass
+                    else:
+                        text = entry.decode()
+                        name = prefix + text
+                        got.append(Message(name, msg_id.decode(), sender, value, at, 1))
+                        delivered[name] = (channel, sender, text)
+                        continue
+            message = _message(scope, sender, entry.decode(), fields, 1, channel)
+            if isinstance(message, str):
+                dead.append((sender, _text(entry), fields, 1, message))
+            else:
+                got.append(message)
+        if newest is not None:  # entries come in order: the last is the newest
+            _seen(box, sender, _text(newest))
+    _bound(box.delivered)
+    if dead:
+        yield _bury(scope, dead)
+    return got
+
+
+DELIVERED_KEPT = 10_000
+
+
+def _bound(delivered: dict[str, tuple[str, str, str]]) -> None:
+    """Forget the oldest ids handed out beyond DELIVERED_KEPT (never acked, or acked by
+    another process): their ack is parsed and checked instead."""
+    excess = len(delivered) - DELIVERED_KEPT
+    if excess > 0:
+        for stale in list(itertools.islice(delivered, excess)):
+            del delivered[stale]
+
+
+def _take_held(box: Mailbox, want: int, limit: float) -> list[Message]:
+    """Messages read beyond what an earlier receive asked for, oldest first; those held
+    longer than ``limit`` seconds are dropped (idle by now: they will be claimed again)."""
+    got: list[Message] = []
+    now = box.clock()
+    while box.held and len(got) < want:
+        at, message = box.held.popleft()
+        if now - at < limit:
+            got.append(message)
+    return got
+
+
+def _deliver(box: Mailbox, got: list[Message], want: int) -> list[Message]:
+    """At most ``want`` of ``got``; the rest are held for the next receive."""
+    if len(got) <= want:
+        return got
+    now = box.clock()
+    box.held.extend((now, message) for message in got[want:])
+    return got[:want]
+
+
+def receive(scope: ops.Scope, count: int = 10, block_ms: int = 0) -> ops.Op[list[Message]]:
+    """Up to ``count`` messages from the role's inbox (every sender's channel).
+
+    ``block_ms`` 0 returns at once; more waits up to that long for a first message.
+    Each message counts its ``deliveries``; ack it with :func:`ack` by its ``id``.
+    """
+    want = _whole(count, "count", 1, MAX_COUNT)
+    block = _whole(block_ms, "block_ms", 0, 24 * 3600 * 1000)
+    box = mailbox(scope)
+    held_for = scope.messaging.visibility_timeout / 2
+    got = _take_held(box, want, held_for)
+    if len(got) < want:
+        before = box.discovered_at
+        yield from _discover(scope, box)
+        fresh = box.discovered_at is not before
+        got += yield from _claim(scope, box, want - len(got))
+        if len(got) < want:
+            got += yield from _read(scope, box, want - len(got), 0.0)
+        # nothing: a sender may have announced itself since the set was read (within the
+        # second); an empty inbox pays one more round trip to be sure
+        if not got and not fresh and (yield from _discover(scope, box, force=True)):
+            got += yield from _read(scope, box, want, 0.0)
+    if got or not block:
+        return _deliver(box, got, want)
+    deadline = box.clock() + block / 1000
+    while True:
+        remaining = deadline - box.clock()
+        if remaining <= 0:
+            return []
+        yield from _discover(scope, box)
+        got = yield from _claim(scope, box, want)
+        if not got:
+            got = yield from _read(scope, box, want, min(remaining, SLICE))
+        if got:
+            return _deliver(box, got, want)
+
+
+def _order(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq)
+
+
+def _seen(box: Mailbox, sender: str, entry: str) -> None:
+    """Remember the newest entry this store received from ``sender`` (see :func:`ack`)."""
+    order = _order(entry)
+    if order > box.newest.get(sender, (-1, -1)):
+        box.newest[sender] = order
+
+
+def _trims(box: Mailbox) -> list[ops.Call]:
+    """The trims a previous ack found safe (see :func:`ack`), to send with the next batch."""
+    if not box.trims:
+        return []
+    calls: list[ops.Call] = [("xtrim", (key, "MINID", minid)) for key, minid in box.trims.items()]
+    box.trims.clear()
+    return calls
+
+
+def _safe_minid(summary: Any, newest: tuple[int, int]) -> str:
+    """What a channel may be trimmed to (every entry before it is acknowledged): the oldest
+    pending entry, or the one after the newest this store received, whichever is older."""
+    after = (newest[0], newest[1] + 1)
+    oldest = summary.get("min") if isinstance(summary, dict) else None
+    if oldest is not None and int(summary.get("pending") or 0):
+        after = min(after, _order(_text(oldest)))
+    return f"{after[0]}-{after[1]}"
+
+
+def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
+    """Acknowledge messages by their ids; acknowledged mail leaves its channel.
+
+    An id no newer than the newest this store received from that sender was delivered (the
+    group hands entries out in order): such ids are acknowledged together (one XACK per
+    channel) along with XPENDING, whose oldest pending entry says up to where the channel holds
+    only acknowledged mail; that XTRIM MINID goes with this store's next batch (an ack or a
+    receive), so trimming costs no round trip and never drops unacknowledged mail. Any other
+    id (given by another process, or made up) is acknowledged alone (XACK per id) and deleted
+    (XDEL) only if the group acknowledged it: mail never delivered is never deleted.
+    """
+    box = mailbox(scope)
+    wanted = _ids(ids, "ids")
+    if not wanted:
+        return Acked(0)
+    keyspace = scope.keyspace
+    known: dict[str, tuple[str, list[str]]] = {}
+    unknown: list[tuple[str, str]] = []
+    delivered = box.delivered
+    for message_id in wanted:
+        # handed out by this store: no parsing (the common case: a receive, then its ack)
+        hit = delivered.pop(message_id, None) if type(message_id) is str else None
+        if hit is not None:
+            channel, sender, entry = hit
+            known.setdefault(channel, (sender, []))[1].append(entry)
+            continue
+        sender, entry, order = _parse_known(box, message_id)
+        channel = box.channels.get(sender) or keyspace.mail_channel(sender)
+        if order <= box.newest.get(sender, (-1, -1)):
+            known.setdefault(channel, (sender, []))[1].append(entry)
+        else:
+            unknown.append((channel, entry))
+    calls = _trims(box)
+    first = len(calls)
+    for channel, (_, entries) in known.items():
+        calls += [
+            ("xack", (channel, GROUP, *entries)),
+            ("xpending", (channel, GROUP)),
+            ("xlen", (channel,)),
+        ]
+    calls += [("xack", (channel, GROUP, entry)) for channel, entry in unknown]
+    replies = yield calls
+    acked = 0
+    at = first
+    nearly_full = scope.messaging.max_length * 9 // 10
+    for channel, (sender, _) in known.items():
+        acked += int(replies[at])
+        box.trims[channel] = _safe_minid(replies[at + 1], box.newest[sender])
+        if int(replies[at + 2]) >= nearly_full:
+            yield _trims(box)  # senders wait for room: make it now
+        at += 3
+    done: dict[str, list[str]] = {}
+    for (channel, entry), reply in zip(unknown, replies[at:], strict=True):
+        if int(reply):
+            done.setdefault(channel, []).append(entry)
+    if done:
+        yield [("xdel", (channel, *entries)) for channel, entries in done.items()]
+    return Acked(acked + sum(len(entries) for entries in done.values()))
+
+
+# --- dead letters ----------------------------------------------------------------------------
+
+
+def _dead_letter(scope: ops.Scope, entry: Any, fields: Any) -> DeadLetter | None:
+    if not isinstance(fields, dict):
+        return None
+    sender = _text(fields.get(b"s", b""))
+    body: Any = None
+    data = fields.get(b"b")
+    if data is not None:
+        try:
+            body = scope.codec.decode(data, scope.keyspace.mail_channel(sender))
+        except (SerializationError, InvalidArgumentError):
+            body = None
+    try:
+        sent_at = float(fields.get(b"t", b"0"))
+        deliveries = int(fields.get(b"d", b"0"))
+    except ValueError:
+        sent_at, deliveries = 0.0, 0
+    return DeadLetter(
+        _text(entry),
+        _text(fields.get(b"m", b"")),
+        sender,
+        body,
+        sent_at,
+        deliveries,
+        _text(fields.get(b"r", b"")),
+    )
+
+
+def dead_letters(scope: ops.Scope, *, count: int = 100) -> ops.Op[list[DeadLetter]]:
+    """The role's dead letters, oldest first (at most ``count``)."""
+    count = _whole(count, "count", 1, MAX_COUNT)
+    (entries,) = yield [("xrange", (scope.keyspace.dead_letters(), "-", "+", "COUNT", count))]
+    found = (_dead_letter(scope, entry, fields) for entry, fields in entries or ())
+    return [letter for letter in found if letter is not None]
+
+
+def replay_dead_letters(scope: ops.Scope, ids: Iterable[str] | None = None) -> ops.Op[Replayed]:
+    """Put dead letters (all, or those of ``ids``) back in the inbox: each into its sender's
+    channel again, with its msg_id, as a new entry (delivered from 1 again, after the mail
+    already there), and out of the dead letters."""
+    keyspace = scope.keyspace
+    dead = keyspace.dead_letters()
+    if ids is None:
+        (entries,) = yield [("xrange", (dead, "-", "+", "COUNT", MAX_COUNT))]
+        entries = list(entries or ())
+    else:
+        wanted = [_entry_id(i) for i in _ids(ids, "ids")]
+        if not wanted:
+            return Replayed(0, [])
+        replies = yield [("xrange", (dead, entry, entry)) for entry in wanted]
+        entries = [found for reply in replies for found in reply or ()]
+    calls: list[ops.Call] = []
+    done: list[str] = []
+    for entry, fields in entries:
+        if not isinstance(fields, dict):
+            continue
+        try:
+            channel = keyspace.mail_channel(_text(fields.get(b"s", b"")))
+        except InvalidArgumentError:
+            continue  # not from a role: it stays where it is
+        sender = _text(fields[b"s"])
+        calls += [
+            ("sadd", (keyspace.mail_senders(), sender)),
+            (
+                "xadd",
+                (
+                    channel,
+                    "*",
+                    "m",
+                    fields.get(b"m", b""),
+                    "t",
+                    fields.get(b"t", b"0"),
+                    "b",
+                    fields.get(b"b", b""),
+                ),
+            ),
+            ("xdel", (dead, entry)),
+        ]
+        done.append(_text(entry))
+    if calls:
+        yield calls
+    return Replayed(len(done), done)
+
+
+# --- the recipient's view --------------------------------------------------------------------
+
+
+def status(scope: ops.Scope) -> ops.Op[tuple[list[ChannelStatus], int]]:
+    """Per sender: unacknowledged and pending mail and the oldest pending message; and how
+    many dead letters there are. Finds the channels (and makes their groups) first."""
+    box = mailbox(scope)
+    yield from _discover(scope, box, force=True)
+    senders = sorted(box.channels)
+    calls: list[ops.Call] = [("xlen", (scope.keyspace.dead_letters(),))]
+    for sender in senders:
+        channel = box.channels[sender]
+        calls += [
+            ("xlen", (channel,)),
+            ("xpending", (channel, GROUP)),
+            ("xpending_range", (channel, GROUP, "-", "+", 1)),
+        ]
+    replies = yield calls
+    found: list[ChannelStatus] = []
+    for i, sender in enumerate(senders):
+        length, summary, oldest = replies[1 + 3 * i : 4 + 3 * i]
+        pending = int(summary["pending"]) if isinstance(summary, dict) else 0
+        first = oldest[0] if oldest else None
+        found.append(
+            ChannelStatus(
+                sender,
+                int(length),
+                pending,
+                f"{sender}/{_text(first[0])}" if first else None,
+                int(first[2]) / 1000 if first else None,
+                int(first[3]) if first else None,
+            )
+        )
+    return found, int(replies[0])

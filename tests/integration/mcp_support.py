@@ -1,0 +1,225 @@
+"""Driving ``roleredis mcp`` as MCP clients do: the SDK's client held open on an event loop of
+its own (one server process for many tests), raw newline-delimited JSON-RPC over a
+subprocess's pipes, and the environment a client configuration gives the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx2
+from mcp.client.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from roleredis.testing import RedisServer
+
+#: How long one exchange with a server process may take before the test fails (not a timing
+#: assertion: a hung server would otherwise hang the suite).
+WAIT = 30.0
+ROLE = "planner"
+
+
+def server_env(server: RedisServer, **more: str) -> dict[str, str]:
+    """The environment a client configuration gives the server: the machine's, less any
+    REDIS_* / ROLEREDIS_* of the test run's own, plus REDIS_URL at the throwaway server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "ROLEREDIS_"))}
+    return {**env, "REDIS_URL": server.url, **more}
+
+
+def mcp_command(*args: str) -> list[str]:
+    """The command an MCP client's configuration runs: ``python -m roleredis mcp ...``."""
+    return [sys.executable, "-m", "roleredis", "mcp", *args]
+
+
+class HeldClient:
+    """The SDK's :class:`Client`, opened once on an event loop in a thread of its own and
+    used from the (synchronous) tests until :meth:`close`."""
+
+    def __init__(self, make: Callable[[], AbstractAsyncContextManager[Client]]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self._stop: asyncio.Event | None = None
+        self._ready: asyncio.Future[Client] = self.loop.create_future()
+        self._held = asyncio.run_coroutine_threadsafe(self._hold(make), self.loop)
+        try:
+            self.client: Client = asyncio.run_coroutine_threadsafe(self._wait(), self.loop).result(
+                WAIT
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    async def _wait(self) -> Client:
+        return await self._ready
+
+    async def _hold(self, make: Callable[[], AbstractAsyncContextManager[Client]]) -> None:
+        # the client's task groups must be entered and left in the same task: this one
+        self._stop = asyncio.Event()
+        try:
+            async with make() as client:
+                self._ready.set_result(client)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+            raise
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(WAIT)
+
+    def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        return self.run(self.client.call_tool(name, arguments))
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        with contextlib.suppress(Exception):
+            self._held.result(WAIT)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT)
+        self.loop.close()
+
+
+@contextlib.asynccontextmanager
+async def http_client(
+    url: str, headers: dict[str, str], hooks: dict[str, list[Any]] | None = None
+) -> AsyncIterator[Client]:
+    """The SDK's client over streamable HTTP, sending ``headers`` with every request."""
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=WAIT, event_hooks=hooks) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
+
+
+class RawStdio:
+    """A server process spoken to in raw newline-delimited JSON-RPC on its stdin/stdout."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        self.seen: list[bytes] = []  # every line the server wrote on stdout
+        self.err: list[bytes] = []  # what it wrote on stderr
+        self._next_id = 0
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        self.err.extend(self.process.stderr)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.seen.append(line)
+            self.lines.put(line)
+        self.lines.put(b"")
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        self.send({"jsonrpc": "2.0", "method": method, **({"params": params} if params else {})})
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and return its response (notifications the server sends meanwhile
+        are skipped)."""
+        self._next_id += 1
+        ident = self._next_id
+        extra = {"params": params} if params is not None else {}
+        self.send({"jsonrpc": "2.0", "id": ident, "method": method, **extra})
+        deadline = time.monotonic() + WAIT
+        while True:
+            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            if not line:
+                raise AssertionError(f"the server closed stdout: {self.stderr()}")
+            message = json.loads(line)
+            if message.get("id") == ident:
+                return message  # type: ignore[no-any-return]
+
+    def close(self) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            return self.process.wait(WAIT)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            for reader in self._readers:
+                reader.join(WAIT)
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    stream.close()
+
+    def stderr(self) -> str:
+        return b"".join(self.err).decode(errors="replace")
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until the server listens on ``port`` (or fails if the process ends first)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise AssertionError(f"the server exited with {process.returncode}: {err}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port} after {WAIT} s")
+
+
+class Served:
+    """A server process, and (once it has ended) what it wrote on stderr."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.stderr = ""
+
+
+@contextlib.contextmanager
+def http_server(port: int, env: dict[str, str], *args: str) -> Iterator[Served]:
+    """``roleredis mcp --transport http --port PORT`` as a process, until the block ends."""
+    process = subprocess.Popen(
+        mcp_command("--role", ROLE, "--transport", "http", "--port", str(port), *args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    served = Served(process)
+    try:
+        wait_for_port(port, process)
+        yield served
+    finally:
+        process.terminate()
+        try:
+            _, err = process.communicate(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+        served.stderr = err.decode(errors="replace")

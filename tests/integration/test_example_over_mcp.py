@@ -1,0 +1,77 @@
+"""The agents' example (issue 13): two roles, each served by its own ``roleredis mcp`` process,
+exchanging a message, run as a user runs it (``examples/agents/over_mcp.py``, and
+``roleredis demo --mcp --json`` for what each model called and got back).
+
+The exchange needs the mail tools (redis_send, redis_receive, redis_ack); until this version
+has them, the example says so and each role writes only its status: the expected outcome
+follows what :func:`roleredis.agent.available` offers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from roleredis import agent
+from roleredis.demo.over_mcp import MAIL
+from roleredis.demo.roles.planner.agent import TASK
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agents" / "over_mcp.py"
+MAIL_HERE = set(MAIL) <= set(agent.available())
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command), env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+
+
+def calls(report: dict[str, Any], role: str, tool: str) -> list[dict[str, Any]]:
+    return [c for c in report["calls"] if (c["role"], c["tool"]) == (role, tool)]
+
+
+def test_the_example_exchanges_a_message_each_model_as_its_own_role() -> None:
+    """One run (each run starts a redis-server and two MCP server processes): the lines it
+    prints without --json are in the report's "lines"."""
+    done = run(sys.executable, str(EXAMPLE), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    assert report["tools"] == agent.available() and report["mail"] is MAIL_HERE
+    lines = report["lines"]
+    assert lines[0].startswith("planner and worker: each served by its own 'roleredis mcp'")
+    assert lines[1] == "tools offered to each model: " + ", ".join(agent.available())
+    said = [line.split("(")[0].strip() for line in lines[2:]]
+    for role in ("planner", "worker"):
+        for call in report["calls"]:
+            assert "role" not in call["arguments"]
+            if call["role"] == role:  # the results that name a role name the caller's
+                assert call["result"].get("role", role) == role
+        status = calls(report, role, "redis_write")[0]["result"]
+        assert status["prefixed_key"] == f"{role}:" + status["key"]
+    if MAIL_HERE:
+        assert said == [
+            "planner -> redis_write",
+            "planner -> redis_send",
+            "worker -> redis_receive",
+            "worker -> redis_write",
+            "worker -> redis_ack",
+        ]
+        sent = calls(report, "planner", "redis_send")[0]["result"]
+        (received,) = calls(report, "worker", "redis_receive")[0]["result"]["messages"]
+        assert sent["from"] == "planner" and sent["to"] == "worker"
+        assert received["msg_id"] == sent["msg_id"] and received["from"] == "planner"
+        assert received["body"] == TASK
+        assert calls(report, "worker", "redis_ack")[0]["result"]["acked"] == 1
+    else:
+        assert said[:2] == ["planner -> redis_write", "worker -> redis_write"]
+        assert lines[4].startswith("the mail tools (redis_send, redis_receive, redis_ack)")
+        assert [c["tool"] for c in report["calls"]] == ["redis_write", "redis_write"]

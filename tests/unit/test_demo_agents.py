@@ -1,0 +1,62 @@
+"""The scripted "models" of the agents' example (roles/planner/agent.py, roles/worker/agent.py):
+what each turn calls, given the results issue 12's mail tools return. Their run over MCP is
+tests/integration/test_example_over_mcp.py."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from roleredis.demo.roles.planner import agent as planner
+from roleredis.demo.roles.worker import agent as worker
+
+
+class Model:
+    """A stand-in MCP server: records each call, answers from ``answers`` by tool name."""
+
+    def __init__(self, **answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def __call__(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((name, arguments))
+        return {"success": True, **self.answers.get(name, {})}
+
+
+def test_the_planner_notes_its_plan_and_mails_the_task() -> None:
+    call = Model()
+    asyncio.run(planner.turn(call, "worker", mail=True))
+    assert call.calls == [
+        ("redis_write", {"key": "status", "value": {"asked": "worker", **planner.TASK}}),
+        ("redis_send", {"to_role": "worker", "message": planner.TASK}),
+    ]
+    call = Model()
+    asyncio.run(planner.turn(call, "worker", mail=False))
+    assert [name for name, _ in call.calls] == ["redis_write"]
+
+
+def test_the_worker_records_each_task_and_acks_them_all() -> None:
+    messages = [
+        {"id": "1-0", "msg_id": "a1", "from": "planner", "body": planner.TASK, "deliveries": 1},
+        {"id": "2-0", "msg_id": "b2", "from": "boss", "body": {"city": "Oslo"}, "deliveries": 2},
+    ]
+    call = Model(redis_receive={"messages": messages, "count": 2})
+    asyncio.run(worker.turn(call, mail=True))
+    assert call.calls == [
+        ("redis_receive", {"count": 10, "block_ms": 2000}),
+        (
+            "redis_write",
+            {"key": "done:a1", "value": {"from": "planner", "city": "Paris", "sky": "clear"}},
+        ),
+        (
+            "redis_write",
+            {"key": "done:b2", "value": {"from": "boss", "city": "Oslo", "sky": "clear"}},
+        ),
+        ("redis_ack", {"ids": ["1-0", "2-0"]}),
+    ]
+
+
+def test_the_worker_acks_nothing_when_no_mail_came() -> None:
+    call = Model(redis_receive={"messages": [], "count": 0})
+    asyncio.run(worker.turn(call, mail=True))
+    assert [name for name, _ in call.calls] == ["redis_receive"]

@@ -1,0 +1,177 @@
+"""The mail operations without I/O (issue 12, item 2): the calls they make, what they do with
+replies, and how the retry policy treats a batch that must not be sent twice."""
+
+from __future__ import annotations
+
+import pytest
+import redis.exceptions as rex
+
+from roleredis import mail, ops
+from roleredis.errors import InvalidArgumentError, OverloadedError
+from roleredis.keys import Keyspace
+from roleredis.retry import ConnectionDropped, RetryPolicy
+from roleredis.settings import MessagingSettings
+
+
+def scope(role: str = "alpha", **messaging: object) -> ops.Scope:
+    return ops.Scope(Keyspace(role), messaging=MessagingSettings(**messaging))  # type: ignore[arg-type]
+
+
+def test_a_send_asks_the_length_first_then_sends_once_in_one_batch() -> None:
+    s = scope(max_length=5)
+    op = mail.send(s, "beta", {"n": 1})
+    assert next(op) == [("xlen", ("__roleredis__:{beta}:mail:alpha",))]
+    batch = op.send([0])
+    assert isinstance(batch, ops.Batch) and batch.repeatable is False
+    assert [name for name, _ in batch] == ["sadd", "xadd"]
+    assert batch[0][1] == ("__roleredis__:{beta}:senders", "alpha")
+    channel, star, *fields = batch[1][1]
+    assert (channel, star, fields[0], fields[2], fields[4]) == (
+        "__roleredis__:{beta}:mail:alpha",
+        "*",
+        "m",
+        "t",
+        "b",
+    )
+    with pytest.raises(StopIteration) as done:
+        op.send([1, b"17-0"])
+    assert done.value.value.id == "alpha/17-0"
+    assert done.value.value.msg_id == fields[1]
+    # announced, and the channel far from full (1 of 5, counted here): XADD alone
+    op = mail.send(s, "beta", 2)
+    assert [name for name, _ in next(op)] == ["xadd"]
+    with pytest.raises(StopIteration):
+        op.send([b"18-0"])
+    # half full by this store's count: XLEN goes with each send again
+    op = mail.send(s, "beta", 3)
+    assert [name for name, _ in next(op)] == ["xadd", "xlen"]
+    with pytest.raises(StopIteration):
+        op.send([b"19-0", 4])
+    assert mail.mailbox(s).lengths["beta"] == 4
+
+
+def test_a_send_to_a_full_channel_is_refused_before_sending() -> None:
+    s = scope(max_length=2)
+    op = mail.send(s, "beta", "x")
+    next(op)
+    with pytest.raises(OverloadedError, match=r"messaging\.max_length"):
+        op.send([2])
+
+
+def test_bodies_over_the_limit_are_refused_in_the_caller() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"messaging\.max_message_bytes"):
+        mail.prepare_send(scope(max_message_bytes=10), "beta", "x" * 20)
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "alpha", "alpha/", "/1-0", "alpha/1", "alpha/1-0-0", "a b/1-0", "alpha/x-1", 3]
+)
+def test_message_ids_are_checked(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError):
+        mail.parse_id(bad)
+
+
+def test_an_ack_deletes_only_what_the_group_acknowledged() -> None:
+    op = mail.ack(scope("beta"), ["alpha/1-0", "alpha/2-0", "carol/3-0"])
+    acks = next(op)
+    assert [name for name, _ in acks] == ["xack"] * 3
+    deletes = op.send([1, 0, 1])
+    assert deletes == [
+        ("xdel", ("__roleredis__:{beta}:mail:alpha", "1-0")),
+        ("xdel", ("__roleredis__:{beta}:mail:carol", "3-0")),
+    ]
+    with pytest.raises(StopIteration) as done:
+        op.send([1, 1])
+    assert done.value.value.acked == 2
+
+
+def test_ids_this_store_received_are_acked_in_one_round_trip_and_trimmed_later() -> None:
+    s = scope("beta", max_length=100)
+    channel = "__roleredis__:{beta}:mail:alpha"
+    mail.mailbox(s).newest["alpha"] = (5, 0)
+    op = mail.ack(s, ["alpha/4-0", "alpha/5-0", "alpha/6-0"])
+    assert next(op) == [
+        ("xack", (channel, "inbox", "4-0", "5-0")),
+        ("xpending", (channel, "inbox")),
+        ("xlen", (channel,)),
+        ("xack", (channel, "inbox", "6-0")),  # newer than any received: alone
+    ]
+    summary = {"pending": 1, "min": b"3-0", "max": b"3-0", "consumers": []}
+    with pytest.raises(StopIteration) as done:
+        op.send([2, summary, 10, 0])  # 6-0 was not pending: not deleted
+    assert done.value.value.acked == 2
+    # up to the oldest pending entry (3-0) only, with the next batch
+    again = mail.ack(s, ["alpha/5-0"])
+    assert next(again)[0] == ("xtrim", (channel, "MINID", "3-0"))
+
+
+def test_nothing_pending_trims_up_to_the_newest_received() -> None:
+    assert mail._safe_minid({"pending": 0, "min": None}, (7, 2)) == "7-3"
+    assert mail._safe_minid({"pending": 2, "min": b"9-0"}, (7, 2)) == "7-3"
+    assert mail._safe_minid({"pending": 2, "min": b"5-1"}, (7, 2)) == "5-1"
+
+
+def test_a_nearly_full_channel_is_trimmed_at_once() -> None:
+    s = scope("beta", max_length=10)
+    mail.mailbox(s).newest["alpha"] = (5, 0)
+    op = mail.ack(s, ["alpha/5-0"])
+    next(op)
+    trim = op.send([1, {"pending": 0, "min": None}, 9])
+    assert trim == [("xtrim", ("__roleredis__:{beta}:mail:alpha", "MINID", "5-1"))]
+
+
+def test_a_lost_reply_of_a_batch_that_must_not_repeat_is_unknown_not_retried() -> None:
+    policy = RetryPolicy(5.0)
+    for exc in (rex.TimeoutError("slow"), ConnectionDropped("reset")):
+        decision = policy.decide(exc, 1, 0.0, repeatable=False)
+        assert decision.delay is None and decision.error.error_code == "unknown_outcome"
+        assert policy.should_ping(exc, repeatable=False) is False
+    # nothing was written when the connection could not be made: retried as usual
+    assert policy.decide(rex.ConnectionError("refused"), 1, 0.0, repeatable=False).delay
+    # an ordinary batch: a dropped connection is retried
+    assert policy.decide(ConnectionDropped("reset"), 1, 0.0).delay
+
+
+def test_more_than_asked_is_held_for_the_next_receive() -> None:
+    s = scope("beta")
+    box = mail.mailbox(s)
+    op = mail.receive(s, 1)
+    assert next(op) == [("smembers", ("__roleredis__:{beta}:senders",))]
+    assert next_name(op.send([{b"alpha", b"carol"}])) == "xgroup"
+    assert next_name(op.send([b"OK"])) == "xgroup"
+    claim = op.send([b"OK"])
+    assert [name for name, _ in claim] == ["xautoclaim", "xautoclaim"]
+    read = op.send([[b"0-0", [], []], [b"0-0", [], []]])
+    assert read[0][0] == "xreadgroup"
+    entry = {b"m": b"m1", b"t": b"1.5", b"b": b'"one"'}
+    entry2 = {b"m": b"m2", b"t": b"2.5", b"b": b'"two"'}
+    streams = [
+        [b"__roleredis__:{beta}:mail:alpha", [(b"1-0", entry)]],
+        [b"__roleredis__:{beta}:mail:carol", [(b"2-0", entry2)]],
+    ]
+    with pytest.raises(StopIteration) as done:
+        op.send([streams])
+    assert [m.body for m in done.value.value] == ["one"]
+    assert [m.body for _, m in box.held] == ["two"]
+    again = mail.receive(s, 1)  # served from what was held, without a round trip
+    with pytest.raises(StopIteration) as done:
+        next(again)
+    assert [(m.id, m.body) for m in done.value.value] == [("carol/2-0", "two")]
+
+
+def next_name(batch: list[ops.Call]) -> str:
+    return batch[0][0]
+
+
+def test_ids_handed_out_are_remembered_for_the_ack_within_a_bound() -> None:
+    delivered = {f"a/{n}-0": ("ch", "a", f"{n}-0") for n in range(mail.DELIVERED_KEPT + 5)}
+    mail._bound(delivered)
+    assert len(delivered) == mail.DELIVERED_KEPT
+    assert "a/0-0" not in delivered and f"a/{mail.DELIVERED_KEPT + 4}-0" in delivered
+    s = scope("beta")
+    box = mail.mailbox(s)
+    box.delivered["alpha/9-0"] = ("__roleredis__:{beta}:mail:alpha", "alpha", "9-0")
+    box.newest["alpha"] = (9, 0)
+    op = mail.ack(s, ["alpha/9-0"])
+    assert next(op)[0] == ("xack", ("__roleredis__:{beta}:mail:alpha", "inbox", "9-0"))
+    assert box.delivered == {}  # acked: forgotten
