@@ -40,19 +40,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-source_of() {  # a directory with src/roleredis, for a directory or a git revision
+source_of() {  # sets $source: a directory with src/roleredis, for a directory or a revision
     if [[ -d "$1/src/roleredis" ]]; then
-        (cd "$1" && pwd)
+        source="$(cd "$1" && pwd)"
     else
-        local dir="$out/tree-$(echo "$1" | tr -c 'A-Za-z0-9' '_')"
-        git -C "$here" worktree add --detach "$dir" "$1" >/dev/null 2>&1
-        made+=("$dir")
-        echo "$dir"
+        source="$out/tree-$(echo "$1" | tr -c 'A-Za-z0-9' '_')"
+        git -C "$here" worktree add --detach "$source" "$1" >/dev/null 2>&1
+        made+=("$source")  # not in a $(...) subshell, so that cleanup sees it
     fi
 }
 
-before_dir="$(source_of "$before")"
-after_dir="$(source_of "$after")"
+source_of "$before"
+before_dir="$source"
+source_of "$after"
+after_dir="$source"
 echo "before: $before ($before_dir)" >&2
 echo "after:  $after ($after_dir)" >&2
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg); pinned: ${pin[*]:-no}" >&2
