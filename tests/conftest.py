@@ -35,6 +35,21 @@ ROLEREDIS_ENV_VARS = (
 )
 
 
+#: Where a test that took no server fixture ends up: a closed port, so it fails at once with
+#: "connection refused" instead of writing to a real server on 6379 (or wherever the
+#: developer's REDIS_URL points).
+NOWHERE = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture(autouse=True)
+def _never_a_real_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before every test (autouse fixtures come first): no REDIS_*/ROLEREDIS_* variable of the
+    developer's, and REDIS_URL pointing nowhere; the server fixtures then set their own."""
+    for name in ROLEREDIS_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_URL", NOWHERE)
+
+
 def _reset_roleredis() -> None:
     # Imported late: the infrastructure must load even while the library is incomplete.
     import roleredis

@@ -5,8 +5,9 @@
 roles/planner/agent.py and roles/worker/agent.py are scripted stand-ins for two models: each
 turn is the tool calls a model would make, sent with the MCP SDK's client to the role's own
 server (`python -m roleredis mcp --role planner`, as an MCP client's configuration starts
-it). The planner mails a task to the worker, which receives it, records the result and
-acknowledges it. Runs on a throwaway redis-server; needs `pip install "roleredis[mcp]"`.
+it). The planner mails a task to the worker, which receives it, records the result, mails
+it back and acknowledges the task; the planner receives the answer and acknowledges it.
+Runs on a throwaway redis-server; needs `pip install "roleredis[mcp]"`.
 """
 
 from __future__ import annotations

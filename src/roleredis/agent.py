@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from . import face, results, runtime, sharing, tools
 from .acl import username_for
+from .codec import json_data, json_size
 from .config import Settings
 from .errors import InvalidArgumentError, PermissionDeniedError
 from .keys import MAX_KEY_BYTES, validate_role
@@ -102,6 +103,9 @@ class AgentTool:
     cursor: tuple[str, str] | None = None
     #: ``from_role`` reads another role's keys: only as far as a grant allows
     granted: bool = False
+    #: the tool's keyword taking a byte budget for its list: the tool itself returns no more
+    #: than fits (what it leaves out is not lost: see redis_receive's max_bytes)
+    budget: str | None = None
 
 
 AGENT_TOOLS: tuple[AgentTool, ...] = (
@@ -154,7 +158,7 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
             "to_role": _p("string", "The role to send the message to.", **_ROLE_NAME),
             "message": _p(_ANY_JSON, "The message body: any JSON value."),
         },
-        note="The recipient sees you as the sender; delivery is at least once.",
+        note="The recipient sees you as the sender and acknowledges it with redis_ack.",
         sized=("message",),
     ),
     AgentTool(
@@ -170,10 +174,11 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
         },
         note=(
             "Acknowledge each message you have handled with redis_ack(ids); one not "
-            "acknowledged comes back later. With truncated true, the messages left out come "
-            "back later too."
+            "acknowledged comes back later. With truncated true, more messages are waiting: "
+            "call redis_receive again to get them."
         ),
         listed="messages",
+        budget="max_bytes",
     ),
     AgentTool(
         "redis_ack",
@@ -236,6 +241,8 @@ class _Bound:
     function: Callable[..., Result]
     description: str
     schema: dict[str, Any]
+    #: the keyword taking the list's byte budget, if the function takes it (see AgentTool)
+    budget: str | None = None
 
 
 _bound: dict[str, _Bound] = {}
@@ -274,7 +281,8 @@ def _bind(tool: AgentTool) -> _Bound | None:
         "required": required,
         "additionalProperties": False,
     }
-    bound = _bound[tool.name] = _Bound(tool, function, description, schema)
+    budget = tool.budget if tool.budget in signature.parameters else None
+    bound = _bound[tool.name] = _Bound(tool, function, description, schema, budget)
     return bound
 
 
@@ -532,13 +540,9 @@ def size_limit(settings: Settings) -> tuple[int, str]:
     )
 
 
-def _json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
 def _check_size(name: str, field: str, value: Any, settings: Settings) -> None:
     limit, setting = size_limit(settings)
-    size = _json_size(value)
+    size = json_size(value)
     if size > limit:
         raise InvalidArgumentError(
             f"{name}: the {field} is {size} bytes as JSON, over the limit of {limit} bytes "
@@ -587,8 +591,9 @@ def _granted(
 
 
 def _finish(call: _Call, result: Result) -> Result:
-    """The result as a model gets it: another role's listing filtered by the grants, lists
-    cut to mcp.max_result_bytes."""
+    """The result as a model gets it: plain JSON data (bytes as ``{"bytes_base64": ...}``),
+    another role's listing filtered by the grants, lists cut to mcp.max_result_bytes."""
+    result = json_data(result)
     tool = call.bound.tool
     if not result.get("success") or tool.listed is None:
         return result
@@ -598,7 +603,7 @@ def _finish(call: _Call, result: Result) -> Result:
     if call.keep is not None:
         items = [item for item in items if call.keep(item)]
     kept = _fitting(result, tool.listed, items, call.settings.mcp_max_result_bytes)
-    truncated = len(kept) < len(items)
+    truncated = len(kept) < len(items) or result.get("truncated") is True
     result[tool.listed] = kept
     if "count" in result:
         result["count"] = len(kept)
@@ -612,12 +617,26 @@ def _finish(call: _Call, result: Result) -> Result:
 def _fitting(result: Result, field: str, items: list[Any], limit: int) -> list[Any]:
     """The longest head of ``items`` that keeps ``result`` within ``limit`` bytes as JSON
     (at least one item: a value is never cut)."""
-    size = _json_size({**result, field: [], "truncated": True})
+    size = json_size({**result, field: [], "truncated": True})
     for i, item in enumerate(items):
-        size += _json_size(item) + (1 if i else 0)
+        size += json_size(item) + (1 if i else 0)
         if size > limit and i > 0:
             return items[:i]
     return items
+
+
+#: What a result around a budgeted list may take besides the list's items: its other fields
+#: and their text (measured for redis_receive's: at most 167 bytes plus the role's name twice).
+_ENVELOPE = 200
+
+
+def _budgeted(call: _Call) -> dict[str, Any]:
+    """The arguments the tool runs with: the model's, plus the byte budget of its list."""
+    budget = call.bound.budget
+    if budget is None:
+        return call.arguments
+    limit = call.settings.mcp_max_result_bytes - _ENVELOPE - 2 * len(call.role.encode())
+    return {**call.arguments, budget: max(0, limit)}
 
 
 def call_tool(name: str, arguments: Any = None, *, role: str) -> Result:
@@ -628,6 +647,8 @@ def call_tool(name: str, arguments: Any = None, *, role: str) -> Result:
     JSON, an unknown tool: ``error_code`` "invalid_argument". Values, messages and events
     over the size limit (:func:`size_limit`): "invalid_argument". ``from_role`` beyond the
     grants: "permission". A list cut to ``mcp.max_result_bytes`` says ``truncated: true``.
+    The result is plain JSON data, ready for ``json.dumps``: a value stored as bytes by the
+    Python API comes as ``{"bytes_base64": ...}``, as over MCP.
 
     >>> call_tool("redis_exists", {"key": "nothing"}, role="planner")["exists"]
     False
@@ -638,7 +659,7 @@ def call_tool(name: str, arguments: Any = None, *, role: str) -> Result:
     if not isinstance(call, _Call):
         return call
     try:
-        return _finish(call, call.bound.function(**call.arguments, role=call.role))
+        return _finish(call, call.bound.function(**_budgeted(call), role=call.role))
     except Exception as exc:  # a grants module that raised, say: still a result
         return _failure(exc, name, call.role)
 
@@ -663,6 +684,6 @@ async def _arun(call: _Call | Result) -> Result:
             call.role,
         )
     try:
-        return _finish(call, await function(**call.arguments, role=call.role))
+        return _finish(call, await function(**_budgeted(call), role=call.role))
     except Exception as exc:
         return _failure(exc, call.bound.tool.name, call.role)

@@ -17,6 +17,7 @@ b'hello'
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import zlib
@@ -28,7 +29,7 @@ from .crypto import Keyring
 from .errors import SerializationError
 from .keys import raw_key
 
-__all__ = ["ENVELOPE_MAGIC", "Codec", "decode", "encode"]
+__all__ = ["ENVELOPE_MAGIC", "Codec", "decode", "encode", "json_data", "json_size", "jsonable"]
 
 #: Stored values that start with these bytes are envelopes, not JSON text.
 ENVELOPE_MAGIC = b"\xffrr"
@@ -159,6 +160,38 @@ def encode(value: Any) -> bytes:
         # The walk accepts only what orjson encodes; what is left is text that is not UTF-8
         # (lone surrogates) or nesting deeper than orjson allows.
         raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
+
+
+def jsonable(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for results sent to clients that take JSON only (MCP,
+    function calling): bytes become ``{"bytes_base64": ...}``.
+
+    >>> json.dumps({"value": b"\\x00"}, default=jsonable)
+    '{"value": {"bytes_base64": "AA=="}}'
+    """
+    if isinstance(value, bytes | bytearray):  # a value stored as bytes by the Python API
+        return {"bytes_base64": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_data(value: Any) -> Any:
+    """``value`` as plain JSON data, bytes as ``{"bytes_base64": ...}`` (see :func:`jsonable`).
+
+    >>> json_data({"value": b"\\x00"})
+    {'value': {'bytes_base64': 'AA=='}}
+    """
+    return json.loads(json.dumps(value, default=jsonable))
+
+
+def json_size(value: Any) -> int:
+    """The bytes of ``value`` as compact UTF-8 JSON, as a JSON-only client gets it (bytes as
+    base64: see :func:`jsonable`); what mcp.max_value_bytes and mcp.max_result_bytes measure.
+
+    >>> json_size({"a": [1, 2]}), json_size(b"abc")
+    (11, 23)
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=jsonable)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _no_constants(name: str) -> Any:

@@ -31,6 +31,7 @@ from redis.retry import Retry
 from .cluster import ClusterClient, ClusterRoute
 from .config import Settings, redact_url
 from .errors import ConfigError, register_secrets
+from .fairqueue import FairQueue
 from .urls import Deployment
 
 __all__ = [
@@ -184,6 +185,9 @@ def _sizing(settings: Settings, pool_class: Any) -> dict[str, Any]:
     sizing: dict[str, Any] = {"max_connections": settings.max_connections}
     if issubclass(pool_class, redis.BlockingConnectionPool | redis.asyncio.BlockingConnectionPool):
         sizing["timeout"] = settings.pool_timeout
+    if issubclass(pool_class, redis.BlockingConnectionPool):
+        # waiting threads served in turn, not overtaken by the thread that just gave one back
+        sizing["queue_class"] = FairQueue
     return sizing
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "running_loop",
     "shut_down",
     "slot_owner",
+    "stream_writer",
 ]
 
 # what redis-py's BlockingConnectionPool raises (an untyped ConnectionError) when no connection
@@ -98,6 +99,15 @@ def pool_counts(pool: Any) -> tuple[int, int]:
     queue = getattr(getattr(pool, "pool", None), "queue", None) or ()
     idle = sum(1 for c in queue if c is not None)
     return made - idle, idle
+
+
+def stream_writer(conn: Any) -> asyncio.StreamWriter | None:
+    """The StreamWriter of a connected redis.asyncio connection, or None if it has none (not
+    connected, or not a socket: fakeredis's in-process connection). Writing to it directly
+    spares redis-py's send_packed_command, which wraps each write in ``asyncio.wait_for`` (a task
+    and a trip through the event loop) to bound a drain that almost never waits."""
+    writer = getattr(conn, "_writer", None)
+    return writer if isinstance(writer, asyncio.StreamWriter) else None
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:

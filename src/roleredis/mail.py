@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import ops
+from .codec import json_size
 from .errors import (
     InvalidArgumentError,
     OutcomeUnknownError,
@@ -67,6 +68,7 @@ __all__ = [
     "Mailbox",
     "Message",
     "PreparedSend",
+    "Received",
     "Replayed",
     "Sent",
     "ack",
@@ -167,6 +169,13 @@ class Message:
             "sent_at": self.sent_at,
             "deliveries": self.deliveries,
         }
+
+
+class Received(list[Message]):
+    """The messages a receive returns; ``cut``: how many more it would have returned but held
+    back for the next receive (in this process), because they did not fit in ``max_bytes``."""
+
+    cut: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -733,32 +742,61 @@ def _bound(delivered: dict[str, tuple[str, str, str]]) -> None:
             del delivered[stale]
 
 
-def _take_held(box: Mailbox, want: int, limit: float) -> list[Message]:
+def _take_held(box: Mailbox, want: int, limit: float, since: dict[str, float]) -> list[Message]:
     """Messages read beyond what an earlier receive asked for, oldest first; those held
-    longer than ``limit`` seconds are dropped (idle by now: they will be claimed again)."""
+    longer than ``limit`` seconds are dropped (idle by now: they will be claimed again).
+    ``since`` gets when each was first held (kept if it is held again)."""
     got: list[Message] = []
     now = box.clock()
     while box.held and len(got) < want:
         at, message = box.held.popleft()
         if now - at < limit:
             got.append(message)
+            since[message.id] = at
     return got
 
 
-def _deliver(box: Mailbox, got: list[Message], want: int) -> list[Message]:
-    """At most ``want`` of ``got``; the rest are held for the next receive."""
-    if len(got) <= want:
-        return got
-    now = box.clock()
-    box.held.extend((now, message) for message in got[want:])
-    return got[:want]
+def _fitting(messages: list[Message], max_bytes: int) -> int:
+    """How many of ``messages``, from the first, fit in ``max_bytes`` as a JSON list's items
+    (bytes as base64, items comma-separated); at least one: a message is never cut."""
+    size = 0
+    for i, message in enumerate(messages):
+        size += json_size(message.as_dict()) + (1 if i else 0)
+        if size > max_bytes and i:
+            return i
+    return len(messages)
 
 
-def receive(scope: ops.Scope, count: int = 10, block_ms: int = 0) -> ops.Op[list[Message]]:
+def _deliver(
+    box: Mailbox,
+    got: list[Message],
+    want: int,
+    max_bytes: int | None = None,
+    since: dict[str, float] | None = None,
+) -> Received:
+    """At most ``want`` of ``got``, and no more than fit in ``max_bytes``; the rest are held
+    for the next receive (which takes them without a round trip and without counting another
+    delivery), first the ones cut for size, each held since it was first held."""
+    shown = min(want, len(got))
+    fit = shown if max_bytes is None else _fitting(got[:shown], max_bytes)
+    out = Received(got[:fit])
+    out.cut = shown - fit
+    if fit < len(got):
+        now = box.clock()
+        first = since or {}
+        box.held.extendleft((first.get(m.id, now), m) for m in reversed(got[fit:]))
+    return out
+
+
+def receive(
+    scope: ops.Scope, count: int = 10, block_ms: int = 0, *, max_bytes: int | None = None
+) -> ops.Op[list[Message]]:
     """Up to ``count`` messages from the role's inbox (every sender's channel).
 
     ``block_ms`` 0 returns at once; more waits up to that long for a first message.
     Each message counts its ``deliveries``; ack it with :func:`ack` by its ``id``.
+    ``max_bytes``: return no more messages than fit in that many bytes as JSON (at least
+    one); the rest wait in this process for the next receive (:class:`Received` ``cut``).
 
     A wait goes in slices of at most SLICE (a second), each one blocking XREADGROUP (through
     the runners' gate for waiting reads: a slice that finds no place free within its own
@@ -771,9 +809,11 @@ def receive(scope: ops.Scope, count: int = 10, block_ms: int = 0) -> ops.Op[list
     """
     want = _whole(count, "count", 1, MAX_COUNT)
     block = _whole(block_ms, "block_ms", 0, 24 * 3600 * 1000)
+    limit = None if max_bytes is None else _whole(max_bytes, "max_bytes", 0, 2**62)
     box = mailbox(scope)
     held_for = scope.messaging.visibility_timeout / 2
-    got = _take_held(box, want, held_for)
+    since: dict[str, float] = {}
+    got = _take_held(box, want, held_for, since)
     if len(got) < want:
         before = box.discovered_at
         yield from _discover(scope, box)
@@ -786,18 +826,18 @@ def receive(scope: ops.Scope, count: int = 10, block_ms: int = 0) -> ops.Op[list
         if not got and not fresh and (yield from _discover(scope, box, force=True)):
             got += yield from _read(scope, box, want, 0.0)
     if got or not block:
-        return _deliver(box, got, want)
+        return _deliver(box, got, want, limit, since)
     deadline = box.clock() + block / 1000
     while True:
         remaining = deadline - box.clock()
         if remaining <= 0:
-            return []
+            return Received()
         yield from _discover(scope, box)
         got = yield from _claim(scope, box, want)
         if not got:
             got = yield from _read(scope, box, want, min(remaining, SLICE))
         if got:
-            return _deliver(box, got, want)
+            return _deliver(box, got, want, limit)
 
 
 def _order(entry: str) -> tuple[int, int]:

@@ -16,7 +16,6 @@ the server was started with no token on a loopback address.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hmac
 import ipaddress
@@ -26,6 +25,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import agent
+from .codec import json_data
 from .errors import ConfigError
 from .keys import validate_role
 
@@ -55,19 +55,13 @@ TOKEN_VARIABLE = agent.MCP_TOKEN_VARIABLE
 log = logging.getLogger("roleredis.mcp")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):  # a value stored as bytes by the Python API
-        return {"bytes_base64": base64.b64encode(value).decode("ascii")}
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def to_json(result: dict[str, Any]) -> dict[str, Any]:
     """``result`` as plain JSON data (bytes values as ``{"bytes_base64": ...}``).
 
     >>> to_json({"value": b"\\x00"})
     {'value': {'bytes_base64': 'AA=='}}
     """
-    return json.loads(json.dumps(result, default=_jsonable))  # type: ignore[no-any-return]
+    return json_data(result)  # type: ignore[no-any-return]
 
 
 def sdk_missing() -> str | None:

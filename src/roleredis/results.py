@@ -280,13 +280,20 @@ def queued_send(p: mail.PreparedSend) -> Result:
 
 
 def received(messages: list[mail.Message], role: str) -> Result:
-    return {
+    text = f"Received {len(messages)} messages for role {role}"
+    cut = getattr(messages, "cut", 0)
+    if cut:  # a receive with max_bytes held some back for the next receive
+        text += f"; {cut} more held back for the next receive (max_bytes)"
+    result: Result = {
         "success": True,
         "role": role,
         "messages": [m.as_dict() for m in messages],
         "count": len(messages),
-        "message": f"Received {len(messages)} messages for role {role}",
+        "message": text,
     }
+    if cut:
+        result["truncated"] = True
+    return result
 
 
 def acked(a: mail.Acked, role: str) -> Result:

@@ -380,7 +380,10 @@ class AsyncRoleStore:
 
     async def pool_usage(self) -> dict[str, int]:
         """Connections of the client's pool (the running loop's own client by default)."""
-        client = self.client
-        if client is None:
-            client = (await loop_executor(None, self.settings)).client
-        return pool_usage(client, self.settings)
+        executor = await loop_executor(self.client, self.settings)
+        usage = pool_usage(executor.client, self.settings)
+        # the connection the loop keeps between calls is checked out of the pool, yet idle
+        parked = executor.parked_connections()
+        usage["in_use"] -= parked
+        usage["idle"] += parked
+        return usage

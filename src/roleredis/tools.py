@@ -437,13 +437,19 @@ def redis_send(to_role: str, message: Any, *, role: str | None = None) -> Result
     return face.call(SEND, _store, role, (to_role, message))
 
 
-def redis_receive(count: int = 10, block_ms: int = 0, *, role: str | None = None) -> Result:
+def redis_receive(
+    count: int = 10, block_ms: int = 0, *, role: str | None = None, max_bytes: int | None = None
+) -> Result:
     """Up to ``count`` messages from the calling role's inbox: each with ``id``, ``msg_id``,
     ``from`` (the sender, as the server authenticated it), ``body``, ``sent_at`` and
     ``deliveries``. ``block_ms`` 0 returns at once; more waits up to that long for one.
 
     A message not acknowledged within messaging.visibility_timeout is delivered again (to
     any process of the role); after messaging.max_deliveries it becomes a dead letter.
+    ``max_bytes``: return no more messages than fit in that many bytes as JSON (at least one;
+    the agent tools pass what mcp.max_result_bytes leaves): the rest wait in this process for
+    the next receive, which returns them at once without counting another delivery, and the
+    result says ``truncated: true``.
 
     >>> _ = redis_send("planner", {"task": "forecast"}, role="weather")
     >>> got = redis_receive(role="planner")
@@ -452,7 +458,7 @@ def redis_receive(count: int = 10, block_ms: int = 0, *, role: str | None = None
     >>> redis_ack([m["id"] for m in got["messages"]], role="planner")["acked"]
     1
     """
-    return face.call(RECEIVE, _store, role, (count, block_ms))
+    return face.call(RECEIVE, _store, role, (count, block_ms), {"max_bytes": max_bytes})
 
 
 def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:

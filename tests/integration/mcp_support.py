@@ -223,3 +223,38 @@ def http_server(port: int, env: dict[str, str], *args: str) -> Iterator[Served]:
             process.kill()
             _, err = process.communicate()
         served.stderr = err.decode(errors="replace")
+
+
+def mail_and_events_round_trip(
+    call: Callable[[str, dict[str, Any]], dict[str, Any]], peer: str
+) -> None:
+    """The five mail and event tools through a server of role ROLE (``call(name, arguments)``
+    gives a tool's structured content), with ``peer``, another role, played by the test
+    process: a message each way (the ids round trip, acked), an event each way (no grant)."""
+    import roleredis
+
+    sent = call("redis_send", {"to_role": peer, "message": {"ask": peer}})
+    assert sent["success"] and sent["from"] == ROLE and sent["to"] == peer, sent
+    got = roleredis.redis_receive(count=10, role=peer)
+    assert [(m["from"], m["body"], m["id"]) for m in got["messages"]] == [
+        (ROLE, {"ask": peer}, sent["id"])
+    ]
+    assert roleredis.redis_ack([sent["id"]], role=peer)["acked"] == 1
+    answer = roleredis.redis_send(ROLE, {"answer": peer}, role=peer)
+    received = call("redis_receive", {"count": 10, "block_ms": 5000})
+    assert received["success"] and received["truncated"] is False, received
+    assert [(m["from"], m["body"], m["deliveries"]) for m in received["messages"]] == [
+        (peer, {"answer": peer}, 1)
+    ]
+    assert received["messages"][0]["id"] == answer["id"]
+    assert call("redis_ack", {"ids": [answer["id"]]})["acked"] == 1
+    assert call("redis_receive", {})["messages"] == []
+    published = call("redis_publish", {"topic": peer, "event": {"n": 1}})
+    own = call("redis_read_events", {"from_role": ROLE, "topic": peer, "after": "0"})
+    assert [(e["id"], e["event"]) for e in own["events"]] == [(published["id"], {"n": 1})]
+    theirs = roleredis.redis_publish("news", {"by": peer}, role=peer)
+    read = call("redis_read_events", {"from_role": peer, "topic": "news", "count": 10})
+    assert [(e["id"], e["from"], e["event"]) for e in read["events"]] == [
+        (theirs["id"], peer, {"by": peer})
+    ]
+    assert read["last_id"] == theirs["id"] and read["truncated"] is False

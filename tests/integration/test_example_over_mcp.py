@@ -1,10 +1,6 @@
 """The agents' example (issue 13): two roles, each served by its own ``roleredis mcp`` process,
-exchanging a message, run as a user runs it (``examples/agents/over_mcp.py``, and
+exchanging messages, run as a user runs it (``examples/agents/over_mcp.py``, and
 ``roleredis demo --mcp --json`` for what each model called and got back).
-
-The exchange needs the mail tools (redis_send, redis_receive, redis_ack); until this version
-has them, the example says so and each role writes only its status: the expected outcome
-follows what :func:`roleredis.agent.available` offers.
 """
 
 from __future__ import annotations
@@ -19,13 +15,11 @@ from typing import Any
 import pytest
 
 from roleredis import agent
-from roleredis.demo.over_mcp import MAIL
 from roleredis.demo.roles.planner.agent import TASK
 
 pytestmark = pytest.mark.integration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agents" / "over_mcp.py"
-MAIL_HERE = set(MAIL) <= set(agent.available())
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -45,7 +39,7 @@ def test_the_example_exchanges_a_message_each_model_as_its_own_role() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     report = json.loads(done.stdout)
-    assert report["tools"] == agent.available() and report["mail"] is MAIL_HERE
+    assert report["tools"] == agent.available()
     lines = report["lines"]
     assert lines[0].startswith("planner and worker: each served by its own 'roleredis mcp'")
     assert lines[1] == "tools offered to each model: " + ", ".join(agent.available())
@@ -57,21 +51,42 @@ def test_the_example_exchanges_a_message_each_model_as_its_own_role() -> None:
                 assert call["result"].get("role", role) == role
         status = calls(report, role, "redis_write")[0]["result"]
         assert status["prefixed_key"] == f"{role}:" + status["key"]
-    if MAIL_HERE:
-        assert said == [
-            "planner -> redis_write",
-            "planner -> redis_send",
-            "worker -> redis_receive",
-            "worker -> redis_write",
-            "worker -> redis_ack",
-        ]
-        sent = calls(report, "planner", "redis_send")[0]["result"]
-        (received,) = calls(report, "worker", "redis_receive")[0]["result"]["messages"]
-        assert sent["from"] == "planner" and sent["to"] == "worker"
-        assert received["msg_id"] == sent["msg_id"] and received["from"] == "planner"
-        assert received["body"] == TASK
-        assert calls(report, "worker", "redis_ack")[0]["result"]["acked"] == 1
-    else:
-        assert said[:2] == ["planner -> redis_write", "worker -> redis_write"]
-        assert lines[4].startswith("the mail tools (redis_send, redis_receive, redis_ack)")
-        assert [c["tool"] for c in report["calls"]] == ["redis_write", "redis_write"]
+    assert said == [
+        "planner -> redis_write",
+        "planner -> redis_send",
+        "worker -> redis_receive",
+        "worker -> redis_write",
+        "worker -> redis_send",
+        "worker -> redis_ack",
+        "planner -> redis_receive",
+        "planner -> redis_write",
+        "planner -> redis_ack",
+    ]
+    sent = calls(report, "planner", "redis_send")[0]["result"]
+    (received,) = calls(report, "worker", "redis_receive")[0]["result"]["messages"]
+    assert sent["from"] == "planner" and sent["to"] == "worker"
+    assert received["msg_id"] == sent["msg_id"] and received["from"] == "planner"
+    assert received["id"] == sent["id"] and received["body"] == TASK
+    assert calls(report, "worker", "redis_ack")[0]["result"]["acked"] == 1
+    answer = calls(report, "worker", "redis_send")[0]["result"]
+    (got,) = calls(report, "planner", "redis_receive")[0]["result"]["messages"]
+    assert (got["from"], got["msg_id"]) == ("worker", answer["msg_id"])
+    assert got["body"] == {"city": TASK["city"], "sky": "clear"}
+    status = calls(report, "planner", "redis_write")[1]["result"]
+    assert (
+        status["key"] == "status"
+        and calls(report, "planner", "redis_ack")[0]["result"]["acked"] == 1
+    )
+
+
+def test_roleredis_demo_mcp_runs_the_same_exchange() -> None:
+    done = run(sys.executable, "-m", "roleredis", "demo", "--mcp", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert [(c["role"], c["tool"]) for c in report["calls"]][-3:] == [
+        ("planner", "redis_receive"),
+        ("planner", "redis_write"),
+        ("planner", "redis_ack"),
+    ]
+    (got,) = calls(report, "planner", "redis_receive")[0]["result"]["messages"]
+    assert got["from"] == "worker" and got["body"]["city"] == TASK["city"]

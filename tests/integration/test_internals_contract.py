@@ -5,13 +5,17 @@ what roleredis.internals reads: fix that one function, nothing else."""
 from __future__ import annotations
 
 import asyncio
+import queue
 import socket
 import threading
+from typing import Any
 
+import pytest
 import redis
 import redis.asyncio
 
 from roleredis import internals
+from roleredis.fairqueue import FairQueue
 from roleredis.testing import RedisServer
 
 
@@ -49,9 +53,16 @@ def test_shut_down_wakes_a_thread_blocked_reading_the_socket(redis_server: Redis
         pool.disconnect()
 
 
-def test_a_blocking_pool_reports_lent_and_idle_connections(redis_server: RedisServer) -> None:
+# roleredis's sync pools take FairQueue through redis-py's public queue_class parameter
+QUEUES = pytest.mark.parametrize("queue_class", [queue.LifoQueue, FairQueue])
+
+
+@QUEUES
+def test_a_blocking_pool_reports_lent_and_idle_connections(
+    redis_server: RedisServer, queue_class: type[queue.LifoQueue[Any]]
+) -> None:
     pool = redis.BlockingConnectionPool(
-        host=redis_server.host, port=redis_server.port, max_connections=4
+        host=redis_server.host, port=redis_server.port, max_connections=4, queue_class=queue_class
     )
     try:
         assert internals.pool_counts(pool) == (0, 0)
@@ -89,11 +100,18 @@ def test_running_loop_is_none_outside_a_loop_and_the_loop_inside() -> None:
     assert asyncio.run(main()) is True
 
 
-def test_an_exhausted_blocking_pool_is_told_by_type(redis_server: RedisServer) -> None:
+@QUEUES
+def test_an_exhausted_blocking_pool_is_told_by_type(
+    redis_server: RedisServer, queue_class: type[queue.LifoQueue[Any]]
+) -> None:
     # redis-py says "no connection came free" only in an untyped ConnectionError's text;
     # internals.check_out is the one place that reads it and raises PoolExhausted instead
     pool = redis.BlockingConnectionPool(
-        host=redis_server.host, port=redis_server.port, max_connections=1, timeout=0.05
+        host=redis_server.host,
+        port=redis_server.port,
+        max_connections=1,
+        timeout=0.05,
+        queue_class=queue_class,
     )
     held = pool.get_connection()
     try:
@@ -107,3 +125,24 @@ def test_an_exhausted_blocking_pool_is_told_by_type(redis_server: RedisServer) -
     finally:
         pool.release(held)
         pool.disconnect()
+
+
+def test_a_connected_asyncio_connection_exposes_its_stream_writer(
+    redis_server: RedisServer,
+) -> None:
+    async def main() -> None:
+        pool = redis.asyncio.ConnectionPool(host=redis_server.host, port=redis_server.port)
+        conn = pool.make_connection()
+        assert internals.stream_writer(conn) is None  # not connected yet
+        await conn.connect()
+        try:
+            writer = internals.stream_writer(conn)
+            assert isinstance(writer, asyncio.StreamWriter)
+            writer.write(b"*1\r\n$4\r\nPING\r\n")
+            await writer.drain()
+            assert await conn.read_response() in (b"PONG", "PONG")
+        finally:
+            await conn.disconnect()
+            await pool.disconnect()
+
+    asyncio.run(main())

@@ -23,7 +23,15 @@ from roleredis import agent
 from roleredis.testing import RedisServer
 from roleredis.testing.server import free_port
 
-from .mcp_support import ROLE, WAIT, HeldClient, http_client, http_server, server_env
+from .mcp_support import (
+    ROLE,
+    WAIT,
+    HeldClient,
+    http_client,
+    http_server,
+    mail_and_events_round_trip,
+    server_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +116,11 @@ def test_raw_http_with_the_token_round_trips(url: str, raw: redis.Redis) -> None
         ]
         extra = call(5, "redis_write", {"key": "x", "value": 1, "role": "owner"})
         assert extra["isError"] is True and raw.keys("owner:*") == []
+        ident = iter(range(6, 100))
+        mail_and_events_round_trip(
+            lambda name, arguments: call(next(ident), name, arguments)["structuredContent"],
+            "httppeer",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +146,9 @@ def test_the_sdk_client_with_the_token_round_trips_every_tool(
     assert raw.exists("planner:http:sdk") == 0
     refused = sdk.call("redis_get_keys", {"pattern": "*", "role": "owner"})
     assert refused.is_error and refused.structured_content["error_code"] == "invalid_argument"
+    mail_and_events_round_trip(
+        lambda name, arguments: sdk.call(name, arguments).structured_content, "sdkpeer"
+    )
 
 
 @pytest.mark.parametrize("token", [None, "wrong"])

@@ -8,7 +8,11 @@ One server process per driver for the whole module; each test uses keys of its o
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +24,14 @@ import roleredis
 from roleredis import agent
 from roleredis.testing import RedisServer
 
-from .mcp_support import ROLE, HeldClient, RawStdio, mcp_command, server_env
+from .mcp_support import (
+    ROLE,
+    HeldClient,
+    RawStdio,
+    mail_and_events_round_trip,
+    mcp_command,
+    server_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +77,10 @@ def test_every_key_tool_round_trips(sdk: HeldClient, raw: redis.Redis) -> None:
     assert data(sdk.call("redis_delete", {"key": "stdio:plan"}))["deleted"] is True
     missing = sdk.call("redis_read", {"key": "stdio:plan"})
     assert missing.is_error and data(missing)["error_code"] == "not_found"
+
+
+def test_mail_and_events_round_trip(sdk: HeldClient) -> None:
+    mail_and_events_round_trip(lambda name, arguments: data(sdk.call(name, arguments)), "sdkpeer")
 
 
 VALID = {
@@ -172,6 +187,14 @@ def test_raw_json_rpc_lines_as_a_client_writes_them(raw_stdio: RawStdio) -> None
     unknown = raw_stdio.request("tools/call", {"name": "redis_flush", "arguments": {}})
     assert unknown.get("result", {}).get("isError") is True or "error" in unknown
 
+    def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        result = raw_stdio.request("tools/call", {"name": name, "arguments": arguments})
+        got = result["result"]
+        assert got["isError"] is not got["structuredContent"]["success"]
+        return got["structuredContent"]  # type: ignore[no-any-return]
+
+    mail_and_events_round_trip(call, "rawpeer")
+
 
 def test_stdout_carries_only_json_rpc_and_the_server_ends_with_stdin(
     raw_stdio: RawStdio,
@@ -228,3 +251,51 @@ def test_served_as_the_roles_acl_user_the_server_holds_the_line(
             server.close()
         roleredis.acl.revoke(ROLE)
     assert raw.get("planner:acl:k") == b"1"
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_configuration_starts_a_working_server(
+    redis_server: RedisServer,
+) -> None:
+    """The README's stdio entry, run as a client runs it: its command found on PATH (the
+    ``roleredis`` script this installation made), its env with the URL of the test's server
+    and only the few variables clients pass on (PATH, HOME)."""
+    blocks = re.findall(r"```json\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    (entry,) = [
+        server
+        for block in blocks
+        for server in json.loads(block)["mcpServers"].values()
+        if "command" in server
+    ]
+    scripts = str(Path(sys.executable).parent)
+    env = {
+        "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]),
+        "HOME": os.environ.get("HOME", "/"),
+        **entry["env"],
+        "REDIS_URL": redis_server.url,
+    }
+    server = RawStdio([entry["command"], *entry["args"]], env)
+    try:
+        hello = server.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "readme-config", "version": "1"},
+            },
+        )
+        role = entry["args"][entry["args"].index("--role") + 1]
+        assert hello["result"]["serverInfo"]["name"] == f"roleredis-{role}"
+        server.notify("notifications/initialized")
+        sent = server.request(
+            "tools/call",
+            {"name": "redis_send", "arguments": {"to_role": "readme", "message": "hello"}},
+        )["result"]["structuredContent"]
+        got = roleredis.redis_receive(role="readme")["messages"]
+        assert [(m["from"], m["body"], m["id"]) for m in got] == [(role, "hello", sent["id"])]
+        assert server.close() == 0
+    finally:
+        if server.process.poll() is None:
+            server.close()

@@ -426,6 +426,81 @@ def test_a_value_is_never_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result["truncated"] is False
 
 
+def test_the_mail_and_event_tools_as_this_version_offers_them() -> None:
+    """The real tools (no stand-ins): parameters, required, defaults; and the list and
+    cursor each row cuts are the fields the real result builders give."""
+    expected = {
+        "redis_send": (["to_role", "message"], ["to_role", "message"]),
+        "redis_receive": (["count", "block_ms"], []),
+        "redis_ack": (["ids"], ["ids"]),
+        "redis_publish": (["topic", "event"], ["topic", "event"]),
+        "redis_read_events": (
+            ["from_role", "topic", "after", "count", "block_ms"],
+            ["from_role", "topic"],
+        ),
+    }
+    for name, (properties, required) in expected.items():
+        schema = agent.input_schema(name)
+        assert list(schema["properties"]) == properties and schema["required"] == required
+        assert "role" not in schema["properties"] and schema["additionalProperties"] is False
+    defaults = {
+        name: {p: v.get("default") for p, v in agent.input_schema(name)["properties"].items()}
+        for name in ("redis_receive", "redis_read_events")
+    }
+    assert defaults["redis_receive"] == {"count": 10, "block_ms": 0}
+    assert defaults["redis_read_events"] == {
+        "from_role": None,
+        "topic": None,
+        "after": "0",
+        "count": 100,
+        "block_ms": 0,
+    }
+    rows = {tool.name: tool for tool in agent.AGENT_TOOLS}
+    from roleredis import events, mail, results
+
+    got = results.received(mail.Received(), ROLE)
+    assert rows["redis_receive"].listed in got
+    batch = events.EventBatch("b", "t", [events.Event("1-0", "b", "t", 1, 0.0)], "1-0")
+    read = results.events_read(batch, ROLE)
+    listed, cursor = rows["redis_read_events"].listed, rows["redis_read_events"].cursor
+    assert listed is not None and cursor is not None
+    assert read[listed][0][cursor[0]] == read[cursor[1]] == "1-0"
+
+
+def test_a_receive_asks_for_no_more_than_the_result_limit_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redis_receive takes max_bytes: it is given what mcp.max_result_bytes leaves after the
+    result's other fields, and its own truncated (messages held for the next receive) holds."""
+    recorder = stand_in(
+        monkeypatch,
+        "redis_receive",
+        "count=10, block_ms=0, *, role=None, max_bytes=None",
+        {"success": True, "messages": [{"id": "a/1-0", "body": 1}], "count": 1, "truncated": True},
+    )
+    use(mcp_max_result_bytes=1000)
+    result = roleredis.call_tool("redis_receive", {"count": 3}, role=ROLE)
+    assert result["truncated"] is True and result["messages"] == [{"id": "a/1-0", "body": 1}]
+    assert recorder.calls == [
+        {"count": 3, "block_ms": 0, "role": ROLE, "max_bytes": 1000 - 200 - 2 * len(ROLE)}
+    ]
+    assert "max_bytes" not in agent.input_schema("redis_receive")["properties"]
+    assert (
+        roleredis.call_tool("redis_receive", {"max_bytes": 10**9}, role=ROLE)["error_code"]
+        == "invalid_argument"
+    )
+
+
+def test_results_are_plain_json_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    def read(key: str, *, role: str | None = None) -> dict[str, Any]:
+        return {"success": True, "value": b"\x00\xff", "key": key}
+
+    monkeypatch.setattr(tools, "redis_read", read)
+    result = roleredis.call_tool("redis_read", {"key": "blob"}, role=ROLE)
+    assert result["value"] == {"bytes_base64": "AP8="}
+    assert json.loads(json.dumps(result)) == result
+
+
 # --------------------------------------------------------------------------- the grant gate
 
 

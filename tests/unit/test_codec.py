@@ -500,4 +500,12 @@ def test_property_plain_text_from_other_clients_is_str_unless_json(text: str) ->
 
 
 def test_module_exports() -> None:
-    assert set(codec.__all__) == {"ENVELOPE_MAGIC", "Codec", "decode", "encode"}
+    assert set(codec.__all__) == {
+        "ENVELOPE_MAGIC",
+        "Codec",
+        "decode",
+        "encode",
+        "json_data",
+        "json_size",
+        "jsonable",
+    }

@@ -25,38 +25,43 @@ class Model:
 
 def test_the_planner_notes_its_plan_and_mails_the_task() -> None:
     call = Model()
-    asyncio.run(planner.turn(call, "worker", mail=True))
+    asyncio.run(planner.turn(call, "worker"))
     assert call.calls == [
         ("redis_write", {"key": "status", "value": {"asked": "worker", **planner.TASK}}),
         ("redis_send", {"to_role": "worker", "message": planner.TASK}),
     ]
-    call = Model()
-    asyncio.run(planner.turn(call, "worker", mail=False))
-    assert [name for name, _ in call.calls] == ["redis_write"]
 
 
-def test_the_worker_records_each_task_and_acks_them_all() -> None:
+def test_the_planner_notes_the_answers_and_acks_them() -> None:
+    answer = {"id": "worker/1-0", "msg_id": "c3", "from": "worker", "body": {"sky": "clear"}}
+    call = Model(redis_receive={"messages": [answer], "count": 1})
+    asyncio.run(planner.collect(call))
+    assert call.calls == [
+        ("redis_receive", {"count": 10, "block_ms": 2000}),
+        ("redis_write", {"key": "status", "value": {"answers": [{"sky": "clear"}]}}),
+        ("redis_ack", {"ids": ["worker/1-0"]}),
+    ]
+
+
+def test_the_worker_records_answers_and_acks_each_task() -> None:
     messages = [
         {"id": "1-0", "msg_id": "a1", "from": "planner", "body": planner.TASK, "deliveries": 1},
         {"id": "2-0", "msg_id": "b2", "from": "boss", "body": {"city": "Oslo"}, "deliveries": 2},
     ]
     call = Model(redis_receive={"messages": messages, "count": 2})
-    asyncio.run(worker.turn(call, mail=True))
+    asyncio.run(worker.turn(call))
     assert call.calls == [
         ("redis_receive", {"count": 10, "block_ms": 2000}),
-        (
-            "redis_write",
-            {"key": "done:a1", "value": {"from": "planner", "city": "Paris", "sky": "clear"}},
-        ),
-        (
-            "redis_write",
-            {"key": "done:b2", "value": {"from": "boss", "city": "Oslo", "sky": "clear"}},
-        ),
+        ("redis_write", {"key": "done:a1", "value": {"city": "Paris", "sky": "clear"}}),
+        ("redis_send", {"to_role": "planner", "message": {"city": "Paris", "sky": "clear"}}),
+        ("redis_write", {"key": "done:b2", "value": {"city": "Oslo", "sky": "clear"}}),
+        ("redis_send", {"to_role": "boss", "message": {"city": "Oslo", "sky": "clear"}}),
         ("redis_ack", {"ids": ["1-0", "2-0"]}),
     ]
 
 
-def test_the_worker_acks_nothing_when_no_mail_came() -> None:
-    call = Model(redis_receive={"messages": [], "count": 0})
-    asyncio.run(worker.turn(call, mail=True))
-    assert [name for name, _ in call.calls] == ["redis_receive"]
+def test_nobody_acks_when_no_mail_came() -> None:
+    for turn in (worker.turn, planner.collect):
+        call = Model(redis_receive={"messages": [], "count": 0})
+        asyncio.run(turn(call))
+        assert [name for name, _ in call.calls] == ["redis_receive"]

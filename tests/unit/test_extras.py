@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from importlib.metadata import metadata
+from pathlib import Path
 
 #: Extras that are not features: the environments for working on roleredis.
 NOT_FEATURES = {"test", "dev", "all"}
@@ -25,6 +26,18 @@ def test_all_installs_every_optional_feature() -> None:
     named = re.fullmatch(r"roleredis\[([\w,\s-]+)\]", everything)
     assert named is not None, everything
     assert {name.strip() for name in named.group(1).split(",")} == features
+
+
+def test_the_readme_names_each_features_extra_where_it_installs_it() -> None:
+    """The install line of every feature names its extra: in the list of optional features,
+    and where the README describes the feature."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    features = set(metadata("roleredis").get_all("Provides-Extra") or []) - NOT_FEATURES
+    listed = set(re.findall(r'^pip install "roleredis\[(\w+)\]" ', readme, re.M))
+    assert listed == features
+    for feature in features:  # once in the list, once more where the feature is described
+        assert readme.count(f'pip install "roleredis[{feature}]"') >= 2, feature
+    assert 'pip install "roleredis[all]"' in readme
 
 
 def test_the_tests_install_what_each_feature_needs() -> None:

@@ -3,6 +3,8 @@ replies, and how the retry policy treats a batch that must not be sent twice."""
 
 from __future__ import annotations
 
+import json
+
 import hiredis
 import pytest
 import redis.exceptions as rex
@@ -178,6 +180,29 @@ def test_more_than_asked_is_held_for_the_next_receive() -> None:
     with pytest.raises(StopIteration) as done:
         next(again)
     assert [(m.id, m.body) for m in done.value.value] == [("carol/2-0", "two")]
+
+
+def test_a_receive_with_max_bytes_holds_what_does_not_fit_since_it_was_first_held() -> None:
+    s = scope("beta")
+    box = mail.mailbox(s)
+    now = [100.0]
+    box.clock = lambda: now[0]
+    held = [mail.Message(f"alpha/{n}-0", f"m{n}", "alpha", "x" * 100, 1.0, 1) for n in range(3)]
+    box.held.extend((90.0, m) for m in held)
+    size = len(json.dumps(held[0].as_dict(), separators=(",", ":")))
+    op = mail.receive(s, 3, max_bytes=size + 10)  # served from what was held: no round trip
+    with pytest.raises(StopIteration) as done:
+        next(op)
+    got = done.value.value
+    assert [m.id for m in got] == ["alpha/0-0"] and got.cut == 2
+    assert [(at, m.id) for at, m in box.held] == [(90.0, "alpha/1-0"), (90.0, "alpha/2-0")]
+    op = mail.receive(s, 2, max_bytes=2 * size + 1)
+    with pytest.raises(StopIteration) as done:
+        next(op)
+    assert [m.id for m in done.value.value] == ["alpha/1-0", "alpha/2-0"]
+    assert done.value.value.cut == 0 and not box.held
+    with pytest.raises(InvalidArgumentError):
+        next(mail.receive(s, 3, max_bytes=-1))
 
 
 def next_name(batch: list[ops.Call]) -> str:

@@ -6,7 +6,8 @@ turn is the tool calls a model would make, sent with the MCP SDK's client to the
 server, started as an MCP client's configuration starts it
 (``python -m roleredis mcp --role planner`` with ``REDIS_URL`` in its environment). The planner
 notes its plan and mails the task to the worker; the worker receives it, records the result
-in its own keys and acknowledges the message. Neither model ever names a role for itself.
+in its own keys, mails it back and acknowledges the task; the planner receives the answer,
+notes it and acknowledges it. Neither model ever names a role for itself.
 
 It always runs on a throwaway redis-server (the two servers are processes of their own, so the
 in-process backend cannot serve them), never on a server you configured. Needs the ``mcp``
@@ -24,10 +25,8 @@ from typing import Any
 
 from .runner import DemoFailed
 
-__all__ = ["MAIL", "main", "run"]
+__all__ = ["main", "run"]
 
-#: The tools the exchange needs besides the key tools.
-MAIL = ("redis_send", "redis_receive", "redis_ack")
 PLANNER, WORKER = "planner", "worker"
 
 Out = Callable[[str], None]
@@ -73,17 +72,13 @@ async def _exchange(url: str, planner: ModuleType, worker: ModuleType, out: Out)
     log: list[dict[str, Any]] = []
     async with server(PLANNER) as as_planner, server(WORKER) as as_worker:
         offered = [tool.name for tool in (await as_planner.list_tools()).tools]
-        mail = all(name in offered for name in MAIL)
         out(f"planner and worker: each served by its own 'roleredis mcp' process ({url})")
         out(f"tools offered to each model: {', '.join(offered)}")
-        await planner.turn(_caller(as_planner, PLANNER, out, log), WORKER, mail=mail)
-        await worker.turn(_caller(as_worker, WORKER, out, log), mail=mail)
-    if not mail:
-        out(
-            "the mail tools (redis_send, redis_receive, redis_ack) are not in this version "
-            "of roleredis: each role only wrote its status"
-        )
-    return {"url": url, "tools": offered, "mail": mail, "calls": log}
+        as_the_planner = _caller(as_planner, PLANNER, out, log)
+        await planner.turn(as_the_planner, WORKER)
+        await worker.turn(_caller(as_worker, WORKER, out, log))
+        await planner.collect(as_the_planner)
+    return {"url": url, "tools": offered, "calls": log}
 
 
 def run(planner: ModuleType, worker: ModuleType, out: Out = print) -> dict[str, Any]:

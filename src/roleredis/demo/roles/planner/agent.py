@@ -1,4 +1,4 @@
-"""The planner role's "model", scripted: the tool calls a model would make in one turn.
+"""The planner role's "model", scripted: the tool calls a model would make in its turns.
 
 It never names its own role: its MCP server (``roleredis mcp --role planner``) is the role.
 ``call(name, arguments)`` sends one tool call to that server and returns the tool's dict.
@@ -13,9 +13,20 @@ Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 TASK = {"task": "forecast", "city": "Paris"}
 
 
-async def turn(call: Call, peer: str, *, mail: bool) -> list[dict[str, Any]]:
-    """Note the plan in the role's own keys, then ask ``peer`` to do it (with mail)."""
-    done = [await call("redis_write", {"key": "status", "value": {"asked": peer, **TASK}})]
-    if mail:
-        done.append(await call("redis_send", {"to_role": peer, "message": TASK}))
+async def turn(call: Call, peer: str) -> list[dict[str, Any]]:
+    """Note the plan in the role's own keys, then mail the task to ``peer``."""
+    return [
+        await call("redis_write", {"key": "status", "value": {"asked": peer, **TASK}}),
+        await call("redis_send", {"to_role": peer, "message": TASK}),
+    ]
+
+
+async def collect(call: Call) -> list[dict[str, Any]]:
+    """Receive the answers (waiting up to 2 s), note them in the role's own keys, ack them."""
+    received = await call("redis_receive", {"count": 10, "block_ms": 2000})
+    done = [received]
+    answers = [m["body"] for m in received.get("messages", [])]
+    if answers:
+        done.append(await call("redis_write", {"key": "status", "value": {"answers": answers}}))
+        done.append(await call("redis_ack", {"ids": [m["id"] for m in received["messages"]]}))
     return done

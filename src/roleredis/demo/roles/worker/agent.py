@@ -1,4 +1,4 @@
-"""The worker role's "model", scripted: take the mail, do the work, acknowledge it.
+"""The worker role's "model", scripted: take the mail, do the work, answer, acknowledge.
 
 Like the planner, it never names its own role: its MCP server is the role.
 """
@@ -11,18 +11,17 @@ from typing import Any
 Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-async def turn(call: Call, *, mail: bool) -> list[dict[str, Any]]:
-    """Receive (waiting up to 2 s), record each task done in the role's own keys, ack."""
-    if not mail:
-        return [await call("redis_write", {"key": "status", "value": {"waiting": True}})]
+async def turn(call: Call) -> list[dict[str, Any]]:
+    """Receive (waiting up to 2 s); for each task, record the result in the role's own keys
+    and mail it back to the sender; then ack them all."""
     received = await call("redis_receive", {"count": 10, "block_ms": 2000})
     done = [received]
     for message in received.get("messages", []):
         body = message["body"]
-        result = {"from": message["from"], "city": body.get("city"), "sky": "clear"}
-        done.append(
-            await call("redis_write", {"key": f"done:{message['msg_id']}", "value": result})
-        )
+        result = {"city": body.get("city"), "sky": "clear"}
+        key = f"done:{message['msg_id']}"
+        done.append(await call("redis_write", {"key": key, "value": result}))
+        done.append(await call("redis_send", {"to_role": message["from"], "message": result}))
     ids = [message["id"] for message in received.get("messages", [])]
     if ids:
         done.append(await call("redis_ack", {"ids": ids}))
