@@ -48,7 +48,7 @@ from .config import Settings
 from .connection import build_client, close_client, describe, route_for, uses_tls
 from .errors import InvalidArgumentError, RoleRedisError, translate
 from .executor import answers_ping, roundtrip, send_packed, tell_breaker, to_wire
-from .internals import check_out, shut_down
+from .internals import check_out, is_plain_socket, shut_down
 from .retry import WRITER_BACKOFF, Decision, RetryPolicy, refused_by_server
 
 __all__ = ["Writer", "current_writer", "flush", "stats", "writer"]
@@ -149,6 +149,10 @@ class Writer:
         self._unsettled_writes = 0
         self._route = route_for(build_client(settings))
         self._conn: Any = None
+        #: whether a write may come with its command already in the Redis protocol (a third
+        #: element of the call, see :func:`_plan`): only on a single server's plain socket;
+        #: callers read it to pack in their own thread or not (a cluster splits by key)
+        self.takes_packed = False
         self._thread = threading.Thread(target=self._run, name="roleredis-writer", daemon=True)
         self._thread.start()
 
@@ -169,7 +173,13 @@ class Writer:
     def submit_write(self, command: tuple[Any, ...], index: tuple[Any, ...] | None = None) -> bool:
         """Queue one encoded write command, and the update of the role's key index to send
         right after it (see roleredis.index); False if the queue is full."""
-        return self._enqueue((command, self.clock(), index))
+        queue = self._queue  # _enqueue inline: this runs once a fire-and-forget call
+        if len(queue) + self.in_flight >= self.max_pending or self._closing:
+            return False
+        queue.append((command, self.clock(), index))
+        if self._sleeping:
+            self._wake.set()
+        return True
 
     def submit_read(self, request: ReadRequest) -> bool:
         return self._enqueue(request)
@@ -317,17 +327,19 @@ class Writer:
         while items:
             if self._abandon:
                 raise _Abandoned
-            commands, plan = _plan(items)
-            if self._wait_command is not None:  # last, so that it counts every write of the batch
-                commands.append(self._wait_command)
             fresh = self._conn is None
             pool = self._route.client.connection_pool  # None for a cluster
+            commands: list[Any] = []
+            plan: list[tuple[Any, int]] = []
             try:
                 if pool is None:  # a cluster: each part to its node, on a pooled connection
+                    commands, plan = self._plan(items, packed=False)
                     replies = self._route.send(commands, send_packed)
                 else:  # one server: on the connection the writer keeps
                     if self._conn is None:
                         self._conn = check_out(pool)
+                        self.takes_packed = is_plain_socket(getattr(self._conn, "_sock", None))
+                    commands, plan = self._plan(items, packed=self.takes_packed)
                     replies = roundtrip(self._conn, commands)
             except (rex.RedisError, OSError) as exc:
                 # connection failures, and a handshake the server refused or did not understand
@@ -373,6 +385,12 @@ class Writer:
             if items:
                 unreplicated_rounds += 1
                 self.pause(min(_MAX_BACKOFF, 0.1 * unreplicated_rounds))
+
+    def _plan(self, items: list[Any], *, packed: bool) -> tuple[list[Any], list[tuple[Any, int]]]:
+        commands, plan = _plan(items, packed=packed)
+        if self._wait_command is not None:  # last, so that it counts every write of the batch
+            commands.append(self._wait_command)
+        return commands, plan
 
     def _keep_unreplicated(self, writes: list[Any], reached: Any) -> list[Any]:
         """Writes that landed on the primary but not on async.wait_replicas replicas: kept to
@@ -495,7 +513,15 @@ class Writer:
         for owner, count in plan:
             mine = replies[at : at + count]
             at += count
-            if type(owner) is list:  # writes: one reply for all of them (SET or MSET), then
+            if type(owner) is _Each:  # writes with a reply each
+                for write, reply in zip(owner, mine, strict=True):
+                    if isinstance(reply, hiredis.ReplyError):
+                        refused.append(([write], reply))
+                    elif replicated:
+                        carried += 1
+                    else:
+                        landed.append(write)
+            elif type(owner) is list:  # writes: one reply for all of them (SET or MSET), then
                 # that of their index update, if any (the write landed whatever it says)
                 if isinstance(mine[0], hiredis.ReplyError):
                     refused.append((owner, mine[0]))
@@ -621,9 +647,13 @@ class Writer:
             self._route.client.connection_pool.release(conn)
 
 
-def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]]]:
+def _plan(items: list[Any], *, packed: bool = False) -> tuple[list[Any], list[tuple[Any, int]]]:
     """The commands for a batch, and what each reply settles: ``(writes, replies)`` (the
     first reply is that of their SET or MSET) or ``(read request, its command count)``.
+
+    A write's call may carry a third element, the command already in the Redis protocol
+    (a fire-and-forget send packs its XADD in the caller's thread): sent as those bytes when
+    ``packed`` (one server, a plain socket), else made from the call like any other.
 
     Consecutive writes without a TTL to the same role go out as one MSET: one command and one
     reply for hundreds of writes, which is where the writer's time went (redis-py-free packing
@@ -632,14 +662,19 @@ def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]
     With the role's key index on, consecutive writes to one role (with or without a TTL) get
     one ZADD after the last of them, counted with it.
     """
-    commands: list[tuple[Any, ...]] = []
+    commands: list[Any] = []
     plan: list[tuple[Any, int]] = []
     run: list[Any] = []
     run_args: list[Any] = []
     run_role = ""
     group_index: list[Any] = []  # the ZADD of the role's writes since its first
+    each = _Each()  # consecutive packed sends: one plan entry, a reply each
 
     def close_run() -> None:
+        nonlocal each
+        if each:
+            plan.append((each, len(each)))
+            each = _Each()
         if run:
             commands.append(("MSET", *run_args) if len(run) > 1 else to_wire(run[0][0]))
             plan.append((run.copy(), 1))
@@ -656,7 +691,15 @@ def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]
 
     for item in items:
         if type(item) is tuple:
-            args = item[0][1]
+            call = item[0]
+            if packed and len(call) == 3:  # a packed send (no TTL, no index): as it is
+                if run_role != _PACKED:
+                    close_group()
+                    run_role = _PACKED
+                commands.append(call[2])
+                each.append(item)
+                continue
+            args = call[1]
             role = args[0].partition(":")[0]
             if role != run_role:
                 close_group()
@@ -669,7 +712,7 @@ def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]
                 run_args += args
                 continue
             close_run()
-            commands.append(to_wire(item[0]))
+            commands.append(to_wire((call[0], args) if len(call) == 3 else call))
             plan.append(([item], 1))
         else:
             close_group()
@@ -679,6 +722,13 @@ def _plan(items: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, int]
     close_group()
     return commands, plan
 
+
+class _Each(list[Any]):
+    """Writes of a batch with a reply each (packed sends), settled one by one."""
+
+
+#: ``run_role`` of :func:`_plan` in a run of packed sends (no role's name: never equal)
+_PACKED = "\x00packed"
 
 _writer: Writer | None = None
 _lock = threading.Lock()

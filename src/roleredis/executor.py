@@ -349,19 +349,29 @@ def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0)
         pool.release(conn)
 
 
-def with_raw_keys(commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def with_raw_keys(commands: list[Any]) -> list[Any]:
     """``commands`` with every str argument as the bytes it stands for: a key listed with
     surrogate escapes (bytes that are not UTF-8) is sent as those bytes. Only used when
     packing as UTF-8 failed, so plain keys pay nothing for it."""
-    return [tuple(raw_key(a) if isinstance(a, str) else a for a in c) for c in commands]
+    return [
+        c if type(c) is bytes else tuple(raw_key(a) if isinstance(a, str) else a for a in c)
+        for c in commands
+    ]
 
 
-def pack(commands: list[tuple[Any, ...]]) -> bytes:
-    """The commands in the Redis protocol, in one buffer (see :func:`with_raw_keys`)."""
+def pack(commands: list[Any]) -> bytes:
+    r"""The commands in the Redis protocol, in one buffer (see :func:`with_raw_keys`); a
+    command given as bytes is one already in the protocol (the writer's packed sends).
+
+    >>> pack([("PING",), b"*1\r\n$4\r\nPING\r\n"])
+    b'*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n'
+    """
     try:
-        return b"".join([pack_command(c) for c in commands])
+        return b"".join([c if type(c) is bytes else pack_command(c) for c in commands])
     except UnicodeEncodeError:
-        return b"".join([pack_command(c) for c in with_raw_keys(commands)])
+        return b"".join(
+            [c if type(c) is bytes else pack_command(c) for c in with_raw_keys(commands)]
+        )
 
 
 def _roundtrip_via_redis_py(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:

@@ -363,12 +363,12 @@ FLUSH = Operation(
 def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:
     to_role, message = args
     scope = store.scope
-    prepared = mail.prepare_send(scope, to_role, message)
-    box = mail.mailbox(scope)
-    to = prepared.to
-    known = box.lengths.get(to)
-    checked = box.length_checked_at.get(to)
-    now = box.clock()
+    queue = background.writer()
+    prepared = mail.prepare_send(scope, to_role, message, packed=queue.takes_packed)
+    route = prepared.route
+    known = route.length
+    checked = route.checked_at
+    now = prepared.now
     # a queued send cannot be refused later by a full channel: check the length the last XLEN
     # gave plus what this process queued since (asked again at most every second, and
     # whenever it says the channel is full)
@@ -378,13 +378,17 @@ def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
         or now - checked >= mail.DISCOVERY_EVERY
         or known >= scope.messaging.max_length
     ):
-        box.length_checked_at[to] = now
+        route.checked_at = now
         known = executor.drive(mail.channel_length(scope, prepared), store._run)
-    submit = background.writer().submit_write
-    for call in prepared.calls:
-        if not submit(call):
-            raise _overloaded("send")
-    box.lengths[to] = known + 1  # so that sends queued by this process fill the channel
+    calls = prepared.calls
+    submit = queue.submit_write
+    if len(calls) == 2 and not submit(calls[0]):  # the announce (SADD)
+        route.announced_at = None  # not sent: the next send announces
+        raise _overloaded("send")
+    xadd = calls[-1] if prepared.packed is None else (*calls[-1], prepared.packed)
+    if not submit(xadd):
+        raise _overloaded("send")
+    route.length = known + 1  # so that sends queued by this process fill the channel
     return results.queued_send(prepared)
 
 
@@ -413,7 +417,7 @@ RECEIVE = Operation(
 ACK = Operation(
     "ack",
     "Acknowledge received messages by their ids, so they are not delivered again.",
-    frozenset({"xack", "xdel", "xtrim", "xpending"}),
+    frozenset({"xack", "xdel", "xtrim", "xpending", "xlen", "xadd"}),
     lambda a, s, args: results.acked(a, s.role),
     "ack",
     mail.ack,
@@ -572,12 +576,17 @@ def call(
             outcome = getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
             if op.reports_pool:
                 outcome = (outcome, store.pool_usage(), deployment_report(store.settings))
-        result = op.build(outcome, _seen_as(op, store, kwargs), args)
+        # most rows read no other role's keys and finish nothing: no call for that (a
+        # fire-and-forget call pays each one)
+        seen = _seen_as(op, store, kwargs) if op.reads_from else store
+        result = op.build(outcome, seen, args)
     except Exception as exc:
         result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
     else:
         _succeeded(op, store, args, started)
-    return _finished(op, result, store, kwargs)
+    if op.reads_from or op.finish is not None:
+        return _finished(op, result, store, kwargs)
+    return result
 
 
 # role -> its AsyncRoleStore (it holds no loop state, so one serves every loop)
@@ -627,12 +636,17 @@ async def _run_async(
         if op.reports_pool:
             deployment = await asyncio.to_thread(deployment_report, store.settings)
             outcome = (outcome, await store.pool_usage(), deployment)
-        result = op.build(outcome, _seen_as(op, store, kwargs), args)
+        # most rows read no other role's keys and finish nothing: no call for that (a
+        # fire-and-forget call pays each one)
+        seen = _seen_as(op, store, kwargs) if op.reads_from else store
+        result = op.build(outcome, seen, args)
     except Exception as exc:
         result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
     else:
         _succeeded(op, store, args, started)
-    return _finished(op, result, store, kwargs)
+    if op.reads_from or op.finish is not None:
+        return _finished(op, result, store, kwargs)
+    return result
 
 
 def bind_async(

@@ -22,10 +22,11 @@ append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's
   connection with the read timeout extended by the slice, and notices new senders between
   them; the runners let at most half the pool's connections wait at once, so waiting
   receivers never starve other calls.
-- **Ack**: XACK (with XPENDING and XLEN) in one round trip; the channel is then trimmed
-  (XTRIM MINID) up to its oldest unacknowledged entry with this store's next batch, or at
-  once when it is nearly full: only acknowledged mail is removed, so a channel's length is
-  its unacknowledged mail plus what the recipient acknowledged since its last call.
+- **Ack**: XACK (with XPENDING, XLEN and the server's clock) in one round trip; the channel
+  is then trimmed (XTRIM MINID) up to its oldest unacknowledged entry with this store's next
+  batch, or at once when it is nearly full or the MINID is of the ack's own millisecond (a
+  channel made again could reuse its ids): only acknowledged mail is removed, so a channel's
+  length is its unacknowledged mail plus what the recipient acknowledged since its last call.
 
 >>> scope = ops.Scope(Keyspace("alpha"))
 >>> op = send(scope, "beta", {"hello": 1})
@@ -111,13 +112,40 @@ class Sent:
 
 @dataclasses.dataclass(slots=True)
 class PreparedSend:
-    """A send checked and encoded in the caller, for the fire-and-forget writer."""
+    """A send checked and encoded in the caller, for the fire-and-forget writer: ``calls``
+    (the SADD announce when due, then the XADD), and with ``packed`` the XADD also in the
+    Redis protocol (the writer sends those bytes as they are to a single server)."""
 
     calls: list[ops.Call]
     to: str
     sender: str
     msg_id: str
     channel: str
+    route: Route
+    now: float
+    packed: bytes | None = None
+
+
+class Route:
+    """What a store knows of one recipient: its name, the channel to it and its senders set,
+    when this store last announced itself there, the channel's length as last counted and
+    when it was last asked (XLEN), and the start of the channel's XADD in the Redis protocol
+    (up to the msg_id: the same for every message)."""
+
+    __slots__ = ("announced_at", "channel", "checked_at", "head", "length", "senders", "to")
+
+    def __init__(self, to: str, channel: str, senders: str) -> None:
+        self.to = to
+        self.channel = channel
+        self.senders = senders
+        self.announced_at: float | None = None
+        self.length: int | None = None
+        self.checked_at: float | None = None
+        name = channel.encode()  # role names are ASCII
+        self.head = b"*9\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$1\r\nm\r\n$" % (
+            len(name),
+            name,
+        )
 
 
 @dataclasses.dataclass(slots=True)
@@ -233,7 +261,7 @@ def consumer_name() -> str:
 class Mailbox:
     """A store's mail state in this process: the channels found (sender -> key, their group
     made), when the senders set was read and idle mail claimed last, XAUTOCLAIM's cursors,
-    messages read beyond what a receive asked for, and the lengths of channels sent to."""
+    messages read beyond what a receive asked for, and the recipients sent to."""
 
     clock: Callable[[], float] = time.monotonic
     channels: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -244,11 +272,8 @@ class Mailbox:
     held: collections.deque[tuple[float, Message]] = dataclasses.field(
         default_factory=collections.deque
     )
-    lengths: dict[str, int] = dataclasses.field(default_factory=dict)
-    #: recipient -> (its name, the channel to it, its senders set)
-    routes: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
-    #: recipient -> when this store last added its name to the recipient's senders set
-    announced: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: recipient -> what this store knows of it as a sender
+    routes: dict[str, Route] = dataclasses.field(default_factory=dict)
     #: message id -> (channel, sender, entry) of messages handed out and not acked yet, the
     #: newest DELIVERED_KEPT (a fast path for ack; any other id is parsed and checked)
     delivered: dict[str, tuple[str, str, str]] = dataclasses.field(default_factory=dict)
@@ -256,8 +281,6 @@ class Mailbox:
     trims: dict[str, str] = dataclasses.field(default_factory=dict)
     #: sender -> the newest entry id this store received from its channel (see ack)
     newest: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
-    #: when a fire-and-forget send last asked a channel's length (recipient -> clock)
-    length_checked_at: dict[str, float] = dataclasses.field(default_factory=dict)
     rotation: int = 0
 
     def forget_channels(self) -> None:
@@ -265,6 +288,7 @@ class Mailbox:
         self.channels.clear()
         self.senders_of.clear()
         self.cursors.clear()
+        self.trims.clear()
         self.discovered_at = None
 
 
@@ -368,27 +392,47 @@ def _encode_body(scope: ops.Scope, message: Any, channel: str) -> bytes:
     return data
 
 
-def prepare_send(scope: ops.Scope, to_role: Any, message: Any) -> PreparedSend:
+def prepare_send(
+    scope: ops.Scope, to_role: Any, message: Any, *, packed: bool = False
+) -> PreparedSend:
     """Check and encode a send (raises the typed errors) without sending anything: the XADD,
     with a new msg_id, after a SADD to the recipient's senders set when this store has not
-    announced itself there for ANNOUNCE_EVERY seconds."""
-    box = mailbox(scope)
-    route = box.routes.get(to_role) if isinstance(to_role, str) else None
+    announced itself there for ANNOUNCE_EVERY seconds; ``packed``: the XADD in the Redis
+    protocol too (for the writer)."""
+    box = scope.state.get("mail") or mailbox(scope)
+    route = box.routes.get(to_role) if type(to_role) is str else None
     if route is None:
         to = validate_role(to_role)
         recipient = Keyspace(to)
-        route = box.routes[to] = (to, recipient.mail_channel(scope.role), recipient.mail_senders())
-    to, channel, senders = route
+        route = box.routes[to] = Route(
+            to, recipient.mail_channel(scope.role), recipient.mail_senders()
+        )
+    channel = route.channel
     data = _encode_body(scope, message, channel)
     msg_id = new_msg_id()
-    calls: list[ops.Call] = []
+    # seconds with 6 decimals, as text without a float's shortest repr (which costs more than
+    # the rest of the send's encoding): the clock in microseconds, a dot before the last six
+    micros = str(time.time_ns() // 1000)
+    sent_at = micros[:-6] + "." + micros[-6:]
+    xadd: ops.Call = ("xadd", (channel, "*", "m", msg_id, "t", sent_at, "b", data))
     now = box.clock()
-    announced = box.announced.get(to)
+    announced = route.announced_at
     if announced is None or now - announced >= ANNOUNCE_EVERY:
-        box.announced[to] = now
-        calls.append(("sadd", (senders, scope.role)))
-    calls.append(("xadd", (channel, "*", "m", msg_id, "t", repr(time.time()), "b", data)))
-    return PreparedSend(calls, to, scope.role, msg_id, channel)
+        route.announced_at = now
+        calls: list[ops.Call] = [("sadd", (route.senders, scope.role)), xadd]
+    else:
+        calls = [xadd]
+    if not packed:
+        return PreparedSend(calls, route.to, scope.role, msg_id, channel, route, now)
+    wire = route.head + b"%d\r\n%s\r\n$1\r\nt\r\n$%d\r\n%s\r\n$1\r\nb\r\n$%d\r\n%s\r\n" % (
+        len(msg_id),
+        msg_id.encode(),
+        len(sent_at),
+        sent_at.encode(),
+        len(data),
+        data,
+    )
+    return PreparedSend(calls, route.to, scope.role, msg_id, channel, route, now, wire)
 
 
 # (pid, random prefix, counter): made again in a forked child. No lock: threads racing on
@@ -423,8 +467,7 @@ def channel_length(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[int]:
     """The channel's unacknowledged messages (XLEN), remembered for the next sends;
     overloaded if it is full."""
     (length,) = yield [("xlen", (prepared.channel,))]
-    length = int(length)
-    mailbox(scope).lengths[prepared.to] = length
+    length = prepared.route.length = int(length)
     if length >= scope.messaging.max_length:
         raise _full(scope, prepared, length)
     return length
@@ -438,15 +481,16 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
     second ago; otherwise counted here (the recipient only empties it).
     """
     prepared = prepare_send(scope, to_role, message)
-    box = mailbox(scope)
-    to = prepared.to
+    route = prepared.route
+    to = route.to
     limit = scope.messaging.max_length
-    known = box.lengths.get(to)
+    known = route.length
     if known is None or known >= limit:
         known = yield from channel_length(scope, prepared)
-        box.length_checked_at[to] = box.clock()
-    now = box.clock()
-    ask = known >= limit // 2 or now - box.length_checked_at.get(to, now) >= DISCOVERY_EVERY
+        route.checked_at = mailbox(scope).clock()
+    now = prepared.now
+    checked = route.checked_at
+    ask = known >= limit // 2 or checked is None or now - checked >= DISCOVERY_EVERY
     calls = [*prepared.calls, ("xlen", (prepared.channel,))] if ask else prepared.calls
     try:
         replies = yield ops.Batch(calls, repeatable=False)
@@ -458,10 +502,10 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
             to=to,
         ) from None
     if ask:
-        box.lengths[to] = int(replies.pop())
-        box.length_checked_at[to] = now
+        route.length = int(replies.pop())
+        route.checked_at = now
     else:
-        box.lengths[to] = known + 1
+        route.length = known + 1
     entry = _text(replies[-1])
     return Sent(to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)
 
@@ -753,6 +797,15 @@ def receive(
     Each message counts its ``deliveries``; ack it with :func:`ack` by its ``id``.
     ``max_bytes``: return no more messages than fit in that many bytes as JSON (at least
     one); the rest wait in this process for the next receive (:class:`Received` ``cut``).
+
+    A wait goes in slices of at most SLICE (a second), each one blocking XREADGROUP (through
+    the runners' gate for waiting reads: a slice that finds no place free within its own
+    length is sent without BLOCK, so each slice still takes about its length and never
+    spins). The slices are still needed with that gate: XREADGROUP waits only on the channels
+    it names, so a sender that announces itself during a long wait is seen only when the
+    senders set is read again between slices (a first message from a new sender reaches a
+    waiting receiver within about two seconds); mail left idle by a dead process is claimed
+    between slices too; and the connection goes back to the pool between them.
     """
     want = _whole(count, "count", 1, MAX_COUNT)
     block = _whole(block_ms, "block_ms", 0, 24 * 3600 * 1000)
@@ -825,7 +878,16 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     group hands entries out in order): such ids are acknowledged together (one XACK per
     channel) along with XPENDING, whose oldest pending entry says up to where the channel holds
     only acknowledged mail; that XTRIM MINID goes with this store's next batch (an ack or a
-    receive), so trimming costs no round trip and never drops unacknowledged mail. Any other
+    receive), so trimming costs no round trip and never drops unacknowledged mail.
+
+    Unless the channel may be made again with the same ids in between: a channel deleted
+    (``DEL`` by an administrator) and made again by a send starts its ids again from the
+    server's clock, so a send in the millisecond of the MINID could get an id below it and be
+    trimmed unread (tests/regressions/test_trim_spares_a_remade_channel.py). The ack's batch
+    therefore asks the server's clock on the role's node (an XADD to the role's one-entry
+    ``mail-clock`` stream, whose id is that clock in milliseconds): a MINID from an earlier
+    millisecond is safe to carry (any entry of a channel made again is newer), one from the
+    ack's own millisecond is trimmed at once, in a second round trip. Any other
     id (given by another process, or made up) is acknowledged alone (XACK per id) and deleted
     (XDEL) only if the group acknowledged it: mail never delivered is never deleted.
     """
@@ -859,18 +921,21 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
             ("xlen", (channel,)),
         ]
     calls += [("xack", (channel, GROUP, entry)) for channel, entry in unknown]
+    if known:
+        calls.append(("xadd", (keyspace.internal_key("mail-clock"), "MAXLEN", 1, "*", "c", 1)))
     replies = yield calls
+    now_ms = int(_text(replies[-1]).partition("-")[0]) if known else 0
     acked = 0
     at = first
     nearly_full = scope.messaging.max_length * 9 // 10
     for channel, (sender, _) in known.items():
         acked += int(replies[at])
-        box.trims[channel] = _safe_minid(replies[at + 1], box.newest[sender])
-        if int(replies[at + 2]) >= nearly_full:
-            yield _trims(box)  # senders wait for room: make it now
+        minid = box.trims[channel] = _safe_minid(replies[at + 1], box.newest[sender])
+        if int(replies[at + 2]) >= nearly_full or int(minid.partition("-")[0]) >= now_ms:
+            yield _trims(box)  # senders wait for room, or a remade channel may reuse ids
         at += 3
     done: dict[str, list[str]] = {}
-    for (channel, entry), reply in zip(unknown, replies[at:], strict=True):
+    for (channel, entry), reply in zip(unknown, replies[at : at + len(unknown)], strict=True):
         if int(reply):
             done.setdefault(channel, []).append(entry)
     if done:

@@ -20,10 +20,13 @@ from roleredis import (
     redis_get_keys,
     redis_health_check,
     redis_read,
+    redis_receive,
+    redis_send,
     redis_write,
     reset,
 )
 from roleredis.config import Settings, load_settings
+from roleredis.keys import Keyspace
 from roleredis.testing.cluster import RedisClusterProcesses, SentinelGroup
 
 ADMIN = "admin-pw-5be1"
@@ -255,6 +258,55 @@ def test_the_tools_work_as_the_role_user_through_a_cluster_url(
         assert redis_read("forecast", role="weather")["value"] == {"sky": "grey"}
         refused = redis_write("x", 1, role="timer")
         assert refused["success"] is False and refused["error_code"] == "permission", refused
+    finally:
+        reset()
+
+
+def _as_role(monkeypatch: pytest.MonkeyPatch, url: str, creds: acl.Credentials) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    monkeypatch.setenv("REDIS_USERNAME", creds.username)
+    monkeypatch.setenv("REDIS_PASSWORD", str(creds.password))
+    reset()
+
+
+def test_mail_senders_are_authenticated_by_every_cluster_node(
+    cluster: RedisClusterProcesses, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: under Cluster too, only the sender named by a channel's key writes it, and no
+    other role trims, deletes, reads or takes the group of mail others sent."""
+    alpha, beta, carol = (acl.provision(r, settings=settings) for r in ("alpha", "beta", "carol"))
+    from_alpha = Keyspace("beta").mail_channel("alpha")
+    try:
+        _as_role(monkeypatch, cluster.url, alpha)
+        assert redis_send("beta", {"order": 1}, role="alpha")["success"] is True
+        assert redis_send("beta", "forged", role="carol")["error_code"] == "permission"
+        _as_role(monkeypatch, cluster.url, carol)
+        assert redis_send("beta", "from carol", role="carol")["success"] is True
+        raw = redis.RedisCluster(
+            host="127.0.0.1",
+            port=cluster.nodes[0].port,
+            username=carol.username,
+            password=carol.password,
+        )
+        try:
+            for command in (
+                ("XADD", from_alpha, "*", "m", "x", "t", "0", "b", '"forged"'),
+                ("XTRIM", from_alpha, "MAXLEN", 0),
+                ("XDEL", from_alpha, "0-1"),
+                ("DEL", from_alpha),
+                ("XGROUP", "DESTROY", from_alpha, "inbox"),
+                ("XREADGROUP", "GROUP", "inbox", "c", "STREAMS", from_alpha, ">"),
+            ):
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    raw.execute_command(*command)
+        finally:
+            raw.close()
+        _as_role(monkeypatch, cluster.url, beta)
+        got = redis_receive(10, role="beta")["messages"]
+        assert sorted((m["from"], str(m["body"])) for m in got) == [
+            ("alpha", "{'order': 1}"),
+            ("carol", "from carol"),
+        ]
     finally:
         reset()
 

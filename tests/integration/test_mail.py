@@ -27,6 +27,9 @@ from roleredis import (
 from roleredis.keys import Keyspace
 
 pytestmark = pytest.mark.backends("redis", "memory", "cluster")
+#: the tests that also run on a Sentinel group (a client setting: the same commands reach its
+#: primary), the quick ones: the slow ones wait for visibility timeouts
+WITH_SENTINEL = pytest.mark.backends("redis", "memory", "cluster", "sentinel")
 
 Config = Callable[[dict[str, Any]], Path]
 
@@ -45,6 +48,7 @@ def receive_all(role: str, want: int, *, count: int = 25, block_ms: int = 200) -
     return got
 
 
+@WITH_SENTINEL
 def test_two_roles_exchange_messages_in_order() -> None:
     for n in range(60):
         sent = redis_send("beta", {"n": n}, role="alpha")
@@ -67,6 +71,7 @@ def test_two_roles_exchange_messages_in_order() -> None:
     assert dead == 0
 
 
+@WITH_SENTINEL
 def test_values_arrive_exactly_and_ids_round_trip() -> None:
     values = [None, "123", "null", True, 0, 1.5, [1, "a"], {"k": {"n": None}}, b"\x00\xff"]
     ids = [redis_send("beta", v, role="alpha")["id"] for v in values]
@@ -133,6 +138,7 @@ def test_replay_takes_chosen_ids_and_refuses_bad_ones(write_config: Config) -> N
         assert refused["error_code"] == "invalid_argument", refused
 
 
+@WITH_SENTINEL
 def test_a_full_channel_refuses_sends_with_overloaded(write_config: Config) -> None:
     write_config({"messaging": {"max_length": 3}})
     for n in range(3):
@@ -239,6 +245,7 @@ def test_junk_in_the_senders_set_is_ignored(raw: Any, backend: str) -> None:
     assert [m["body"] for m in got["messages"]] == ["real"]
 
 
+@WITH_SENTINEL
 def test_sends_through_the_writer_arrive() -> None:
     queued = [redis_send_async("beta", n, role="alpha") for n in range(200)]
     assert all(q["success"] and q["async"] for q in queued)
@@ -362,6 +369,7 @@ def test_blocked_async_receivers_do_not_starve_the_loops_connections(
     assert sorted(m["body"] for r in got for m in r["messages"]) == [0, 1, 2, 3]
 
 
+@WITH_SENTINEL
 def test_a_receiver_finds_a_deleted_channel_again(raw: Any) -> None:
     redis_send("beta", "before", role="alpha")
     assert [m["body"] for m in receive_all("beta", 1)] == ["before"]

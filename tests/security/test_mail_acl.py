@@ -171,6 +171,7 @@ def _tool_keys(role: str) -> list[str]:
         keyspace.mail_senders(),
         keyspace.dead_letters(),
         keyspace.internal_key("mail-wait"),
+        keyspace.internal_key("mail-clock"),  # the server's clock, read by an ack
         *(keyspace.mail_channel(other) for other in ROLES),
         keyspace.event_stream("news"),
     ]

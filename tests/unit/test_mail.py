@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import hiredis
 import pytest
 import redis.exceptions as rex
 
 from roleredis import mail, ops
+from roleredis.background import _plan
 from roleredis.errors import InvalidArgumentError, OverloadedError
 from roleredis.keys import Keyspace
 from roleredis.retry import ConnectionDropped, RetryPolicy
@@ -49,7 +51,7 @@ def test_a_send_asks_the_length_first_then_sends_once_in_one_batch() -> None:
     assert [name for name, _ in next(op)] == ["xadd", "xlen"]
     with pytest.raises(StopIteration):
         op.send([b"19-0", 4])
-    assert mail.mailbox(s).lengths["beta"] == 4
+    assert mail.mailbox(s).routes["beta"].length == 4
 
 
 def test_a_send_to_a_full_channel_is_refused_before_sending() -> None:
@@ -97,14 +99,33 @@ def test_ids_this_store_received_are_acked_in_one_round_trip_and_trimmed_later()
         ("xpending", (channel, "inbox")),
         ("xlen", (channel,)),
         ("xack", (channel, "inbox", "6-0")),  # newer than any received: alone
+        CLOCK,  # the server's clock (see the next test)
     ]
     summary = {"pending": 1, "min": b"3-0", "max": b"3-0", "consumers": []}
     with pytest.raises(StopIteration) as done:
-        op.send([2, summary, 10, 0])  # 6-0 was not pending: not deleted
+        op.send([2, summary, 10, 0, b"9-0"])  # 6-0 was not pending: not deleted
     assert done.value.value.acked == 2
     # up to the oldest pending entry (3-0) only, with the next batch
     again = mail.ack(s, ["alpha/5-0"])
     assert next(again)[0] == ("xtrim", (channel, "MINID", "3-0"))
+
+
+CLOCK = ("xadd", ("__roleredis__:{beta}:mail-clock", "MAXLEN", 1, "*", "c", 1))
+
+
+def test_a_trim_of_the_acks_own_millisecond_is_made_at_once() -> None:
+    """A channel deleted and made again by a send reuses ids from the server's clock: a MINID
+    of the millisecond the ack ran in must not wait for a later batch
+    (tests/regressions/test_trim_spares_a_remade_channel.py)."""
+    s = scope("beta", max_length=100)
+    mail.mailbox(s).newest["alpha"] = (5, 0)
+    op = mail.ack(s, ["alpha/5-0"])
+    assert next(op)[-1] == CLOCK
+    trim = op.send([1, {"pending": 0, "min": None}, 1, b"5-3"])  # the server's clock: ms 5
+    assert trim == [("xtrim", ("__roleredis__:{beta}:mail:alpha", "MINID", "5-1"))]
+    with pytest.raises(StopIteration):
+        op.send([1])
+    assert mail.mailbox(s).trims == {}
 
 
 def test_nothing_pending_trims_up_to_the_newest_received() -> None:
@@ -118,7 +139,7 @@ def test_a_nearly_full_channel_is_trimmed_at_once() -> None:
     mail.mailbox(s).newest["alpha"] = (5, 0)
     op = mail.ack(s, ["alpha/5-0"])
     next(op)
-    trim = op.send([1, {"pending": 0, "min": None}, 9])
+    trim = op.send([1, {"pending": 0, "min": None}, 9, b"9-0"])
     assert trim == [("xtrim", ("__roleredis__:{beta}:mail:alpha", "MINID", "5-1"))]
 
 
@@ -200,3 +221,27 @@ def test_ids_handed_out_are_remembered_for_the_ack_within_a_bound() -> None:
     op = mail.ack(s, ["alpha/9-0"])
     assert next(op)[0] == ("xack", ("__roleredis__:{beta}:mail:alpha", "inbox", "9-0"))
     assert box.delivered == {}  # acked: forgotten
+
+
+def test_a_packed_send_is_its_xadd_in_the_redis_protocol() -> None:
+    s = scope("alpha")
+    plain = mail.prepare_send(s, "beta", {"n": [1, 2]})
+    packed = mail.prepare_send(s, "beta", "é" * 3, packed=True)
+    assert plain.packed is None
+    assert [name for name, _ in packed.calls] == ["xadd"]  # announced by the first
+    _, args = packed.calls[-1]
+    assert packed.packed == hiredis.pack_command(("XADD", *args))
+    assert args[4] == "t" and float(args[5]) > 1.7e9
+
+
+def test_the_writer_sends_packed_sends_as_they_are_and_settles_each() -> None:
+    s = scope("alpha")
+    sends = [mail.prepare_send(s, "beta", n, packed=True) for n in range(3)]
+    items = [((*p.calls[-1], p.packed), 0.0, None) for p in sends]
+    items.insert(1, (("set", ("alpha:k", b"1")), 0.0, None))
+    commands, plan = _plan(items, packed=True)
+    assert commands == [sends[0].packed, ("SET", "alpha:k", b"1"), sends[1].packed, sends[2].packed]
+    assert [(len(owner), count) for owner, count in plan] == [(1, 1), (1, 1), (2, 2)]
+    # not packed (a cluster, fakeredis): made from the call like any other write
+    commands, _ = _plan(items, packed=False)
+    assert commands[0] == ("XADD", *sends[0].calls[-1][1])
