@@ -179,28 +179,14 @@ class Received(list[Message]):
 
 
 @dataclasses.dataclass(slots=True)
-class DeadLetter:
+class DeadLetter(Message):
     """A message delivered ``deliveries`` times without an ack (or one that could not be
     read: ``reason``); ``id`` is its entry in the dead letters."""
 
-    id: str
-    msg_id: str
-    sender: str
-    body: Any
-    sent_at: float
-    deliveries: int
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "msg_id": self.msg_id,
-            "from": self.sender,
-            "body": self.body,
-            "sent_at": self.sent_at,
-            "deliveries": self.deliveries,
-            "reason": self.reason,
-        }
+        return {**Message.as_dict(self), "reason": self.reason}
 
 
 @dataclasses.dataclass(slots=True)
