@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.tools import Tool
+    from mcp.server.transport_security import TransportSecuritySettings
     from mcp.types import CallToolResult
 
 __all__ = [
@@ -231,7 +232,7 @@ def run_http(role: str, *, host: str, port: int, token: str | None) -> None:
     shown = f"[{host}]" if ":" in host else host
     server = build(role, token=token, url=f"http://{shown}:{port}/mcp")
     _logs_to_stderr()
-    app = server.streamable_http_app(host=host)
+    app = server.streamable_http_app(host=host, transport_security=_rebinding_guard(shown))
     config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")
     print(
         f"roleredis mcp: role {role} at http://{shown}:{port}/mcp"
@@ -240,6 +241,24 @@ def run_http(role: str, *, host: str, port: int, token: str | None) -> None:
         flush=True,
     )
     uvicorn.Server(config).run()
+
+
+def _rebinding_guard(shown: str) -> TransportSecuritySettings | None:
+    """On a loopback address, only requests naming this machine (Host and Origin headers):
+    a web page whose name an attacker re-points at 127.x (DNS rebinding) must not reach a
+    server that ``--no-auth`` leaves open. The SDK does this by itself only for the exact
+    strings 127.0.0.1, localhost and ::1, not for every address :func:`is_loopback` accepts
+    (127.0.0.2, 0:0:0:0:0:0:0:1, ...)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if not is_loopback(shown):
+        return None
+    names = ["127.0.0.1", "localhost", "[::1]", shown]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:*" for name in names],
+    )
 
 
 def _logs_to_stderr() -> None:

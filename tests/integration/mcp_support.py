@@ -180,14 +180,14 @@ class RawStdio:
         return b"".join(self.err).decode(errors="replace")
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    """Until the server listens on ``port`` (or fails if the process ends first)."""
+def wait_for_port(port: int, process: subprocess.Popen[bytes], host: str = "127.0.0.1") -> None:
+    """Until the server listens on ``host:port`` (or fails if the process ends first)."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             err = process.stderr.read().decode() if process.stderr else ""
             raise AssertionError(f"the server exited with {process.returncode}: {err}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
             return
         time.sleep(0.05)
     raise AssertionError(f"nothing listens on port {port} after {WAIT} s")
@@ -212,8 +212,9 @@ def http_server(port: int, env: dict[str, str], *args: str) -> Iterator[Served]:
         env=env,
     )
     served = Served(process)
+    host = args[args.index("--host") + 1] if "--host" in args else "127.0.0.1"
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, host)
         yield served
     finally:
         process.terminate()
