@@ -25,7 +25,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import agent
-from .codec import json_data
 from .errors import ConfigError
 from .keys import validate_role
 
@@ -47,22 +46,12 @@ __all__ = [
     "run_http",
     "run_stdio",
     "sdk_missing",
-    "to_json",
 ]
 
 #: The environment variable holding the HTTP transport's bearer token.
 TOKEN_VARIABLE = agent.MCP_TOKEN_VARIABLE
 
 log = logging.getLogger("roleredis.mcp")
-
-
-def to_json(result: dict[str, Any]) -> dict[str, Any]:
-    """``result`` as plain JSON data (bytes values as ``{"bytes_base64": ...}``).
-
-    >>> to_json({"value": b"\\x00"})
-    {'value': {'bytes_base64': 'AA=='}}
-    """
-    return json_data(result)  # type: ignore[no-any-return]
 
 
 def sdk_missing() -> str | None:
@@ -79,10 +68,11 @@ def sdk_missing() -> str | None:
     return None
 
 
-def _as_mcp(result: dict[str, Any]) -> CallToolResult:
+def _as_mcp(data: dict[str, Any]) -> CallToolResult:
+    """A tool's result (plain JSON data already: see :func:`roleredis.agent.call_tool`) as MCP
+    structured content and JSON text."""
     from mcp.types import CallToolResult, TextContent
 
-    data = to_json(result)
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
         structured_content=data,
