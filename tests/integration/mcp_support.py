@@ -28,6 +28,19 @@ from roleredis.testing import RedisServer
 #: assertion: a hung server would otherwise hang the suite).
 WAIT = 30.0
 ROLE = "planner"
+#: The headers of a raw streamable-HTTP request (the Accept header clients send).
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+#: A raw JSON-RPC initialize request, as a client's first message.
+HELLO = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-http", "version": "1"},
+    },
+}
 
 
 def server_env(server: RedisServer, **more: str) -> dict[str, str]:

@@ -12,22 +12,11 @@ import pytest
 from roleredis.testing import RedisServer
 from roleredis.testing.server import free_port
 
-from ..integration.mcp_support import ROLE, http_server, server_env
+from ..integration.mcp_support import HEADERS, HELLO, ROLE, http_server, server_env
 
 pytestmark = pytest.mark.integration
 
 HOST = "127.0.0.2"
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-HELLO = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw-http", "version": "1"},
-    },
-}
 
 
 def test_no_auth_on_another_loopback_address_refuses_a_foreign_host(
