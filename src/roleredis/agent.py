@@ -85,6 +85,19 @@ _OWN_ROLE = (
 _ROLE_NAME = dict(minLength=1, maxLength=64)
 
 
+def _count(items: str) -> Schema:
+    return _p("integer", f"The most {items} to return.", minimum=1, maximum=1000)
+
+
+def _block_ms(waited: str) -> Schema:
+    return _p(
+        "integer",
+        f"Milliseconds to wait for {waited}; 0 returns at once.",
+        minimum=0,
+        maximum=60_000,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentTool:
     """One agent tool: the parameters a model may pass and what the dispatcher watches."""
@@ -164,13 +177,8 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
     AgentTool(
         "redis_receive",
         {
-            "count": _p("integer", "The most messages to return.", minimum=1, maximum=1000),
-            "block_ms": _p(
-                "integer",
-                "Milliseconds to wait for a message when none is waiting; 0 returns at once.",
-                minimum=0,
-                maximum=60_000,
-            ),
+            "count": _count("messages"),
+            "block_ms": _block_ms("a message when none is waiting"),
         },
         note=(
             "Acknowledge each message you have handled with redis_ack(ids); one not "
@@ -212,13 +220,8 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
                 "returned.",
                 minLength=1,
             ),
-            "count": _p("integer", "The most events to return.", minimum=1, maximum=1000),
-            "block_ms": _p(
-                "integer",
-                "Milliseconds to wait for an event when none is new; 0 returns at once.",
-                minimum=0,
-                maximum=60_000,
-            ),
+            "count": _count("events"),
+            "block_ms": _block_ms("an event when none is new"),
         },
         note="Needs no grant. Pass the returned last_id as 'after' to read on.",
         listed="events",

@@ -25,7 +25,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import agent
-from .codec import json_data
 from .errors import ConfigError
 from .keys import validate_role
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.tools import Tool
+    from mcp.server.transport_security import TransportSecuritySettings
     from mcp.types import CallToolResult
 
 __all__ = [
@@ -46,22 +46,12 @@ __all__ = [
     "run_http",
     "run_stdio",
     "sdk_missing",
-    "to_json",
 ]
 
 #: The environment variable holding the HTTP transport's bearer token.
 TOKEN_VARIABLE = agent.MCP_TOKEN_VARIABLE
 
 log = logging.getLogger("roleredis.mcp")
-
-
-def to_json(result: dict[str, Any]) -> dict[str, Any]:
-    """``result`` as plain JSON data (bytes values as ``{"bytes_base64": ...}``).
-
-    >>> to_json({"value": b"\\x00"})
-    {'value': {'bytes_base64': 'AA=='}}
-    """
-    return json_data(result)  # type: ignore[no-any-return]
 
 
 def sdk_missing() -> str | None:
@@ -78,10 +68,11 @@ def sdk_missing() -> str | None:
     return None
 
 
-def _as_mcp(result: dict[str, Any]) -> CallToolResult:
+def _as_mcp(data: dict[str, Any]) -> CallToolResult:
+    """A tool's result (plain JSON data already: see :func:`roleredis.agent.call_tool`) as MCP
+    structured content and JSON text."""
     from mcp.types import CallToolResult, TextContent
 
-    data = to_json(result)
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
         structured_content=data,
@@ -231,7 +222,7 @@ def run_http(role: str, *, host: str, port: int, token: str | None) -> None:
     shown = f"[{host}]" if ":" in host else host
     server = build(role, token=token, url=f"http://{shown}:{port}/mcp")
     _logs_to_stderr()
-    app = server.streamable_http_app(host=host)
+    app = server.streamable_http_app(host=host, transport_security=_rebinding_guard(shown))
     config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")
     print(
         f"roleredis mcp: role {role} at http://{shown}:{port}/mcp"
@@ -240,6 +231,24 @@ def run_http(role: str, *, host: str, port: int, token: str | None) -> None:
         flush=True,
     )
     uvicorn.Server(config).run()
+
+
+def _rebinding_guard(shown: str) -> TransportSecuritySettings | None:
+    """On a loopback address, only requests naming this machine (Host and Origin headers):
+    a web page whose name an attacker re-points at 127.x (DNS rebinding) must not reach a
+    server that ``--no-auth`` leaves open. The SDK does this by itself only for the exact
+    strings 127.0.0.1, localhost and ::1, not for every address :func:`is_loopback` accepts
+    (127.0.0.2, 0:0:0:0:0:0:0:1, ...)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if not is_loopback(shown):
+        return None
+    names = ["127.0.0.1", "localhost", "[::1]", shown]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{name}:*" for name in names],
+        allowed_origins=[f"http://{name}:*" for name in names],
+    )
 
 
 def _logs_to_stderr() -> None:

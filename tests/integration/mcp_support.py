@@ -28,6 +28,19 @@ from roleredis.testing import RedisServer
 #: assertion: a hung server would otherwise hang the suite).
 WAIT = 30.0
 ROLE = "planner"
+#: The headers of a raw streamable-HTTP request (the Accept header clients send).
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+#: A raw JSON-RPC initialize request, as a client's first message.
+HELLO = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-http", "version": "1"},
+    },
+}
 
 
 def server_env(server: RedisServer, **more: str) -> dict[str, str]:
@@ -180,14 +193,14 @@ class RawStdio:
         return b"".join(self.err).decode(errors="replace")
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    """Until the server listens on ``port`` (or fails if the process ends first)."""
+def wait_for_port(port: int, process: subprocess.Popen[bytes], host: str = "127.0.0.1") -> None:
+    """Until the server listens on ``host:port`` (or fails if the process ends first)."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             err = process.stderr.read().decode() if process.stderr else ""
             raise AssertionError(f"the server exited with {process.returncode}: {err}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
             return
         time.sleep(0.05)
     raise AssertionError(f"nothing listens on port {port} after {WAIT} s")
@@ -212,8 +225,9 @@ def http_server(port: int, env: dict[str, str], *args: str) -> Iterator[Served]:
         env=env,
     )
     served = Served(process)
+    host = args[args.index("--host") + 1] if "--host" in args else "127.0.0.1"
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, host)
         yield served
     finally:
         process.terminate()

@@ -24,6 +24,8 @@ from roleredis.testing import RedisServer
 from roleredis.testing.server import free_port
 
 from .mcp_support import (
+    HEADERS,
+    HELLO,
     ROLE,
     WAIT,
     HeldClient,
@@ -41,17 +43,6 @@ GROUP: type[BaseException] = getattr(builtins, "BaseExceptionGroup", None) or (
 )
 
 TOKEN = "test-token-0123456789abcdef"
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-HELLO = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw-http", "version": "1"},
-    },
-}
 
 
 @pytest.fixture(scope="module")
