@@ -312,8 +312,9 @@ def _granted(scope: Scope, keys: Iterable[str]) -> None:
     """PermissionDeniedError if the sharing section does not let the reader read each key."""
     if scope.reader is None or scope.sharing is None:
         return
+    patterns = scope.sharing.patterns(scope.reader, scope.role)  # once, not once per key
     for key in keys:
-        if not scope.sharing.allows(scope.reader, scope.role, key):
+        if not sharing.matches(patterns, key):
             raise PermissionDeniedError(sharing.refusal(scope.reader, scope.role, key))
 
 
