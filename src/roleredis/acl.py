@@ -73,6 +73,7 @@ from . import runtime
 from .config import Settings
 from .errors import (
     InvalidArgumentError,
+    NotFoundError,
     RoleRedisError,
     register_needed_commands,
     scrub,
@@ -414,13 +415,24 @@ def _withholding_events(user: Any, rules: list[str]) -> list[str]:
     return [rules[0], "resetkeys", *kept, *rules[1:]]
 
 
-def _hashes(user: Any) -> frozenset[str] | None:
-    """The password hashes of an ACL GETUSER reply (a dict, or the flat list of RESP2)."""
-    if isinstance(user, list | tuple):
-        user = dict(zip(user[::2], user[1::2], strict=True))
-    if not isinstance(user, dict):
+def _user(reply: Any) -> dict[Any, Any] | None:
+    """An ACL GETUSER reply (a dict, or the flat list of RESP2) as a dict; None for no user."""
+    if isinstance(reply, list | tuple):
+        reply = dict(zip(reply[::2], reply[1::2], strict=True))
+    return reply if isinstance(reply, dict) else None
+
+
+def _field(user: dict[Any, Any], name: str) -> Any:
+    """Field ``name`` of a GETUSER reply (str or bytes keys, as the client decodes)."""
+    return user.get(name, user.get(name.encode()))
+
+
+def _hashes(reply: Any) -> frozenset[str] | None:
+    """The password hashes of an ACL GETUSER reply."""
+    user = _user(reply)
+    if user is None:
         return None
-    found = user.get("passwords", user.get(b"passwords")) or []
+    found = _field(user, "passwords") or []
     return frozenset(h.decode() if isinstance(h, bytes) else str(h) for h in found)
 
 
@@ -687,11 +699,10 @@ class Granted(_PerNode):
         }
 
 
-def _root_key_rules(user: Any) -> list[str]:
+def _root_key_rules(reply: Any) -> list[str]:
     """The root key patterns of an ACL GETUSER reply (``~a:*``, ``%R~b:*``), selectors aside."""
-    if isinstance(user, list | tuple):
-        user = dict(zip(user[::2], user[1::2], strict=True))
-    found = user.get("keys", user.get(b"keys")) if isinstance(user, dict) else None
+    user = _user(reply)
+    found = None if user is None else _field(user, "keys")
     if isinstance(found, bytes):
         found = found.decode()
     if isinstance(found, str):
@@ -744,8 +755,6 @@ def _change_grant(
                 continue
             results.append(NodeResult(node.address, node.kind, outcome=outcome))
     if first is None and results and all(not node.ok for node in results):
-        from .errors import NotFoundError
-
         first = NotFoundError(results[0].error or "")
     _raise_if_all_failed(results, first)
     return Granted(reader, owner, pattern, rule, tuple(results))

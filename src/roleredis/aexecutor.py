@@ -189,9 +189,9 @@ class AsyncExecutor:
         if pool is not self._own_pool:
             return await _send_packed(client, commands, wait)
         conn, self.parked = self.parked, None
-        if conn is not None and (not conn.is_connected or await conn.can_read()):
-            await pool.release(conn)  # closed, or holding data nobody asked for: the pool's check
-            conn = None
+        if conn is not None and not await _reusable(conn):
+            await pool.release(conn)  # closed, reset, or holding data nobody asked for: the
+            conn = None  # pool's check (it reconnects or lends another)
         if conn is None:
             conn = await pool.get_connection()  # connected, and checked for staleness
         try:
@@ -224,6 +224,17 @@ class AsyncExecutor:
             return False
         finally:
             await pool.release(conn)
+
+
+async def _reusable(conn: Any) -> bool:
+    """Whether a parked connection may carry the next call: connected, nothing unread, and
+    not reset meanwhile (redis-py's check raises then, after disconnecting it)."""
+    if not conn.is_connected:
+        return False
+    try:
+        return not await conn.can_read()
+    except (rex.ConnectionError, OSError):
+        return False
 
 
 async def _send_packed(

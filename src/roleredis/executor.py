@@ -129,7 +129,7 @@ def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], l
 def rewaited(batch: list[Call], wait: float | None) -> list[Call]:
     """``batch`` waiting ``wait`` seconds on the server instead of its own wait (its ``BLOCK``
     arguments rewritten; never ``BLOCK 0``, which waits forever), or, for None, not waiting at
-    all (a plain batch, answered at once).
+    all (answered at once). Whether it may be sent again stays as ``batch`` says.
 
     >>> batch = Batch([("xread", ("BLOCK", 500, "STREAMS", "k", "0"))], wait=0.5)
     >>> shorter = rewaited(batch, 0.12)
@@ -146,9 +146,8 @@ def rewaited(batch: list[Call], wait: float | None) -> list[Call]:
             block = () if millis is None else ("BLOCK", millis)
             args = (*args[:at], *block, *args[at + 2 :])
         calls.append((name, args))
-    if millis is None:
-        return calls
-    return Batch(calls, repeatable=getattr(batch, "repeatable", True), wait=millis / 1000)
+    wait = 0.0 if millis is None else millis / 1000
+    return Batch(calls, repeatable=getattr(batch, "repeatable", True), wait=wait)
 
 
 def waiting_places(max_connections: int) -> int:

@@ -286,7 +286,8 @@ def _remaining(ttl_reply: Any) -> int:
 
 
 def reading(scope: Scope, from_role: Any) -> Scope:
-    """The scope through which ``scope``'s role reads ``from_role``'s keys (None: its own).
+    """The scope through which ``scope``'s role reads ``from_role``'s keys (None, or the role
+    itself: ``scope``, its own keys, which are never checked).
 
     The owner's keyspace in the same layout (``{owner}:`` under cluster hash tags), no key
     index (the owner's index is the owner's: a reader may not read it), and ``reader`` set so
@@ -295,7 +296,7 @@ def reading(scope: Scope, from_role: Any) -> Scope:
     >>> reading(Scope(Keyspace("beta")), "alpha").keyspace.full_key("shared:x")
     'alpha:shared:x'
     """
-    if from_role is None:
+    if from_role is None or from_role == scope.role:
         return scope
     owner = validate_role(from_role)
     ks = scope.keyspace
@@ -311,8 +312,9 @@ def _granted(scope: Scope, keys: Iterable[str]) -> None:
     """PermissionDeniedError if the sharing section does not let the reader read each key."""
     if scope.reader is None or scope.sharing is None:
         return
+    patterns = scope.sharing.patterns(scope.reader, scope.role)  # once, not once per key
     for key in keys:
-        if not scope.sharing.allows(scope.reader, scope.role, key):
+        if not sharing.matches(patterns, key):
             raise PermissionDeniedError(sharing.refusal(scope.reader, scope.role, key))
 
 
@@ -385,8 +387,9 @@ def list_keys(scope: Scope, pattern: str = "*", *, from_role: str | None = None)
 
     ``from_role``: that role's keys which this role may read (see :func:`_list_granted`).
     """
-    if from_role is not None:
-        return (yield from _list_granted(reading(scope, from_role), pattern))
+    granted = reading(scope, from_role)
+    if granted is not scope:
+        return (yield from _list_granted(granted, pattern))
     match = scope.keyspace.scan_pattern(pattern)
     strip = scope.keyspace.strip
     seen: dict[str, None] = {}

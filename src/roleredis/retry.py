@@ -221,11 +221,12 @@ class RetryPolicy:
         """
         kind = classify(exc)
         if not repeatable and kind in (Failure.DROPPED, Failure.TIMEOUT):
+            lost = translate(exc, address=self.address, tls=self.tls)
             return Decision(
                 None,
                 OutcomeUnknownError(
-                    f"{what}: the reply was lost ({translate(exc, address=self.address)}); it "
-                    "may or may not have been carried out, so it is not sent again"
+                    f"{what}: the reply was lost ({lost}); it may or may not have been "
+                    "carried out, so it is not sent again"
                 ),
                 _SERVER[kind],
             )
