@@ -125,6 +125,12 @@ class PreparedSend:
     now: float
     packed: bytes | None = None
 
+    def unsent(self) -> None:
+        """The send failed (or may have): the next send to the recipient announces again (an
+        announce counts from when it is prepared; SADD is idempotent, so once more is safe)."""
+        if len(self.calls) == 2:
+            self.route.announced_at = None
+
 
 class Route:
     """What a store knows of one recipient: its name, the channel to it and its senders set,
@@ -467,6 +473,14 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
     second ago; otherwise counted here (the recipient only empties it).
     """
     prepared = prepare_send(scope, to_role, message)
+    try:
+        return (yield from _send(scope, prepared))
+    except BaseException:
+        prepared.unsent()
+        raise
+
+
+def _send(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[Sent]:
     route = prepared.route
     to = route.to
     limit = scope.messaging.max_length
