@@ -887,9 +887,10 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     therefore asks the server's clock on the role's node (an XADD to the role's one-entry
     ``mail-clock`` stream, whose id is that clock in milliseconds): a MINID from an earlier
     millisecond is safe to carry (any entry of a channel made again is newer), one from the
-    ack's own millisecond is trimmed at once, in a second round trip. Any other
-    id (given by another process, or made up) is acknowledged alone (XACK per id) and deleted
-    (XDEL) only if the group acknowledged it: mail never delivered is never deleted.
+    ack's own millisecond is trimmed at once, in a second round trip (one for the whole ack,
+    with the XDELs below). Any other id (given by another process, or made up) is
+    acknowledged alone (XACK per id) and deleted (XDEL) only if the group acknowledged it:
+    mail never delivered is never deleted.
     """
     box = mailbox(scope)
     wanted = _ids(ids, "ids")
@@ -928,18 +929,23 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     acked = 0
     at = first
     nearly_full = scope.messaging.max_length * 9 // 10
+    trim_now = False
     for channel, (sender, _) in known.items():
         acked += int(replies[at])
         minid = box.trims[channel] = _safe_minid(replies[at + 1], box.newest[sender])
         if int(replies[at + 2]) >= nearly_full or int(minid.partition("-")[0]) >= now_ms:
-            yield _trims(box)  # senders wait for room, or a remade channel may reuse ids
+            trim_now = True
         at += 3
     done: dict[str, list[str]] = {}
     for (channel, entry), reply in zip(unknown, replies[at : at + len(unknown)], strict=True):
         if int(reply):
             done.setdefault(channel, []).append(entry)
-    if done:
-        yield [("xdel", (channel, *entries)) for channel, entries in done.items()]
+    # what must go at once, in one round trip: the trims if senders wait for room or a remade
+    # channel may reuse ids, and the deletion of what the acks of unknown ids acknowledged
+    now = _trims(box) if trim_now else []
+    now += [("xdel", (channel, *entries)) for channel, entries in done.items()]
+    if now:
+        yield now
     return Acked(acked + sum(len(entries) for entries in done.values()))
 
 
