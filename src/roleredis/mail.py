@@ -714,7 +714,8 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
                     else:
                         text = entry.decode()
                         name = prefix + text
-                        got.append(Message(name, msg_id.decode(), sender, value, at, 1))
+                        mid = msg_id.decode("utf-8", "replace")  # as _text: never raises
+                        got.append(Message(name, mid, sender, value, at, 1))
                         delivered[name] = (channel, sender, text)
                         continue
             message = _message(scope, sender, entry.decode(), fields, 1, channel)
