@@ -351,7 +351,10 @@ def _ids(ids: Any, what: str) -> list[Any]:
             f"{what} must be a list of ids, got {type(ids).__name__}"
             + (" (wrap a single id in a list)" if isinstance(ids, str) else "")
         )
-    return list(dict.fromkeys(ids))
+    try:
+        return list(dict.fromkeys(ids))
+    except TypeError:  # an unhashable item: no id is a list or a dict
+        raise InvalidArgumentError(f"{what} must be a list of ids (str), got {ids!r:.80}") from None
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
