@@ -539,12 +539,12 @@ class Writer:
             reads=[request for request, _ in reads],
         )
         for owner, reply in refused:
-            first = owner[0][0][1]
+            name, first = owner[0][0][:2]
             log.error(
                 "roleredis writer: Redis refused %d writes (the first to %.200r, %d bytes): %s",
                 len(owner),
                 first[0],
-                len(first[1]),
+                len(first[-1] if name == "xadd" else first[1]),  # a send's body is its last
                 reply,
             )
         for request, mine in reads:

@@ -379,11 +379,15 @@ def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
         or known >= scope.messaging.max_length
     ):
         route.checked_at = now
-        known = executor.drive(mail.channel_length(scope, prepared), store._run)
+        try:
+            known = executor.drive(mail.channel_length(scope, prepared), store._run)
+        except BaseException:
+            prepared.unsent()
+            raise
     calls = prepared.calls
     submit = queue.submit_write
     if len(calls) == 2 and not submit(calls[0]):  # the announce (SADD)
-        route.announced_at = None  # not sent: the next send announces
+        prepared.unsent()
         raise _overloaded("send")
     xadd = calls[-1] if prepared.packed is None else (*calls[-1], prepared.packed)
     if not submit(xadd):

@@ -125,6 +125,12 @@ class PreparedSend:
     now: float
     packed: bytes | None = None
 
+    def unsent(self) -> None:
+        """The send failed (or may have): the next send to the recipient announces again (an
+        announce counts from when it is prepared; SADD is idempotent, so once more is safe)."""
+        if len(self.calls) == 2:
+            self.route.announced_at = None
+
 
 class Route:
     """What a store knows of one recipient: its name, the channel to it and its senders set,
@@ -345,7 +351,10 @@ def _ids(ids: Any, what: str) -> list[Any]:
             f"{what} must be a list of ids, got {type(ids).__name__}"
             + (" (wrap a single id in a list)" if isinstance(ids, str) else "")
         )
-    return list(dict.fromkeys(ids))
+    try:
+        return list(dict.fromkeys(ids))
+    except TypeError:  # an unhashable item: no id is a list or a dict
+        raise InvalidArgumentError(f"{what} must be a list of ids (str), got {ids!r:.80}") from None
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
@@ -467,6 +476,14 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
     second ago; otherwise counted here (the recipient only empties it).
     """
     prepared = prepare_send(scope, to_role, message)
+    try:
+        return (yield from _send(scope, prepared))
+    except BaseException:
+        prepared.unsent()
+        raise
+
+
+def _send(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[Sent]:
     route = prepared.route
     to = route.to
     limit = scope.messaging.max_length
@@ -700,7 +717,8 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
                     else:
                         text = entry.decode()
                         name = prefix + text
-                        got.append(Message(name, msg_id.decode(), sender, value, at, 1))
+                        mid = msg_id.decode("utf-8", "replace")  # as _text: never raises
+                        got.append(Message(name, mid, sender, value, at, 1))
                         delivered[name] = (channel, sender, text)
                         continue
             message = _message(scope, sender, entry.decode(), fields, 1, channel)
@@ -873,9 +891,10 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     therefore asks the server's clock on the role's node (an XADD to the role's one-entry
     ``mail-clock`` stream, whose id is that clock in milliseconds): a MINID from an earlier
     millisecond is safe to carry (any entry of a channel made again is newer), one from the
-    ack's own millisecond is trimmed at once, in a second round trip. Any other
-    id (given by another process, or made up) is acknowledged alone (XACK per id) and deleted
-    (XDEL) only if the group acknowledged it: mail never delivered is never deleted.
+    ack's own millisecond is trimmed at once, in a second round trip (one for the whole ack,
+    with the XDELs below). Any other id (given by another process, or made up) is
+    acknowledged alone (XACK per id) and deleted (XDEL) only if the group acknowledged it:
+    mail never delivered is never deleted.
     """
     box = mailbox(scope)
     wanted = _ids(ids, "ids")
@@ -914,18 +933,23 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     acked = 0
     at = first
     nearly_full = scope.messaging.max_length * 9 // 10
+    trim_now = False
     for channel, (sender, _) in known.items():
         acked += int(replies[at])
         minid = box.trims[channel] = _safe_minid(replies[at + 1], box.newest[sender])
         if int(replies[at + 2]) >= nearly_full or int(minid.partition("-")[0]) >= now_ms:
-            yield _trims(box)  # senders wait for room, or a remade channel may reuse ids
+            trim_now = True
         at += 3
     done: dict[str, list[str]] = {}
     for (channel, entry), reply in zip(unknown, replies[at : at + len(unknown)], strict=True):
         if int(reply):
             done.setdefault(channel, []).append(entry)
-    if done:
-        yield [("xdel", (channel, *entries)) for channel, entries in done.items()]
+    # what must go at once, in one round trip: the trims if senders wait for room or a remade
+    # channel may reuse ids, and the deletion of what the acks of unknown ids acknowledged
+    now = _trims(box) if trim_now else []
+    now += [("xdel", (channel, *entries)) for channel, entries in done.items()]
+    if now:
+        yield now
     return Acked(acked + sum(len(entries) for entries in done.values()))
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..mail import MAX_COUNT
 from ..store import RoleStore
 from .app import JsonFlag, RoleArg, app, connecting
 from .output import emit_json, say, shown, value_for_humans, value_for_json
@@ -26,7 +27,11 @@ def mail(
     replay: Annotated[
         bool, typer.Option("--replay", help="Put every dead letter back in ROLE's inbox.")
     ] = False,
-    count: Annotated[int, typer.Option("--count", help="Dead letters to show, at most.")] = 100,
+    count: Annotated[
+        int,
+        # checked here, before --replay changes anything
+        typer.Option("--count", min=1, max=MAX_COUNT, help="Dead letters to show, at most."),
+    ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Show ROLE's mail: per sender, the unacknowledged messages (delivered or not), those
