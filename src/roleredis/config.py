@@ -151,18 +151,7 @@ def _misspelt_redis(document: Mapping[Any, Any]) -> tuple[str, list[str]] | None
 
 def _unknown_setting(dotted: str, file_path: Path) -> ConfigError:
     """The error for an unknown name under ``redis:``: the closest known names, not all."""
-    known = sorted(set(_FILE_SCHEMA) | _TOP_KEYS - {"password"})
-    leaf = dotted.rsplit(".", 1)[-1]
-
-    def likeness(name: str) -> float:
-        # the whole path, or the last name alone: redis.max_connections is a slip of
-        # redis.pool.max_connections (the right name in the wrong place)
-        whole = difflib.SequenceMatcher(None, dotted, name).ratio()
-        return max(whole, difflib.SequenceMatcher(None, leaf, name.rsplit(".", 1)[-1]).ratio())
-
-    scored = sorted(((likeness(name), name) for name in known), reverse=True)
-    best = scored[0][0]
-    close = [name for score, name in scored if score >= max(0.6, best - 0.05)][:3]
+    close = checks.closest(dotted, set(_FILE_SCHEMA) | _TOP_KEYS - {"password"})
     if close:
         hint = "did you mean " + " or ".join(f"redis.{name}" for name in close) + "?"
     else:

@@ -24,7 +24,6 @@ invalid setting redis.connection.port: expected a whole number, got 'x'
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar, overload
 from urllib.parse import urlsplit
@@ -433,7 +432,7 @@ class Settings:
         changes: dict[str, dict[str, Any]] = {group: {} for group in _GROUPS}
         for name, value in flat.items():
             if name not in self.FLAT:
-                close = difflib.get_close_matches(name, [*self.FLAT, *_GROUPS], n=3)
+                close = checks.closest(name, [*self.FLAT, *_GROUPS])
                 hint = f"; did you mean {' or '.join(close)}?" if close else ""
                 raise TypeError(f"Settings() got an unexpected keyword argument {name!r}{hint}")
             where = self.FLAT[name]

@@ -114,3 +114,28 @@ def test_a_plain_pool_still_falls_back_and_the_warning_says_what_to_do(
     warnings = [r.getMessage() for r in caplog.records if r.name == "roleredis.roles"]
     assert len(warnings) == 1, warnings
     assert "RoleExecutor" in warnings[0] and "carry_role" in warnings[0], warnings
+
+
+def test_carry_role_wraps_a_coroutine_function_run_in_another_thread(raw: redis.Redis) -> None:
+    async def job(i: int) -> dict:
+        await asyncio.sleep(0)
+        return _write(i)
+
+    with acting_as("worker"):
+        carried = carry_role(job)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        result = pool.submit(asyncio.run, carried(7)).result()
+    assert result["prefixed_key"] == "worker:k7", result
+    assert _landed(raw) == {b"worker:k7"}
+
+
+def test_a_carried_role_does_not_erase_the_workers_own(raw: redis.Redis) -> None:
+    # carry_role made where no role was set carries none: the thread's acting_as stays
+    plain = carry_role(_write)
+
+    def worker() -> dict:
+        with acting_as("own"):
+            return plain(1)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(worker).result()["prefixed_key"] == "own:k1"
