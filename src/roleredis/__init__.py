@@ -24,7 +24,7 @@ from .errors import (
     SerializationError,
     TimeoutError,
 )
-from .roles import acting_as
+from .roles import RoleExecutor, acting_as, carry_role
 from .runtime import reset
 from .store import RoleStore
 from .tools import (
@@ -61,6 +61,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
+    "RoleExecutor",
     "RoleRedisError",
     "RoleStore",
     "SerializationError",
@@ -70,6 +71,7 @@ __all__ = [
     "acting_as",
     "aio",
     "call_tool",
+    "carry_role",
     "load_settings",
     "metrics",
     "redis_ack",

@@ -16,7 +16,8 @@ invalid setting redis.connection.port: expected a whole number, got 'x'
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,29 @@ from .ttl import MAX_TTL
 from .urls import URL_SCHEMES, deployment_url, parse_node, redact_url, url_parts
 
 Check = Callable[[Any, str], Any]
+
+
+def closest(given: str, known: Iterable[str]) -> list[str]:
+    """The known names most like ``given``, for a "did you mean": at most three, each about as
+    close as the best; a dotted name also matches by its last part (the right name in the
+    wrong place: ``max_connections`` for ``pool.max_connections``).
+
+    >>> closest("connection.hots", ["connection.host", "connection.port", "pool.timeout"])
+    ['connection.host']
+    >>> closest("max_connections", ["pool.max_connections", "connection"])
+    ['pool.max_connections']
+    """
+    leaf = given.rsplit(".", 1)[-1]
+
+    def likeness(name: str) -> float:
+        whole = difflib.SequenceMatcher(None, given, name).ratio()
+        return max(whole, difflib.SequenceMatcher(None, leaf, name.rsplit(".", 1)[-1]).ratio())
+
+    scored = sorted(((likeness(name), name) for name in set(known)), reverse=True)
+    if not scored:
+        return []
+    best = scored[0][0]
+    return [name for score, name in scored if score >= max(0.6, best - 0.05)][:3]
 
 
 def fail(where: str, what: str) -> ConfigError:

@@ -21,6 +21,7 @@ False
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -64,6 +65,11 @@ def _file_schema() -> dict[str, tuple[str, checks.Check]]:
 
 _FILE_SCHEMA = _file_schema()
 _SECTIONS = {path.split(".", 1)[0] for path in _FILE_SCHEMA if "." in path}
+# the names right under redis: (the password too: it is refused there, with its own message)
+_TOP_KEYS = frozenset(path.split(".", 1)[0] for path in _FILE_SCHEMA) | {"password"}
+# of those, the ones an application's own section often has too: they alone do not make a
+# section roleredis's
+_COMMON_KEYS = frozenset({"enabled", "url", "password"})
 _SECRET_FILE_KEYS = (
     "password",
     "connection.password",
@@ -118,8 +124,47 @@ def _find_config_file(environ: Mapping[str, str]) -> Path | None:
     return local if local.is_file() else None
 
 
-def _read_file(path: Path) -> tuple[Mapping[str, Any], Any]:
-    """The ``redis:`` section of the file, and its top-level ``sharing:`` section (or None)."""
+def _close_to_redis(name: str) -> bool:
+    """Whether a top-level section name looks like a slip of ``redis`` (reddis, Redis, rdis,
+    redis_, ...), not an application's own name such as redis_cache or redis_config."""
+    return difflib.SequenceMatcher(None, name.lower(), "redis").ratio() >= 0.8
+
+
+def _misspelt_redis(document: Mapping[Any, Any]) -> tuple[str, list[str]] | None:
+    """A section meant to be ``redis:`` in a file that has none: its name is close to
+    ``redis`` AND it holds roleredis's own settings (at least one that is roleredis's alone,
+    such as connection, pool or key_management, and at least half of its keys roleredis's).
+    An application's section (``redis_cache: {host: ..., ttl: ...}``) passes both tests."""
+    for name, section in document.items():
+        if not isinstance(name, str) or name == "redis" or not isinstance(section, Mapping):
+            continue
+        keys = [str(key) for key in section]
+        ours = [key for key in keys if key in _TOP_KEYS]
+        if (
+            _close_to_redis(name)
+            and any(key not in _COMMON_KEYS for key in ours)
+            and 2 * len(ours) >= len(keys)
+        ):
+            return name, ours
+    return None
+
+
+def _unknown_setting(dotted: str, file_path: Path) -> ConfigError:
+    """The error for an unknown name under ``redis:``: the closest known names, not all."""
+    close = checks.closest(dotted, set(_FILE_SCHEMA) | _TOP_KEYS - {"password"})
+    if close:
+        hint = "did you mean " + " or ".join(f"redis.{name}" for name in close) + "?"
+    else:
+        hint = "the names right under redis: are " + ", ".join(sorted(_TOP_KEYS - {"password"}))
+    return ConfigError(
+        f"unknown setting redis.{dotted} in {file_path}; {hint} (every setting is listed in "
+        "the README's Configuration section)"
+    )
+
+
+def _read_file(path: Path) -> tuple[Mapping[str, Any] | None, Any]:
+    """The ``redis:`` section of the file (None when it has none), and its top-level
+    ``sharing:`` section (or None)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -127,10 +172,21 @@ def _read_file(path: Path) -> tuple[Mapping[str, Any], Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if document is None:
-        return {}, None
+        return None, None
     if not isinstance(document, Mapping):
         raise ConfigError(f"config file {path} must hold a mapping with a 'redis:' section")
-    section = document.get("redis", {})
+    if "redis" not in document:
+        misspelt = _misspelt_redis(document)
+        if misspelt is not None:
+            name, ours = misspelt
+            raise ConfigError(
+                f"config file {path} has no 'redis:' section, but its section {name!r} holds "
+                f"roleredis settings ({', '.join(ours)}): did you mean 'redis'? Rename "
+                f"{name!r} to 'redis'; if {name!r} is your application's own, add a 'redis:' "
+                "section for roleredis ('redis: {}' for the defaults)"
+            )
+        return None, document.get("sharing")
+    section = document["redis"]
     if section is None:
         section = {}
     if not isinstance(section, Mapping):
@@ -160,11 +216,13 @@ def load_settings(
         file_path = Path(path) if path is not None else _find_config_file(env)
 
     sharing = None
+    has_redis = False
     if file_path is not None:
         section, sharing_section = _read_file(file_path)
+        has_redis = section is not None
         if sharing_section is not None:
             sharing = parse_sharing(sharing_section, str(file_path))
-        for dotted, raw in _walk(section):
+        for dotted, raw in _walk(section or {}):
             where = f"redis.{dotted} in {file_path}"
             if dotted in _SECRET_FILE_KEYS:
                 what, variable = (
@@ -177,8 +235,7 @@ def load_settings(
                     f"remove it and set the {variable} environment variable instead"
                 )
             if dotted not in _FILE_SCHEMA:
-                known = ", ".join(sorted(_FILE_SCHEMA))
-                raise ConfigError(f"unknown setting redis.{dotted} in {file_path}; known: {known}")
+                raise _unknown_setting(dotted, file_path)
             name, check = _FILE_SCHEMA[dotted]
             values[name] = check(raw, where)
             sources[name] = f"file:{file_path}"
@@ -201,6 +258,7 @@ def load_settings(
     return Settings(
         **values,
         config_path=str(file_path) if file_path is not None else None,
+        config_has_redis=has_redis,
         sources=sources,
         sharing=sharing,
     )

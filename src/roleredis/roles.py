@@ -8,6 +8,12 @@ nearest calling frame whose file lies under ``roles/<name>/`` (but not
 Detection runs in the caller's thread, at call time, and costs about a microsecond once warm: it
 looks only at code objects (cached), never at frame locals and never through ``inspect.stack()``.
 
+Threads: a ``ThreadPoolExecutor`` worker does not see the ``acting_as`` of the code that submitted
+to it (Python copies no context variables into pool workers; ``asyncio.to_thread`` does, and
+``loop.run_in_executor`` does not). :class:`RoleExecutor` (a ``ThreadPoolExecutor`` that runs
+each task in a copy of the submitter's context) and :func:`carry_role` (wraps one function) carry
+the calling role across, and the role of a submitter under ``roles/<name>/`` too.
+
 >>> with acting_as("weather"):
 ...     current()
 'weather'
@@ -23,17 +29,23 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from .config import Settings
 from .keys import validate_role
 
-__all__ = ["acting_as", "current", "role_from_path"]
+__all__ = ["RoleExecutor", "acting_as", "carry_role", "current", "role_from_path"]
 
 log = logging.getLogger("roleredis.roles")
 
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("roleredis_role", default=None)
+# the role of the roles/<name>/ frames that handed work to another thread (RoleExecutor,
+# carry_role): that thread's own frames come first, as the frames nearer the call would in one
+_handed: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "roleredis_handed_role", default=None
+)
 _SEPARATORS = re.compile(r"[\\/]")
 _NOT_ROLES = frozenset({"shared_tools", "__pycache__"})
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -48,6 +60,8 @@ _MAX_FILES = 100_000
 _warned_default = False
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def role_from_path(filename: str) -> str:
@@ -126,7 +140,7 @@ def current(explicit: str | None = None, settings: Settings | None = None, skip:
         settings = _process_settings()
     if settings.role is not None:
         return settings.role
-    found = _from_frames(2 + skip)
+    found = _from_frames(2 + skip) or _handed.get()
     if found:
         return found
     global _warned_default
@@ -134,7 +148,9 @@ def current(explicit: str | None = None, settings: Settings | None = None, skip:
         _warned_default = True
         log.warning(
             "no role given or detected; using the default role %r. Pass role=, use "
-            "acting_as(), set ROLEREDIS_ROLE, or call from a file under roles/<name>/",
+            "acting_as(), set ROLEREDIS_ROLE, or call from a file under roles/<name>/. In a "
+            "thread pool, acting_as() does not reach the workers: use roleredis.RoleExecutor "
+            "or roleredis.carry_role(fn)",
             settings.default_role,
         )
     return settings.default_role
@@ -143,7 +159,9 @@ def current(explicit: str | None = None, settings: Settings | None = None, skip:
 class acting_as:
     """Make ``role`` the calling role inside a ``with`` block or a decorated function.
 
-    A context variable: threads started inside do not inherit it; asyncio tasks do.
+    A context variable: asyncio tasks and ``asyncio.to_thread`` inherit it; threads and
+    ``ThreadPoolExecutor`` workers (``loop.run_in_executor`` included) do not: submit to a
+    :class:`RoleExecutor`, or wrap the function in :func:`carry_role`.
 
     >>> @acting_as("timer")
     ... def tick():
@@ -180,6 +198,74 @@ class acting_as:
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def carry_role(func: Callable[P, R]) -> Callable[P, R]:
+    """``func``, run as the role calling ``carry_role`` now, in whatever thread calls it.
+
+    Carries the ``acting_as`` role, and the role of the caller's ``roles/<name>/`` file (the
+    worker's own frames still come first, as they would in one thread). The wrapper holds the
+    role alone, not a context: many threads may run it at once (``pool.map``).
+
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor() as pool, acting_as("worker"):
+    ...     pool.submit(carry_role(current)).result()
+    'worker'
+    """
+    acting = _acting.get()
+    handed = _from_frames(2) or _handed.get()
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _carried(acting, handed):
+                return await func(*args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _carried(acting, handed):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+class RoleExecutor(ThreadPoolExecutor):
+    """A ``ThreadPoolExecutor`` whose tasks run as the role that submitted them.
+
+    Each task runs in its own copy of the submitter's context (``contextvars.copy_context()``,
+    as ``asyncio.to_thread`` does; one copy per task, since a context cannot be entered by two
+    threads at once), so ``acting_as`` reaches it, and so does the role of a submitter under
+    ``roles/<name>/``. ``map``, ``loop.run_in_executor(executor, ...)`` and
+    ``loop.set_default_executor(RoleExecutor())`` go through ``submit`` and carry it too.
+
+    >>> with RoleExecutor(max_workers=2) as pool, acting_as("worker"):
+    ...     list(pool.map(lambda _: current(), range(3)))
+    ['worker', 'worker', 'worker']
+    """
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        context = contextvars.copy_context()
+        handed = _from_frames(2) or _handed.get()
+        if handed:
+            context.run(_handed.set, handed)
+
+        def task() -> R:
+            return context.run(fn, *args, **kwargs)
+
+        return super().submit(task)
+
+
+@contextmanager
+def _carried(acting: str | None, handed: str | None) -> Iterator[None]:
+    """The carried roles, for the time of one call (a role not carried leaves the thread's)."""
+    tokens = [(var, var.set(role)) for var, role in ((_acting, acting), (_handed, handed)) if role]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 @contextmanager

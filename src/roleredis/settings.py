@@ -332,6 +332,9 @@ class Settings:
     mcp: McpSettings
     use_env_overrides: bool
     config_path: str | None
+    #: whether the config file read (config_path) had a ``redis:`` section; a file without one
+    #: (only the application's own sections) does not point roleredis at a Redis
+    config_has_redis: bool
     sources: Mapping[str, str] = dataclasses.field(repr=False, compare=False)
     #: the top-level ``sharing:`` section of config.yaml (granted reads checked in the
     #: library, see :mod:`roleredis.sharing`); None when there is none
@@ -407,6 +410,7 @@ class Settings:
         mcp: McpSettings | None = None,
         use_env_overrides: Any = True,
         config_path: str | None = None,
+        config_has_redis: bool | None = None,
         sources: Mapping[str, str] | None = None,
         sharing: Sharing | Mapping[str, Any] | None = None,
         **flat: Any,
@@ -428,7 +432,9 @@ class Settings:
         changes: dict[str, dict[str, Any]] = {group: {} for group in _GROUPS}
         for name, value in flat.items():
             if name not in self.FLAT:
-                raise TypeError(f"Settings() got an unexpected keyword argument {name!r}")
+                close = checks.closest(name, [*self.FLAT, *_GROUPS])
+                hint = f"; did you mean {' or '.join(close)}?" if close else ""
+                raise TypeError(f"Settings() got an unexpected keyword argument {name!r}{hint}")
             where = self.FLAT[name]
             changes[where.group][where.field] = value
         for group, kind in _GROUPS.items():
@@ -447,6 +453,9 @@ class Settings:
             checks.boolean(use_env_overrides, "redis.use_env_overrides"),
         )
         object.__setattr__(self, "config_path", config_path)
+        if config_has_redis is None:  # made by hand: a file named is taken as roleredis's own
+            config_has_redis = config_path is not None
+        object.__setattr__(self, "config_has_redis", bool(config_has_redis))
         object.__setattr__(self, "sources", dict(sources or {}))
         if sharing is not None and not isinstance(sharing, Sharing):
             sharing = parse_sharing(sharing, "sharing")
@@ -573,7 +582,8 @@ class RedactedDict(dict[str, Any]):
 
 
 def is_configured(settings: Settings) -> bool:
-    """Whether the user pointed roleredis at a Redis (else the built-in localhost default)."""
-    if settings.config_path is not None:
+    """Whether the user pointed roleredis at a Redis (else the built-in localhost default): a
+    config file with a ``redis:`` section, or an address from the environment or an option."""
+    if settings.config_path is not None and settings.config_has_redis:
         return True
     return any(settings.source(name) != "default" for name in ("url", "host", "port", "db"))

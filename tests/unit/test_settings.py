@@ -160,3 +160,9 @@ def test_ignored_settings_are_accepted_and_say_why() -> None:
 
 def test_settings_still_importable_from_the_package() -> None:
     assert roleredis.Settings is Settings
+
+
+def test_a_mistyped_flat_name_gets_the_closest_names() -> None:
+    with pytest.raises(TypeError) as info:
+        Settings(max_conections=4)
+    assert "did you mean max_connections?" in str(info.value)

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import runtime
-from ..config import is_configured
+from ..config import IGNORED, is_configured
 from ..connection import describe as where
 from ..connection import is_memory
 from .app import JsonFlag, app, source, source_for_humans
@@ -35,7 +35,8 @@ def config(as_json: JsonFlag = False) -> None:
         for name in ("host", "port", "db"):
             shown[name]["used"] = address[name]
             shown[name]["used_from"] = url_source
-    shown["decode_responses"]["ignored"] = True  # values are always read as bytes, then decoded
+    for name in IGNORED:  # accepted from the guide's file, no effect (the reason is shown)
+        shown[name]["ignored"] = True
     sharing: dict[str, list[str]] | None = None
     if settings.sharing is not None:  # reader -> the OWNER:PATTERN entries it may read
         sharing = {}
@@ -45,6 +46,7 @@ def config(as_json: JsonFlag = False) -> None:
         emit_json(
             {
                 "config_file": settings.config_path,
+                "config_file_has_redis": settings.config_has_redis,
                 "connects_to": where(settings),
                 "settings": shown,
                 "sharing": sharing,
@@ -54,8 +56,12 @@ def config(as_json: JsonFlag = False) -> None:
     say(Text(f"connects to: {where(settings)}"))
     if not is_configured(settings):
         say(Text("(nothing configured: the default localhost:6379)"))
-    no_file = "none (no ROLEREDIS_CONFIG, no ./config.yaml)"
-    say(Text(f"config file: {settings.config_path or no_file}"))
+    if settings.config_path is None:
+        say(Text("config file: none (no ROLEREDIS_CONFIG, no ./config.yaml)"))
+    elif settings.config_has_redis:
+        say(Text(f"config file: {settings.config_path} (its redis: section is read)"))
+    else:
+        say(Text(f"config file: {settings.config_path} (no redis: section: nothing read from it)"))
     table = Table()
     table.add_column("setting")
     table.add_column("value")
@@ -70,7 +76,7 @@ def config(as_json: JsonFlag = False) -> None:
                 unused = f"{_config_value(item['value'])} ({source_for_humans(came_from)})"
                 origin += f"; {name} {unused} is not used"
         if item.get("ignored"):
-            text += " (ignored: roleredis reads bytes and decodes values itself)"
+            text += f" (ignored: {IGNORED[name]})"
         table.add_row(
             Text(name),
             Text(text),
