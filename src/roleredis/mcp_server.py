@@ -16,12 +16,15 @@ the server was started with no token on a loopback address.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import functools
 import hmac
 import ipaddress
 import json
 import logging
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from . import agent
@@ -35,11 +38,15 @@ if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
     from mcp.types import CallToolResult
 
+    from .settings import Settings
+
 __all__ = [
     "TOKEN_VARIABLE",
     "BearerToken",
+    "Gate",
     "build",
     "check_http_options",
+    "connection_limit",
     "is_loopback",
     "make_tool",
     "role_tool",
@@ -215,22 +222,228 @@ def check_http_options(host: str, token: str | None, no_auth: bool) -> str | Non
     return token
 
 
-def run_http(role: str, *, host: str, port: int, token: str | None) -> None:
-    """Serve ``role``'s tools over streamable HTTP at ``http://host:port/mcp``."""
+def run_http(
+    role: str, *, host: str, port: int, token: str | None, settings: Settings | None = None
+) -> None:
+    """Serve ``role``'s tools over streamable HTTP at ``http://host:port/mcp``, connections
+    bounded by ``settings`` (mcp.header_timeout, mcp.max_connections; default: the settings
+    in use): see :class:`Gate`."""
     import uvicorn
 
+    if settings is None:
+        from .runtime import enabled_settings
+
+        settings = enabled_settings()
     shown = f"[{host}]" if ":" in host else host
+    _logs_to_stderr()  # before the SDK's server, whose log set-up then does nothing
     server = build(role, token=token, url=f"http://{shown}:{port}/mcp")
-    _logs_to_stderr()
+    limit, lowered = connection_limit(settings.mcp_max_connections, settings.max_connections)
+    gate = Gate(settings.mcp_header_timeout, limit)
     app = server.streamable_http_app(host=host, transport_security=_rebinding_guard(shown))
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning")
+    config = uvicorn.Config(
+        gate.app(app),
+        host=host,
+        port=port,
+        log_config=None,
+        log_level="warning",
+        loop="asyncio",
+        http=gate.protocol(),
+        proxy_headers=False,  # the gate knows a request's connection by its addresses
+        timeout_graceful_shutdown=_SHUTDOWN_GRACE,
+    )
     print(
         f"roleredis mcp: role {role} at http://{shown}:{port}/mcp"
         + ("" if token else " (no authentication: loopback only)"),
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.Server(config).run()
+    if lowered is not None:
+        log.warning("%s", lowered)
+    asyncio.run(gate.serve(uvicorn.Server(config)))
+
+
+#: How long a stopping HTTP server waits for requests in flight (an SSE stream never ends).
+_SHUTDOWN_GRACE = 5
+#: Descriptors kept for everything but client connections: Redis connections beyond the pool
+#: (pub/sub, blocking reads), log and module files.
+_SPARE_FILES = 32
+#: What a connection past mcp.max_connections gets before it is closed.
+_BUSY_TEXT = b"too many connections (mcp.max_connections)"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_TEXT), _BUSY_TEXT)
+)
+#: What a failed accept() says when the process or system has no descriptor left.
+_OUT_OF = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def connection_limit(wanted: int, pool: int) -> tuple[int, str | None]:
+    """How many connections the HTTP server takes at once: ``wanted`` (mcp.max_connections),
+    lowered to what the process's open-file limit leaves after ``pool`` Redis connections and
+    a few spare; with the reason when it was lowered. ConfigError when nothing is left.
+
+    >>> connection_limit(100, 10)[0]
+    100
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows: no limit to read
+        return wanted, None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted, None
+    left = soft - pool - _SPARE_FILES
+    if left < 1:
+        raise ConfigError(
+            f"the process may open {soft} files (ulimit -n), too few for {pool} Redis "
+            f"connections (pool.max_connections) and any client: raise the limit"
+        )
+    if left >= wanted:
+        return wanted, None
+    return left, (
+        f"serving at most {left} connections, not mcp.max_connections={wanted}: the process "
+        f"may open {soft} files (ulimit -n); raise that limit to serve more"
+    )
+
+
+class Gate:
+    """Bounds on the HTTP server's connections, which uvicorn's settings do not give: uvicorn
+    closes an idle connection only after a first response, and takes any number of them.
+
+    - A connection must send a request's headers within ``header_timeout`` seconds of opening,
+      and again of each response (however slowly it sends bytes), or it is closed. While a
+      request runs (a tool call, a live SSE stream with the SDK's pings) it is never cut.
+    - At most ``limit`` connections at once: one more is answered 503 and closed at once.
+
+    The ASGI app the gate wraps (:meth:`app`) tells it when a connection's request runs; the
+    connection is found by its addresses, which is all an ASGI scope says of it (hence
+    ``proxy_headers=False``). :meth:`protocol` is uvicorn's h11 protocol, with the gate's
+    checks where a connection opens and closes.
+    """
+
+    def __init__(self, header_timeout: float, limit: int) -> None:
+        self.header_timeout = header_timeout
+        self.limit = limit
+        self.open: dict[Any, _Connection] = {}  # by (server, client) address, as in a scope
+        self._keys: dict[object, Any] = {}  # the key of each protocol object in self.open
+        self._said: dict[str, float] = {}  # when a warning was last logged
+
+    def app(self, inner: Any) -> Any:
+        """``inner`` (an ASGI app), telling the gate when each request runs."""
+
+        async def gated(scope: Any, receive: Any, send: Any) -> None:
+            watched = None
+            if scope["type"] == "http":
+                watched = self.open.get((scope.get("server"), scope.get("client")))
+            if watched is None:
+                return await inner(scope, receive, send)  # type: ignore[no-any-return]
+            watched.requests += 1
+            watched.disarm()
+            try:
+                await inner(scope, receive, send)
+            finally:
+                watched.requests -= 1
+                if watched.requests == 0:
+                    watched.arm()
+
+        return gated
+
+    def protocol(self) -> type[asyncio.Protocol]:
+        """uvicorn's h11 protocol class (``uvicorn.Config(http=...)``), made to go through the
+        gate."""
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+        from uvicorn.protocols.utils import get_local_addr, get_remote_addr
+
+        gate = self
+
+        class GatedH11Protocol(H11Protocol):
+            def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+                super().connection_made(transport)
+                key = (get_local_addr(transport), get_remote_addr(transport))
+                gate.opened(self, key, transport)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                gate.closed(self)
+                super().connection_lost(exc)
+
+        return GatedH11Protocol
+
+    def opened(self, protocol: object, key: Any, transport: asyncio.Transport) -> None:
+        if len(self.open) >= self.limit:
+            transport.write(_BUSY)
+            transport.close()
+            if self._now_and_then("busy"):
+                log.warning(
+                    "refusing connections: %d open, mcp.max_connections reached", len(self.open)
+                )
+            return
+        watched = _Connection(protocol, transport, self.header_timeout)
+        self.open[key] = watched
+        self._keys[protocol] = key
+        watched.arm()
+
+    def closed(self, protocol: object) -> None:
+        key = self._keys.pop(protocol, None)
+        watched = self.open.get(key)
+        if watched is not None and watched.protocol is protocol:
+            watched.disarm()
+            del self.open[key]
+
+    async def serve(self, server: Any) -> None:
+        """uvicorn's ``server.serve()`` on this loop, its errors logged by :meth:`loop_error`."""
+        asyncio.get_running_loop().set_exception_handler(self.loop_error)
+        await server.serve()
+
+    def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The event loop's error handler: a connection the system had no descriptor for
+        (asyncio stops accepting for a second, then tries again) is one line now and then;
+        anything else goes to asyncio's own handler. Never raises: an error here would end
+        the loop, and the server with it (the SDK's log handler did, importing a module to
+        show a traceback with no descriptor left)."""
+        try:
+            exc = context.get("exception")
+            if isinstance(exc, OSError) and exc.errno in _OUT_OF and "socket" in context:
+                if self._now_and_then("out_of_files"):
+                    log.warning(
+                        "out of descriptors (%s): not accepting connections for a moment; "
+                        "mcp.header_timeout closes idle ones, mcp.max_connections bounds them",
+                        exc.strerror,
+                    )
+                return
+            loop.default_exception_handler(context)
+        except Exception:  # nothing left to report it with
+            pass
+
+    def _now_and_then(self, what: str) -> bool:
+        """Whether to log warning ``what`` now: at most once every 10 seconds."""
+        now = time.monotonic()
+        if now - self._said.get(what, -60.0) < 10:
+            return False
+        self._said[what] = now
+        return True
+
+
+class _Connection:
+    """One open connection of a :class:`Gate`: its timer while it owes a request's headers,
+    and how many of its requests run."""
+
+    def __init__(self, protocol: object, transport: asyncio.Transport, timeout: float) -> None:
+        self.protocol = protocol
+        self.transport = transport
+        self.timeout = timeout
+        self.requests = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        self.disarm()
+        if not self.transport.is_closing():
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_later(self.timeout, self.transport.abort)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 def _rebinding_guard(shown: str) -> TransportSecuritySettings | None:

@@ -265,13 +265,20 @@ class MessagingSettings(_Group):
 class McpSettings(_Group):
     """What a role's model may pass and get through the agent tools (``roleredis mcp``,
     :func:`roleredis.call_tool`): the largest value, message or event it may send, and the
-    size past which a list in a result (keys, messages, events) is cut."""
+    size past which a list in a result (keys, messages, events) is cut; and how the HTTP
+    transport bounds its connections."""
 
     #: the largest value, message or event a model may send, as JSON, in bytes (the smallest
     #: of this, messaging.max_message_bytes and serialization.max_value_bytes applies)
     max_value_bytes: int = setting(1024 * 1024, checks.whole(1), "redis.mcp.max_value_bytes")
     #: a result larger than this, as JSON, in bytes, has its list cut (never a value)
     max_result_bytes: int = setting(1024 * 1024, checks.whole(1), "redis.mcp.max_result_bytes")
+    #: ``roleredis mcp --transport http``: seconds a connection has to send a request's
+    #: headers (from when it opens, and again after each response) before it is closed
+    header_timeout: float = setting(10.0, checks.seconds, "redis.mcp.header_timeout")
+    #: ``roleredis mcp --transport http``: connections served at once; one more is answered
+    #: 503 and closed at once (lowered to what the process's open-file limit leaves)
+    max_connections: int = setting(100, checks.whole(1), "redis.mcp.max_connections")
 
 
 T = TypeVar("T")
@@ -392,6 +399,8 @@ class Settings:
     max_events = Flat[int]("messaging", "max_events")
     mcp_max_value_bytes = Flat[int]("mcp", "max_value_bytes")
     mcp_max_result_bytes = Flat[int]("mcp", "max_result_bytes")
+    mcp_header_timeout = Flat[float]("mcp", "header_timeout")
+    mcp_max_connections = Flat[int]("mcp", "max_connections")
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import queue
+import resource
 import socket
 import subprocess
 import sys
@@ -16,9 +17,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx2
+import yaml
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -214,15 +217,31 @@ class Served:
         self.stderr = ""
 
 
+def mcp_config(directory: Path, **mcp: Any) -> str:
+    """A config.yaml in ``directory`` with ``mcp`` as its ``redis.mcp`` section (its path, for
+    ROLEREDIS_CONFIG)."""
+    path = directory / "roleredis-mcp.yaml"
+    path.write_text(yaml.safe_dump({"redis": {"mcp": mcp}}), encoding="utf-8")
+    return str(path)
+
+
 @contextlib.contextmanager
-def http_server(port: int, env: dict[str, str], *args: str) -> Iterator[Served]:
-    """``roleredis mcp --transport http --port PORT`` as a process, until the block ends."""
+def http_server(
+    port: int, env: dict[str, str], *args: str, open_files: int | None = None
+) -> Iterator[Served]:
+    """``roleredis mcp --transport http --port PORT`` as a process, until the block ends;
+    with ``open_files``, as under ``ulimit -n OPEN_FILES``."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     process = subprocess.Popen(
         mcp_command("--role", ROLE, "--transport", "http", "--port", str(port), *args),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
+        preexec_fn=None if open_files is None else limit,  # a syscall: nothing to deadlock on
     )
     served = Served(process)
     host = args[args.index("--host") + 1] if "--host" in args else "127.0.0.1"

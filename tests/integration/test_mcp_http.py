@@ -10,7 +10,9 @@ from __future__ import annotations
 import builtins
 import importlib
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +34,7 @@ from .mcp_support import (
     http_client,
     http_server,
     mail_and_events_round_trip,
+    mcp_config,
     server_env,
 )
 
@@ -171,3 +174,32 @@ def test_several_agents_share_one_server(sdk: HeldClient, url: str) -> None:
         assert seen["prefixed_key"] == f"{ROLE}:http:shared"
     finally:
         other.close()
+
+
+def test_a_live_sse_stream_outlives_the_header_timeout_and_gets_pings(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """mcp.header_timeout closes connections that owe a request's headers, never one whose
+    request runs: the SDK's GET stream of server messages lasts, kept alive by its pings."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    config = mcp_config(tmp_path, header_timeout=1)
+    env = server_env(redis_server, ROLEREDIS_MCP_TOKEN=TOKEN, ROLEREDIS_CONFIG=config)
+    headers = {**HEADERS, "Authorization": f"Bearer {TOKEN}"}
+    with http_server(port, env), httpx.Client(headers=headers, timeout=WAIT) as http:
+        hello = http.post(url, json=HELLO)
+        assert reply(hello)["result"]["serverInfo"]["name"] == f"roleredis-{ROLE}"
+        http.headers["mcp-session-id"] = hello.headers["mcp-session-id"]
+        http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        started = time.monotonic()
+        with http.stream("GET", url, headers={"Accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for line in stream.iter_lines():
+                if line.startswith(": ping"):
+                    break
+            else:
+                raise AssertionError("the server closed the SSE stream")
+            assert time.monotonic() - started > 1  # it outlived the header timeout
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+            assert reply(http.post(url, json=call))["result"]["tools"]

@@ -17,6 +17,7 @@ from roleredis.settings import (
     ConnectionSettings,
     EncryptionSettings,
     KeySettings,
+    McpSettings,
     PoolSettings,
     SerializationSettings,
     Settings,
@@ -55,6 +56,8 @@ BAD: list[tuple[type[Any], str, Any, str]] = [
     ),
     (SerializationSettings, "max_value_bytes", 0, "redis.serialization.max_value_bytes"),
     (EncryptionSettings, "roles", "vault", "redis.encryption.roles"),
+    (McpSettings, "header_timeout", 0, "redis.mcp.header_timeout"),
+    (McpSettings, "max_connections", 0, "redis.mcp.max_connections"),
 ]
 
 

@@ -75,11 +75,11 @@ def serve_mcp(
     missing = mcp_server.sdk_missing()
     if missing is not None:
         raise CliError(missing, EXIT_USAGE, "config")
-    connecting("mcp", role)
+    settings = connecting("mcp", role)
     if chosen == "stdio":
         mcp_server.run_stdio(role)
     else:
-        mcp_server.run_http(role, host=host, port=port, token=required)
+        mcp_server.run_http(role, host=host, port=port, token=required, settings=settings)
 
 
 def _http_token(host: str, token: str | None, no_auth: bool) -> str | None:
