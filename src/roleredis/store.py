@@ -144,7 +144,14 @@ def _describe(method: Any, factory: Callable[..., Any], returns: str) -> None:
 class RoleStore:
     """One role's corner of Redis: keys are stored as ``<role>:<key>``.
 
-    ``client`` and ``settings`` default to the process-wide ones (see :func:`roleredis.reset`).
+    ``settings`` default to the process's (environment and config file, or
+    :func:`roleredis.runtime.use_settings`). A store given settings connects where they say:
+    through the one shared client of their connection target (address, credentials, TLS,
+    pool: :func:`roleredis.connection.target_of`), made on first use and reused by every store
+    of that target, with the target's own circuit breaker and places for waiting reads, so one
+    server's outage never fails calls to another. :func:`roleredis.reset` closes every such
+    client; a forked child makes its own. ``client``: a redis-py client (or a stand-in) of the
+    caller's instead, which the caller closes.
 
     >>> store = RoleStore("weather")
     >>> _ = store.write("session:abc123", {"user": 1})
@@ -159,11 +166,12 @@ class RoleStore:
 
         self.settings = runtime.enabled_settings(settings)
         self.scope = scope_for(role, self.settings)
-        self.client = client if client is not None else runtime.sync_client()
+        target = runtime.target(settings)
+        self.client = client if client is not None else target.client()
         self._run = SyncExecutor(
             self.client,
             budget=self.settings.socket_connect_timeout,
-            breaker=runtime.breaker(),
+            breaker=target.breaker,
             tls=uses_tls(self.settings),
             address=describe(self.settings),
             waiting=waiting_places(self.settings.max_connections),
@@ -241,7 +249,10 @@ async def drive_async(op: ops.Op[T], run: Callable[[list[ops.Call]], Awaitable[l
 class AsyncRoleStore:
     """One role's corner of Redis, for asyncio code; the same operations as RoleStore.
 
-    ``client`` defaults to the running loop's own client.
+    ``client`` defaults to the running loop's own client for the settings' connection target
+    (one per event loop and target, closed when ``asyncio.run()`` ends), with that target's
+    circuit breaker and places for waiting reads: settings given here are where it connects,
+    as for :class:`RoleStore`.
 
     >>> import asyncio
     >>> async def main():
@@ -252,7 +263,7 @@ class AsyncRoleStore:
     'ticking'
     """
 
-    __slots__ = ("client", "scope", "settings")
+    __slots__ = ("_target", "client", "scope", "settings")
 
     def __init__(self, role: str, *, client: Any = None, settings: Settings | None = None) -> None:
         from . import runtime
@@ -260,6 +271,7 @@ class AsyncRoleStore:
         self.settings = runtime.enabled_settings(settings)
         self.scope = scope_for(role, self.settings)
         self.client = client
+        self._target = runtime.target(settings)
 
     @property
     def role(self) -> str:
@@ -270,7 +282,8 @@ class AsyncRoleStore:
         return self.scope.keyspace.full_key(key)
 
     async def _run(self, op: ops.Op[T]) -> T:
-        return await drive_async(op, await loop_executor(self.client, self.settings))
+        run = await loop_executor(self.client, self.settings, self._target)
+        return await drive_async(op, run)
 
     write = _async_method(ops.write)
     read = _async_method(ops.read)
@@ -380,7 +393,7 @@ class AsyncRoleStore:
 
     async def pool_usage(self) -> dict[str, int]:
         """Connections of the client's pool (the running loop's own client by default)."""
-        executor = await loop_executor(self.client, self.settings)
+        executor = await loop_executor(self.client, self.settings, self._target)
         usage = pool_usage(executor.client, self.settings)
         # the connection the loop keeps between calls is checked out of the pool, yet idle
         parked = executor.parked_connections()
