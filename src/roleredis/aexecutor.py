@@ -7,7 +7,9 @@ connection and every reply is read back, without redis-py's per-command retry an
 A connection fails "dropped" (the server closed it, or reset it) only once it was lent and
 connected; the policy then asks whether the server still answers PING, as on the sync path.
 
-Connections are bounded per loop by a semaphore of ``pool.max_connections`` that queues
+Each loop has its own client per connection target (the process's settings, or those an
+AsyncRoleStore was given), with the target's breaker. Connections are bounded per loop client
+by a semaphore of ``pool.max_connections`` that queues
 callers for up to ``pool.timeout`` (redis-py's asyncio pool raises at once instead, and its
 blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
 
