@@ -7,7 +7,9 @@ connection and every reply is read back, without redis-py's per-command retry an
 A connection fails "dropped" (the server closed it, or reset it) only once it was lent and
 connected; the policy then asks whether the server still answers PING, as on the sync path.
 
-Connections are bounded per loop by a semaphore of ``pool.max_connections`` that queues
+Each loop has its own client per connection target (the process's settings, or those an
+AsyncRoleStore was given), with the target's breaker. Connections are bounded per loop client
+by a semaphore of ``pool.max_connections`` that queues
 callers for up to ``pool.timeout`` (redis-py's asyncio pool raises at once instead, and its
 blocking pool costs a task per checkout): running out is :class:`PoolExhausted`.
 
@@ -307,17 +309,20 @@ def executor_for(
     slots: asyncio.Semaphore | None,
     settings: Settings,
     waiting: asyncio.Semaphore | None = None,
+    breaker: Breaker | None = None,
 ) -> AsyncExecutor:
-    """The async runner for ``client`` under ``settings``, with the process's breaker."""
+    """The async runner for ``client`` under ``settings``, with ``breaker`` (default: the
+    breaker of the settings' connection target, the one the sync path shares)."""
     policy = RetryPolicy(
         settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
     )
-    return AsyncExecutor(
-        client, policy, runtime.breaker(), slots, settings.pool_timeout, waiting=waiting
-    )
+    if breaker is None:
+        breaker = runtime.breaker(settings)
+    return AsyncExecutor(client, policy, breaker, slots, settings.pool_timeout, waiting=waiting)
 
 
-# --- the per-loop clients: one client per event loop, closed when asyncio.run() ends ---------
+# --- the per-loop clients: one client per event loop and connection target, closed when -----
+# --- asyncio.run() ends ---------------------------------------------------------------------
 
 
 class _LoopClient:
@@ -335,45 +340,52 @@ class _LoopClient:
         self.pool_timeout = timeout
 
 
-# event loop -> its _LoopClient
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
-    weakref.WeakKeyDictionary()
-)
+# event loop -> its clients, per connection target (runtime.Target)
+_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[runtime.Target, _LoopClient]
+] = weakref.WeakKeyDictionary()
 _clients_lock = threading.Lock()
 
 
-async def _closer(client: Any, loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
+async def _closer(
+    client: Any, loop: asyncio.AbstractEventLoop, target: runtime.Target
+) -> AsyncIterator[None]:
     # asyncio.run() -> loop.shutdown_asyncgens() finalises this generator inside the loop,
     # before the loop closes: the one moment the client's connections can be closed cleanly.
     try:
         yield
     finally:
         with _clients_lock:
-            entry = _clients.get(loop)
+            entries = _clients.get(loop, {})
+            entry = entries.get(target)
             if entry is not None and entry.client is client:
-                del _clients[loop]  # the entry would keep the loop alive (its client refers to it)
+                # the entry would keep the loop alive (its client refers to it)
+                del entries[target]
+                if not entries:
+                    del _clients[loop]
         await aclose_client(client)
 
 
-async def _loop_client() -> _LoopClient:
-    """The client of the running loop, made on first use in that loop."""
+async def _loop_client(target: runtime.Target) -> _LoopClient:
+    """The running loop's client of ``target``, made on first use in that loop."""
     loop = asyncio.get_running_loop()
-    entry = _clients.get(loop)
+    entries = _clients.get(loop)
+    entry = None if entries is None else entries.get(target)
     if entry is None:
-        settings = runtime.settings()
+        settings = target.settings
         client = build_async_client(settings)
-        closer = _closer(client, loop)
+        closer = _closer(client, loop, target)
         await closer.__anext__()
         entry = _LoopClient(client, closer, settings.max_connections, settings.pool_timeout)
         with _clients_lock:
-            _clients[loop] = entry
+            _clients.setdefault(loop, {})[target] = entry
     return entry
 
 
 async def aclose() -> None:
-    """Close the running loop's client now (``asyncio.run()`` does it by itself at the end)."""
-    entry = _clients.get(asyncio.get_running_loop())
-    if entry is not None:
+    """Close the running loop's clients now (``asyncio.run()`` does it by itself at the end)."""
+    entries = _clients.get(asyncio.get_running_loop())
+    for entry in list((entries or {}).values()):
         await entry.closer.aclose()
 
 
@@ -391,12 +403,20 @@ def _forget_clients(forked: bool) -> None:
 runtime.on_reset(_forget_clients)
 
 
-async def loop_executor(client: Any, settings: Settings) -> AsyncExecutor:
+async def loop_executor(
+    client: Any, settings: Settings, target: runtime.Target | None = None
+) -> AsyncExecutor:
     """The executor that sends an AsyncRoleStore's batches: on ``client`` if given, else on the
-    running loop's own client (made once per loop client; the hot path looks it up)."""
+    running loop's own client for the connection target of ``settings`` (``target``, looked up
+    if not given), made once per loop and target, with the target's breaker; the hot path
+    looks it up."""
+    if target is None:
+        target = runtime.target(settings)
     if client is not None:
-        return executor_for(client, None, settings)
-    shared = await _loop_client()
+        return executor_for(client, None, settings, breaker=target.breaker)
+    shared = await _loop_client(target)
     if shared.executor is None:
-        shared.executor = executor_for(shared.client, shared.slots, settings, shared.waiting)
+        shared.executor = executor_for(
+            shared.client, shared.slots, target.settings, shared.waiting, target.breaker
+        )
     return shared.executor

@@ -21,17 +21,17 @@ down, so running several loops (one after another, or at once in several threads
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any, TypeVar
 
 from . import events, face, results, tools
 from .aexecutor import aclose
 from .agent import acall_tool as call_tool
-from .store import AsyncRoleStore
+from .store import AsyncRoleStore, Following
 from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
 
 __all__ = [
     "AsyncRoleStore",
+    "Following",
     "aclose",
     "call_tool",
     "follow_events",
@@ -82,10 +82,16 @@ redis_read_events = face.bind_async(face.READ_EVENTS, tools.redis_read_events, _
 
 def follow_events(
     from_role: str, topic: str, *, after: str = "$", role: str | None = None
-) -> AsyncGenerator[Result, None]:
+) -> Following[Result]:
     """An endless async iterator over ``from_role``'s events on ``topic`` published after
     ``after`` (default "$": from now on), each as :func:`redis_read_events` gives them (id,
     from, topic, event, at), in order, none missed between reads.
+
+    It is also an async context manager, and that is the safe way to follow "from now on":
+    ``async with follow_events(...) as events:`` resolves ``"$"`` to the newest event's id
+    on entering, before the block goes on, so an event published right after is seen. Plain
+    iteration resolves ``"$"`` at the first ``anext``: events published between this call and
+    then are not seen. Leaving the block (or ``await events.aclose()``) stops following.
 
     It rides out failures that pass (the server unreachable or slow) and goes on from where it
     was; it raises what will not pass, being an iterator and not a result: the typed
@@ -94,30 +100,17 @@ def follow_events(
     role, topic or ``after``). See :meth:`AsyncRoleStore.follow_events`.
 
     >>> import asyncio
-    >>> async def first_two():
-    ...     for n in (1, 2):
-    ...         await redis_publish("rain", {"mm": n}, role="weather")
-    ...     got = []
-    ...     async for event in follow_events("weather", "rain", after="0", role="radar"):
-    ...         got.append(event["event"])
-    ...         if len(got) == 2:
-    ...             return got
-    >>> asyncio.run(first_two())
+    >>> async def next_two():
+    ...     async with follow_events("weather", "rain", role="radar") as rain:
+    ...         for n in (1, 2):  # published after "$" was resolved: both seen
+    ...             await redis_publish("rain", {"mm": n}, role="weather")
+    ...         return [(await anext(rain))["event"] for _ in range(2)]
+    >>> asyncio.run(next_two())
     [{'mm': 1}, {'mm': 2}]
     """
     events.validate_follow(from_role, topic, after)
     store = face.async_store(role, skip=1)  # the role of this function's caller
-    return _as_dicts(store.follow_events(from_role, topic, after=after))
-
-
-async def _as_dicts(
-    following: AsyncGenerator[events.Event, None],
-) -> AsyncGenerator[Result, None]:
-    try:
-        async for event in following:
-            yield results.event(event)
-    finally:
-        await following.aclose()
+    return Following(store, from_role, topic, after, results.event)
 
 
 redis_send = face.bind_async(face.SEND, tools.redis_send, __name__)

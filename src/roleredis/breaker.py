@@ -3,7 +3,8 @@
 While it is open, calls fail in microseconds with error_code ``connection`` (saying since when)
 instead of each waiting ``socket_connect_timeout`` for a server that is not there. After the
 cool-down one call goes through as a probe: if it succeeds the breaker closes, if it fails the
-breaker opens again. One breaker per process and settings, shared by the sync and async paths.
+breaker opens again. One breaker per connection target (``runtime.breaker(settings)``: a server
+that fails opens only its own), shared by the sync and async paths.
 
 >>> b = Breaker(failures=2, cooldown=30)
 >>> b.failed(); b.failed(); b.state

@@ -47,6 +47,7 @@ __all__ = [
     "describe",
     "forget_memory_server",
     "memory_server",
+    "target_of",
     "uses_tls",
 ]
 
@@ -377,6 +378,39 @@ def _sentinels_of(client: Any) -> list[Any]:
     """The clients a Sentinel-managed pool asks for the primary (they hold connections too)."""
     manager = getattr(client.connection_pool, "sentinel_manager", None)
     return list(manager.sentinels) if manager is not None else []
+
+
+def target_of(settings: Settings) -> tuple[Any, ...]:
+    """What a client built from ``settings`` connects to and how: equal for two settings
+    exactly when :func:`build_client` would make the same client of them, so one client (and
+    one breaker, one gate for waiting reads) serves every store of that target.
+
+    The address (a URL wins over host, port and db), the credentials, TLS, the deployment's
+    nodes, the pool's size and wait, the socket timeouts. Not the rest (TTLs, prefixes,
+    codecs, the writer, the breaker's own numbers): those are per store, or taken from the
+    first settings seen for the target.
+
+    >>> from roleredis.config import Settings
+    >>> a = Settings(url="redis://h:6380/0")
+    >>> target_of(a) == target_of(a.replace(default_ttl=60, host="ignored"))
+    True
+    >>> target_of(a) == target_of(a.replace(max_connections=3))
+    False
+    """
+    c, d = settings.connection, settings.deployment
+    address = (c.url,) if c.url else (None, c.host, c.port, c.db)
+    return (
+        *address,
+        c.username,
+        c.password,
+        c.socket_connect_timeout,
+        c.socket_timeout,
+        settings.tls,
+        settings.pool,
+        d.cluster_nodes,
+        d.sentinel_service,
+        d.sentinel_nodes,
+    )
 
 
 def describe(settings: Settings) -> str:

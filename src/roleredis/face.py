@@ -30,8 +30,8 @@ from typing import Any, ParamSpec
 
 from . import background, events, executor, mail, metrics, ops, results, roles, runtime
 from .config import Settings
-from .connection import node_addresses
-from .errors import InvalidArgumentError, OverloadedError, RoleRedisError, scrub
+from .connection import describe, node_addresses, target_of
+from .errors import ConfigError, InvalidArgumentError, OverloadedError, RoleRedisError, scrub
 from .executor import to_wire
 from .internals import running_loop
 from .store import AsyncRoleStore, RoleStore
@@ -183,10 +183,25 @@ def _overloaded(what: str) -> OverloadedError:
     )
 
 
+def _writer_for(store: RoleStore) -> background.Writer:
+    """The process's one fire-and-forget writer, which connects where the process's settings
+    say: refused for a store given settings of another connection target, whose writes it
+    would send to the wrong server. (The tools' stores always have the process's settings.)"""
+    writer = background.writer()
+    ours, its = store.settings, writer.settings
+    if ours is not its and target_of(ours) != target_of(its):
+        raise ConfigError(
+            f"fire-and-forget calls go through the process's one writer, which connects to "
+            f"{describe(its)} (the process's settings); this store was given settings for "
+            f"{describe(ours)}: use the store's own calls (store.write, store.send) there"
+        )
+    return writer
+
+
 def _queue_write(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:
     key, value, ttl = args
     prepared = ops.prepare_write(store.scope, key, value, ttl, kwargs["encrypt"])
-    if not background.writer().submit_write(prepared.call, prepared.index):
+    if not _writer_for(store).submit_write(prepared.call, prepared.index):
         raise _overloaded("write")
     return results.queued_write(prepared.written, store.role)
 
@@ -207,7 +222,7 @@ def _queue_read(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
         callback=None if callback is None else _missing_value_for(callback),
         loop=running_loop(),
     )
-    if not background.writer().submit_read(request):
+    if not _writer_for(store).submit_read(request):
         raise _overloaded("read")
     return results.queued_read(key, full_key, callback is not None)
 
@@ -363,7 +378,7 @@ FLUSH = Operation(
 def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:
     to_role, message = args
     scope = store.scope
-    queue = background.writer()
+    queue = _writer_for(store)
     prepared = mail.prepare_send(scope, to_role, message, packed=queue.takes_packed)
     route = prepared.route
     known = route.length

@@ -1,7 +1,13 @@
-"""The process-wide defaults: settings loaded once, one shared sync client, and reset.
+"""The process-wide defaults: settings loaded once, the shared sync clients, and reset.
+
+One sync client and one circuit breaker per connection target
+(:func:`~roleredis.connection.target_of`: address, credentials, TLS, pool), made on first use
+and reused: the process's settings are one target (the default client), and a store given
+other settings (``RoleStore(role, settings=...)``) gets the client of theirs, so one server's
+outage never opens another's breaker. :func:`reset` closes them all.
 
 Nothing here runs at import but one registration with ``os.register_at_fork``: settings are
-read and the client is made on first use. In a forked child every lock and per-process object of
+read and the clients are made on first use. In a forked child every lock and per-process object of
 the library is replaced before the child runs on (a lock another parent thread held at fork time
 would otherwise stay held forever): this module's own, those of the modules below it (connection,
 breaker) and everything registered with :func:`on_reset`. The child makes its own clients and
@@ -20,7 +26,7 @@ from .breaker import Breaker
 from .breaker import after_fork as _breakers_after_fork
 from .config import Settings, load_settings
 from .connection import after_fork as _connection_after_fork
-from .connection import build_client, close_client
+from .connection import build_client, close_client, target_of
 from .errors import DisabledError, forget_secrets, register_secrets
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "reset",
     "settings",
     "sync_client",
+    "target",
     "use_settings",
 ]
 
@@ -42,15 +49,72 @@ _lock = threading.RLock()
 _settings: Settings | None = None
 #: Settings given to use_settings(), or a function that loads them on first use.
 SettingsGiven = Settings | Callable[[], Settings]
-_override: SettingsGiven | None = None
-_breaker: Breaker | None = None  # set by use_settings(): wins over environment and file
-_client: Any = None
+_override: SettingsGiven | None = None  # set by use_settings(): wins over environment and file
 _hooks: list[Callable[[bool], None]] = []
 
 
+class Target:
+    """The sync client (made on first use) and the circuit breaker of one connection target,
+    made from the first settings seen for it (whose ``breaker`` numbers it keeps)."""
+
+    __slots__ = ("_client", "breaker", "settings")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown)
+        self._client: Any = None
+
+    def client(self) -> Any:
+        """The target's sync client (made on first use; opens no connection by itself)."""
+        client = self._client
+        if client is None:
+            with _lock:
+                if self._client is None:
+                    self._client = build_client(self.settings)
+                client = self._client
+        return client
+
+
+# target_of(settings) -> its Target; _default: the one of the process's settings
+_targets: dict[tuple[Any, ...], Target] = {}
+_default: Target | None = None
+
+
+def target(given: Settings | None = None) -> Target:
+    """The :class:`Target` of ``given``'s connection target (default: the process's settings):
+    the same one for every settings that connect alike, until :func:`reset`."""
+    global _default
+    if given is None:
+        entry = _default
+        if entry is None:
+            current = settings()
+            with _lock:
+                if _default is None:
+                    _default = _target_of(current)
+                entry = _default
+        return entry
+    return _target_of(given)
+
+
+def _target_of(given: Settings) -> Target:
+    key = target_of(given)
+    entry = _targets.get(key)
+    if entry is None:
+        with _lock:
+            entry = _targets.get(key)
+            if entry is None:
+                entry = _targets[key] = Target(given)
+    return entry
+
+
 def enabled_settings(given: Settings | None = None) -> Settings:
-    """``given`` (default: the process's settings), or DisabledError if Redis is disabled."""
-    current = given if given is not None else settings()
+    """``given`` (default: the process's settings), or DisabledError if Redis is disabled.
+    Settings given are scrubbed from error texts from now on, as the process's are."""
+    if given is None:
+        current = settings()
+    else:
+        current = given
+        register_secrets(*given.secrets())
     if not current.enabled:
         raise DisabledError("Redis is disabled in the configuration (redis.enabled: false)")
     return current
@@ -80,34 +144,22 @@ def current_settings() -> Settings:
     return override() if callable(override) else override
 
 
-def sync_client() -> Any:
-    """The shared sync redis-py client (made on first use; opens no connection by itself)."""
-    global _client
-    client = _client
-    if client is None:
-        with _lock:
-            if _client is None:
-                _client = build_client(settings())
-            client = _client
-    return client
+def sync_client(given: Settings | None = None) -> Any:
+    """The shared sync redis-py client of ``given``'s connection target (default: the
+    process's settings); made on first use, opens no connection by itself."""
+    return target(given).client()
 
 
-def breaker() -> Breaker:
-    """The process's circuit breaker for the configured server (made on first use)."""
-    global _breaker
-    current = _breaker
-    if current is None:
-        with _lock:
-            if _breaker is None:
-                s = settings()
-                _breaker = Breaker(s.breaker_failures, s.breaker_cooldown)
-            current = _breaker
-    return current
+def breaker(given: Settings | None = None) -> Breaker:
+    """The circuit breaker of ``given``'s connection target (default: the process's
+    settings), shared by the sync and async paths (made on first use)."""
+    return target(given).breaker
 
 
 def current_client() -> Any:
-    """The shared sync client if it has been made, else None (never makes one)."""
-    return _client
+    """The default sync client if it has been made, else None (never makes one)."""
+    entry = _default
+    return None if entry is None else entry._client
 
 
 def on_reset(hook: Callable[[bool], None]) -> None:
@@ -134,29 +186,30 @@ def overridden() -> SettingsGiven | None:
 
 
 def reset() -> None:
-    """Forget the settings and close the shared clients; the next call starts afresh.
+    """Forget the settings, close the shared clients (every connection target's) and forget
+    their breakers; the next call starts afresh.
 
     Call it after changing the environment or config file at run time, and in tests.
 
     >>> import roleredis
     >>> roleredis.reset()
     """
-    global _settings, _client, _breaker
+    global _settings, _targets, _default
     with _lock:
         for hook in list(_hooks):
             hook(False)
-        client, _client, _settings, _breaker = _client, None, None, None
-    if client is not None:
-        close_client(client)
+        closing, _targets, _default, _settings = _targets, {}, None, None
+    for entry in closing.values():
+        if entry._client is not None:
+            close_client(entry._client)
     forget_secrets()  # last: what the hooks logged while closing was still scrubbed
 
 
 def _after_fork() -> None:
-    global _settings, _client, _lock, _breaker
+    global _settings, _lock, _targets, _default
     _lock = threading.RLock()  # a parent thread may have held it at fork time
-    _client = None
+    _targets, _default = {}, None  # the parent's clients: the child makes its own
     _settings = None
-    _breaker = None
     _connection_after_fork()
     _breakers_after_fork()
     for hook in list(_hooks):

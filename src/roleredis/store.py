@@ -15,11 +15,12 @@ with the same signatures (tests/unit/test_face_parity.py checks it against the f
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from . import events, mail, ops
 from .aexecutor import loop_executor
@@ -33,7 +34,7 @@ from .internals import pool_counts
 from .keys import Keyspace, validate_role
 from .retry import WRITER_BACKOFF
 
-__all__ = ["AsyncRoleStore", "RoleStore", "drive_async", "pool_usage", "scope_for"]
+__all__ = ["AsyncRoleStore", "Following", "RoleStore", "drive_async", "pool_usage", "scope_for"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -144,7 +145,14 @@ def _describe(method: Any, factory: Callable[..., Any], returns: str) -> None:
 class RoleStore:
     """One role's corner of Redis: keys are stored as ``<role>:<key>``.
 
-    ``client`` and ``settings`` default to the process-wide ones (see :func:`roleredis.reset`).
+    ``settings`` default to the process's (environment and config file, or
+    :func:`roleredis.runtime.use_settings`). A store given settings connects where they say:
+    through the one shared client of their connection target (address, credentials, TLS,
+    pool: :func:`roleredis.connection.target_of`), made on first use and reused by every store
+    of that target, with the target's own circuit breaker and places for waiting reads, so one
+    server's outage never fails calls to another. :func:`roleredis.reset` closes every such
+    client; a forked child makes its own. ``client``: a redis-py client (or a stand-in) of the
+    caller's instead, which the caller closes.
 
     >>> store = RoleStore("weather")
     >>> _ = store.write("session:abc123", {"user": 1})
@@ -159,11 +167,12 @@ class RoleStore:
 
         self.settings = runtime.enabled_settings(settings)
         self.scope = scope_for(role, self.settings)
-        self.client = client if client is not None else runtime.sync_client()
+        target = runtime.target(settings)
+        self.client = client if client is not None else target.client()
         self._run = SyncExecutor(
             self.client,
             budget=self.settings.socket_connect_timeout,
-            breaker=runtime.breaker(),
+            breaker=target.breaker,
             tls=uses_tls(self.settings),
             address=describe(self.settings),
             waiting=waiting_places(self.settings.max_connections),
@@ -241,7 +250,10 @@ async def drive_async(op: ops.Op[T], run: Callable[[list[ops.Call]], Awaitable[l
 class AsyncRoleStore:
     """One role's corner of Redis, for asyncio code; the same operations as RoleStore.
 
-    ``client`` defaults to the running loop's own client.
+    ``client`` defaults to the running loop's own client for the settings' connection target
+    (one per event loop and target, closed when ``asyncio.run()`` ends), with that target's
+    circuit breaker and places for waiting reads: settings given here are where it connects,
+    as for :class:`RoleStore`.
 
     >>> import asyncio
     >>> async def main():
@@ -252,7 +264,7 @@ class AsyncRoleStore:
     'ticking'
     """
 
-    __slots__ = ("client", "scope", "settings")
+    __slots__ = ("_target", "client", "scope", "settings")
 
     def __init__(self, role: str, *, client: Any = None, settings: Settings | None = None) -> None:
         from . import runtime
@@ -260,6 +272,7 @@ class AsyncRoleStore:
         self.settings = runtime.enabled_settings(settings)
         self.scope = scope_for(role, self.settings)
         self.client = client
+        self._target = runtime.target(settings)
 
     @property
     def role(self) -> str:
@@ -270,7 +283,8 @@ class AsyncRoleStore:
         return self.scope.keyspace.full_key(key)
 
     async def _run(self, op: ops.Op[T]) -> T:
-        return await drive_async(op, await loop_executor(self.client, self.settings))
+        run = await loop_executor(self.client, self.settings, self._target)
+        return await drive_async(op, run)
 
     write = _async_method(ops.write)
     read = _async_method(ops.read)
@@ -305,49 +319,140 @@ class AsyncRoleStore:
         """PING plus a write/read/delete probe in the role's namespace."""
         return await self._run(ops.health(self.scope, embedded_backend(self.settings)))
 
-    async def follow_events(
+    def follow_events(
         self, from_role: str, topic: str, *, after: str = "$"
-    ) -> AsyncGenerator[events.Event, None]:
+    ) -> Following[events.Event]:
         """Every event of ``from_role``'s ``topic`` published after ``after``, as it comes,
-        without end (stop iterating to stop following).
+        without end: a :class:`Following`, an async iterator (stop iterating, or
+        ``await follower.aclose()``, to stop following) and an async context manager.
 
-        ``after="$"`` (only events from now on) is resolved once, to the id of the newest
-        event there is, and every read goes on from the id of the last event it returned, so
-        none published between two reads is missed. Each read waits up to
-        ``events.FOLLOW_WAIT_MS`` for new events (returning as soon as one comes), through the
-        same runner, retry policy and breaker as every call. A failure that passes (the server
-        unreachable or slow, every connection in use: ``events.PASSING``) is waited out with
-        the background writer's backoff (up to 2 s between tries, logged once per outage on
-        ``roleredis.events``) and the reads go on from where they were; any other failure
-        (permission, a bad argument, an event that cannot be decoded) is raised.
+        ``after="$"`` means "only events published from now on", and *now* is when it is
+        resolved, to the id of the newest event there is: on entering ``async with`` (or
+        ``await follower.start()``), else at the first ``anext``. What is published between
+        this call and that moment is not seen, so when the events that matter may come
+        before the first ``anext`` (you publish, or ask another role to, right after), enter
+        ``async with`` first. Every read then goes on from the id of the last event it
+        returned, so none published between two reads is missed.
+
+        Each read waits up to ``events.FOLLOW_WAIT_MS`` for new events (returning as soon as
+        one comes), through the same runner, retry policy and breaker as every call. A failure
+        that passes (the server unreachable or slow, every connection in use:
+        ``events.PASSING``) is waited out with the background writer's backoff (up to 2 s
+        between tries, logged once per outage on ``roleredis.events``) and the reads go on
+        from where they were; any other failure (permission, a bad argument, an event that
+        cannot be decoded) is raised. A bad role, topic or ``after`` is refused here, at once.
 
         >>> import asyncio
-        >>> async def first_storm():
-        ...     await AsyncRoleStore("weather").publish("storms", {"level": 3})
-        ...     follower = AsyncRoleStore("radar").follow_events("weather", "storms", after="0")
-        ...     event = await anext(follower)
-        ...     await follower.aclose()
+        >>> async def next_storm():
+        ...     async with AsyncRoleStore("radar").follow_events("weather", "storms") as storms:
+        ...         await AsyncRoleStore("weather").publish("storms", {"level": 3})
+        ...         event = await anext(storms)  # published after "$" was resolved: seen
         ...     return event.sender, event.value
-        >>> asyncio.run(first_storm())
+        >>> asyncio.run(next_storm())
         ('weather', {'level': 3})
         """
         events.validate_follow(from_role, topic, after)
-        if after == "$":
-            after = (await self._read_riding_out(from_role, topic, after, 0)).last_id
-        while True:
-            batch = await self._read_riding_out(from_role, topic, after, events.FOLLOW_WAIT_MS)
-            after = batch.last_id
-            for event in batch.events:
-                yield event
+        return Following(self, from_role, topic, after, _as_it_is)
 
-    async def _read_riding_out(
-        self, from_role: str, topic: str, after: str, block_ms: int
-    ) -> events.EventBatch:
-        """One read of a follower, tried again after failures that pass (see follow_events)."""
+    async def pool_usage(self) -> dict[str, int]:
+        """Connections of the client's pool (the running loop's own client by default)."""
+        executor = await loop_executor(self.client, self.settings, self._target)
+        usage = pool_usage(executor.client, self.settings)
+        # the connection the loop keeps between calls is checked out of the pool, yet idle
+        parked = executor.parked_connections()
+        usage["in_use"] -= parked
+        usage["idle"] += parked
+        return usage
+
+
+def _as_it_is(event: events.Event) -> events.Event:
+    return event
+
+
+class Following(Generic[T]):
+    """A follower of one role's events on one topic (see :meth:`AsyncRoleStore.follow_events`):
+    an async iterator over them, each given as ``shape`` makes it, and an async context
+    manager whose entering resolves ``after="$"`` to a real id before the block runs (plain
+    iteration resolves it at the first ``anext``) and whose leaving stops following."""
+
+    __slots__ = (
+        "_after",
+        "_closed",
+        "_from_role",
+        "_held",
+        "_reading",
+        "_shape",
+        "_store",
+        "_topic",
+    )
+
+    def __init__(
+        self,
+        store: AsyncRoleStore,
+        from_role: str,
+        topic: str,
+        after: str,
+        shape: Callable[[events.Event], T],
+    ) -> None:
+        self._store = store
+        self._from_role = from_role
+        self._topic = topic
+        self._after = after
+        self._shape = shape
+        self._held: collections.deque[events.Event] = collections.deque()
+        self._closed = False
+        self._reading = False
+
+    @property
+    def after(self) -> str:
+        """Where the next read goes on from: the id of the last event read (``"$"`` until it is
+        resolved)."""
+        return self._after
+
+    async def start(self) -> Following[T]:
+        """Resolve ``after="$"`` now, to the id of the newest event there is (nothing to do
+        for any other ``after``, or once resolved); returns the follower."""
+        if self._after == "$":
+            self._after = (await self._read("$", 0)).last_id
+        return self
+
+    async def __aenter__(self) -> Following[T]:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Following[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._reading:  # two reads from one position would give the same events twice
+            raise RuntimeError("anext(): this follower is already reading in another task")
+        self._reading = True
+        try:
+            await self.start()
+            while not self._held:
+                batch = await self._read(self._after, events.FOLLOW_WAIT_MS)
+                self._after = batch.last_id
+                self._held.extend(batch.events)
+        finally:
+            self._reading = False
+        return self._shape(self._held.popleft())
+
+    async def aclose(self) -> None:
+        """Stop following: the iteration ends (events read and not yet given are dropped)."""
+        self._closed = True
+        self._held.clear()
+
+    async def _read(self, after: str, block_ms: int) -> events.EventBatch:
+        """One read, tried again after failures that pass (see follow_events)."""
+        store, from_role, topic = self._store, self._from_role, self._topic
         failures = 0
         while True:
             op = events.read_events(
-                self.scope,
+                store.scope,
                 from_role,
                 topic,
                 after=after,
@@ -355,14 +460,14 @@ class AsyncRoleStore:
                 block_ms=block_ms,
             )
             try:
-                batch = await self._run(op)
+                batch = await store._run(op)
             except events.PASSING as exc:
                 if not failures:
                     log.warning(
                         "following %s's events on %r as %s: %s; trying again until it passes",
                         from_role,
                         topic,
-                        self.role,
+                        store.role,
                         exc,
                     )
                 await asyncio.sleep(WRITER_BACKOFF[min(failures, len(WRITER_BACKOFF) - 1)])
@@ -373,17 +478,7 @@ class AsyncRoleStore:
                     "following %s's events on %r as %s: reading again after %d failed tries",
                     from_role,
                     topic,
-                    self.role,
+                    store.role,
                     failures,
                 )
             return batch
-
-    async def pool_usage(self) -> dict[str, int]:
-        """Connections of the client's pool (the running loop's own client by default)."""
-        executor = await loop_executor(self.client, self.settings)
-        usage = pool_usage(executor.client, self.settings)
-        # the connection the loop keeps between calls is checked out of the pool, yet idle
-        parked = executor.parked_connections()
-        usage["in_use"] -= parked
-        usage["idle"] += parked
-        return usage

@@ -88,6 +88,7 @@ EXPECTED = {
     "['shared:forecast']\npermission",
     "async def watch": "[('weather', {'level': 3, 'area': 'north'})]\n0 True\n{'level': 1}",
     "redis_receive(count=10": "weather {'task': 'forecast', 'region': 'north'} 1",
+    'settings=Settings(url="memory://archive")': "{'sky': 'rain'} False",
 }
 
 

@@ -262,6 +262,45 @@ def test_follow_events_from_now_on(raw: redis.Redis, backend: str) -> None:
 
 
 @pytest.mark.real_server
+def test_follow_events_iterated_plainly_resolves_now_at_the_first_anext(
+    raw: redis.Redis, backend: str
+) -> None:
+    """Documented: without ``async with``, "$" means the first anext's now; what is published
+    between the call and then is not seen."""
+    publish_all(["old"])
+
+    async def main() -> list[Any]:
+        follower = aio.follow_events("weather", "alerts", role="radar")
+        await aio.redis_publish("alerts", "before the first anext", role="weather")
+        first = asyncio.ensure_future(anext(follower))
+        await asyncio.to_thread(until_blocked, raw, backend)  # "$" resolved, now waiting
+        await aio.redis_publish("alerts", "after", role="weather")
+        got = [(await first)["event"]]
+        await follower.aclose()
+        return got
+
+    assert asyncio.run(main()) == ["after"]
+
+
+def test_a_follower_refuses_a_second_reader_at_once() -> None:
+    """Two reads from one position would give the same events twice: refused."""
+
+    async def main() -> Any:
+        follower = aio.follow_events("weather", "alerts", after="0", role="radar")
+        waiting = asyncio.ensure_future(anext(follower))
+        await asyncio.sleep(0.05)
+        try:
+            with pytest.raises(RuntimeError, match="already reading"):
+                await anext(follower)
+            await aio.redis_publish("alerts", "one", role="weather")
+            return (await asyncio.wait_for(waiting, 10))["event"]
+        finally:
+            await follower.aclose()
+
+    assert asyncio.run(main()) == "one"
+
+
+@pytest.mark.real_server
 def test_waiting_readers_never_take_the_whole_pool(
     raw: redis.Redis, backend: str, write_config: Config
 ) -> None:
