@@ -66,7 +66,8 @@ def test_an_unknown_name_under_redis_gets_the_closest_names(tmp_path: Path) -> N
     cases = {
         "connection: {hots: db.internal}": "did you mean redis.connection.host?",
         "conection: {host: db.internal}": "did you mean redis.connection?",
-        "max_connections: 4": "did you mean redis.pool.max_connections?",
+        # the closest first (mcp.max_connections is a candidate too, and comes second)
+        "max_connections: 4": "did you mean redis.pool.max_connections",
         "key_management: {default_tll: 60}": "did you mean redis.key_management.default_ttl?",
     }
     path = tmp_path / "config.yaml"
