@@ -334,7 +334,7 @@ class Writer:
             try:
                 if pool is None:  # a cluster: each part to its node, on a pooled connection
                     commands, plan = self._plan(items, packed=False)
-                    replies = self._route.send(commands, send_packed)
+                    replies = self._exchange(commands)
                 else:  # one server: on the connection the writer keeps
                     if self._conn is None:
                         self._conn = check_out(pool)
@@ -391,6 +391,25 @@ class Writer:
         if self._wait_command is not None:  # last, so that it counts every write of the batch
             commands.append(self._wait_command)
         return commands, plan
+
+    def _exchange(self, commands: list[Any]) -> list[Any]:
+        """A cluster batch's replies. Index updates of keys outside the index's slot go in
+        round trips of their own: every ``_Lead`` ZADD before any write, every ``_Trail``
+        after them all (a batch's parts go to several nodes, in no order between them)."""
+        phases: list[list[int]] = [[], [], []]
+        for i, command in enumerate(commands):
+            kind = type(command)
+            phases[0 if kind is _Lead else 2 if kind is _Trail else 1].append(i)
+        if not phases[0]:
+            whole: list[Any] = self._route.send(commands, send_packed)
+            return whole
+        replies: list[Any] = [None] * len(commands)
+        for phase in phases:
+            if phase:
+                got = self._route.send([commands[i] for i in phase], send_packed)
+                for i, reply in zip(phase, got, strict=True):
+                    replies[i] = reply
+        return replies
 
     def _keep_unreplicated(self, writes: list[Any], reached: Any) -> list[Any]:
         """Writes that landed on the primary but not on async.wait_replicas replicas: kept to
@@ -513,6 +532,8 @@ class Writer:
         for owner, count in plan:
             mine = replies[at : at + count]
             at += count
+            if owner is _INDEX:  # the ZADD before writes: the writes' own replies judge them
+                continue
             if type(owner) is _Each:  # writes with a reply each
                 for write, reply in zip(owner, mine, strict=True):
                     if isinstance(reply, hiredis.ReplyError):
@@ -660,7 +681,11 @@ def _plan(items: list[Any], *, packed: bool = False) -> tuple[list[Any], list[tu
     and parsing are per command). Order is kept: a run ends at the first write with a TTL, a
     read, or another role's key (so an ACL refusal of one role never takes another's writes).
     With the role's key index on, consecutive writes to one role (with or without a TTL) get
-    one ZADD after the last of them, counted with it.
+    one ZADD before the first of them (its own plan entry, ``_INDEX``) and one after the last,
+    counted with it: ZADD, SET..., ZADD (see roleredis.index on the order). Where the role's
+    keys are not in its index's Cluster slot (no ``{role}`` tag), both are ``_Lead`` and
+    ``_Trail`` commands, which :meth:`Writer._exchange` sends in round trips of their own on a
+    Cluster.
     """
     commands: list[Any] = []
     plan: list[tuple[Any, int]] = []
@@ -668,6 +693,7 @@ def _plan(items: list[Any], *, packed: bool = False) -> tuple[list[Any], list[tu
     run_args: list[Any] = []
     run_role = ""
     group_index: list[Any] = []  # the ZADD of the role's writes since its first
+    group_at = (0, 0)  # where the role's writes begin: in commands, in plan
     each = _Each()  # consecutive packed sends: one plan entry, a reply each
 
     def close_run() -> None:
@@ -684,7 +710,11 @@ def _plan(items: list[Any], *, packed: bool = False) -> tuple[list[Any], list[tu
     def close_group() -> None:
         close_run()
         if group_index:
-            commands.append(("ZADD", *group_index))
+            apart = not run_role.startswith("{")  # role:k, not {role}:k
+            lead, trail = (_Lead, _Trail) if apart else (tuple, tuple)
+            commands.insert(group_at[0], lead(("ZADD", *group_index)))
+            plan.insert(group_at[1], (_INDEX, 1))
+            commands.append(trail(("ZADD", *group_index)))
             owner, count = plan[-1]
             plan[-1] = (owner, count + 1)
             group_index.clear()
@@ -704,6 +734,7 @@ def _plan(items: list[Any], *, packed: bool = False) -> tuple[list[Any], list[tu
             if role != run_role:
                 close_group()
                 run_role = role
+                group_at = (len(commands), len(plan))
             update = item[2]
             if update is not None:  # ("zadd", (index, "GT", score, member))
                 group_index.extend(update[1] if not group_index else update[1][2:])
@@ -725,6 +756,18 @@ def _plan(items: list[Any], *, packed: bool = False) -> tuple[list[Any], list[tu
 
 class _Each(list[Any]):
     """Writes of a batch with a reply each (packed sends), settled one by one."""
+
+
+class _Lead(tuple[Any, ...]):
+    """The index update before a role's writes whose keys are not in the index's slot."""
+
+
+class _Trail(tuple[Any, ...]):
+    """The index update after such writes."""
+
+
+#: the plan entry of an index update sent before its writes (its reply is not theirs)
+_INDEX = object()
 
 
 #: ``run_role`` of :func:`_plan` in a run of packed sends (no role's name: never equal)

@@ -7,9 +7,16 @@ in the role's internal namespace, ``__roleredis__:{<role>}:index`` (see
 - member: the role's key (without the prefix); score: its expiry in epoch milliseconds by the
   writer's clock, ``+inf`` for none. Scores are only ever raised (``ZADD GT``), so a score is
   never earlier than the key's real expiry (clocks within PRUNE_MARGIN_MS of each other).
-- a write sends ``SET`` then ``ZADD``; a delete ``ZREM`` then ``UNLINK``. In that order, any
-  interleaving of a write and a delete of one key leaves every existing key indexed; the
-  opposite mistakes (a member whose key is gone) are harmless, since a listing checks.
+- a write sends ``ZADD, SET, ZADD`` (a write_many, or the writer's run of SETs and MSETs of
+  one role: one ZADD before all of them, one after); a delete ``ZREM`` then ``UNLINK``. The
+  first ZADD makes a crash safe: a process killed part way through a batch has sent a prefix of
+  it, so every SET that reached the server came after its key's entry. The second makes a
+  concurrent delete safe: a ZREM that lands between the first ZADD and the SET is undone. So
+  any interleaving of writes, deletes and crashes leaves every existing key indexed; the
+  opposite mistakes (a member whose key is gone) are harmless, since a listing checks. In one
+  round trip on one connection where the keys share the index's slot (every layout but a
+  Cluster's spread one, ``Scope.index_apart``, where the last ZADD is a round trip of its
+  own: the parts of a batch go to several nodes).
 - trust: the index is used for listing and clearing only when it holds the member ``""``
   (TRUST_MEMBER, never a key: keys are non-empty), added when ``reindex`` completes or when a
   clear leaves the role empty. It lives inside the index, so an index that is deleted or

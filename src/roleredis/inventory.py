@@ -3,9 +3,13 @@
 :func:`survey` is the operation, written without I/O like those of :mod:`roleredis.ops`: it
 asks DBSIZE (for progress), then SCANs the whole keyspace (``ops.SCAN_COUNT`` a batch), asking
 MEMORY USAGE of each new key in the same round trip as the next SCAN, and groups keys by the
-part before the first ``:`` when that is a valid role name (else under ``(no role)``).
-:func:`take` runs it through the sync executor, so it gets the same retries and circuit
-breaker as every other call.
+part before the first ``:`` when that is a valid role name (``{role}:`` in a Cluster with
+co-located roles: the deployment's own key layout; else under ``(no role)``). roleredis's
+internal keys (``__roleredis__:{role}:...``: mail, events, the key index) are counted under
+their role, apart (``internal_keys``, ``internal_memory_bytes``). :func:`take` runs it
+through the sync executor, so it gets the same retries and circuit breaker as every other
+call; on a Cluster it runs on each primary (MEMORY USAGE answers for the node's own keys) and
+sums.
 
 >>> op = survey()
 >>> next(op)
@@ -18,8 +22,9 @@ breaker as every other call.
 >>> try:
 ...     op.send([56, 72, 48])
 ... except StopIteration as done:
-...     done.value.roles["weather"], done.value.total
-(RoleUsage(keys=2, memory_bytes=128), RoleUsage(keys=3, memory_bytes=176))
+...     weather, total = done.value.roles["weather"], done.value.total
+>>> (weather.keys, weather.memory_bytes), (total.keys, total.memory_bytes)
+((2, 128), (3, 176))
 """
 
 from __future__ import annotations
@@ -30,10 +35,10 @@ from typing import Any
 
 from .config import Settings
 from .errors import InternalError, PermissionDeniedError, RoleRedisError
-from .keys import validate_role
+from .keys import INTERNAL_PREFIX, validate_role
 from .ops import SCAN_COUNT, Call, Op
 
-__all__ = ["NO_ROLE", "Inventory", "RoleUsage", "role_of", "survey", "take"]
+__all__ = ["NO_ROLE", "Inventory", "RoleUsage", "owner_of", "role_of", "survey", "take"]
 
 #: Where keys without a valid role prefix are counted.
 NO_ROLE = "(no role)"
@@ -46,10 +51,19 @@ ProgressFn = Callable[[int, int], object]
 
 @dataclasses.dataclass(slots=True)
 class RoleUsage:
-    """How many keys a role has and their memory in bytes (0 when not measured)."""
+    """How many keys a role has and their memory in bytes (0 when not measured); its internal
+    keys (mail, events, index) apart."""
 
     keys: int = 0
     memory_bytes: int = 0
+    internal_keys: int = 0
+    internal_memory_bytes: int = 0
+
+    def add(self, other: RoleUsage) -> None:
+        self.keys += other.keys
+        self.memory_bytes += other.memory_bytes
+        self.internal_keys += other.internal_keys
+        self.internal_memory_bytes += other.internal_memory_bytes
 
 
 @dataclasses.dataclass(slots=True)
@@ -72,30 +86,55 @@ class Inventory:
 
     @property
     def total(self) -> RoleUsage:
-        return RoleUsage(
-            sum(u.keys for u in self.roles.values()),
-            sum(u.memory_bytes for u in self.roles.values()),
-        )
+        total = RoleUsage()
+        for usage in self.roles.values():
+            total.add(usage)
+        return total
+
+    def merge(self, other: Inventory) -> None:
+        """Add ``other`` (another node's) to this one."""
+        for name, usage in other.roles.items():
+            self.roles.setdefault(name, RoleUsage()).add(usage)
+        self.memory_measured = self.memory_measured and other.memory_measured
 
 
-def role_of(full_key: bytes, known: dict[bytes, str]) -> str:
-    """The role a stored key belongs to, or :data:`NO_ROLE`; ``known`` caches prefixes.
+def role_of(full_key: bytes, known: dict[bytes, str], hash_tag: bool = False) -> str:
+    """The role a stored key belongs to in the key layout ``hash_tag`` says (``{role}:k``,
+    else ``role:k``), or :data:`NO_ROLE`; ``known`` caches prefixes.
 
     >>> role_of(b"weather:a", {}), role_of(b"plain", {}), role_of(b"bad role:x", {})
     ('weather', '(no role)', '(no role)')
+    >>> role_of(b"{weather}:a", {}), role_of(b"{weather}:a", {}, hash_tag=True)
+    ('(no role)', 'weather')
     """
-    prefix, sep, _ = full_key.partition(b":")
-    if not sep:
+    prefix, sep, _ = full_key.partition(b"}:" if hash_tag else b":")
+    if not sep or (hash_tag and prefix[:1] != b"{"):
         return NO_ROLE
     name = known.get(prefix)
     if name is None:
         try:
-            name = validate_role(prefix.decode("ascii"))
+            name = validate_role(prefix[1:].decode("ascii") if hash_tag else prefix.decode("ascii"))
         except (UnicodeDecodeError, RoleRedisError):
             name = NO_ROLE
         if len(known) < _KNOWN_PREFIXES:
             known[prefix] = name
     return name
+
+
+_INTERNAL = INTERNAL_PREFIX.encode("ascii")
+
+
+def owner_of(full_key: bytes, known: dict[bytes, str], hash_tag: bool = False) -> tuple[str, bool]:
+    """``(role, internal)``: the role of a key and whether it is one of roleredis's internal
+    keys (``__roleredis__:{role}:...``, the same in every layout).
+
+    >>> owner_of(b"__roleredis__:{weather}:mail:radar", {})
+    ('weather', True)
+    """
+    if full_key.startswith(_INTERNAL):
+        role = role_of(full_key[len(_INTERNAL) :], known, hash_tag=True)
+        return role, role != NO_ROLE
+    return role_of(full_key, known, hash_tag), False
 
 
 def _scan(cursor: int) -> Call:
@@ -107,12 +146,13 @@ def _as_bytes(key: Any) -> bytes:
     return key if isinstance(key, bytes) else str(key).encode("utf-8", "surrogateescape")
 
 
-def survey(progress: ProgressFn | None = None) -> Op[Inventory]:
+def survey(progress: ProgressFn | None = None, hash_tag: bool = False) -> Op[Inventory]:
     """The inventory of the whole database (see the module docstring).
 
     MEMORY USAGE that the server refuses (unknown command, or not allowed) stops measuring:
     the keys are still counted and ``memory_measured`` is False. Any other failure (the
-    connection, a timeout) ends the operation with its error.
+    connection, a timeout) ends the operation with its error. ``hash_tag``: the deployment's
+    roles are ``{role}:k`` (a Cluster with co-located roles).
     """
     total, (cursor, batch) = yield [("dbsize", ()), _scan(0)]
     total = int(total)
@@ -137,10 +177,15 @@ def survey(progress: ProgressFn | None = None) -> Op[Inventory]:
         elif more:
             replies = yield next_scan
         for i, key in enumerate(fresh):
-            usage = roles.setdefault(role_of(key, known), RoleUsage())
-            usage.keys += 1
-            if measure:
-                usage.memory_bytes += int(sizes[i] or 0)  # None: gone since the SCAN
+            role, internal = owner_of(key, known, hash_tag)
+            usage = roles.setdefault(role, RoleUsage())
+            size = int(sizes[i] or 0) if measure else 0  # None: gone since the SCAN
+            if internal:
+                usage.internal_keys += 1
+                usage.internal_memory_bytes += size
+            else:
+                usage.keys += 1
+                usage.memory_bytes += size
         if progress is not None:
             progress(len(fresh), total)
         if not more:
@@ -148,7 +193,7 @@ def survey(progress: ProgressFn | None = None) -> Op[Inventory]:
         cursor, batch = replies[-1]
     if not measure:
         for usage in roles.values():
-            usage.memory_bytes = 0
+            usage.memory_bytes = usage.internal_memory_bytes = 0
     return Inventory(roles, measure)
 
 
@@ -168,16 +213,42 @@ def take(
     >>> take().roles["weather"].keys
     1
     """
-    from . import runtime
-    from .connection import describe, uses_tls
+    from . import connection, runtime
     from .executor import SyncExecutor, drive
 
     current = runtime.enabled_settings(settings)
-    run = SyncExecutor(
-        client if client is not None else runtime.sync_client(),
-        budget=current.socket_connect_timeout,
-        breaker=runtime.breaker(),
-        tls=uses_tls(current),
-        address=describe(current),
-    )
-    return drive(survey(progress), run)
+    hash_tag = current.hash_tag_roles
+
+    def run_on(node: Any, report: ProgressFn | None) -> Inventory:
+        run = SyncExecutor(
+            node,
+            budget=current.socket_connect_timeout,
+            breaker=runtime.breaker(),
+            tls=connection.uses_tls(current),
+            address=connection.describe(current),
+        )
+        return drive(survey(report, hash_tag), run)
+
+    topology = current.topology()
+    if client is not None or topology is None or topology.kind != "cluster":
+        return run_on(client if client is not None else runtime.sync_client(), progress)
+    # a Cluster: each primary surveys its own keys (MEMORY USAGE is routed by no key)
+    nodes = [
+        connection.node_client(current, host, port)
+        for host, port, kind in connection.node_addresses(current)
+        if kind == "primary"
+    ]
+    try:
+        grand = sum(int(node.dbsize()) for node in nodes)
+        found = Inventory({}, True)
+        for node in nodes:
+            report = None if progress is None else _with_total(progress, grand)
+            found.merge(run_on(node, report))
+        return found
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def _with_total(progress: ProgressFn, total: int) -> ProgressFn:
+    return lambda new_keys, _node_keys: progress(new_keys, total)

@@ -103,6 +103,10 @@ class Scope:
     max_value_bytes: int = 512 * 1024 * 1024
     #: keep the role's key index (key_management.index; see roleredis.index)
     index: bool = False
+    #: the role's keys and its index live in different Cluster slots (a Cluster without
+    #: co-located roles): a batch's parts go to several nodes, so an index update that must
+    #: follow the writes is sent in a round trip of its own (see roleredis.index)
+    index_apart: bool = False
     #: how long a write with ``replicas=N`` waits for them (async.wait_timeout), seconds
     wait_timeout: float = 1.0
     #: the sharing section of config.yaml (None: there is none; see roleredis.sharing)
@@ -271,13 +275,32 @@ def write(
     wait = _wait_call(scope, replicas)
     if prepared.index is None:
         replies = yield [prepared.call, *wait]
-    else:  # SET first, then ZADD: see roleredis.index on the order
-        replies = yield [prepared.call, prepared.index, *wait]
+    else:  # ZADD, SET, ZADD: see roleredis.index on the order
+        replies = (yield from _indexed(scope, [prepared.call], prepared.index, wait))[1:]
     what = f"write of {prepared.written.full_key!r}"
     _acknowledged(replies[:1], what)
     if wait:
         _replicated(scope, replies[-1], replicas, f"the {what}")
     return prepared.written
+
+
+def _indexed(scope: Scope, writes: list[Call], update: Call, wait: list[Call]) -> Op[list[Any]]:
+    """Send ``writes`` between two copies of their index update (``ZADD, SET..., ZADD``, see
+    roleredis.index); the replies of ``[update, *writes, *wait]``.
+
+    In one round trip when the keys and the index are in one slot (every layout but a
+    Cluster's spread one): a crash that cuts the batch short leaves no key without its entry,
+    and the second ZADD restores an entry a concurrent delete's ZREM took before the SET.
+    With ``index_apart`` the parts go to different nodes, in the order of the nodes' first
+    commands (the index's first: its ZADD leads), and the second ZADD follows in a round trip
+    of its own, after every SET.
+    """
+    if not scope.index_apart:
+        replies = yield [update, *writes, update, *wait]
+        return [*replies[: 1 + len(writes)], *replies[2 + len(writes) :]]
+    replies = yield [update, *writes, *wait]
+    yield [update]
+    return list(replies)
 
 
 def _remaining(ttl_reply: Any) -> int:
@@ -569,11 +592,13 @@ def write_many(
     keys = list(mapping)
     if calls:
         sets = len(calls)
-        if scope.index:  # after the SETs: see roleredis.index on the order
-            score = index.score_for(seconds)
-            calls.append(index.add_call(scope.keyspace, ((score, key) for key in keys)))
         wait = _wait_call(scope, replicas)
-        replies = yield [*calls, *wait]
+        if scope.index:  # ZADD, SETs, ZADD: see roleredis.index on the order
+            score = index.score_for(seconds)
+            update = index.add_call(scope.keyspace, [(score, key) for key in keys])
+            replies = (yield from _indexed(scope, calls, update, wait))[1:]
+        else:
+            replies = yield [*calls, *wait]
         _acknowledged(replies[:sets], "write_many")
         if wait:
             _replicated(scope, replies[-1], replicas, f"write_many of {sets} keys")

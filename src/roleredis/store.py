@@ -86,6 +86,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         max_value_bytes=settings.max_value_bytes,
         # roles share one namespace without a prefix: there is no role's index to keep
         index=settings.index and settings.auto_prefix,
+        index_apart=settings.mode == "cluster" and not settings.hash_tag_roles,
         wait_timeout=settings.async_wait_timeout,
         sharing=settings.sharing,
         messaging=settings.messaging,

@@ -444,7 +444,13 @@ def test_large_keyspace_progress_on_a_terminal(roleredis_env: object, raw: redis
     assert "Traceback" not in terminal
     body = json.loads(proc.stdout)
     assert body["roles"] == [
-        {"role": "bulk", "keys": total, "memory_bytes": body["total"]["memory_bytes"]}
+        {
+            "role": "bulk",
+            "keys": total,
+            "memory_bytes": body["total"]["memory_bytes"],
+            "internal_keys": 0,
+            "internal_memory_bytes": 0,
+        }
     ]
     assert "scanning" in terminal  # the progress bar, on stderr only
 

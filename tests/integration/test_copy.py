@@ -216,7 +216,9 @@ def test_values_sealed_today_still_open() -> None:
 
 
 def test_split_and_target_keys() -> None:
-    assert transfer.split_key(b"{weather}:a:b") == ("weather", b"a:b")
-    assert transfer.split_key(b"__roleredis__:{weather}:index") is None
-    assert transfer.split_key(b"{bad role}:k") is None
+    assert transfer.split_key(b"{weather}:a:b", hash_tag=True) == ("weather", b"a:b")
+    assert transfer.split_key(b"{weather}:a:b") is None  # not the layout of one server
+    assert transfer.split_key(b"weather:a:b", hash_tag=True) is None
+    assert transfer.kind_of(b"__roleredis__:{weather}:index") is None
+    assert transfer.split_key(b"{bad role}:k", hash_tag=True) is None
     assert transfer.target_key(_settings("redis://127.0.0.1:1/0"), "w", b"k") == b"w:k"

@@ -69,21 +69,34 @@ def test_a_roles_scan_pattern_cannot_match_internal_keys() -> None:
 # --------------------------------------------------------------------------- write paths
 
 
-def test_write_sends_set_then_zadd_gt_in_one_batch() -> None:
-    batches, written = run(ops.write(scope(), "k", 1), [True, 1])
-    assert batches == [[("set", ("weather:k", b"1")), ("zadd", (IDX, "GT", "+inf", "k"))]]
+def test_write_sends_zadd_set_zadd_in_one_batch() -> None:
+    batches, written = run(ops.write(scope(), "k", 1), [1, True, 0])
+    zadd = ("zadd", (IDX, "GT", "+inf", "k"))
+    assert batches == [[zadd, ("set", ("weather:k", b"1")), zadd]]
     assert written.ttl == -1
 
 
 def test_write_with_ttl_scores_the_expiry_in_ms(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(index, "now_ms", lambda: 1_000_000)
-    batches, _ = run(ops.write(scope(), "k", 1, 60), [True, 0])
-    assert batches[0][1] == ("zadd", (IDX, "GT", 1_060_000, "k"))
+    batches, _ = run(ops.write(scope(), "k", 1, 60), [0, True, 0])
+    assert batches[0][0] == batches[0][2] == ("zadd", (IDX, "GT", 1_060_000, "k"))
 
 
-def test_write_many_adds_every_member_in_one_zadd() -> None:
-    batches, _ = run(ops.write_many(scope(), {"a": 1, "b": 2}), [True, True, 2])
-    assert batches[0][2] == ("zadd", (IDX, "GT", "+inf", "a", "+inf", "b"))
+def test_write_many_adds_every_member_in_one_zadd_before_and_after() -> None:
+    batches, _ = run(ops.write_many(scope(), {"a": 1, "b": 2}), [2, True, True, 0])
+    zadd = ("zadd", (IDX, "GT", "+inf", "a", "+inf", "b"))
+    assert batches[0][0] == batches[0][3] == zadd
+
+
+def test_a_spread_cluster_sends_the_last_zadd_in_a_round_trip_of_its_own() -> None:
+    batches, _ = run(
+        ops.write_many(scope(index_apart=True), {"a": 1}, replicas=1), [1, True, 1], [0]
+    )
+    zadd = ("zadd", (IDX, "GT", "+inf", "a"))
+    assert batches[0] == [zadd, ("set", ("weather:a", b"1")), ("wait", (1, 1000))]
+    assert batches[1] == [zadd]
+    batches, _ = run(ops.write(scope(index_apart=True), "k", 1), [1, True], [0])
+    assert [len(batch) for batch in batches] == [2, 1]
 
 
 def test_delete_sends_zrem_then_unlink() -> None:
@@ -108,15 +121,21 @@ def test_the_writer_adds_one_zadd_per_run_of_a_roles_writes() -> None:
     expiry = items[2][2][1][2]
     items.append(item("timer", "c", None))
     commands, plan = _plan(items)
+    weather = ("ZADD", IDX, "GT", "+inf", "a", "+inf", "b", expiry, "t")
+    timer = ("ZADD", "__roleredis__:{timer}:index", "GT", "+inf", "c")
     assert commands == [
+        weather,
         ("MSET", "weather:a", b"1", "weather:b", b"1"),
         ("SET", "weather:t", b"1", "EX", 60),
-        ("ZADD", IDX, "GT", "+inf", "a", "+inf", "b", expiry, "t"),
+        weather,
+        timer,
         ("SET", "timer:c", b"1"),
-        ("ZADD", "__roleredis__:{timer}:index", "GT", "+inf", "c"),
+        timer,
     ]
-    # the MSET's reply settles a and b, the SET's t (and the ZADD's reply goes with it)
-    assert [(len(owner), count) for owner, count in plan] == [(2, 1), (1, 2), (1, 2)]
+    # the first ZADD has a plan entry of its own; the MSET's reply settles a and b, the SET's
+    # t (and the last ZADD's reply goes with it)
+    assert [count for _, count in plan] == [1, 1, 2, 1, 2]
+    assert [len(owner) for owner, _ in plan if type(owner) is list] == [2, 1, 1]
 
 
 def test_the_writer_plan_is_unchanged_with_the_index_off() -> None:

@@ -11,7 +11,7 @@ from ..config import Settings
 from ..connection import is_memory
 from ..errors import RoleRedisError
 from ..keys import validate_role
-from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, app, connecting
+from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, State, app
 from .output import Progress, emit_json, say
 
 
@@ -23,6 +23,14 @@ def _deployment(settings: Settings, url: str, what: str) -> Settings:
     if is_memory(chosen):
         raise CliError(f"{what}: memory:// is in-process; give a redis:// URL", EXIT_USAGE)
     return chosen
+
+
+_KIND_NAMES = {
+    "keys": "role keys",
+    "mail": "mail (mailboxes with pending state, senders, dead letters)",
+    "events": "event logs",
+    "internal": "other internal keys",
+}
 
 
 @app.command("copy")
@@ -40,17 +48,22 @@ def copy_(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Copy roles' keys (every type, with their TTLs, byte for byte: DUMP/RESTORE) between
-    deployments, converting the key layout (weather:k <-> {weather}:k in a Cluster).
+    """Copy roles' keys (every type, with their TTLs, byte for byte: DUMP/RESTORE), mail
+    (undelivered and pending included) and event logs between deployments, converting the key
+    layout (weather:k <-> {weather}:k in a Cluster). Only keys in the source's own layout are
+    a role's. A role whose index is trusted at the target gets the copied keys indexed.
 
     Keys that exist at the target are skipped unless --replace, so a run that stopped is
     finished by running it again; nothing is deleted from the source. Credentials go in each
     URL. Exit 1 if a key could not be copied (a target on an older Redis refuses newer DUMP
     payloads).
     """
-    from .. import transfer
+    from .. import runtime, transfer
 
-    settings = connecting("copy")
+    # the base settings only (options such as TLS and the key layout): copy connects to the
+    # two URLs it is given, never to a configured or default server
+    settings = runtime.enabled_settings()
+    State.command = "copy"
     for role in roles or ():
         validate_role(role)
     origin = _deployment(settings, source, "--from")
@@ -80,10 +93,19 @@ def copy_(
                 f"{role}: {counts['copied']} copied, {counts['skipped']} skipped, "
                 f"{counts['failed']} failed"
             )
+        for kind in transfer.KINDS:
+            if kind in report.kinds:
+                done = report.kinds[kind]
+                say(
+                    f"{_KIND_NAMES[kind]}: {done['copied']} copied, {done['skipped']} "
+                    f"skipped, {done['failed']} failed"
+                )
         say(
             f"copied {report.copied} keys, skipped {report.skipped} (already at the target"
             f"{'' if replace else '; --replace overwrites them'}), failed {report.failed}"
         )
+        if report.indexed:
+            say("indexed at the target (its index is trusted): " + ", ".join(report.indexed))
     if report.failed:
         raise CliError(
             f"{report.failed} keys could not be copied: " + "; ".join(report.errors[:3]),

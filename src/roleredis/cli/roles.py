@@ -45,10 +45,13 @@ def role_usage(client: Any) -> tuple[dict[str, list[int]], bool]:
 
 @app.command()
 def roles(as_json: JsonFlag = False) -> None:
-    """Every role in the database with its key count and memory (SCAN, MEMORY USAGE).
+    """Every role in the database with its key count and memory (SCAN, MEMORY USAGE; on a
+    Cluster, on each primary, summed).
 
-    Keys are grouped by the part before the first ':'; keys without a valid role prefix are
-    counted under "(no role)". Memory is n/a where the server has no MEMORY USAGE.
+    Keys are grouped by their role prefix in the deployment's key layout (weather:k, or
+    {weather}:k in a Cluster with co-located roles); roleredis's own keys of a role (mail,
+    events, its key index) are counted in the "internal" columns; keys without a valid role
+    prefix are counted under "(no role)". Memory is n/a where the server has no MEMORY USAGE.
     """
     settings = connecting("roles")
     found = survey()
@@ -59,27 +62,28 @@ def roles(as_json: JsonFlag = False) -> None:
     def mem(n: int) -> int | None:
         return n if measured else None
 
-    if not measured and total.keys:
+    def row_of(usage: inventory.RoleUsage) -> dict[str, Any]:
+        return {
+            "keys": usage.keys,
+            "memory_bytes": mem(usage.memory_bytes),
+            "internal_keys": usage.internal_keys,
+            "internal_memory_bytes": mem(usage.internal_memory_bytes),
+        }
+
+    if not measured and total.keys + total.internal_keys:
         note("memory not measured: this server does not answer MEMORY USAGE")
     if as_json:
         emit_json(
             {
                 "url": where(settings),
-                "roles": [
-                    {
-                        "role": name,
-                        "keys": found.roles[name].keys,
-                        "memory_bytes": mem(found.roles[name].memory_bytes),
-                    }
-                    for name in found.named
-                ],
-                "no_role": {"keys": unassigned.keys, "memory_bytes": mem(unassigned.memory_bytes)},
-                "total": {"keys": total.keys, "memory_bytes": mem(total.memory_bytes)},
+                "roles": [{"role": name, **row_of(found.roles[name])} for name in found.named],
+                "no_role": row_of(unassigned),
+                "total": row_of(total),
                 "memory_measured": measured,
             }
         )
         return
-    if not total.keys:
+    if not total.keys + total.internal_keys:
         say(f"no keys at {where(settings)}")
         return
     say(f"roles at {where(settings)}")
@@ -87,13 +91,21 @@ def roles(as_json: JsonFlag = False) -> None:
     table.add_column("role")
     table.add_column("keys", justify="right")
     table.add_column("memory", justify="right")
+    table.add_column("internal keys", justify="right")
+    table.add_column("internal memory", justify="right")
+
+    def cells(usage: inventory.RoleUsage) -> list[str]:
+        return [
+            str(usage.keys),
+            size(mem(usage.memory_bytes)),
+            str(usage.internal_keys),
+            size(mem(usage.internal_memory_bytes)),
+        ]
+
     for name in found.named:
-        row = found.roles[name]
-        table.add_row(Text(name), str(row.keys), size(mem(row.memory_bytes)))
+        table.add_row(Text(name), *cells(found.roles[name]))
     if unassigned.keys:
-        table.add_row(
-            Text(NO_ROLE, style="dim"), str(unassigned.keys), size(mem(unassigned.memory_bytes))
-        )
+        table.add_row(Text(NO_ROLE, style="dim"), *cells(unassigned))
     table.add_section()
-    table.add_row(Text("total", style="bold"), str(total.keys), size(mem(total.memory_bytes)))
+    table.add_row(Text("total", style="bold"), *cells(total))
     console.print(table)
