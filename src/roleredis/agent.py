@@ -9,7 +9,8 @@ grants). The rest comes from the library itself: the description from the operat
 from the tool's signature in :mod:`roleredis.tools`. A row whose tool does not exist yet, or a
 parameter the tool does not take yet, is simply not offered; it lights up when the tool does.
 
-:func:`tool_schemas` gives the definitions in OpenAI's or Anthropic's shape; :func:`call_tool`
+:func:`tool_schemas` gives the definitions in OpenAI's shapes (Chat Completions, Responses) or
+Anthropic's; :func:`call_tool`
 (and :func:`acall_tool`, which :mod:`roleredis.aio` offers as ``call_tool``) validates what a
 model sent and runs the tool; neither needs the ``mcp`` extra. :mod:`roleredis.mcp_server`
 serves the same definitions over MCP.
@@ -42,6 +43,7 @@ __all__ = [
     "AGENT_TOOLS",
     "KEYWORDS",
     "MCP_TOKEN_VARIABLE",
+    "STYLES",
     "AgentTool",
     "acall_tool",
     "available",
@@ -108,6 +110,9 @@ class AgentTool:
     params: Mapping[str, Schema]
     #: added to the operation table's description, for the model
     note: str = ""
+    #: the model's own description, where the table's speaks of what only Python can pass
+    #: (bytes: a model sends JSON); replaces the table's
+    description: str = ""
     #: parameters holding a value, message or event (sized against the limits)
     sized: tuple[str, ...] = ()
     #: the result's list that may be cut when the result is too large
@@ -132,11 +137,12 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
             ),
             "ttl": _p(
                 ("integer", "null"),
-                "Seconds until the key expires; -1 for no expiry; omit or null for the "
-                "configured default.",
-                minimum=-1,
+                "Seconds until the key expires (at least 1); omit or null for the configured "
+                "default.",
+                minimum=1,
             ),
         },
+        description=("Write a JSON value under the role's key, with an optional TTL in seconds."),
         sized=("value",),
     ),
     AgentTool(
@@ -172,6 +178,9 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
             "message": _p(_ANY_JSON, "The message body: any JSON value."),
         },
         note="The recipient sees you as the sender and acknowledges it with redis_ack.",
+        description=(
+            "Send a message (any JSON value) to another role's inbox; at least once, in order."
+        ),
         sized=("message",),
     ),
     AgentTool(
@@ -207,6 +216,7 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
             "event": _p(_ANY_JSON, "The event: any JSON value."),
         },
         note="Every role may read it with redis_read_events.",
+        description="Publish an event (any JSON value) to the role's own log for a topic.",
         sized=("event",),
     ),
     AgentTool(
@@ -275,7 +285,11 @@ def _bind(tool: AgentTool) -> _Bound | None:
             properties[name]["type"] = (
                 [kinds, "null"] if isinstance(kinds, str) else [*kinds, "null"]
             )
-    description = _DESCRIPTIONS.get(tool.name) or (inspect.getdoc(function) or "").split("\n")[0]
+    description = (
+        tool.description
+        or _DESCRIPTIONS.get(tool.name)
+        or (inspect.getdoc(function) or "").split("\n")[0]
+    )
     if tool.note:
         description = f"{description} {tool.note}"
     schema = {
@@ -327,39 +341,44 @@ def describe(name: str) -> str:
     return _chosen([name])[0].description
 
 
+#: The shapes :func:`tool_schemas` gives.
+STYLES = ("openai", "openai_responses", "anthropic")
+
+
 def tool_schemas(
-    style: Literal["openai", "anthropic"] = "openai", tools: Iterable[str] | None = None
+    style: Literal["openai", "openai_responses", "anthropic"] = "openai",
+    tools: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The agent tools as function definitions for a model's API.
 
-    ``style="openai"``: ``{"type": "function", "function": {name, description, parameters}}``;
+    ``style="openai"`` (Chat Completions):
+    ``{"type": "function", "function": {name, description, parameters}}``;
+    ``style="openai_responses"`` (the Responses API, flat):
+    ``{"type": "function", name, description, parameters}``;
     ``style="anthropic"``: ``{name, description, input_schema}``. ``tools``: the names to offer
     (default: every available tool). No tool takes a role: the program gives it to
     :func:`call_tool`.
 
     >>> tool_schemas("anthropic", ["redis_delete"])[0]["input_schema"]["properties"]["key"]["type"]
     'string'
+    >>> sorted(tool_schemas("openai_responses", ["redis_delete"])[0])
+    ['description', 'name', 'parameters', 'type']
     """
-    if style not in ("openai", "anthropic"):
-        raise ValueError(f"style must be 'openai' or 'anthropic', got {style!r}")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(map(repr, STYLES))}, got {style!r}")
     out: list[dict[str, Any]] = []
     for bound in _chosen(tools):
-        schema = input_schema(bound.tool.name)
+        name, description = bound.tool.name, bound.description
+        schema = input_schema(name)
         if style == "openai":
+            function = {"name": name, "description": description, "parameters": schema}
+            out.append({"type": "function", "function": function})
+        elif style == "openai_responses":
             out.append(
-                {
-                    "type": "function",
-                    "function": {
-                        "name": bound.tool.name,
-                        "description": bound.description,
-                        "parameters": schema,
-                    },
-                }
+                {"type": "function", "name": name, "description": description, "parameters": schema}
             )
         else:
-            out.append(
-                {"name": bound.tool.name, "description": bound.description, "input_schema": schema}
-            )
+            out.append({"name": name, "description": description, "input_schema": schema})
     return out
 
 
@@ -396,33 +415,34 @@ KEYWORDS = frozenset(
 
 def validate(schema: Schema, value: Any, where: str = "arguments") -> str | None:
     """What is wrong with ``value`` against ``schema`` (the subset in :data:`KEYWORDS`), or
-    None.
+    None: one sentence a model can act on, naming the argument.
 
     >>> validate({"type": "integer", "minimum": 1}, 0, "count")
-    'count must be >= 1, got 0'
+    'count must be at least 1, got 0'
     >>> validate({"type": "integer"}, True, "count")
-    'count must be integer, got boolean'
+    'count must be an integer, got a boolean'
+    >>> validate({"type": "array", "minItems": 1}, [], "ids")
+    'ids must not be empty: give at least one item'
     """
     kinds = schema.get("type")
     if kinds is not None:
         allowed = [kinds] if isinstance(kinds, str) else list(kinds)
         if not any(_TYPES[kind](value) for kind in allowed):
-            return f"{where} must be {' or '.join(allowed)}, got {_json_type(value)}"
+            wanted = " or ".join(_A[kind] for kind in allowed)
+            return f"{where} must be {wanted}, got {_a(value)}"
     if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            return f"{where} must have at least {schema['minLength']} characters"
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return f"{where} must have at most {schema['maxLength']} characters"
+        problem = _count_problem(where, len(value), schema, "minLength", "maxLength", "character")
+        if problem is not None:
+            return problem
     if _TYPES["number"](value):
         if "minimum" in schema and value < schema["minimum"]:
-            return f"{where} must be >= {schema['minimum']}, got {value}"
+            return f"{where} must be at least {schema['minimum']}, got {value}"
         if "maximum" in schema and value > schema["maximum"]:
-            return f"{where} must be <= {schema['maximum']}, got {value}"
+            return f"{where} must be at most {schema['maximum']}, got {value}"
     if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            return f"{where} must have at least {schema['minItems']} items"
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            return f"{where} must have at most {schema['maxItems']} items"
+        problem = _count_problem(where, len(value), schema, "minItems", "maxItems", "item")
+        if problem is not None:
+            return problem
         if "items" in schema:
             for i, item in enumerate(value):
                 problem = validate(schema["items"], item, f"{where}[{i}]")
@@ -431,6 +451,42 @@ def validate(schema: Schema, value: Any, where: str = "arguments") -> str | None
     if isinstance(value, dict) and "properties" in schema:
         return _validate_object(schema, value, where)
     return None
+
+
+#: How a JSON type is named in a sentence.
+_A = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+
+
+def _a(value: Any) -> str:
+    """The JSON type of ``value`` in a sentence: ``an integer``."""
+    kind = _json_type(value)
+    return _A.get(kind, kind)
+
+
+def _count_problem(
+    where: str, n: int, schema: Schema, least: str, most: str, unit: str
+) -> str | None:
+    """What is wrong with a length ``n`` (characters of a string, items of an array)."""
+    if n < schema.get(least, 0):
+        if n == 0:
+            return f"{where} must not be empty: give at least {_many(schema[least], unit)}"
+        return f"{where} must have at least {_many(schema[least], unit)}, got {n}"
+    if most in schema and n > schema[most]:
+        return f"{where} must have at most {_many(schema[most], unit)}, got {n}"
+    return None
+
+
+def _many(n: int, unit: str) -> str:
+    """``one item``, ``2 items``."""
+    return f"one {unit}" if n == 1 else f"{n} {unit}s"
 
 
 def _validate_object(schema: Schema, value: dict[str, Any], where: str) -> str | None:
@@ -523,7 +579,7 @@ def _parse(name: str, arguments: Any) -> dict[str, Any]:
             ) from None
     if not isinstance(arguments, Mapping):
         raise InvalidArgumentError(
-            f"{name}: the arguments must be a JSON object, got {_json_type(arguments)}"
+            f"{name}: the arguments must be a JSON object, got {_a(arguments)}"
         )
     if not all(isinstance(k, str) for k in arguments):
         raise InvalidArgumentError(f"{name}: argument names must be strings")
@@ -656,7 +712,7 @@ def call_tool(name: str, arguments: Any = None, *, role: str) -> Result:
     >>> call_tool("redis_exists", {"key": "nothing"}, role="planner")["exists"]
     False
     >>> call_tool("redis_exists", '{"key": 7}', role="planner")["error"]
-    'key must be string, got integer'
+    'key must be a string, got an integer'
     """
     call = _prepare(name, arguments, role)
     if not isinstance(call, _Call):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import operator
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -24,17 +26,67 @@ import redis.asyncio
 __all__ = ["Row", "mail_rows", "main", "run_all"]
 
 
+#: A target that can be checked: ``>= 15`` (a ratio, or the plain figure of a row without a
+#: raw side), ``<= 5`` (in the row's unit), ``< 20 ms`` (the roleredis figure, in that unit).
+_TARGET = re.compile(r"^\s*(>=|<=|>|<)\s*([0-9]+(?:\.[0-9]+)?)\s*(\S+)?\s*$")
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
 @dataclass
 class Row:
     name: str
     ours: float  # operations per second
     raw: float | None  # operations per second, or None for a plain measurement
+    #: ``>= 15`` etc. (see :data:`_TARGET`); anything else ("measured", "a few % of a call")
+    #: is shown, not checked
     target: str
     unit: str = "ops/s"
 
     @property
     def ratio(self) -> float | None:
         return self.ours / self.raw if self.raw else None
+
+    def _checked(self) -> tuple[float, str, float, str] | None:
+        """(the figure the target is about, the comparison, the bound, its unit), or None
+        for a target that is not a bound."""
+        found = _TARGET.match(self.target)
+        if found is None:
+            return None
+        op, bound, unit = found.group(1), float(found.group(2)), found.group(3)
+        if unit is None and self.ratio is not None:
+            return self.ratio, op, bound, "x"
+        return self.ours, op, bound, f" {unit or self.unit}"
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the row meets its target; None for a target that is not a bound.
+
+        >>> Row("f", 30.0, 2.0, ">= 15").met, Row("f", 20.0, 2.0, ">= 15").met
+        (True, False)
+        >>> Row("caller", 15.3, None, "<= 5", "us/call").met, Row("m", 1.0, None, "measured").met
+        (False, None)
+        """
+        checked = self._checked()
+        if checked is None:
+            return None
+        figure, op, bound, _ = checked
+        return _COMPARE[op](figure, bound)
+
+    @property
+    def verdict(self) -> str:
+        """``met``, ``MISSED (target >= 15x, got 10.00x)``, or "" (nothing to check)."""
+        checked = self._checked()
+        if checked is None:
+            return ""
+        figure, op, bound, unit = checked
+        if _COMPARE[op](figure, bound):
+            return "met"
+        return f"MISSED (target {op} {bound:g}{unit}, got {figure:,.2f}{unit})"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +96,7 @@ class Row:
             "ratio": round(self.ratio, 3) if self.ratio else None,
             "target": self.target,
             "unit": self.unit,
+            "met": self.met,
         }
 
 
@@ -821,9 +874,11 @@ def machine() -> str:
 
 
 def render(rows: list[Row]) -> str:
+    """The rows as a Markdown table, each checked target marked met or MISSED, and a last
+    line that counts the misses."""
     lines = [
-        "| benchmark | roleredis | raw redis-py | ratio | target |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| benchmark | roleredis | raw redis-py | ratio | target | verdict |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for row in rows:
         raw = ""
@@ -835,8 +890,26 @@ def render(rows: list[Row]) -> str:
             if row.unit in ("us/call", "ms")
             else f"{row.ours:,.0f} {row.unit}"
         )
-        lines.append(f"| {row.name} | {ours} | {raw} | {ratio} | {row.target} |")
+        verdict = f"**{row.verdict}**" if row.met is False else row.verdict
+        lines.append(f"| {row.name} | {ours} | {raw} | {ratio} | {row.target} | {verdict} |")
+    lines.append("")
+    lines.append(summary(rows))
     return "\n".join(lines)
+
+
+def summary(rows: list[Row]) -> str:
+    """How many checked targets the run missed, and which.
+
+    >>> summary([Row("a", 2.0, 1.0, ">= 1.5"), Row("b", 1.0, 1.0, ">= 1.5")])
+    'missed 1 of 2 targets: b'
+    >>> summary([Row("a", 2.0, 1.0, ">= 1.5"), Row("m", 1.0, None, "measured")])
+    'met every target (1 checked)'
+    """
+    checked = [row for row in rows if row.met is not None]
+    missed = [row.name for row in checked if row.met is False]
+    if not missed:
+        return f"met every target ({len(checked)} checked)"
+    return f"missed {len(missed)} of {len(checked)} targets: {'; '.join(missed)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -885,6 +958,7 @@ def _print(rows: list[Row], server_version: str, *, as_json: bool) -> None:
                     "machine": machine(),
                     "redis_server": server_version,
                     "results": [row.as_dict() for row in rows],
+                    "missed": [row.name for row in rows if row.met is False],
                 },
                 indent=2,
             )

@@ -131,7 +131,7 @@ def test_the_sdk_client_with_the_token_round_trips_every_tool(
     assert {tool.name: tool.input_schema for tool in listed} == {
         name: agent.input_schema(name) for name in agent.available()
     }
-    write = sdk.call("redis_write", {"key": "http:sdk", "value": {"a": 1}, "ttl": -1})
+    write = sdk.call("redis_write", {"key": "http:sdk", "value": {"a": 1}, "ttl": 60})
     assert write.structured_content["prefixed_key"] == "planner:http:sdk"
     assert sdk.call("redis_read", {"key": "http:sdk"}).structured_content["value"] == {"a": 1}
     assert sdk.call("redis_get_keys", {}).structured_content["keys"] == ["http:sdk"]

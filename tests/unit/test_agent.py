@@ -68,7 +68,7 @@ def stand_in(
 # --------------------------------------------------------------------------- the schemas
 
 
-@pytest.mark.parametrize("style", ["openai", "anthropic"])
+@pytest.mark.parametrize("style", ["openai", "openai_responses", "anthropic"])
 def test_every_schema_is_valid_json_schema_and_names_the_tools(style: str) -> None:
     found = roleredis.tool_schemas(style)  # type: ignore[arg-type]
     names = []
@@ -76,6 +76,9 @@ def test_every_schema_is_valid_json_schema_and_names_the_tools(style: str) -> No
         if style == "openai":
             assert definition["type"] == "function"
             definition = definition["function"]
+            schema = definition["parameters"]
+        elif style == "openai_responses":
+            assert definition["type"] == "function"
             schema = definition["parameters"]
         else:
             schema = definition["input_schema"]
@@ -114,12 +117,24 @@ def test_both_styles_carry_the_same_definitions() -> None:
     ] == anthropic
 
 
+def test_the_responses_api_shape_is_flat() -> None:
+    """OpenAI's Responses API takes ``{"type": "function", name, description, parameters}``
+    (no nested ``function``), the same definitions as Chat Completions'."""
+    chat = roleredis.tool_schemas("openai")
+    responses = roleredis.tool_schemas("openai_responses")
+    for flat in responses:
+        assert list(flat) == ["type", "name", "description", "parameters"]
+        assert flat["type"] == "function"
+    assert responses == [{"type": "function", **d["function"]} for d in chat]
+    assert roleredis.tool_schemas("openai_responses", ["redis_delete"]) == responses[3:4]
+
+
 def test_a_chosen_subset_in_the_order_asked() -> None:
     got = roleredis.tool_schemas("anthropic", tools=["redis_exists", "redis_write"])
     assert [d["name"] for d in got] == ["redis_exists", "redis_write"]
     with pytest.raises(ValueError, match="no agent tool 'redis_flush'"):
         roleredis.tool_schemas(tools=["redis_flush"])
-    with pytest.raises(ValueError, match="style"):
+    with pytest.raises(ValueError, match="'openai', 'openai_responses', 'anthropic'"):
         roleredis.tool_schemas("gemini")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         roleredis.tool_schemas(tools="redis_write")
@@ -141,8 +156,17 @@ def test_parameters_required_and_defaults_come_from_the_signature(name: str) -> 
 
 @pytest.mark.parametrize("name", agent.available())
 def test_descriptions_come_from_the_operation_table(name: str) -> None:
+    """The table's, unless the row has the model's own wording (the table's speaks of bytes,
+    which only Python can pass)."""
     row = next(op for op in roleredis.face.TABLE if op.tool == name)
-    assert agent.describe(name).startswith(row.description)
+    tool = next(t for t in agent.AGENT_TOOLS if t.name == name)
+    assert agent.describe(name).startswith(tool.description or row.description)
+    assert tool.description or "bytes" not in row.description
+
+
+@pytest.mark.parametrize("name", agent.available())
+def test_no_description_offers_a_model_what_it_cannot_send(name: str) -> None:
+    assert "bytes" not in agent.describe(name)
 
 
 def test_a_parameter_lights_up_when_the_tool_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,9 +268,9 @@ def test_the_validator_names_what_is_wrong() -> None:
     assert got == (
         "arguments: arguments 'role', 'ttl_s' are not accepted (accepted: key, value, ttl)"
     )
-    assert agent.validate(schema, {"key": 1, "value": 1}) == "key must be string, got integer"
+    assert agent.validate(schema, {"key": 1, "value": 1}) == "key must be a string, got an integer"
     assert agent.validate(schema, {"key": "k", "value": 1, "ttl": "60"}) == (
-        "ttl must be integer or null, got string"
+        "ttl must be an integer or null, got a string"
     )
 
 
@@ -288,15 +312,15 @@ def test_no_arguments_is_an_empty_object(monkeypatch: pytest.MonkeyPatch) -> Non
     ("arguments", "says"),
     [
         ("{key: 1}", "not valid JSON"),
-        ("[1, 2]", "must be a JSON object, got array"),
-        ('"k"', "must be a JSON object, got string"),
-        (42, "must be a JSON object, got integer"),
+        ("[1, 2]", "must be a JSON object, got an array"),
+        ('"k"', "must be a JSON object, got a string"),
+        (42, "must be a JSON object, got an integer"),
         ({"key": "k", "value": 1, "role": "other"}, "'role' is not accepted"),
         ({"key": "k", "value": 1, "encrypt": False}, "'encrypt' is not accepted"),
-        ({"key": ["k"], "value": 1}, "key must be string, got array"),
-        ({"key": "", "value": 1}, "key must have at least 1 characters"),
-        ({"key": "k", "value": 1, "ttl": True}, "ttl must be integer or null, got boolean"),
-        ({"key": "k", "value": 1, "ttl": -5}, "ttl must be >= -1"),
+        ({"key": ["k"], "value": 1}, "key must be a string, got an array"),
+        ({"key": "", "value": 1}, "key must not be empty: give at least one character"),
+        ({"key": "k", "value": 1, "ttl": True}, "ttl must be an integer or null, got a boolean"),
+        ({"key": "k", "value": 1, "ttl": -5}, "ttl must be at least 1, got -5"),
         ({"value": 1}, "missing required argument 'key'"),
     ],
 )

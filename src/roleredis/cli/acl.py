@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -148,9 +149,19 @@ def _change_grants(reader: str, reads: list[str], adding: bool, as_json: bool) -
         _fail_for_nodes(d.nodes, command)
 
 
+ReaderArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="READER",
+        help="The role given the read (it must have an ACL user: acl provision READER).",
+        show_default=False,
+    ),
+]
+
+
 @acl_app.command("grant")
 def acl_grant(
-    reader: RoleArg,
+    reader: ReaderArg,
     read: ReadOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -201,23 +212,39 @@ def acl_list(as_json: JsonFlag = False) -> None:
     elif not users:
         note("no role has an ACL user (roleredis acl provision ROLE)")
     else:
-        several = len(listing.nodes) > 1
-        table = Table()
-        columns = ("role", "user", "enabled", "keys", "reads", *(("nodes",) if several else ()))
-        for column in columns:
-            table.add_column(column)
-        for user in users:
-            table.add_row(
-                Text(user["role"]),
-                Text(user["username"]),
-                "yes" if user["enabled"] else "no",
-                Text(" ".join(user["keys"])),
-                Text(" ".join(user["grants"])),
-                *((f"{user['nodes']}/{user['nodes_total']}",) if several else ()),
-            )
-        console.print(table)
+        _print_users(users, several=len(listing.nodes) > 1)
         for what in listing.drift:  # whole lines, never cut by the table's width
             say(f"drift: {what}")
         if listing.drift:
             note("run 'roleredis acl provision ROLE' to even the nodes out")
     _fail_for_nodes(listing.nodes, "acl list")
+
+
+def _print_users(users: list[dict[str, Any]], *, several: bool) -> None:
+    """A table when it fits the terminal; else one block per user, each field on a line of
+    its own, whole (a long role name is never cut, nor folded inside a narrow column)."""
+    names = ("role", "user", "enabled", "keys", "reads", *(("nodes",) if several else ()))
+    rows = [
+        (
+            user["role"],
+            user["username"],
+            "yes" if user["enabled"] else "no",
+            " ".join(user["keys"]),
+            " ".join(user["grants"]),
+            *((f"{user['nodes']}/{user['nodes_total']}",) if several else ()),
+        )
+        for user in users
+    ]
+    table = Table()
+    for name in names:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*map(Text, row))
+    unbounded = console.options.update_width(1_000_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    for row in rows:
+        say(Text(f"role {row[0]}", style="bold"))
+        for name, value in zip(names[1:], row[1:], strict=True):
+            say(Text(f"  {name + ':':<8} {value or '-'}"))

@@ -8,6 +8,7 @@ The commands live in the modules of their group and register themselves on :data
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import sys
@@ -17,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 import typer.main
+from rich.markup import escape
 
 from .. import __version__, runtime
 from ..config import Settings, is_configured, load_settings
@@ -34,6 +36,7 @@ __all__ = [
     "KeyArg",
     "RoleArg",
     "app",
+    "command",
     "connecting",
     "exit_code_for",
     "main",
@@ -63,6 +66,7 @@ app = typer.Typer(
     ),
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # help texts are escaped (see plain_help): nothing is markup
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -290,6 +294,77 @@ def source_for_humans(source: str) -> str:
     )
 
 
+# --------------------------------------------------------------------------- help text
+
+
+def command() -> Any:
+    """The click command of :data:`app`, its help made plain (see :func:`plain_help`)."""
+    root = typer.main.get_command(app)
+    plain_help(root)
+    return root
+
+
+def plain_help(command: Any, parent: Any = None) -> None:
+    """Make the help of ``command`` and its subcommands read as written, everywhere at once:
+
+    - docstrings and help= texts are paragraphs: their line breaks (kept by Typer after the
+      first paragraph) are joined, so the terminal wraps them, not the source's width;
+    - nothing in them is rich markup (``pip install "roleredis[mcp]"`` keeps its ``[mcp]``);
+    - a flag shows no type (Typer 0.29 shows ``<bool>``), an option without a metavar shows
+      its name in capitals (not ``<str>``, ``<list[str]>``, ``<int range>``), and an argument
+      its name alone (not ``ROLE <str>``).
+    """
+    # as a run makes it: the help option's names (-h, --help) come from the context settings
+    ctx = typer.Context(
+        command, parent=parent, info_name=command.name, **(command.context_settings or {})
+    )
+    for name in ("help", "short_help", "epilog"):
+        text = getattr(command, name, None)
+        if text:
+            setattr(command, name, escape(unwrap(text)))
+    for param in command.get_params(ctx):  # the -h/--help option too
+        if getattr(param, "help", None):
+            param.help = escape(unwrap(param.help))
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+        elif param.metavar is None and param.name:
+            param.metavar = param.name.upper()
+        if param.param_type_name == "argument":  # its metavar is its name: no <str> after it
+            param.display_type_rich = _no_type
+    for child in getattr(command, "commands", {}).values():
+        plain_help(child, ctx)
+
+
+def _no_type(ctx: Any) -> None:
+    """An argument's type, as shown in help (Typer 0.29 shows ``<str>``): none."""
+
+
+_BULLETS = ("* ", "- ")
+
+
+def unwrap(text: str) -> str:
+    r"""``text`` with the line breaks inside each paragraph joined (a bullet line, and a
+    paragraph marked ``\b`` as click does, keep theirs).
+
+    >>> unwrap("One paragraph\n  on two lines.\n\n* a\n* b\n  more")
+    'One paragraph on two lines.\n\n* a\n* b more'
+    """
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        if paragraph.startswith("\b"):
+            paragraphs.append(paragraph)
+            continue
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            line = line.strip()
+            if lines and not line.startswith(_BULLETS):
+                lines[-1] = f"{lines[-1]} {line}"
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -340,10 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: list[str]) -> int:
     State.bare = not args
-    command: Callable[..., Any] = typer.main.get_command(app).main
+    run: Callable[..., Any] = command().main
     with _library_logs_quiet():
         try:
-            returned = command(args=args, prog_name="roleredis", standalone_mode=False)
+            returned = run(args=args, prog_name="roleredis", standalone_mode=False)
         except (Exception, KeyboardInterrupt) as exc:
             return ended(exc)
     return returned if isinstance(returned, int) else EXIT_OK

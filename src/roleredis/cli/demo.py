@@ -72,9 +72,14 @@ def _demo_over_mcp(as_json: bool) -> None:
 @app.command()
 def bench(
     scale: Annotated[
-        float, typer.Option("--scale", min=0.001, help="Work per benchmark (1.0 = full).")
+        float,
+        typer.Option(
+            "--scale", metavar="FACTOR", min=0.001, help="Work per benchmark (1.0 = full)."
+        ),
     ] = 1.0,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Best of N rounds.")] = 3,
+    rounds: Annotated[
+        int, typer.Option("--rounds", metavar="N", min=1, help="Best of N rounds.")
+    ] = 3,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the benchmarks (roleredis against raw redis-py) on a throwaway redis-server.

@@ -31,10 +31,23 @@ _HEALTH_FIELDS = (
 )
 
 
+#: What a value the check did not give (None) shows as.
+MISSING = "-"
+
+
 def _inline(value: Any) -> str:
+    """A value of the check's result on one line: a dict as ``name value, ...`` without its
+    None entries, None as ``-``, never Python's ``None``.
+
+    >>> _inline({"state": "closed", "consecutive_failures": 0, "open_since": None})
+    'state closed, consecutive failures 0'
+    >>> _inline(None), _inline({"last_error": None})
+    ('-', '-')
+    """
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_inline(v)}" for k, v in value.items())
-    return str(value)
+        shown = [f"{k.replace('_', ' ')} {_inline(v)}" for k, v in value.items() if v is not None]
+        return ", ".join(shown) or MISSING
+    return MISSING if value is None else str(value)
 
 
 @app.command()
@@ -82,12 +95,12 @@ def health(
         ("server", f"{server} at {where(settings)}"),
         ("nodes", _nodes_line(result)),
         ("latency", f"{result['latency_ms']} ms"),
-        ("memory used", str(result.get("used_memory_human") or "n/a")),
-        ("probe role", str(result.get("role"))),
+        ("memory used", _inline(result.get("used_memory_human") or "n/a")),
+        ("probe role", _inline(result.get("role"))),
         (
             "pool",
             f"{pool.get('in_use', 0)} in use, {pool.get('idle', 0)} idle, "
-            f"at most {pool.get('max', '?')}",
+            f"at most {_inline(pool.get('max'))}",
         ),
         (
             "background",
