@@ -47,8 +47,9 @@ __all__ = [
     "validate_pattern",
 ]
 
-#: What a pattern may not hold: whitespace splits ACL rules, parentheses open selectors.
-_FORBIDDEN = re.compile(r"[\s()]")
+#: What a pattern may not hold: whitespace splits ACL rules, parentheses open selectors, and a
+#: control character (NUL and the rest) is no part of a key name anyone types.
+_FORBIDDEN = re.compile(r"[\s()\x00-\x1f\x7f-\x9f]")
 
 
 def validate_pattern(pattern: Any) -> str:
@@ -64,10 +65,16 @@ def validate_pattern(pattern: Any) -> str:
         raise InvalidArgumentError("the pattern is empty; use '*' for every key of the owner")
     bad = _FORBIDDEN.search(pattern)
     if bad is not None:
-        what = "whitespace" if bad.group().isspace() else repr(bad.group())
+        char = bad.group()
+        if char.isspace():
+            what = "whitespace"
+        elif char.isprintable():
+            what = repr(char)
+        else:
+            what = f"a control character (U+{ord(char):04X})"
         raise InvalidArgumentError(
             f"pattern {pattern[:80]!r} holds {what}, which an ACL rule cannot carry; "
-            "use a glob without spaces or parentheses"
+            "use a glob without spaces, parentheses or control characters"
         )
     return pattern
 
