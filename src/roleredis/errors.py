@@ -37,6 +37,7 @@ __all__ = [
     "RoleRedisError",
     "SerializationError",
     "TimeoutError",
+    "acl_refused",
     "forget_secrets",
     "map_redis_errors",
     "refusal",
@@ -291,6 +292,15 @@ _HINTS: tuple[
     ),
     (
         PermissionDeniedError,
+        # the server's own words (Redis 6 and later; before 6), not redis-py's
+        r"called without any password configured|no password is set",
+        None,
+        "a password was given, but the server{at} has none (no requirepass, no ACL password "
+        "for the default user): unset REDIS_PASSWORD (and any password in REDIS_URL or "
+        "config.yaml), or set a password on the server",
+    ),
+    (
+        PermissionDeniedError,
         r"WRONGPASS|invalid username-password pair|invalid password|Invalid Username or Password",
         None,
         "authentication failed{at}: check REDIS_PASSWORD and REDIS_USERNAME",
@@ -368,6 +378,20 @@ def _hint_applies(
     test: str | Callable[[BaseException], bool], exc: BaseException, text: str
 ) -> bool:
     return test(exc) if callable(test) else _matches(test, text)
+
+
+def acl_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is the server's ACL refusal of a command or a key (NOPERM), not a failed
+    login.
+
+    >>> acl_refused(refusal("NOPERM No permissions to access a key"))
+    True
+    >>> acl_refused(translate(rex.AuthenticationError("WRONGPASS invalid password")))
+    False
+    """
+    return any(isinstance(link, rex.NoPermissionError) for link in _chain(exc)) or (
+        "refused: NOPERM" in str(exc)  # the server's error code, as refusal() writes it
+    )
 
 
 def refusal(reply: str | BaseException) -> RoleRedisError:

@@ -27,17 +27,20 @@ owner's prefix (``%R~alpha:shared:*``). Everything here is I/O-free.
 from __future__ import annotations
 
 import dataclasses
+import os.path
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigError, InvalidArgumentError
 from .index import glob_match
-from .keys import raw_key, validate_role
+from .keys import escape_glob, raw_key, validate_role
 
 __all__ = [
     "Grant",
     "Sharing",
+    "acl_refusal",
     "allows",
     "configured",
     "matches",
@@ -195,4 +198,26 @@ def refusal(reader: str, owner: str, key: str | None = None) -> str:
     return (
         f"role {reader!r} has no grant to read {what}: add {example!r} (or a pattern that "
         f"matches it) to sharing: {reader}: read: in config.yaml"
+    )
+
+
+def acl_refusal(reader: str, owner: str, keys: Iterable[str], detail: str) -> str:
+    """The message of a granted read the server's ACL refused (``detail``: the server's
+    refusal): which grant is missing and the command that adds it.
+
+    >>> print(acl_refusal("beta", "alpha", ["report"], "NOPERM ...").split(": ", 1)[1][:64])
+    an admin can allow it with `roleredis acl grant beta --read alph
+    """
+    wanted = list(keys)
+    if len(wanted) == 1:
+        what, pattern = f"{owner}'s key {wanted[0]!r}", escape_glob(wanted[0])
+    else:
+        shown = ", ".join(repr(k) for k in wanted[:3]) + (", ..." if len(wanted) > 3 else "")
+        prefix = os.path.commonprefix(wanted)  # noqa: RUF071 (a key prefix, not a path)
+        what = f"{owner}'s keys {shown}"
+        pattern = escape_glob(prefix) + "*" if prefix else "PATTERN"
+    line = f"roleredis acl grant {shlex.quote(reader)} --read {shlex.quote(f'{owner}:{pattern}')}"
+    return (
+        f"role {reader!r} has no grant to read {what}: an admin can allow it with `{line}` "
+        f"(or a pattern that matches it) ({detail})"
     )
