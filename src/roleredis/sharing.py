@@ -210,11 +210,11 @@ def acl_refusal(reader: str, owner: str, keys: Iterable[str], detail: str) -> st
     """
     wanted = list(keys)
     if len(wanted) == 1:
-        what, pattern = f"{owner}'s key {wanted[0]!r}", escape_glob(wanted[0])
+        what, pattern = f"key {wanted[0]!r} of role {owner!r}", escape_glob(wanted[0])
     else:
         shown = ", ".join(repr(k) for k in wanted[:3]) + (", ..." if len(wanted) > 3 else "")
         prefix = os.path.commonprefix(wanted)  # noqa: RUF071 (a key prefix, not a path)
-        what = f"{owner}'s keys {shown}"
+        what = f"keys {shown} of role {owner!r}"
         pattern = escape_glob(prefix) + "*" if prefix else "PATTERN"
     line = f"roleredis acl grant {shlex.quote(reader)} --read {shlex.quote(f'{owner}:{pattern}')}"
     return (
