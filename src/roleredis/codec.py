@@ -162,6 +162,21 @@ def encode(value: Any) -> bytes:
         raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
 
 
+def size_floor(value: Any) -> int:
+    """A cheap lower bound of ``len(encode(value))``, found without encoding: a str's JSON is
+    at least its length plus two quotes (each character one UTF-8 byte or more), bytes are
+    their length plus the envelope's header; 0 for anything else.
+
+    >>> size_floor("abc") <= len(encode("abc")), size_floor(b"ab") == len(encode(b"ab"))
+    (True, True)
+    """
+    if type(value) is bytes:
+        return len(_BYTES_HEADER) + len(value)
+    if type(value) is str:
+        return len(value) + 2
+    return 0
+
+
 def jsonable(value: Any) -> Any:
     """``json.dumps``'s ``default`` for results sent to clients that take JSON only (MCP,
     function calling): bytes become ``{"bytes_base64": ...}``.
@@ -296,6 +311,15 @@ class Codec:
                 )
             data = _SEALED_HEADER + self.keyring.seal(data, raw_key(full_key))
         return data
+
+    def stored_floor(self, value: Any) -> int:
+        """A lower bound of the stored size of ``value``, without encoding it: compression may
+        shrink a value (then 0: nothing is known before compressing), sealing only grows it.
+
+        >>> Codec().stored_floor("x" * 100), Codec(compression_threshold=64).stored_floor("x")
+        (102, 0)
+        """
+        return 0 if self.compression_threshold is not None else size_floor(value)
 
     def decode(self, data: bytes, full_key: str) -> Any:
         """The value of stored ``data``; SerializationError if an envelope does not open."""

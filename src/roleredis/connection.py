@@ -445,7 +445,9 @@ def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
         return [(str(info["host"]), int(info["port"] or 0), "primary")]
     kwargs = _deployment_kwargs(settings, topology)
     if topology.kind == "sentinel":
-        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        service = str(topology.service_name)  # a sentinel deployment always names it
+        # redis-py 8.1 leaves Sentinel untyped, 8.2 types it: an ignore one needs, the other not
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             list(topology.nodes),
             sentinel_kwargs={
                 "socket_connect_timeout": settings.socket_connect_timeout,
@@ -454,8 +456,8 @@ def node_addresses(settings: Settings) -> list[tuple[str, int, str]]:
             },
         )
         try:
-            host, port = sentinel.discover_master(topology.service_name)  # type: ignore[no-untyped-call]
-            replicas = sentinel.discover_slaves(topology.service_name)  # type: ignore[no-untyped-call]
+            host, port = sentinel.discover_master(service)  # type: ignore[no-untyped-call, unused-ignore]
+            replicas = sentinel.discover_slaves(service)  # type: ignore[no-untyped-call, unused-ignore]
         finally:
             for client in sentinel.sentinels:
                 client.close()

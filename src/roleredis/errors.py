@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+import ssl
+from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar
 
 import hiredis
@@ -36,6 +37,7 @@ __all__ = [
     "RoleRedisError",
     "SerializationError",
     "TimeoutError",
+    "acl_refused",
     "forget_secrets",
     "map_redis_errors",
     "refusal",
@@ -243,15 +245,59 @@ _EXCEPTION_MAP: tuple[tuple[_ExcTypes, str | None, type[RoleRedisError], str], .
     (rex.ResponseError, None, InternalError, "Redis error: {text}"),
 )
 
-# How to fix it: (our class, a pattern the backend's text must match, only over TLS (True),
-# only without (False) or either (None), the hint). The first match is added to the message.
-_HINTS: tuple[tuple[type[RoleRedisError], str, bool | None, str], ...] = (
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions under it (its ``__cause__`` or ``__context__``, and theirs)."""
+    yield exc
+    seen = {id(exc)}
+    link = exc.__cause__ or exc.__context__
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+def _tls_ended_by_server(exc: BaseException) -> bool:
+    """Whether a TLS connection was made and then ended by the server: a TLS alert or EOF, a
+    reset, a broken pipe, or redis-py's own "closed" error with no OS error under it (the
+    transport was already closing). Not a connection refused, a name not found, an unreachable
+    host or a timeout (no connection was made), nor a server certificate the client rejected
+    (the client ended it; that message says "certificate verify failed")."""
+    if not isinstance(exc, (rex.ConnectionError, ConnectionError)) or isinstance(
+        exc, rex.TimeoutError
+    ):
+        return False
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return False
+        if isinstance(cause, (ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            return True
+        if isinstance(cause, OSError):  # refused, unreachable, unknown name, timed out
+            return False
+    return True
+
+
+# How to fix it: (our class, a pattern the backend's text must match or a test of the backend's
+# exception, only over TLS (True), only without (False) or either (None), the hint). The first
+# match is added to the message.
+_HINTS: tuple[
+    tuple[type[RoleRedisError], str | Callable[[BaseException], bool], bool | None, str], ...
+] = (
     (
         PermissionDeniedError,
         r"NOAUTH|HELLO must be called with the client already authenticated",
         None,
         "the server{at} requires a password: set REDIS_PASSWORD (and REDIS_USERNAME for an "
         "ACL user other than default)",
+    ),
+    (
+        PermissionDeniedError,
+        # the server's own words (Redis 6 and later; before 6), not redis-py's
+        r"called without any password configured|no password is set",
+        None,
+        "a password was given, but the server{at} has none (no requirepass, no ACL password "
+        "for the default user): unset REDIS_PASSWORD (and any password in REDIS_URL or "
+        "config.yaml), or set a password on the server",
     ),
     (
         PermissionDeniedError,
@@ -278,14 +324,16 @@ _HINTS: tuple[tuple[type[RoleRedisError], str, bool | None, str], ...] = (
     ),
     (
         ConnectionFailedError,
-        r"EOF occurred in violation of protocol|Connection reset by peer|"
-        r"tlsv13 alert certificate required|sslv3 alert|alert unknown ca|"
-        r"Connection closed by server",
+        # what redis-py's own text says changes between its versions (8.2's asyncio client
+        # says "Connection closed by the server before write"): the test is on the exception
+        # types under the error, never on its wording
+        _tls_ended_by_server,
         True,
         # TLS 1.3 checks the client certificate after the client's side of the handshake, so a
         # refused one shows as a failed first write or read
-        "over TLS this usually means the server requires a client certificate "
-        "(connection.ssl_certfile / ssl_keyfile) or does not trust the one given",
+        "the server{at} ended the TLS connection (during the handshake or the first write); "
+        "this usually means it requires a client certificate (connection.ssl_certfile / "
+        "ssl_keyfile) or does not trust the one given",
     ),
     (
         ConnectionFailedError,
@@ -324,6 +372,26 @@ def _needed_command_hint(text: str) -> str:
 
 def _matches(pattern: str | None, text: str) -> bool:
     return pattern is None or re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def _hint_applies(
+    test: str | Callable[[BaseException], bool], exc: BaseException, text: str
+) -> bool:
+    return test(exc) if callable(test) else _matches(test, text)
+
+
+def acl_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is the server's ACL refusal of a command or a key (NOPERM), not a failed
+    login.
+
+    >>> acl_refused(refusal("NOPERM No permissions to access a key"))
+    True
+    >>> acl_refused(translate(rex.AuthenticationError("WRONGPASS invalid password")))
+    False
+    """
+    return any(isinstance(link, rex.NoPermissionError) for link in _chain(exc)) or (
+        "refused: NOPERM" in str(exc)  # the server's error code, as refusal() writes it
+    )
 
 
 def refusal(reply: str | BaseException) -> RoleRedisError:
@@ -371,11 +439,11 @@ def translate(
             break
     if result is None:
         result = InternalError(f"unexpected {type(exc).__name__}: {text}")
-    for cls, pattern, over_tls, hint in _HINTS:
+    for cls, test, over_tls, hint in _HINTS:
         if (
             type(result) is cls
             and (over_tls is None or over_tls is tls)
-            and _matches(pattern, text)
+            and _hint_applies(test, exc, text)
         ):
             result = cls(f"{str(result).rstrip('.')}; {hint.format(at=at)}")
             break

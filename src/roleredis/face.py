@@ -93,6 +93,9 @@ class Operation:
     reports_pool: bool = False
     #: whether the call takes a role (redis_flush does not)
     has_role: bool = True
+    #: a call without a role that falls back to the default role warns once (a role's data
+    #: access under the wrong name); False for a call that is no role's data access (health)
+    warns_default_role: bool = True
     #: it takes ``from_role=OWNER`` (a granted read of another role's keys): its results,
     #: success or failure, then carry ``role`` (the caller) and ``from_role`` (the owner)
     reads_from: bool = False
@@ -300,6 +303,7 @@ HEALTH_CHECK = Operation(
     fallback={"connected": False},
     finish=_with_breaker,
     reports_pool=True,
+    warns_default_role=False,
 )
 CLEAR_ROLE_DATA = Operation(
     "clear_role_data",
@@ -588,7 +592,11 @@ def call(
     started = time.perf_counter()
     store: RoleStore | None = None
     try:
-        store = store_for(role)
+        if op.warns_default_role:
+            store = store_for(role)
+        else:
+            with roles.without_default_warning():
+                store = store_for(role)
         if op.run is not None:
             outcome = op.run(store, args, kwargs)
         else:
@@ -637,7 +645,11 @@ def call_async(
     the caller's frame is gone); return the coroutine that does the rest and never raises."""
     started = time.perf_counter()
     try:
-        store = async_store(role, skip=_ASYNC_CALLER)
+        if op.warns_default_role:
+            store = async_store(role, skip=_ASYNC_CALLER)
+        else:
+            with roles.without_default_warning():
+                store = async_store(role, skip=_ASYNC_CALLER)
     except Exception as exc:
         return _ready(op, _failed(op, exc, None, args, started), kwargs)
     return _run_async(op, store, args, kwargs, started)

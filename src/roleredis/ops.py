@@ -34,6 +34,7 @@ from .errors import (
     PermissionDeniedError,
     SerializationError,
     TimeoutError,
+    acl_refused,
 )
 from .keys import Keyspace, validate_role
 from .settings import MessagingSettings
@@ -129,14 +130,22 @@ class Scope:
         Measured on what is stored: the server closes the connection on a value over its
         proto-max-bulk-len instead of answering, so too big a value must never be sent.
         """
+        # a value already too big before encoding (compression off) is refused without the
+        # cost of encoding it (a 600 MB str took seconds and twice its size in memory)
+        floor = self.codec.stored_floor(value)
+        if floor > self.max_value_bytes:
+            raise self._too_big(full_key, f"at least {floor}")
         data = self.codec.encode(value, self.binding(full_key), encrypt)
         if len(data) > self.max_value_bytes:
-            raise InvalidArgumentError(
-                f"the value of {full_key!r} is {len(data)} bytes stored, over "
-                f"serialization.max_value_bytes ({self.max_value_bytes}); store it in pieces "
-                "or raise the setting (and the server's proto-max-bulk-len)"
-            )
+            raise self._too_big(full_key, str(len(data)))
         return data
+
+    def _too_big(self, full_key: str, size: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"the value of {full_key!r} is {size} bytes stored, over "
+            f"serialization.max_value_bytes ({self.max_value_bytes}); store it in pieces "
+            "or raise the setting (and the server's proto-max-bulk-len)"
+        )
 
     def binding(self, full_key: str) -> str:
         """What a sealed value is bound to: the key as the role names it (``weather:k``) in
@@ -341,6 +350,19 @@ def _granted(scope: Scope, keys: Iterable[str]) -> None:
             raise PermissionDeniedError(sharing.refusal(scope.reader, scope.role, key))
 
 
+def _as_reader(scope: Scope, keys: list[str], batch: list[Call]) -> Op[list[Any]]:
+    """Send ``batch``, a read of ``keys``: for a granted read (``scope.reader`` set), the
+    server's ACL refusal (NOPERM) says which grant is missing and how to add it."""
+    try:
+        return (yield batch)
+    except PermissionDeniedError as exc:
+        if scope.reader is None or not acl_refused(exc):
+            raise
+        raise PermissionDeniedError(
+            sharing.acl_refusal(scope.reader, scope.role, keys, str(exc))
+        ) from exc
+
+
 def read(scope: Scope, key: str, *, from_role: str | None = None) -> Op[Entry]:
     """The value and remaining TTL of ``key``; raises NotFoundError if it is missing.
 
@@ -349,7 +371,7 @@ def read(scope: Scope, key: str, *, from_role: str | None = None) -> Op[Entry]:
     scope = reading(scope, from_role)
     full = scope.keyspace.full_key(key)
     _granted(scope, (key,))
-    data, ttl = yield [("get", (full,)), ("ttl", (full,))]
+    data, ttl = yield from _as_reader(scope, [key], [("get", (full,)), ("ttl", (full,))])
     if data is None:
         raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
     return Entry(key, full, _decode(scope, data, full), _remaining(ttl))
@@ -378,7 +400,7 @@ def exists(scope: Scope, key: str, *, from_role: str | None = None) -> Op[bool]:
     scope = reading(scope, from_role)
     full = scope.keyspace.full_key(key)
     _granted(scope, (key,))
-    (count,) = yield [("exists", (full,))]
+    (count,) = yield from _as_reader(scope, [key], [("exists", (full,))])
     return bool(count)
 
 
@@ -621,7 +643,7 @@ def read_many(scope: Scope, keys: Iterable[str], *, from_role: str | None = None
     _granted(scope, wanted)
     if not fulls:
         return ReadMany({}, [])
-    (datas,) = yield [("mget", (fulls,))]
+    (datas,) = yield from _as_reader(scope, wanted, [("mget", (fulls,))])
     values: dict[str, Any] = {}
     missing: list[str] = []
     for key, full, data in zip(wanted, fulls, datas, strict=True):

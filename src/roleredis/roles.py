@@ -58,6 +58,10 @@ _MAX_DEPTH = 200
 _by_file: dict[str, str] = {}
 _MAX_FILES = 100_000
 _warned_default = False
+#: True inside :func:`without_default_warning`: a call that is no role's data access
+_unwarned: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "roleredis_unwarned", default=False
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
@@ -144,7 +148,7 @@ def current(explicit: str | None = None, settings: Settings | None = None, skip:
     if found:
         return found
     global _warned_default
-    if not _warned_default:
+    if not _warned_default and not _unwarned.get():
         _warned_default = True
         log.warning(
             "no role given or detected; using the default role %r. Pass role=, use "
@@ -275,6 +279,18 @@ def _scoped(role: str) -> Iterator[None]:
         yield
     finally:
         _acting.reset(token)
+
+
+@contextmanager
+def without_default_warning() -> Iterator[None]:
+    """Resolve roles inside without the default-role warning: for a call that touches no
+    role's data (a health check's probe keys), falling back to the default role is no mistake
+    worth a warning. The warning stays due for the next call that is a role's data access."""
+    token = _unwarned.set(True)
+    try:
+        yield
+    finally:
+        _unwarned.reset(token)
 
 
 def forget_warning(forked: bool = False) -> None:

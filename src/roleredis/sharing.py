@@ -27,17 +27,20 @@ owner's prefix (``%R~alpha:shared:*``). Everything here is I/O-free.
 from __future__ import annotations
 
 import dataclasses
+import os.path
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .errors import ConfigError, InvalidArgumentError
 from .index import glob_match
-from .keys import raw_key, validate_role
+from .keys import escape_glob, raw_key, validate_role
 
 __all__ = [
     "Grant",
     "Sharing",
+    "acl_refusal",
     "allows",
     "configured",
     "matches",
@@ -47,8 +50,9 @@ __all__ = [
     "validate_pattern",
 ]
 
-#: What a pattern may not hold: whitespace splits ACL rules, parentheses open selectors.
-_FORBIDDEN = re.compile(r"[\s()]")
+#: What a pattern may not hold: whitespace splits ACL rules, parentheses open selectors, and a
+#: control character (NUL and the rest) is no part of a key name anyone types.
+_FORBIDDEN = re.compile(r"[\s()\x00-\x1f\x7f-\x9f]")
 
 
 def validate_pattern(pattern: Any) -> str:
@@ -64,10 +68,16 @@ def validate_pattern(pattern: Any) -> str:
         raise InvalidArgumentError("the pattern is empty; use '*' for every key of the owner")
     bad = _FORBIDDEN.search(pattern)
     if bad is not None:
-        what = "whitespace" if bad.group().isspace() else repr(bad.group())
+        char = bad.group()
+        if char.isspace():
+            what = "whitespace"
+        elif char.isprintable():
+            what = repr(char)
+        else:
+            what = f"a control character (U+{ord(char):04X})"
         raise InvalidArgumentError(
             f"pattern {pattern[:80]!r} holds {what}, which an ACL rule cannot carry; "
-            "use a glob without spaces or parentheses"
+            "use a glob without spaces, parentheses or control characters"
         )
     return pattern
 
@@ -188,4 +198,26 @@ def refusal(reader: str, owner: str, key: str | None = None) -> str:
     return (
         f"role {reader!r} has no grant to read {what}: add {example!r} (or a pattern that "
         f"matches it) to sharing: {reader}: read: in config.yaml"
+    )
+
+
+def acl_refusal(reader: str, owner: str, keys: Iterable[str], detail: str) -> str:
+    """The message of a granted read the server's ACL refused (``detail``: the server's
+    refusal): which grant is missing and the command that adds it.
+
+    >>> print(acl_refusal("beta", "alpha", ["report"], "NOPERM ...").split(": ", 1)[1][:64])
+    an admin can allow it with `roleredis acl grant beta --read alph
+    """
+    wanted = list(keys)
+    if len(wanted) == 1:
+        what, pattern = f"key {wanted[0]!r} of role {owner!r}", escape_glob(wanted[0])
+    else:
+        shown = ", ".join(repr(k) for k in wanted[:3]) + (", ..." if len(wanted) > 3 else "")
+        prefix = os.path.commonprefix(wanted)  # noqa: RUF071 (a key prefix, not a path)
+        what = f"keys {shown} of role {owner!r}"
+        pattern = escape_glob(prefix) + "*" if prefix else "PATTERN"
+    line = f"roleredis acl grant {shlex.quote(reader)} --read {shlex.quote(f'{owner}:{pattern}')}"
+    return (
+        f"role {reader!r} has no grant to read {what}: an admin can allow it with `{line}` "
+        f"(or a pattern that matches it) ({detail})"
     )

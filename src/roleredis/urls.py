@@ -149,6 +149,14 @@ def redact_url(url: str) -> str:
     return rebuilt
 
 
+#: what a URL of each one-server scheme looks like, for the messages that refuse one
+URL_SHAPES = {
+    "redis": "redis://[[username]:password@]host[:port][/db], e.g. redis://localhost:6379/0",
+    "rediss": "rediss://[[username]:password@]host[:port][/db], e.g. rediss://cache:6380/0",
+    "unix": "unix:///path/to/redis.sock[?db=N], e.g. unix:///run/redis/redis.sock?db=0",
+}
+
+
 def url_parts(url: str) -> dict[str, Any]:
     """host, port, db, username and password as given by a Redis URL (None where absent).
 
@@ -169,15 +177,30 @@ def url_parts(url: str) -> dict[str, Any]:
         parts = urlsplit(url)
     except ValueError as exc:
         raise ConfigError(f"invalid Redis URL: {exc}") from None
+    shape = URL_SHAPES.get(parts.scheme)
+    expected = f" (expected {shape})" if shape else ""
+    if parts.scheme in ("redis", "rediss") and not url[len(parts.scheme) + 1 :].startswith("//"):
+        # redis:/localhost: urlsplit takes "localhost" for the path, i.e. the db
+        raise ConfigError(
+            f"invalid Redis URL {redact_url(url)!r}: '//' missing after '{parts.scheme}:'{expected}"
+        )
     query = dict(parse_qsl(parts.query))
     db: Any = query.get("db")
     if db is None and parts.scheme != "unix" and parts.path.strip("/"):
         db = parts.path.strip("/")
     try:
         port = parts.port
+    except ValueError:
+        raise ConfigError(
+            f"invalid Redis URL {redact_url(url)!r}: the port is not a number from 0 to "
+            f"65535{expected}"
+        ) from None
+    try:
         db = int(db) if db is not None else None
-    except ValueError as exc:
-        raise ConfigError(f"invalid Redis URL {redact_url(url)!r}: {exc}") from None
+    except ValueError:
+        raise ConfigError(
+            f"invalid Redis URL {redact_url(url)!r}: the db {db!r} is not a number{expected}"
+        ) from None
     return {
         "host": parts.path if parts.scheme == "unix" else parts.hostname,
         "port": port,
