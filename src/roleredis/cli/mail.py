@@ -35,8 +35,9 @@ def mail(
     as_json: JsonFlag = False,
 ) -> None:
     """Show ROLE's mail: per sender, the unacknowledged messages (delivered or not; "N+":
-    at least N), those delivered and not acknowledged (pending), the oldest pending one with its idle time and
-    deliveries; then the dead letters. With --replay, put the dead letters back first.
+    at least N), those delivered and not acknowledged (pending), the oldest pending one with
+    its idle time and deliveries; then the dead letters. With --replay, put the dead letters
+    back first.
     """
     connecting("mail", role)
     store = RoleStore(role)
