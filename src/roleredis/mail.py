@@ -102,7 +102,8 @@ GROUP = "inbox"
 #: The longest a blocking read waits on the server in one round trip (seconds): between
 #: slices the connection goes back to the pool and the senders set is read again.
 SLICE = 1.0
-#: How often (seconds) the senders set is read again, and idle mail claimed, at most.
+#: How often (seconds) a pass over the senders set starts (at once after one that met names
+#: without a channel; see _discover), and idle mail is claimed, at most.
 DISCOVERY_EVERY = 1.0
 #: How often (seconds) a sender adds its name to a recipient's senders set again, at most (a
 #: set that was deleted is filled again within this time).
