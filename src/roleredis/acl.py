@@ -118,7 +118,9 @@ _CONNECTION = frozenset({"hello", "echo", "client|setname", "client|id", "ping",
 #: without it).
 #: The role's key index (key_management.index), on its internal keys only.
 _INDEX = frozenset({"zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore", "pttl"})
-COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX))
+#: ``roleredis mail ROLE`` (roleredis.mail.status): a channel's group, for its unread count.
+_MAIL_STATUS = frozenset({"xinfo|groups"})
+COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX | _MAIL_STATUS))
 #: Granted only for a database other than 0: redis-py selects it on every connect.
 SELECT = "select"
 #: Granted only in a Cluster: what redis-py's cluster client sends to learn the command table

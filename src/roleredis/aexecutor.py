@@ -44,7 +44,7 @@ from .connection import Route, aclose_client, build_async_client, describe, rout
 from .errors import refusal
 from .executor import Call, pack, rewaited, tell_breaker, to_wire, waiting_places
 from .internals import PoolExhausted, stream_writer
-from .ops import READABLE, Batch
+from .ops import READABLE, Batch, Lenient
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
@@ -171,8 +171,8 @@ class AsyncExecutor:
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, rex.ResponseError):
-                if batch[i][0] == READABLE:  # the refusal is the reply
-                    replies[i] = refusal(reply)
+                if batch[i][0] == READABLE or type(batch[i][0]) is Lenient:
+                    replies[i] = refusal(reply)  # the error is the reply
                 else:
                     failed = failed or reply
                 continue

@@ -82,13 +82,17 @@ class Published:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Event:
     """One event as read: ``sender`` is the role whose stream it is in (the publisher), ``at``
-    the server's time of publishing (seconds since the epoch, from the id)."""
+    the server's time of publishing (seconds since the epoch, from the id). ``error``: why
+    the entry is not an event roleredis can read (written by the publisher's own commands or
+    another client: no ``event`` field, a value that does not decode); ``value`` is None then.
+    A read never fails for such an entry: it is given with the others, and read past."""
 
     id: str
     sender: str
     topic: str
     value: Any
     at: float
+    error: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -216,21 +220,19 @@ def read_events(
 def _event(scope: Scope, sender: str, topic: str, stream: str, entry: Any) -> Event:
     raw_id, fields = entry
     event_id = _text(raw_id)
+    millis = int(event_id.partition("-")[0])
     data = _field(fields)
     if data is None:
-        raise SerializationError(
-            f"event {event_id} of {stream!r} has no {FIELD!r} field (written by another "
-            f"client?); read after={event_id!r} to skip it"
+        error = (
+            f"event {event_id} of {stream!r} has no {FIELD!r} field (written by another client?)"
         )
+        return Event(event_id, sender, topic, None, millis / 1000, error)
     if isinstance(data, str):  # a client made with decode_responses=True
         data = data.encode("utf-8")
     try:
         value = scope.codec.decode(data, stream)
     except SerializationError as exc:
-        raise SerializationError(
-            f"event {event_id} of {stream!r}: {exc}; read after={event_id!r} to skip it"
-        ) from None
-    millis = int(event_id.partition("-")[0])
+        return Event(event_id, sender, topic, None, millis / 1000, f"event {event_id}: {exc}")
     return Event(event_id, sender, topic, value, millis / 1000)
 
 

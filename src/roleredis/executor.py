@@ -46,7 +46,7 @@ from .connection import route_for
 from .errors import RoleRedisError, refusal
 from .internals import check_out, connected_socket, is_plain_socket
 from .keys import raw_key
-from .ops import READABLE, Batch
+from .ops import READABLE, Batch, Lenient
 from .retry import (
     SYNC_BACKOFF,
     ConnectionDropped,
@@ -324,8 +324,8 @@ class SyncExecutor:
         callbacks = self._callbacks
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, hiredis.ReplyError):
-                if batch[i][0] == READABLE:  # the refusal is the reply
-                    replies[i] = refusal(str(reply))
+                if batch[i][0] == READABLE or type(batch[i][0]) is Lenient:
+                    replies[i] = refusal(str(reply))  # the error is the reply
                     continue
                 raise rex.ResponseError(str(reply))
             callback = callbacks.get(command[0])

@@ -405,12 +405,12 @@ def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
             raise
     calls = prepared.calls
     submit = queue.submit_write
-    if len(calls) == 2 and not submit(calls[0]):  # the announce (SADD)
+    xadd = calls[0] if prepared.packed is None else (*calls[0], prepared.packed)
+    if not submit(xadd):
         prepared.unsent()
         raise _overloaded("send")
-    xadd = calls[-1] if prepared.packed is None else (*calls[-1], prepared.packed)
-    if not submit(xadd):
-        raise _overloaded("send")
+    if len(calls) == 2 and not submit(calls[1]):  # the announce (SADD), after the XADD
+        prepared.unsent()  # queued, not announced: the next send announces
     route.length = known + 1  # so that sends queued by this process fill the channel
     return results.queued_send(prepared)
 
@@ -429,8 +429,8 @@ RECEIVE = Operation(
     "receive",
     "Receive up to count messages from the role's inbox, waiting up to block_ms for one.",
     frozenset(
-        {"smembers", "xgroup", "xautoclaim", "xpending", "xreadgroup", "xread", "xadd"}
-        | {"xack", "xdel", "xtrim"}
+        {"sscan", "srem", "sadd", "xgroup", "xautoclaim", "xpending", "xreadgroup", "xread"}
+        | {"xadd", "xack", "xdel", "xtrim", "xlen", "hincrby"}
     ),
     lambda got, s, a: results.received(got, s.role),
     "receive",
@@ -449,7 +449,7 @@ ACK = Operation(
 DEAD_LETTERS = Operation(
     "dead_letters",
     "List the role's dead letters: mail delivered max_deliveries times without an ack.",
-    frozenset({"xrange"}),
+    frozenset({"xrange", "smembers"}),
     lambda d, s, a: results.dead_letters(d, s.role),
     "dead_letters",
     mail.dead_letters,
@@ -458,7 +458,7 @@ DEAD_LETTERS = Operation(
 REPLAY_DEAD_LETTERS = Operation(
     "replay_dead_letters",
     "Put the role's dead letters (all, or those of ids) back in its inbox.",
-    frozenset({"xrange", "sadd", "xadd", "xdel"}),
+    frozenset({"xrange", "smembers", "sadd", "xadd", "xdel"}),
     lambda r, s, a: results.replayed(r, s.role),
     "replay_dead_letters",
     mail.replay_dead_letters,

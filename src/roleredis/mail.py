@@ -5,19 +5,29 @@ Mail from ``S`` to ``R`` is the stream ``Keyspace(R).mail_channel(S)``
 append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's set of senders
 (``__roleredis__:{R}:senders``) so R finds the channel without scanning the keyspace.
 
-- **Send**: ``XADD channel * m <msg_id> t <sent_at> b <body>`` in one round trip, after a
-  ``SADD senders S`` (at most every ANNOUNCE_EVERY seconds per recipient) and before an
-  ``XLEN channel`` (while the channel is at least half full, or last asked over a second
-  ago), marked not repeatable (:class:`~roleredis.ops.Batch`): a reply lost after the batch
-  was written is ``unknown_outcome`` with the ``msg_id``, never sent again blindly. When the
-  channel's length is unknown or at ``messaging.max_length``, XLEN is asked first and a full
-  channel refuses the send (``overloaded``).
+- **Send**: ``XADD channel * m <msg_id> t <sent_at> b <body>`` in one round trip, before a
+  ``SADD senders S`` (at most every ANNOUNCE_EVERY seconds per recipient: a name is
+  announced only once its channel exists) and an ``XLEN channel`` (while the channel is at
+  least half full, or last asked over a second ago), marked not repeatable
+  (:class:`~roleredis.ops.Batch`): a reply lost after the batch was written is
+  ``unknown_outcome`` with the ``msg_id``, never sent again blindly. When the channel's
+  length is unknown or at ``messaging.max_length``, XLEN is asked first and a full channel
+  refuses the send (``overloaded``).
 - **Receive**: one consumer group (``inbox``) per channel, made by the recipient (XGROUP
-  CREATE ... 0 MKSTREAM) when it finds the sender in its set (re-read at least every second);
-  one consumer name per process (``host:pid:random``). Unacknowledged mail idle for
-  ``messaging.visibility_timeout`` is claimed again (XAUTOCLAIM), its deliveries read from
-  XPENDING; past ``messaging.max_deliveries`` it moves to the dead letters
-  (``__roleredis__:{R}:dead``). Then XREADGROUP ``>`` over every channel (new mail: delivery 1).
+  CREATE ... 0, never MKSTREAM) when it finds the sender in its set. Any role may add any
+  name to that set, so a receive reads at most ``messaging.senders_per_receive`` names of it
+  (SSCAN, a pass over the set at least every second), checks them all in one round trip (the
+  XGROUP CREATE fails for a name without a channel) and removes those without a channel (see
+  :func:`_discover`); one consumer name per process (``host:pid:random``). Unacknowledged
+  mail idle for ``messaging.visibility_timeout`` is claimed again (XAUTOCLAIM), its
+  deliveries read from XPENDING; past ``messaging.max_deliveries`` it moves to the dead
+  letters (a stream per sender, ``__roleredis__:{R}:dead:S``, at most
+  ``messaging.dead_letters_per_sender``). Then XREADGROUP ``>`` over every channel (new
+  mail: delivery 1). The sender's own ACL user may write anything into its channel (XADD is
+  all a channel needs), so what the sending library checks is checked again here: an entry
+  without a msg_id, a finite sent_at and a body, or with a body over
+  ``messaging.max_message_bytes``, is never mail (a dead letter with its reason); fields
+  roleredis does not know are ignored.
   A blocking receive waits in slices of at most a second, each a round trip on a pooled
   connection with the read timeout extended by the slice, and notices new senders between
   them; the runners let at most half the pool's connections wait at once, so waiting
@@ -27,6 +37,8 @@ append to (see :mod:`roleredis.acl`), never from a field. S adds its name to R's
   batch, or at once when it is nearly full or the MINID is of the ack's own millisecond (a
   channel made again could reuse its ids): only acknowledged mail is removed, so a channel's
   length is its unacknowledged mail plus what the recipient acknowledged since its last call.
+  Housekeeping (trims, deletions, dead letters) goes as :func:`~roleredis.ops.lenient`
+  calls: an error reply to it never fails a read or an ack the server carried out.
 
 >>> scope = ops.Scope(Keyspace("alpha"))
 >>> op = send(scope, "beta", {"hello": 1})
@@ -41,6 +53,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
+import logging
+import math
 import os
 import re
 import socket
@@ -55,6 +69,7 @@ from .errors import (
     InvalidArgumentError,
     OutcomeUnknownError,
     OverloadedError,
+    PermissionDeniedError,
     RoleRedisError,
     SerializationError,
 )
@@ -87,7 +102,8 @@ GROUP = "inbox"
 #: The longest a blocking read waits on the server in one round trip (seconds): between
 #: slices the connection goes back to the pool and the senders set is read again.
 SLICE = 1.0
-#: How often (seconds) the senders set is read again, and idle mail claimed, at most.
+#: How often (seconds) a pass over the senders set starts (at once after one that met names
+#: without a channel; see _discover), and idle mail is claimed, at most.
 DISCOVERY_EVERY = 1.0
 #: How often (seconds) a sender adds its name to a recipient's senders set again, at most (a
 #: set that was deleted is filled again within this time).
@@ -95,6 +111,11 @@ ANNOUNCE_EVERY = 5.0
 #: The most messages one receive returns, and one dead-letter listing.
 MAX_COUNT = 10_000
 _STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+#: The largest part of a stream id (``<ms>-<seq>``: both are 64-bit).
+ID_MAX = 2**64 - 1
+#: The longest msg_id (and sent_at text) an entry may carry to be mail; roleredis's are 32.
+MSG_ID_MAX = 128
+log = logging.getLogger("roleredis.mail")
 
 
 # --- outcomes ---------------------------------------------------------------------------------
@@ -113,7 +134,8 @@ class Sent:
 @dataclasses.dataclass(slots=True)
 class PreparedSend:
     """A send checked and encoded in the caller, for the fire-and-forget writer: ``calls``
-    (the SADD announce when due, then the XADD), and with ``packed`` the XADD also in the
+    (the XADD, then the SADD announce when due: a name is announced once its channel
+    exists), and with ``packed`` the XADD also in the
     Redis protocol (the writer sends those bytes as they are to a single server)."""
 
     calls: list[ops.Call]
@@ -187,12 +209,15 @@ class Received(list[Message]):
 @dataclasses.dataclass(slots=True)
 class DeadLetter(Message):
     """A message delivered ``deliveries`` times without an ack (or one that could not be
-    read: ``reason``); ``id`` is its entry in the dead letters."""
+    read: ``reason``); ``id`` is its entry in the dead letters (``<sender>/<stream id>``);
+    ``size`` the bytes of its body, which is None when it was not kept (``oversize``: only
+    its size is)."""
 
     reason: str
+    size: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {**Message.as_dict(self), "reason": self.reason}
+        return {**Message.as_dict(self), "reason": self.reason, "size": self.size}
 
 
 @dataclasses.dataclass(slots=True)
@@ -208,9 +233,12 @@ class Replayed:
 
 @dataclasses.dataclass(slots=True)
 class ChannelStatus:
-    """One sender's channel as the recipient sees it: ``unacked`` messages in it (delivered
-    or not), ``pending`` of them delivered and not acknowledged, the oldest of those (its id,
-    idle seconds and deliveries)."""
+    """One sender's channel as the recipient sees it: ``unacked`` messages in it (not read
+    yet, or delivered and not acknowledged; ``more``: at least that many, see
+    :func:`status`), ``pending`` of them delivered and not acknowledged, the oldest of those
+    (its id, idle seconds and deliveries), and ``length``: the entries in the channel (what
+    was acknowledged and not trimmed yet too; over ``messaging.max_length`` only if the
+    sender wrote past it with its own commands)."""
 
     sender: str
     unacked: int
@@ -218,11 +246,15 @@ class ChannelStatus:
     oldest: str | None
     oldest_idle: float | None
     deliveries: int | None
+    more: bool = False
+    length: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "from": self.sender,
             "unacked": self.unacked,
+            "unacked_more": self.more,
+            "length": self.length,
             "pending": self.pending,
             "oldest": self.oldest,
             "oldest_idle_s": self.oldest_idle,
@@ -274,6 +306,13 @@ class Mailbox:
     #: sender -> the newest entry id this store received from its channel (see ack)
     newest: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     rotation: int = 0
+    #: the pass over the senders set (see _discover): SSCAN's cursor, names it gave and not
+    #: checked yet, names found without a channel (removed with the next step), and whether
+    #: the last pass met such names (then the next pass starts at once)
+    cursor: str = "0"
+    unchecked: collections.deque[str] = dataclasses.field(default_factory=collections.deque)
+    absent: list[str] = dataclasses.field(default_factory=list)
+    sweeping: bool = False
 
     def forget_channels(self) -> None:
         """Find every channel again (a group or a channel was deleted under us)."""
@@ -282,6 +321,13 @@ class Mailbox:
         self.cursors.clear()
         self.trims.clear()
         self.discovered_at = None
+        self.cursor = "0"
+        self.unchecked.clear()
+
+    def adopt(self, sender: str, channel: str) -> None:
+        """A channel found, its group made."""
+        self.channels[sender] = channel
+        self.senders_of[channel.encode()] = sender
 
 
 def mailbox(scope: ops.Scope) -> Mailbox:
@@ -307,7 +353,7 @@ def parse_id(message_id: Any) -> tuple[str, str]:
             f"a message id is a str '<sender>/<stream id>', got {type(message_id).__name__}"
         )
     sender, slash, entry = message_id.partition("/")
-    if not slash or _STREAM_ID.fullmatch(entry) is None:
+    if not slash or not _is_stream_id(entry):
         raise InvalidArgumentError(
             f"invalid message id {message_id[:80]!r}: expected '<sender>/<stream id>' as "
             "redis_receive gives it (e.g. 'alpha/1700000000000-0')"
@@ -324,6 +370,12 @@ def parse_id(message_id: Any) -> tuple[str, str]:
 _ORDERED_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 
 
+def _is_stream_id(entry: str) -> bool:
+    """Whether ``entry`` is a stream id Redis takes: ``<ms>-<seq>``, both within 64 bits."""
+    found = _ORDERED_ID.fullmatch(entry)
+    return found is not None and int(found[1]) <= ID_MAX and int(found[2]) <= ID_MAX
+
+
 def _parse_known(box: Mailbox, message_id: Any) -> tuple[str, str, tuple[int, int]]:
     """:func:`parse_id` and the entry's order, quicker for a sender this store knows."""
     if type(message_id) is str:
@@ -331,18 +383,25 @@ def _parse_known(box: Mailbox, message_id: Any) -> tuple[str, str, tuple[int, in
         if slash and sender in box.channels:
             found = _ORDERED_ID.fullmatch(entry)
             if found is not None:
-                return sender, entry, (int(found[1]), int(found[2]))
+                order = (int(found[1]), int(found[2]))
+                if order[0] <= ID_MAX and order[1] <= ID_MAX:
+                    return sender, entry, order
     sender, entry = parse_id(message_id)
     return sender, entry, _order(entry)
 
 
-def _entry_id(value: Any) -> str:
-    if not isinstance(value, str) or _STREAM_ID.fullmatch(value) is None:
+def _entry_id(value: Any) -> tuple[str | None, str]:
+    """``(sender, stream id)`` of a dead letter's id (``<sender>/<stream id>``; a bare stream
+    id is one of the dead letters kept before they were kept per sender: sender None)."""
+    if isinstance(value, str) and _is_stream_id(value):
+        return None, value
+    try:
+        return parse_id(value)
+    except InvalidArgumentError:
         raise InvalidArgumentError(
-            f"invalid dead letter id {str(value)[:80]!r}: expected a stream id such as "
-            "'1700000000000-0', as redis_dead_letters gives it"
-        )
-    return value
+            f"invalid dead letter id {str(value)[:80]!r}: expected '<sender>/<stream id>' "
+            "such as 'alpha/1700000000000-0', as redis_dead_letters gives it"
+        ) from None
 
 
 def _ids(ids: Any, what: str) -> list[Any]:
@@ -391,7 +450,7 @@ def prepare_send(
     scope: ops.Scope, to_role: Any, message: Any, *, packed: bool = False
 ) -> PreparedSend:
     """Check and encode a send (raises the typed errors) without sending anything: the XADD,
-    with a new msg_id, after a SADD to the recipient's senders set when this store has not
+    with a new msg_id, then a SADD to the recipient's senders set when this store has not
     announced itself there for ANNOUNCE_EVERY seconds; ``packed``: the XADD in the Redis
     protocol too (for the writer)."""
     box = scope.state.get("mail") or mailbox(scope)
@@ -414,7 +473,7 @@ def prepare_send(
     announced = route.announced_at
     if announced is None or now - announced >= ANNOUNCE_EVERY:
         route.announced_at = now
-        calls: list[ops.Call] = [("sadd", (route.senders, scope.role)), xadd]
+        calls: list[ops.Call] = [xadd, ("sadd", (route.senders, scope.role))]
     else:
         calls = [xadd]
     if not packed:
@@ -509,62 +568,140 @@ def _send(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[Sent]:
         route.checked_at = now
     else:
         route.length = known + 1
-    entry = _text(replies[-1])
+    entry = _text(replies[0])
     return Sent(to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)
 
 
 # --- receiving -------------------------------------------------------------------------------
 
 
-def _discover(scope: ops.Scope, box: Mailbox, *, force: bool = False) -> ops.Op[bool]:
-    """Read the senders set (at most every DISCOVERY_EVERY seconds unless ``force``) and make
-    the group of each new channel; names that are not role names are ignored. Whether a new
-    channel was found."""
+def _discover(scope: ops.Scope, box: Mailbox, *, force: bool = False) -> ops.Op[bool | None]:
+    """One step of the pass over the senders set, when due: ``None`` if none was, else
+    whether a new channel was found.
+
+    Any role may add any name to the set (SADD is all it needs to announce itself), so what
+    a name costs is decided here: a step reads at most ``messaging.senders_per_receive``
+    names (SSCAN, the rest kept for the next step) and checks them all in one round trip
+    with ``XGROUP CREATE channel inbox 0`` (never MKSTREAM): made or already there (BUSYGROUP),
+    the channel is read from now on; refused because the key does not exist, the name has no
+    channel and is removed with the next step. A pass starts at most every DISCOVERY_EVERY
+    seconds (or when ``force``: an empty receive), at once after a pass that met names
+    without a channel, and goes on with each receive until SSCAN's cursor comes back to 0.
+
+    A removal never loses a real sender: a send appends (XADD) before it announces (SADD),
+    so a name with a channel never fails the check. The removal (SREM) goes with the same
+    check again after it, in order: a channel made after the first check is either made
+    before the SREM, and the second check finds it (the channel is read, and the name
+    added back), or after it, and its sender's SADD, which follows its XADD, adds the name
+    again (the next pass finds it).
+    """
     now = box.clock()
-    if not force and box.discovered_at is not None and now - box.discovered_at < DISCOVERY_EVERY:
-        return False
-    found = False
+    at = box.discovered_at
+    in_pass = box.cursor != "0" or bool(box.unchecked) or bool(box.absent)
+    if not (force or in_pass or box.sweeping or at is None or now - at >= DISCOVERY_EVERY):
+        return None
     keyspace = scope.keyspace
-    (members,) = yield [("smembers", (keyspace.mail_senders(),))]
-    box.discovered_at = now
-    for member in sorted(_text(m) for m in members):
-        if member in box.channels:
-            continue
-        try:
-            channel = keyspace.mail_channel(member)
-        except InvalidArgumentError:
-            continue  # junk in the set: not a role name, never a channel
-        try:
-            yield [("xgroup", ("CREATE", channel, GROUP, "0", "MKSTREAM"))]
-        except RoleRedisError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        box.channels[member] = channel
-        box.senders_of[channel.encode()] = member
-        found = True
+    senders = keyspace.mail_senders()
+    per = scope.messaging.senders_per_receive
+    absent, box.absent = box.absent, []
+    calls: list[ops.Call] = []
+    if absent:
+        calls.append(ops.lenient("srem", senders, *absent))
+        calls += [_make_group(keyspace.mail_channel(name)) for name in absent]
+    scan = len(box.unchecked) < per
+    if scan:
+        if box.cursor == "0":  # a new pass
+            box.discovered_at = now
+            box.sweeping = False
+        calls.append(("sscan", (senders, box.cursor, "COUNT", per)))
+    replies = (yield calls) if calls else []
+    found = False
+    back: list[str] = []  # made between the first check and the removal: announced again
+    for name, reply in zip(absent, replies[1 : 1 + len(absent)], strict=True):
+        if _group_made(reply):
+            box.adopt(name, keyspace.mail_channel(name))
+            back.append(name)
+            found = True
+    if scan:
+        cursor, members = replies[-1]
+        box.cursor = _text(cursor)
+        queued = set(box.unchecked)
+        for member in members or ():
+            name = _text(member)
+            if name in box.channels or name in queued:
+                continue
+            try:
+                validate_role(name)
+            except InvalidArgumentError:
+                continue  # not a role name: never a channel (left alone: any role can add it)
+            box.unchecked.append(name)
+            queued.add(name)
+    names = [box.unchecked.popleft() for _ in range(min(per, len(box.unchecked)))]
+    names = [name for name in names if name not in box.channels]
+    calls = [_make_group(keyspace.mail_channel(name)) for name in names]
+    if back:
+        calls.append(ops.lenient("sadd", senders, *back))
+    if calls:
+        replies = yield calls
+        for name, reply in zip(names, replies, strict=False):
+            if _group_made(reply):
+                box.adopt(name, keyspace.mail_channel(name))
+                found = True
+            elif _no_channel(reply):
+                box.absent.append(name)
+                box.sweeping = True
     return found
 
 
-def _fields(fields: Any) -> tuple[str, float, bytes] | None:
-    """``(msg_id, sent_at, body bytes)`` of an entry's fields, None if malformed."""
+def _make_group(channel: str) -> ops.Call:
+    return ops.lenient("xgroup", "CREATE", channel, GROUP, "0")
+
+
+def _group_made(reply: Any) -> bool:
+    """Whether an XGROUP CREATE's reply says the channel has its group now (made, or
+    already there); a refusal for want of permission is raised."""
+    if not isinstance(reply, Exception):
+        return True
+    if isinstance(reply, PermissionDeniedError):
+        raise reply
+    return "BUSYGROUP" in str(reply)
+
+
+def _no_channel(reply: Any) -> bool:
+    """Whether an XGROUP CREATE was refused because the channel does not exist."""
+    return isinstance(reply, Exception) and "requires the key to exist" in str(reply)
+
+
+def _fields(fields: Any, limit: int) -> tuple[str, float, bytes] | str:
+    """``(msg_id, sent_at, body bytes)`` of an entry's fields, or why it is not mail: no
+    msg_id, sent_at or body, a msg_id or sent_at longer than MSG_ID_MAX, a sent_at that is
+    not a finite number (``malformed``), a body over ``limit`` bytes (``oversize``). Other
+    fields are ignored (later versions may add some)."""
     if not isinstance(fields, dict):
-        return None
+        return "malformed"
     msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
     if msg_id is None or sent_at is None or body is None:
-        return None
+        return "malformed"
+    if len(msg_id) > MSG_ID_MAX or len(sent_at) > MSG_ID_MAX:
+        return "malformed"
     try:
-        return _text(msg_id), float(sent_at), body
+        at = float(sent_at)
     except ValueError:
-        return None
+        return "malformed"
+    if not math.isfinite(at):
+        return "malformed"
+    if len(body) > limit:
+        return "oversize"
+    return _text(msg_id), at, body
 
 
 def _message(
     scope: ops.Scope, sender: str, entry: str, fields: Any, deliveries: int, channel: str = ""
 ) -> Message | str:
     """The message, or why it cannot be read (then it goes to the dead letters)."""
-    parsed = _fields(fields)
-    if parsed is None:
-        return "malformed"
+    parsed = _fields(fields, scope.messaging.max_message_bytes)
+    if isinstance(parsed, str):
+        return parsed
     msg_id, sent_at, body = parsed
     try:
         value = scope.codec.decode(body, channel or scope.keyspace.mail_channel(sender))
@@ -573,37 +710,87 @@ def _message(
     return Message(f"{sender}/{entry}", msg_id, sender, value, sent_at, deliveries)
 
 
-def _bury(scope: ops.Scope, dead: list[tuple[str, str, Any, int, str]]) -> list[ops.Call]:
-    """The calls that move entries to the dead letters: XADD there, then XACK and XDEL."""
+def dead_stream(keyspace: Keyspace, sender: str) -> str:
+    """The stream of the dead letters from ``sender``: ``__roleredis__:{R}:dead:<sender>``."""
+    return f"{keyspace.dead_letters()}:{sender}"
+
+
+def _short(value: Any) -> Any:
+    """A msg_id or sent_at as kept in a dead letter: as it was, unless too long to be one."""
+    return value if isinstance(value, bytes) and len(value) <= MSG_ID_MAX else b""
+
+
+def _bury(scope: ops.Scope, dead: list[tuple[str, str, Any, int, str]]) -> ops.Op[None]:
+    """Move entries to the dead letters: XADD each to its sender's dead letters (at most
+    ``messaging.dead_letters_per_sender``: a sender's oldest go first, never another's),
+    then XACK and XDEL in its channel those the XADD kept. A body over max_message_bytes is
+    not copied: the letter keeps its size. What the bound drops is counted (HINCRBY of the
+    sender in ``__roleredis__:{R}:dead-dropped``) and logged. Every call is lenient: an
+    entry whose XADD failed stays pending, and is claimed again."""
     keyspace = scope.keyspace
-    calls: list[ops.Call] = []
-    for sender, entry, fields, deliveries, reason in dead:
-        channel = keyspace.mail_channel(sender)
+    limit = scope.messaging.max_message_bytes
+    share = scope.messaging.dead_letters_per_sender
+    per_sender = collections.Counter(sender for sender, *_ in dead)
+    calls: list[ops.Call] = [
+        ops.lenient("xlen", dead_stream(keyspace, sender)) for sender in per_sender
+    ]
+    calls.append(ops.lenient("sadd", keyspace.internal_key("dead-senders"), *per_sender))
+    for sender, _, fields, deliveries, reason in dead:
         raw = fields if isinstance(fields, dict) else {}
+        body = raw.get(b"b")
+        size = len(body) if isinstance(body, bytes) else 0
+        kept: tuple[Any, ...] = ("b", body) if isinstance(body, bytes) and size <= limit else ()
         calls.append(
-            (
+            ops.lenient(
                 "xadd",
-                (
-                    keyspace.dead_letters(),
-                    "*",
-                    "s",
-                    sender,
-                    "m",
-                    raw.get(b"m", b""),
-                    "t",
-                    raw.get(b"t", b"0"),
-                    "b",
-                    raw.get(b"b", b""),
-                    "d",
-                    deliveries,
-                    "r",
-                    reason,
-                ),
+                dead_stream(keyspace, sender),
+                "MAXLEN",
+                share,
+                "*",
+                "s",
+                sender,
+                "m",
+                _short(raw.get(b"m")),
+                "t",
+                _short(raw.get(b"t")),
+                "d",
+                deliveries,
+                "r",
+                reason,
+                "n",
+                size,
+                *kept,
             )
         )
-        calls.append(("xack", (channel, GROUP, entry)))
-        calls.append(("xdel", (channel, entry)))
-    return calls
+    replies = yield calls
+    lengths = replies[: len(per_sender)]
+    added = replies[len(per_sender) + 1 :]
+    calls = []
+    for (sender, entry, *_), reply in zip(dead, added, strict=True):
+        if not isinstance(reply, Exception):
+            channel = keyspace.mail_channel(sender)
+            calls += [
+                ops.lenient("xack", channel, GROUP, entry),
+                ops.lenient("xdel", channel, entry),
+            ]
+    for sender, length in zip(per_sender, lengths, strict=True):
+        dropped = (
+            int(length) + per_sender[sender] - share if not isinstance(length, Exception) else 0
+        )
+        if dropped > 0:
+            calls.append(
+                ops.lenient("hincrby", keyspace.internal_key("dead-dropped"), sender, dropped)
+            )
+            log.warning(
+                "%d dead letters from %r to %r dropped: over messaging.dead_letters_per_sender "
+                "(%d); the oldest went first",
+                dropped,
+                sender,
+                keyspace.role,
+                share,
+            )
+    if calls:
+        yield calls
 
 
 def _claim(scope: ops.Scope, box: Mailbox, want: int) -> ops.Op[list[Message]]:
@@ -655,7 +842,7 @@ def _claim(scope: ops.Scope, box: Mailbox, want: int) -> ops.Op[list[Message]]:
         else:
             got.append(message)
     if dead:
-        yield _bury(scope, dead)
+        yield from _bury(scope, dead)
     return got
 
 
@@ -691,6 +878,7 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
         return []
     got: list[Message] = []
     dead: list[tuple[str, str, Any, int, str]] = []
+    limit = scope.messaging.max_message_bytes
     for stream, entries in streams or ():
         sender = box.senders_of.get(stream if isinstance(stream, bytes) else str(stream).encode())
         if sender is None:
@@ -708,10 +896,19 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
             # anything unusual, which it sends to the dead letters with the reason
             if type(fields) is dict:
                 msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
-                if msg_id is not None and sent_at is not None and body is not None:
+                if (
+                    msg_id is not None
+                    and sent_at is not None
+                    and body is not None
+                    and len(body) <= limit
+                    and len(msg_id) <= MSG_ID_MAX
+                    and len(sent_at) <= MSG_ID_MAX
+                ):
                     try:
-                        value = decode(body, channel)
                         at = float(sent_at)
+                        if at - at != 0.0:  # inf or nan: not a time
+                            raise ValueError(sent_at)
+                        value = decode(body, channel)
                     except (SerializationError, ValueError):
                         pass
                     else:
@@ -730,7 +927,7 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
             _seen(box, sender, _text(newest))
     _bound(box.delivered)
     if dead:
-        yield _bury(scope, dead)
+        yield from _bury(scope, dead)
     return got
 
 
@@ -819,15 +1016,13 @@ def receive(
     since: dict[str, float] = {}
     got = _take_held(box, want, held_for, since)
     if len(got) < want:
-        before = box.discovered_at
-        yield from _discover(scope, box)
-        fresh = box.discovered_at is not before
+        stepped = yield from _discover(scope, box)
         got += yield from _claim(scope, box, want - len(got))
         if len(got) < want:
             got += yield from _read(scope, box, want - len(got), 0.0)
         # nothing: a sender may have announced itself since the set was read (within the
         # second); an empty inbox pays one more round trip to be sure
-        if not got and not fresh and (yield from _discover(scope, box, force=True)):
+        if not got and stepped is None and (yield from _discover(scope, box, force=True)):
             got += yield from _read(scope, box, want, 0.0)
     if got or not block:
         return _deliver(box, got, want, limit, since)
@@ -860,15 +1055,19 @@ def _trims(box: Mailbox) -> list[ops.Call]:
     """The trims a previous ack found safe (see :func:`ack`), to send with the next batch."""
     if not box.trims:
         return []
-    calls: list[ops.Call] = [("xtrim", (key, "MINID", minid)) for key, minid in box.trims.items()]
+    calls = [ops.lenient("xtrim", key, "MINID", minid) for key, minid in box.trims.items()]
     box.trims.clear()
     return calls
 
 
 def _safe_minid(summary: Any, newest: tuple[int, int]) -> str:
     """What a channel may be trimmed to (every entry before it is acknowledged): the oldest
-    pending entry, or the one after the newest this store received, whichever is older."""
-    after = (newest[0], newest[1] + 1)
+    pending entry, or the one after the newest this store received, whichever is older.
+    Ids are 64-bit on both sides of the dash: the one after ``<ms>-18446744073709551615`` is
+    ``<ms+1>-0``, and nothing comes after the largest id (then it is the MINID: it keeps only
+    that entry)."""
+    ms, seq = newest
+    after = (ms, seq + 1) if seq < ID_MAX else (ms + 1, 0) if ms < ID_MAX else (ms, seq)
     oldest = summary.get("min") if isinstance(summary, dict) else None
     if oldest is not None and int(summary.get("pending") or 0):
         after = min(after, _order(_text(oldest)))
@@ -927,9 +1126,13 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
         ]
     calls += [("xack", (channel, GROUP, entry)) for channel, entry in unknown]
     if known:
-        calls.append(("xadd", (keyspace.internal_key("mail-clock"), "MAXLEN", 1, "*", "c", 1)))
+        clock = keyspace.internal_key("mail-clock")
+        calls.append(ops.lenient("xadd", clock, "MAXLEN", 1, "*", "c", 1))
     replies = yield calls
-    now_ms = int(_text(replies[-1]).partition("-")[0]) if known else 0
+    # the server's clock; unknown (the XADD failed): every trim goes at once
+    now_ms = 0
+    if known and not isinstance(replies[-1], Exception):
+        now_ms = int(_text(replies[-1]).partition("-")[0])
     acked = 0
     at = first
     nearly_full = scope.messaging.max_length * 9 // 10
@@ -947,7 +1150,7 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     # what must go at once, in one round trip: the trims if senders wait for room or a remade
     # channel may reuse ids, and the deletion of what the acks of unknown ids acknowledged
     now = _trims(box) if trim_now else []
-    now += [("xdel", (channel, *entries)) for channel, entries in done.items()]
+    now += [ops.lenient("xdel", channel, *entries) for channel, entries in done.items()]
     if now:
         yield now
     return Acked(acked + sum(len(entries) for entries in done.values()))
@@ -956,84 +1159,120 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
 # --- dead letters ----------------------------------------------------------------------------
 
 
-def _dead_letter(scope: ops.Scope, entry: Any, fields: Any) -> DeadLetter | None:
+def _dead_letter(
+    scope: ops.Scope, sender: str | None, entry: Any, fields: Any
+) -> DeadLetter | None:
+    """A dead letter as kept (``sender`` None: one of the single stream of earlier versions,
+    its sender in its ``s`` field)."""
     if not isinstance(fields, dict):
         return None
-    sender = _text(fields.get(b"s", b""))
+    name = _text(fields.get(b"s", b"")) if sender is None else sender
     body: Any = None
     data = fields.get(b"b")
     if data is not None:
         try:
-            body = scope.codec.decode(data, scope.keyspace.mail_channel(sender))
+            body = scope.codec.decode(data, scope.keyspace.mail_channel(name))
         except (SerializationError, InvalidArgumentError):
             body = None
     try:
         sent_at = float(fields.get(b"t", b"0"))
         deliveries = int(fields.get(b"d", b"0"))
+        size = int(fields.get(b"n", len(data) if data is not None else 0))
     except ValueError:
-        sent_at, deliveries = 0.0, 0
+        sent_at, deliveries, size = 0.0, 0, 0
+    text = _text(entry)
     return DeadLetter(
-        _text(entry),
+        text if sender is None else f"{sender}/{text}",
         _text(fields.get(b"m", b"")),
-        sender,
+        name,
         body,
-        sent_at,
+        sent_at if math.isfinite(sent_at) else 0.0,
         deliveries,
         _text(fields.get(b"r", b"")),
+        size,
     )
+
+
+def _dead_streams(scope: ops.Scope) -> ops.Op[list[tuple[str | None, str]]]:
+    """``(sender, stream)`` of every dead-letter stream of the role: the single stream of
+    earlier versions (sender None), then one per sender that has had dead letters."""
+    keyspace = scope.keyspace
+    (members,) = yield [("smembers", (keyspace.internal_key("dead-senders"),))]
+    found: list[tuple[str | None, str]] = [(None, keyspace.dead_letters())]
+    for member in sorted(_text(m) for m in members or ()):
+        try:
+            validate_role(member)
+        except InvalidArgumentError:
+            continue
+        found.append((member, dead_stream(keyspace, member)))
+    return found
+
+
+def _all_dead(scope: ops.Scope, count: int) -> ops.Op[list[tuple[str | None, str, Any, Any]]]:
+    """The oldest ``count`` dead letters over every dead-letter stream, oldest first:
+    ``(sender, stream, entry, fields)``."""
+    streams = yield from _dead_streams(scope)
+    replies = yield [("xrange", (stream, "-", "+", "COUNT", count)) for _, stream in streams]
+    found = [
+        (sender, stream, entry, fields)
+        for (sender, stream), reply in zip(streams, replies, strict=True)
+        for entry, fields in reply or ()
+    ]
+    # oldest first by the millisecond; within one, a sender's letters together, in order
+    found.sort(key=lambda d: (_order(_text(d[2]))[0], d[0] or "", _order(_text(d[2]))[1]))
+    return found[:count]
 
 
 def dead_letters(scope: ops.Scope, *, count: int = 100) -> ops.Op[list[DeadLetter]]:
     """The role's dead letters, oldest first (at most ``count``)."""
     count = _whole(count, "count", 1, MAX_COUNT)
-    (entries,) = yield [("xrange", (scope.keyspace.dead_letters(), "-", "+", "COUNT", count))]
-    found = (_dead_letter(scope, entry, fields) for entry, fields in entries or ())
+    letters = yield from _all_dead(scope, count)
+    found = (_dead_letter(scope, sender, entry, fields) for sender, _, entry, fields in letters)
     return [letter for letter in found if letter is not None]
 
 
 def replay_dead_letters(scope: ops.Scope, ids: Iterable[str] | None = None) -> ops.Op[Replayed]:
     """Put dead letters (all, or those of ``ids``) back in the inbox: each into its sender's
     channel again, with its msg_id, as a new entry (delivered from 1 again, after the mail
-    already there), and out of the dead letters."""
+    already there), and out of the dead letters. A letter whose body was not kept (over
+    max_message_bytes, or none) stays where it is."""
     keyspace = scope.keyspace
-    dead = keyspace.dead_letters()
     if ids is None:
-        (entries,) = yield [("xrange", (dead, "-", "+", "COUNT", MAX_COUNT))]
-        entries = list(entries or ())
+        entries = yield from _all_dead(scope, MAX_COUNT)
     else:
         wanted = [_entry_id(i) for i in _ids(ids, "ids")]
         if not wanted:
             return Replayed(0, [])
-        replies = yield [("xrange", (dead, entry, entry)) for entry in wanted]
-        entries = [found for reply in replies for found in reply or ()]
+        streams = [
+            (sender, keyspace.dead_letters() if sender is None else dead_stream(keyspace, sender))
+            for sender, _ in wanted
+        ]
+        replies = yield [
+            ("xrange", (stream, entry, entry))
+            for (_, stream), (_, entry) in zip(streams, wanted, strict=True)
+        ]
+        entries = [
+            (sender, stream, entry, fields)
+            for (sender, stream), reply in zip(streams, replies, strict=True)
+            for entry, fields in reply or ()
+        ]
     calls: list[ops.Call] = []
     done: list[str] = []
-    for entry, fields in entries:
-        if not isinstance(fields, dict):
+    for sender, stream, entry, fields in entries:
+        if not isinstance(fields, dict) or fields.get(b"b") is None:
             continue
+        name = _text(fields.get(b"s", b"")) if sender is None else sender
         try:
-            channel = keyspace.mail_channel(_text(fields.get(b"s", b"")))
+            channel = keyspace.mail_channel(name)
         except InvalidArgumentError:
             continue  # not from a role: it stays where it is
-        sender = _text(fields[b"s"])
+        xadd = ("m", fields.get(b"m", b""), "t", fields.get(b"t", b"0"), "b", fields[b"b"])
         calls += [
-            ("sadd", (keyspace.mail_senders(), sender)),
-            (
-                "xadd",
-                (
-                    channel,
-                    "*",
-                    "m",
-                    fields.get(b"m", b""),
-                    "t",
-                    fields.get(b"t", b"0"),
-                    "b",
-                    fields.get(b"b", b""),
-                ),
-            ),
-            ("xdel", (dead, entry)),
+            ("xadd", (channel, "*", *xadd)),
+            ("sadd", (keyspace.mail_senders(), name)),  # after the XADD, as a send
+            ("xdel", (stream, entry)),
         ]
-        done.append(_text(entry))
+        done.append(_text(entry) if sender is None else f"{sender}/{_text(entry)}")
     if calls:
         yield calls
     return Replayed(len(done), done)
@@ -1041,35 +1280,78 @@ def replay_dead_letters(scope: ops.Scope, ids: Iterable[str] | None = None) -> o
 
 # --- the recipient's view --------------------------------------------------------------------
 
+#: The most unread entries :func:`status` counts in a channel (past it: "at least").
+UNREAD_COUNTED = 100
+
 
 def status(scope: ops.Scope) -> ops.Op[tuple[list[ChannelStatus], int]]:
     """Per sender: unacknowledged and pending mail and the oldest pending message; and how
-    many dead letters there are. Finds the channels (and makes their groups) first."""
+    many dead letters there are. Finds the channels (and makes their groups) first: a whole
+    pass over the senders set.
+
+    Unacknowledged is pending plus unread: the entries after the group's last-delivered id,
+    counted with XRANGE up to UNREAD_COUNTED (past it, ``more``: at least that many). Neither
+    XLEN (it counts acknowledged mail not trimmed yet) nor the group's ``lag`` (Redis 7.0
+    counts entries a sender's own MAXLEN trimmed) would say it. A lag of 0 is exact: no
+    XRANGE then."""
     box = mailbox(scope)
-    yield from _discover(scope, box, force=True)
+    passes = 0
+    while True:
+        if box.cursor == "0" and not box.unchecked:
+            if passes:
+                break
+            passes += 1
+        yield from _discover(scope, box, force=True)
     senders = sorted(box.channels)
-    calls: list[ops.Call] = [("xlen", (scope.keyspace.dead_letters(),))]
+    streams = yield from _dead_streams(scope)
+    calls: list[ops.Call] = [("xlen", (stream,)) for _, stream in streams]
     for sender in senders:
         channel = box.channels[sender]
         calls += [
             ("xlen", (channel,)),
             ("xpending", (channel, GROUP)),
             ("xpending_range", (channel, GROUP, "-", "+", 1)),
+            ("xinfo", ("GROUPS", channel)),
         ]
     replies = yield calls
-    found: list[ChannelStatus] = []
+    dead_total = sum(int(n) for n in replies[: len(streams)])
+    counts = []
+    unread_calls: list[ops.Call] = []
     for i, sender in enumerate(senders):
-        length, summary, oldest = replies[1 + 3 * i : 4 + 3 * i]
+        at = len(streams) + 4 * i
+        length, summary, oldest, groups = replies[at : at + 4]
+        group = next((g for g in map(_pairs, groups or ()) if g.get("name") == GROUP), {})
+        last = group.get("last-delivered-id") or "0-0"
+        lag = group.get("lag")
+        counted = lag is None or int(lag) > 0
+        if counted:
+            unread_calls.append(
+                ("xrange", (box.channels[sender], f"({last}", "+", "COUNT", UNREAD_COUNTED + 1))
+            )
+        counts.append((length, summary, oldest, counted))
+    unread_replies = iter((yield unread_calls) if unread_calls else [])
+    found: list[ChannelStatus] = []
+    for sender, (length, summary, oldest, counted) in zip(senders, counts, strict=True):
         pending = int(summary["pending"]) if isinstance(summary, dict) else 0
+        unread = len(next(unread_replies) or ()) if counted else 0
         first = oldest[0] if oldest else None
         found.append(
             ChannelStatus(
                 sender,
-                int(length),
+                min(unread, UNREAD_COUNTED) + pending,
                 pending,
                 f"{sender}/{_text(first[0])}" if first else None,
                 int(first[2]) / 1000 if first else None,
                 int(first[3]) if first else None,
+                more=unread > UNREAD_COUNTED,
+                length=int(length),
             )
         )
-    return found, int(replies[0])
+    return found, dead_total
+
+
+def _pairs(reply: Any) -> dict[str, Any]:
+    """An XINFO reply's fields as a dict (str keys; text values as str): a RESP2 reply is a
+    flat list of names and values, a RESP3 one a map."""
+    items = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+    return {_text(k): _text(v) if isinstance(v, bytes) else v for k, v in items}

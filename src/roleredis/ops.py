@@ -45,12 +45,14 @@ __all__ = [
     "Call",
     "Entry",
     "Health",
+    "Lenient",
     "Op",
     "PreparedWrite",
     "ReadMany",
     "Scope",
     "Written",
     "WrittenMany",
+    "lenient",
 ]
 
 T = TypeVar("T")
@@ -69,6 +71,26 @@ ACL_PROBE = "__roleredis_acl_probe__"
 #: one batch can ask, key by key, which keys the connection's ACL user may read (the runners
 #: know it).
 READABLE = "readable"
+
+
+class Lenient(str):
+    """The name of a call whose error reply is its reply (the :class:`RoleRedisError` it
+    stands for) instead of failing its batch: housekeeping (a trim, a deletion, a dead
+    letter) that rides in the round trip of a read or an ack, whose failure must never fail a
+    call whose read or ack the server already carried out. Made by :func:`lenient`; the
+    runners know it.
+
+    >>> call = lenient("xtrim", "k", "MINID", "5-0")
+    >>> call, type(call[0]).__name__
+    (('xtrim', ('k', 'MINID', '5-0')), 'Lenient')
+    """
+
+    __slots__ = ()
+
+
+def lenient(name: str, *args: Any) -> Call:
+    """The call ``name(*args)`` as a :class:`Lenient` one."""
+    return (Lenient(name), args)
 
 
 class Batch(list[Call]):

@@ -237,7 +237,10 @@ def event(e: events.Event) -> Result:
     >>> got["from"], got["event"], got["at"]
     ('weather', {'n': 2}, 1700000000.0)
     """
-    return {"id": e.id, "from": e.sender, "topic": e.topic, "event": e.value, "at": e.at}
+    found = {"id": e.id, "from": e.sender, "topic": e.topic, "event": e.value, "at": e.at}
+    if e.error is not None:  # not an event roleredis can read: told, never a failure
+        found["error"] = e.error
+    return found
 
 
 def events_read(batch: events.EventBatch, role: str) -> Result:

@@ -259,6 +259,12 @@ class MessagingSettings(_Group):
     )
     #: events one topic of one role keeps (the oldest go first)
     max_events: int = setting(10_000, checks.whole(1), "redis.messaging.max_events")
+    #: names of the role's senders set one receive checks, at most (any role may add names)
+    senders_per_receive: int = setting(100, checks.whole(1), "redis.messaging.senders_per_receive")
+    #: dead letters kept per sender (its oldest go first: one sender cannot evict another's)
+    dead_letters_per_sender: int = setting(
+        1000, checks.whole(1), "redis.messaging.dead_letters_per_sender"
+    )
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -397,6 +403,8 @@ class Settings:
     max_length = Flat[int]("messaging", "max_length")
     max_message_bytes = Flat[int]("messaging", "max_message_bytes")
     max_events = Flat[int]("messaging", "max_events")
+    senders_per_receive = Flat[int]("messaging", "senders_per_receive")
+    dead_letters_per_sender = Flat[int]("messaging", "dead_letters_per_sender")
     mcp_max_value_bytes = Flat[int]("mcp", "max_value_bytes")
     mcp_max_result_bytes = Flat[int]("mcp", "max_result_bytes")
     mcp_header_timeout = Flat[float]("mcp", "header_timeout")

@@ -25,6 +25,8 @@ import json
 from typing import Any
 
 from .codec import ENVELOPE_MAGIC
+from .errors import refusal
+from .ops import Lenient
 
 __all__ = ["as_text", "send_calls"]
 
@@ -75,4 +77,13 @@ def _call(client: Any, name: str, args: tuple[Any, ...]) -> Any:
 
 def send_calls(client: Any, batch: list[Call]) -> list[Any]:
     """Make each call of ``batch`` on ``client``, one by one; return the replies in order."""
-    return [_call(client, name, args) for name, args in batch]
+    replies: list[Any] = []
+    for name, args in batch:
+        if type(name) is Lenient:
+            try:
+                replies.append(_call(client, name, args))
+            except Exception as exc:  # its error is its reply
+                replies.append(refusal(exc))
+        else:
+            replies.append(_call(client, name, args))
+    return replies

@@ -133,7 +133,11 @@ def test_replay_takes_chosen_ids_and_refuses_bad_ones(write_config: Config) -> N
     assert redis_replay_dead_letters(chosen, role="beta")["replayed"] == 1
     assert [d["body"] for d in redis_dead_letters(role="beta")["messages"]] == [0, 2]
     assert [m["body"] for m in redis_receive(role="beta")["messages"]] == [1]
-    for bad in ("alpha/1-0", "x", 5):
+    # a dead letter's id names its sender (each sender's letters are kept apart): a
+    # well-formed id of no letter replays nothing; anything else is refused
+    assert all(d["id"].startswith("alpha/") for d in letters)
+    assert redis_replay_dead_letters(["alpha/1-0"], role="beta")["replayed"] == 0
+    for bad in ("alpha/1-x", "x", 5, "bad role/1-0", f"alpha/{2**64}-0"):
         refused = redis_replay_dead_letters([bad], role="beta")
         assert refused["error_code"] == "invalid_argument", refused
 

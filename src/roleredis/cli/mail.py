@@ -34,9 +34,10 @@ def mail(
     ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
-    """Show ROLE's mail: per sender, the unacknowledged messages (delivered or not), those
-    delivered and not acknowledged (pending), the oldest pending one with its idle time and
-    deliveries; then the dead letters. With --replay, put the dead letters back first.
+    """Show ROLE's mail: per sender, the unacknowledged messages (delivered or not; "N+":
+    at least N), those delivered and not acknowledged (pending), the oldest pending one with
+    its idle time and deliveries; then the dead letters. With --replay, put the dead letters
+    back first.
     """
     connecting("mail", role)
     store = RoleStore(role)
@@ -58,8 +59,12 @@ def mail(
         say(f"put {replayed} dead letters back in the inbox of {role}")
     if not channels:
         say(f"{role} has no mail: no role has sent it any")
+    limit = store.settings.messaging.max_length
     for c in channels:
-        line = f"from {shown(c.sender)}: {c.unacked} unacknowledged, {c.pending} pending"
+        unacked = f"{c.unacked}+" if c.more else str(c.unacked)
+        line = f"from {shown(c.sender)}: {unacked} unacknowledged, {c.pending} pending"
+        if c.length > limit:  # written past the bound by the sender's own commands
+            line += f" ({c.length} in the channel: over messaging.max_length {limit})"
         if c.oldest is not None:
             line += (
                 f"; oldest {shown(c.oldest)} idle {c.oldest_idle:.1f} s, {c.deliveries} deliveries"
