@@ -3,7 +3,7 @@
 Conventions the pages follow (tests/docs/test_examples.py enforces them):
 
 - a ```python block runs, in a fresh directory, against a throwaway redis-server (REDIS_URL);
-  ``#> text`` lines after it are what it prints, all of it, line by line (the format
+  ``# > text`` lines after it are what it prints, all of it, line by line (the format
   pytest-examples and pydantic's docs use);
 - a block whose first line is ``# in roles/<name>/<file>.py`` runs as that file, so the role is
   found from the path as in a real program; a block made of ``# roles/...py`` and
@@ -27,6 +27,9 @@ DOCS = ROOT / "docs"
 
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.DOTALL | re.MULTILINE)
 MARKER = re.compile(r"<!--\s*example:(.*?)-->\s*\Z", re.DOTALL)
+#: ``# > text``: a line the block prints (``#>`` as pytest-examples writes it, with the space
+#: ruff's formatter puts after ``#``; it formats the pages' Python blocks too)
+OUTPUT = re.compile(r"^\s*#\s?>(?: (?P<text>.*))?$")
 SYNTAX_ONLY = re.compile(r"^\s*syntax-only\s*\((?P<why>[^)]*\S[^)]*)\)\s*$")
 
 
@@ -57,9 +60,7 @@ class Block:
     @property
     def expected_output(self) -> list[str] | None:
         lines = [
-            line.strip()[3:] if line.strip() != "#>" else ""
-            for line in self.code.splitlines()
-            if line.strip().startswith("#>")
+            found["text"] or "" for found in map(OUTPUT.match, self.code.splitlines()) if found
         ]
         return lines or None
 

@@ -3,7 +3,7 @@
 Each ```python block runs in a process of its own (roleredis keeps process-wide settings, a
 writer thread and clients; a fresh process per block is what a reader who copies one gets), in
 a fresh directory, against the session's throwaway redis-server, emptied before each block.
-What the block says it prints (``#>`` lines) is what it must print. The conventions are in
+What the block says it prints (``# >`` lines) is what it must print. The conventions are in
 tests/docs/blocks.py.
 
 Why not pytest-examples: it runs blocks inside the test process (shared roleredis state between
@@ -159,9 +159,7 @@ def test_the_mcp_client_configurations_are_json_that_starts_the_server() -> None
 def test_the_examples_directory_runs() -> None:
     """examples/ is run by tests of its own (the demo's roles, the MCP exchange): every script
     there is named by one of them, and every file of it compiles."""
-    tests = "\n".join(
-        p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py")
-    )
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py"))
     examples = sorted((ROOT / "examples").rglob("*.py"))
     assert examples
     for path in examples:
