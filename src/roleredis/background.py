@@ -57,7 +57,9 @@ log = logging.getLogger("roleredis.background")
 
 _MAX_BACKOFF = WRITER_BACKOFF[-1]  # a retry at least every 2 s
 _IDLE_WAIT = 1.0
-_EXIT_GRACE = 0.5  # at exit, how long the writer may take to stop after the drain
+#: after the exit drain, how long the writer may take to stop (twice: once told to, once its
+#: socket is shut down); both within the documented "drain_timeout plus about a second"
+_STOP_GRACE = 0.25
 Callback = Callable[[dict[str, Any]], Any]
 
 
@@ -135,7 +137,10 @@ class Writer:
         self._sleeping = False
         self._closing = False
         self._abandon = False
-        self._outage = False
+        #: since when (self.clock) the writer's sends fail, None while they go through; and
+        #: what it has said about it so far: one line per outage, and one when it is over
+        self._outage_since: float | None = None
+        self._outage_told: set[str] = set()
         self.in_flight = 0
         self.carried = 0
         self.given_up = 0
@@ -209,19 +214,19 @@ class Writer:
     def close(self, timeout: float) -> None:
         """Drain for up to ``timeout`` seconds, give up (count, log) the rest, stop the thread.
 
-        Returns within about ``timeout`` plus a second whatever the writer is doing: if it is
-        stuck (a read from a hung server, a connect), this thread accounts for the work it
-        holds and shuts its socket down.
+        Returns within ``timeout`` plus half a second whatever the writer is doing: if it is
+        stuck (a read from a hung server, a connect, a cluster's slot map being fetched), this
+        thread accounts for the work it holds and shuts its socket down. The writer closes its
+        client itself as it stops (a stuck one holds locks that closing it here would wait on).
         """
         if not self._thread.is_alive():
             return
-        deadline = self.clock() + timeout
         done = self.flush(timeout)[0]
         self._closing = True
         if not done:
             self._abandon = True
         self._wake.set()
-        self._thread.join(max(_EXIT_GRACE, deadline - self.clock()))
+        self._thread.join(_STOP_GRACE)
         if self._thread.is_alive():
             self._give_up_unsettled(
                 "the exit drain timeout ran out while Redis did not answer",
@@ -229,8 +234,7 @@ class Writer:
                 take_over=True,
             )
             shut_down(self._conn)
-            self._thread.join(_EXIT_GRACE)
-        close_client(self._route.client)
+            self._thread.join(_STOP_GRACE)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -244,6 +248,15 @@ class Writer:
     # --- the writer thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:  # the writer stops only when closed: it closes its own client
+            try:
+                close_client(self._route.client)
+            except Exception:  # at exit: nothing to tell anyone
+                log.debug("roleredis writer: closing its client failed", exc_info=True)
+
+    def _loop(self) -> None:
         queue = self._queue
         while not self._taken:
             if not queue:
@@ -365,9 +378,8 @@ class Writer:
                 continue
             self.batches += 1
             self.breaker.succeeded()  # an answer: the server is there
-            if self._outage:
-                self._outage = False
-                log.warning("roleredis writer: Redis reachable again; sending queued writes")
+            if self._outage_since is not None:
+                self._outage_over()
             if self._wait_command is None:
                 self._settle(plan, replies)
                 return
@@ -420,7 +432,6 @@ class Writer:
         """Report a failure to the breaker: counted (the health check shows the writer's
         view), but it does not open it by itself."""
         if decision.server == "down":
-            self._outage = True  # so that the way back is logged
             self.breaker.failed(str(decision.error), opens=False)
         else:
             tell_breaker(self.breaker, decision)
@@ -483,22 +494,44 @@ class Writer:
                 self._deliver(request, results.failure(error, **request.context))
         if too_old:
             self._give_up(too_old, f"waited longer than async.max_age ({self.max_age:g} s)")
-        if kept and error.error_code == "permission":
-            # not an outage: retrying will not help until the credentials (or the server's
-            # users) are fixed; the writes are still kept up to async.max_age, like in an outage
+        self._outage_began(error, len(kept))
+        return kept
+
+    def _outage_began(self, error: RoleRedisError, kept: int) -> None:
+        """Log a failed send once per outage (each retry fails the same way until it ends: a
+        cluster failover is a dozen of them), and once more if it turns into another kind."""
+        if self._outage_since is None:
+            self._outage_since = self.clock()
+        # a refused login is not an outage: retrying will not help until the credentials (or
+        # the server's users) are fixed; the writes are still kept up to async.max_age
+        kind = "permission" if error.error_code == "permission" else "unreachable"
+        if kind in self._outage_told:
+            log.debug("roleredis writer: still failing (%s); %d writes kept", error, kept)
+            return
+        self._outage_told.add(kind)
+        if kind == "permission":
             log.warning(
                 "roleredis writer: authentication failed (%s); keeping %d writes and retrying "
-                "until async.max_age",
+                "until async.max_age (logged once until a send gets through)",
                 error,
-                len(kept),
+                kept,
             )
-        elif kept:
+        else:
             log.warning(
-                "roleredis writer: Redis unreachable (%s); keeping %d writes and retrying",
+                "roleredis writer: Redis unreachable (%s); keeping %d writes and retrying "
+                "(logged once per outage)",
                 error,
-                len(kept),
+                kept,
             )
-        return kept
+
+    def _outage_over(self) -> None:
+        since, self._outage_since = self._outage_since, None
+        what = "reachable" if "unreachable" in self._outage_told else "accepting writes"
+        self._outage_told.clear()
+        lasted = self.clock() - since if since is not None else 0.0
+        log.warning(
+            "roleredis writer: Redis %s again after %.1f s; sending queued writes", what, lasted
+        )
 
     def _settle(
         self, plan: list[tuple[Any, int]], replies: list[Any], *, replicated: bool = True
