@@ -3,9 +3,12 @@
 Callers validate and encode (so a bad value is reported to them, never lost here); the writer
 only packs and sends. Work is applied in queue order, so writes made by one thread land in the
 order they were made, and a read queued after them sees them. While Redis is down the batch in
-hand is kept and retried (at least every 2 s); a write is given up only when it has waited longer
-than ``async.max_age`` or at exit after ``async.drain_timeout``, and every one given up is counted
-and logged (at exit by the closing thread itself if the writer is stuck on a hung server). A
+hand is kept and retried (at least every 2 s), the outage logged once as it begins and once as
+it ends; a write is given up only when it has waited longer than ``async.max_age`` or at exit
+after ``async.drain_timeout``, and every one given up is counted and logged (at exit by the
+closing thread itself if the writer is stuck on a hung server). The exit drain runs at exit, in
+multiprocessing's finalizers in a child, and on SIGTERM in a pool worker (see
+:func:`_drain_on_sigterm`). A
 batch on which the server closes a new connection while still answering PING holds a write it
 refuses (a value over its proto-max-bulk-len): the batch is halved until that write is found,
 which alone is given up (counted as failed, logged with its key and size); the others land.
@@ -33,6 +36,8 @@ import atexit
 import collections
 import dataclasses
 import logging
+import os
+import signal
 import sys
 import threading
 import time
@@ -820,10 +825,37 @@ def _drain_in_multiprocessing_child() -> None:
     # A multiprocessing child ends with os._exit() after running multiprocessing's own
     # finalizers, never atexit: drain there too. (Only if multiprocessing is in use at all.)
     mp = sys.modules.get("multiprocessing")
-    if mp is not None and mp.parent_process() is not None:
-        import multiprocessing.util
+    if mp is None or mp.parent_process() is None:
+        return
+    import multiprocessing.util
 
-        multiprocessing.util.Finalize(None, _drain_at_exit, exitpriority=100)
+    multiprocessing.util.Finalize(None, _drain_at_exit, exitpriority=100)
+    if mp.current_process().daemon:
+        _drain_on_sigterm()
+
+
+def _drain_on_sigterm() -> None:
+    """A daemonic child (a Pool's worker) is ended by SIGTERM (``Pool.__exit__`` calls
+    ``terminate()``), which runs no finalizer: drain on it, then end as SIGTERM would.
+
+    Only where the handler is still the default (one of the program's own is never replaced),
+    and only from the main thread (the only one Python lets set a handler): a writer first
+    started in another thread of the worker leaves SIGTERM alone (README: flush at the end of a
+    task for certainty).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _drain_then_terminate)
+
+
+def _drain_then_terminate(signum: int, frame: object) -> None:
+    # default again first: a second SIGTERM ends the process at once, as it would have
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        _drain_at_exit()
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _drain_at_exit() -> None:

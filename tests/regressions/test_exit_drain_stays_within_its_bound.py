@@ -12,7 +12,6 @@ process exits within drain_timeout + 1.5 s (the issue's bound) and says what it 
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import textwrap
 import time
@@ -24,7 +23,7 @@ import pytest
 
 from roleredis.testing import RedisServer
 from roleredis.testing.cluster import RedisClusterProcesses
-from tests.faults.test_async_outage import child_env
+from tests.faults.test_async_outage import child_env, talking_child
 
 DRAIN_TIMEOUT = 2.0  # below socket_timeout and socket_connect_timeout (5 s, the defaults)
 BOUND = DRAIN_TIMEOUT + 1.5  # what the issue holds the exit to
@@ -69,24 +68,12 @@ def test_a_process_exits_within_the_drain_bound_and_counts_what_it_gave_up(
     env = child_env("", {"async": {"drain_timeout": DRAIN_TIMEOUT}}, tmp_path)
     with hung() as url:  # type: ignore[operator]
         env["REDIS_URL"] = url
-        child = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(CHILD)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        try:
+        with talking_child([sys.executable, "-c", textwrap.dedent(CHILD)], env, tmp_path) as child:
+            assert child.stdout is not None
             assert child.stdout.readline().strip() == "queued"
             started = time.monotonic()
             _, stderr = child.communicate(timeout=60)
             elapsed = time.monotonic() - started
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.communicate()
     assert child.returncode == 0, stderr
     assert elapsed < BOUND, f"exit took {elapsed:.1f} s (drain_timeout {DRAIN_TIMEOUT:g})"
     assert re.search(r"gave up 300 fire-and-forget writes", stderr), stderr
