@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import contextlib
 import dataclasses
 import logging
 import os
@@ -771,6 +772,16 @@ _PACKED = "\x00packed"
 _writer: Writer | None = None
 _lock = threading.Lock()
 _atexit_installed = False
+#: the process has begun its exit drain (at exit, or on SIGTERM in a pool worker); a second
+#: caller waits for the first to finish
+_draining = False
+_drained = threading.Event()
+_exit_lock = threading.Lock()
+#: the pipe whose write end is the signal wakeup fd, read by the SIGTERM watcher (see
+#: _drain_on_sigterm); None where no watcher runs
+_sigterm_watch: tuple[int, int] | None = None
+#: what the Python-level SIGTERM handler writes to that pipe (no signal has this number)
+_SIGTERM_SEEN = 0xFF
 
 
 def writer() -> Writer:
@@ -838,37 +849,104 @@ def _drain_on_sigterm() -> None:
     """A daemonic child (a Pool's worker) is ended by SIGTERM (``Pool.__exit__`` calls
     ``terminate()``), which runs no finalizer: drain on it, then end as SIGTERM would.
 
-    Only where the handler is still the default (one of the program's own is never replaced),
-    and only from the main thread (the only one Python lets set a handler): a writer first
-    started in another thread of the worker leaves SIGTERM alone (README: flush at the end of a
-    task for certainty).
+    Only where the handler is still the default (one of the program's own is never replaced)
+    and no one listens on the signal wakeup fd (an event loop's own signal handling), and only
+    from the main thread (the only one Python lets set either): a writer first started in
+    another thread of the worker leaves SIGTERM alone (README: flush at the end of a task).
+
+    The drain is not run by the Python-level handler: Python runs that in the main thread only
+    once it gets back to Python code, and a pool worker's main thread may sit in a lock for
+    ever (its parent holds the task queue's lock while terminating it); nor could the handler
+    take any lock the thread it interrupted might hold. The interpreter's C-level handler
+    writes the signal's number to the wakeup fd from whatever thread the kernel picked; a
+    thread of ours reads it, drains, and ends the process.
     """
+    global _sigterm_watch
     if threading.current_thread() is not threading.main_thread():
         return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _drain_then_terminate)
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    if previous != -1:  # someone else's: put it back, leave SIGTERM alone
+        signal.set_wakeup_fd(previous)
+        os.close(read)
+        os.close(write)
+        return
+    _sigterm_watch = (read, write)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(
+        target=_watch_for_sigterm, args=(read,), name="roleredis-sigterm", daemon=True
+    ).start()
 
 
-def _drain_then_terminate(signum: int, frame: object) -> None:
-    # default again first: a second SIGTERM ends the process at once, as it would have
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _on_sigterm(signum: int, frame: object) -> None:
+    """The Python-level handler (in the main thread, when it runs): the wakeup fd has told the
+    watcher already, unless someone took the fd over since; tell it here too (os.write takes
+    no lock)."""
+    watch = _sigterm_watch
+    if watch is not None:
+        with contextlib.suppress(OSError):
+            os.write(watch[1], bytes([_SIGTERM_SEEN]))
+
+
+def _watch_for_sigterm(read: int) -> None:
+    while True:
+        try:
+            got = os.read(read, 64)
+        except OSError:
+            return
+        if not got:
+            return
+        if signal.SIGTERM in got or _SIGTERM_SEEN in got:  # other handled signals: not ours
+            break
     try:
         _drain_at_exit()
     finally:
-        os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(128 + signal.SIGTERM)  # as a shell reports a SIGTERM; no finalizer, like it
 
 
 def _drain_at_exit() -> None:
-    current = _writer
-    if current is not None:
-        current.close(current.settings.async_drain_timeout)
+    global _draining
+    with _exit_lock:
+        first, _draining = not _draining, True
+    if not first:  # another thread drains (at exit, or on SIGTERM): wait for it to finish
+        current = _writer
+        if current is not None:
+            _drained.wait(current.settings.async_drain_timeout + 2 * _STOP_GRACE + 0.5)
+        return
+    try:
+        current = _writer
+        if current is not None:
+            current.close(current.settings.async_drain_timeout)
+    finally:
+        _drained.set()
+
+
+def _forget_sigterm_watch() -> None:
+    """In a forked child: the watcher thread did not survive the fork, and the pipe is the
+    parent's (its watcher would read the child's SIGTERM): give SIGTERM its default back."""
+    global _sigterm_watch
+    watch, _sigterm_watch = _sigterm_watch, None
+    if watch is None:
+        return
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    previous = signal.set_wakeup_fd(-1)
+    if previous != watch[1]:  # not ours any more
+        signal.set_wakeup_fd(previous)
+    for fd in watch:
+        os.close(fd)
 
 
 def _on_reset(forked: bool) -> None:
-    global _writer, _lock
+    global _writer, _lock, _draining, _drained, _exit_lock
     if forked:  # the thread did not survive the fork; the parent sends what was queued
         _writer = None
         _lock = threading.Lock()
+        _draining, _drained, _exit_lock = False, threading.Event(), threading.Lock()
+        _forget_sigterm_watch()
         return
     current, _writer = _writer, None
     if current is not None:

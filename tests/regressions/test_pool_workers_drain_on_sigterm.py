@@ -25,6 +25,7 @@ START_METHODS = ["fork", "spawn", "forkserver"]
 
 PROGRAM = """
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -47,6 +48,26 @@ def write_in_a_thread(i):
     return signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def write_then_block(started):
+    for i in range(20):
+        write(i)
+    # the kernel gives a SIGTERM to a thread that does not block it: never this one, which
+    # Python's own handler would need
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    started.set()
+    threading.Event().wait(60)  # not for ever: an orphan if the test fails
+
+
+def fork_after_writing(i):
+    write(i)
+    watched = signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    pid = os.fork()
+    if pid == 0:  # a child of the worker: no watcher of its own, so SIGTERM is the default
+        default = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        os._exit(0 if default and signal.set_wakeup_fd(-1) == -1 else 1)
+    return watched and os.waitpid(pid, 0)[1] == 0
+
+
 def own_handler(signum, frame):
     raise SystemExit(0)
 
@@ -62,10 +83,26 @@ if __name__ == "__main__":
             kept = pool.map(write, range(4))
         print("kept", all(kept), flush=True)
         sys.exit(0)
+    if sys.argv[2] == "forked":
+        with multiprocessing.Pool(2) as pool:
+            default = pool.map(fork_after_writing, range(2))
+        print("default", all(default), flush=True)
+        sys.exit(0)
     if sys.argv[2] == "thread":
         with multiprocessing.Pool(2) as pool:
             untouched = pool.map(write_in_a_thread, range(4))
         print("untouched", all(untouched), flush=True)
+        sys.exit(0)
+    if sys.argv[2] == "blocked":
+        started = multiprocessing.Event()
+        child = multiprocessing.Process(target=write_then_block, args=(started,), daemon=True)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        child.start()
+        assert started.wait(30)
+        print("mapped", flush=True)
+        child.terminate()
+        child.join()
         sys.exit(0)
     with multiprocessing.Pool(2) as pool:
         pool.map(abs, range(2))  # the workers are up (spawn takes a while)
@@ -78,13 +115,18 @@ if __name__ == "__main__":
 
 
 def run_pool(
-    tmp_path: Path, server: RedisServer, method: str, drain_timeout: float, resume_after: float
+    tmp_path: Path,
+    server: RedisServer,
+    method: str,
+    drain_timeout: float,
+    resume_after: float,
+    mode: str = "map",
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run PROGRAM with the server paused around ``map``, resumed ``resume_after`` s later."""
     script = tmp_path / "pool_program.py"
     script.write_text(PROGRAM, encoding="utf-8")
     env = child_env(server.url, {"async": {"drain_timeout": drain_timeout}}, tmp_path)
-    args = [sys.executable, str(script), method, "map"]
+    args = [sys.executable, str(script), method, mode]
     try:
         with talking_child(args, env, tmp_path) as child:
             assert child.stdin is not None and child.stdout is not None
@@ -123,6 +165,18 @@ def test_every_write_of_a_pool_lands_though_the_server_was_paused_during_map(
     assert "gave up" not in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_sigterm_drains_though_the_main_thread_cannot_take_it(
+    method: str, tmp_path: Path
+) -> None:
+    """A daemonic child whose main thread sits in a lock with SIGTERM blocked (as a pool
+    worker's may sit in the task queue's lock): the drain does not wait for Python's handler."""
+    with RedisServer() as server:
+        done, _ = run_pool(tmp_path, server, method, 5, resume_after=1.0, mode="blocked")
+        assert done.returncode == 0, done.stderr
+        assert landed(server) == 20, done.stderr
+
+
 @pytest.mark.parametrize("method", START_METHODS)
 def test_what_a_terminated_worker_cannot_send_is_counted_and_logged(
     method: str, tmp_path: Path
@@ -144,7 +198,9 @@ def test_what_a_terminated_worker_cannot_send_is_counted_and_logged(
     [(method, "own-handler", "kept True") for method in START_METHODS]
     # Python lets only the main thread set a handler: a writer first started in another
     # thread of a worker leaves SIGTERM alone (and does not fail)
-    + [("fork", "thread", "untouched True")],
+    + [("fork", "thread", "untouched True")]
+    # a process forked by a worker has no watcher: its SIGTERM is the default again
+    + [("fork", "forked", "default True")],
 )
 def test_a_workers_own_sigterm_handler_is_never_replaced(
     method: str, mode: str, said: str, tmp_path: Path
