@@ -3,9 +3,12 @@
 Callers validate and encode (so a bad value is reported to them, never lost here); the writer
 only packs and sends. Work is applied in queue order, so writes made by one thread land in the
 order they were made, and a read queued after them sees them. While Redis is down the batch in
-hand is kept and retried (at least every 2 s); a write is given up only when it has waited longer
-than ``async.max_age`` or at exit after ``async.drain_timeout``, and every one given up is counted
-and logged (at exit by the closing thread itself if the writer is stuck on a hung server). A
+hand is kept and retried (at least every 2 s), the outage logged once as it begins and once as
+it ends; a write is given up only when it has waited longer than ``async.max_age`` or at exit
+after ``async.drain_timeout``, and every one given up is counted and logged (at exit by the
+closing thread itself if the writer is stuck on a hung server). The exit drain runs at exit, in
+multiprocessing's finalizers in a child, and on SIGTERM in a pool worker (see
+:func:`_drain_on_sigterm`). A
 batch on which the server closes a new connection while still answering PING holds a write it
 refuses (a value over its proto-max-bulk-len): the batch is halved until that write is found,
 which alone is given up (counted as failed, logged with its key and size); the others land.
@@ -31,8 +34,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import contextlib
 import dataclasses
 import logging
+import os
+import signal
 import sys
 import threading
 import time
@@ -57,7 +63,9 @@ log = logging.getLogger("roleredis.background")
 
 _MAX_BACKOFF = WRITER_BACKOFF[-1]  # a retry at least every 2 s
 _IDLE_WAIT = 1.0
-_EXIT_GRACE = 0.5  # at exit, how long the writer may take to stop after the drain
+#: after the exit drain, how long the writer may take to stop (twice: once told to, once its
+#: socket is shut down); both within the documented "drain_timeout plus about a second"
+_STOP_GRACE = 0.25
 Callback = Callable[[dict[str, Any]], Any]
 
 
@@ -135,7 +143,10 @@ class Writer:
         self._sleeping = False
         self._closing = False
         self._abandon = False
-        self._outage = False
+        #: since when (self.clock) the writer's sends fail, None while they go through; and
+        #: what it has said about it so far: one line per outage, and one when it is over
+        self._outage_since: float | None = None
+        self._outage_told: set[str] = set()
         self.in_flight = 0
         self.carried = 0
         self.given_up = 0
@@ -209,19 +220,19 @@ class Writer:
     def close(self, timeout: float) -> None:
         """Drain for up to ``timeout`` seconds, give up (count, log) the rest, stop the thread.
 
-        Returns within about ``timeout`` plus a second whatever the writer is doing: if it is
-        stuck (a read from a hung server, a connect), this thread accounts for the work it
-        holds and shuts its socket down.
+        Returns within ``timeout`` plus half a second whatever the writer is doing: if it is
+        stuck (a read from a hung server, a connect, a cluster's slot map being fetched), this
+        thread accounts for the work it holds and shuts its socket down. The writer closes its
+        client itself as it stops (a stuck one holds locks that closing it here would wait on).
         """
         if not self._thread.is_alive():
             return
-        deadline = self.clock() + timeout
         done = self.flush(timeout)[0]
         self._closing = True
         if not done:
             self._abandon = True
         self._wake.set()
-        self._thread.join(max(_EXIT_GRACE, deadline - self.clock()))
+        self._thread.join(_STOP_GRACE)
         if self._thread.is_alive():
             self._give_up_unsettled(
                 "the exit drain timeout ran out while Redis did not answer",
@@ -229,8 +240,7 @@ class Writer:
                 take_over=True,
             )
             shut_down(self._conn)
-            self._thread.join(_EXIT_GRACE)
-        close_client(self._route.client)
+            self._thread.join(_STOP_GRACE)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -244,6 +254,15 @@ class Writer:
     # --- the writer thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:  # the writer stops only when closed: it closes its own client
+            try:
+                close_client(self._route.client)
+            except Exception:  # at exit: nothing to tell anyone
+                log.debug("roleredis writer: closing its client failed", exc_info=True)
+
+    def _loop(self) -> None:
         queue = self._queue
         while not self._taken:
             if not queue:
@@ -365,9 +384,8 @@ class Writer:
                 continue
             self.batches += 1
             self.breaker.succeeded()  # an answer: the server is there
-            if self._outage:
-                self._outage = False
-                log.warning("roleredis writer: Redis reachable again; sending queued writes")
+            if self._outage_since is not None:
+                self._outage_over()
             if self._wait_command is None:
                 self._settle(plan, replies)
                 return
@@ -439,7 +457,6 @@ class Writer:
         """Report a failure to the breaker: counted (the health check shows the writer's
         view), but it does not open it by itself."""
         if decision.server == "down":
-            self._outage = True  # so that the way back is logged
             self.breaker.failed(str(decision.error), opens=False)
         else:
             tell_breaker(self.breaker, decision)
@@ -502,22 +519,44 @@ class Writer:
                 self._deliver(request, results.failure(error, **request.context))
         if too_old:
             self._give_up(too_old, f"waited longer than async.max_age ({self.max_age:g} s)")
-        if kept and error.error_code == "permission":
-            # not an outage: retrying will not help until the credentials (or the server's
-            # users) are fixed; the writes are still kept up to async.max_age, like in an outage
+        self._outage_began(error, len(kept))
+        return kept
+
+    def _outage_began(self, error: RoleRedisError, kept: int) -> None:
+        """Log a failed send once per outage (each retry fails the same way until it ends: a
+        cluster failover is a dozen of them), and once more if it turns into another kind."""
+        if self._outage_since is None:
+            self._outage_since = self.clock()
+        # a refused login is not an outage: retrying will not help until the credentials (or
+        # the server's users) are fixed; the writes are still kept up to async.max_age
+        kind = "permission" if error.error_code == "permission" else "unreachable"
+        if kind in self._outage_told:
+            log.debug("roleredis writer: still failing (%s); %d writes kept", error, kept)
+            return
+        self._outage_told.add(kind)
+        if kind == "permission":
             log.warning(
                 "roleredis writer: authentication failed (%s); keeping %d writes and retrying "
-                "until async.max_age",
+                "until async.max_age (logged once until a send gets through)",
                 error,
-                len(kept),
+                kept,
             )
-        elif kept:
+        else:
             log.warning(
-                "roleredis writer: Redis unreachable (%s); keeping %d writes and retrying",
+                "roleredis writer: Redis unreachable (%s); keeping %d writes and retrying "
+                "(logged once per outage)",
                 error,
-                len(kept),
+                kept,
             )
-        return kept
+
+    def _outage_over(self) -> None:
+        since, self._outage_since = self._outage_since, None
+        what = "reachable" if "unreachable" in self._outage_told else "accepting writes"
+        self._outage_told.clear()
+        lasted = self.clock() - since if since is not None else 0.0
+        log.warning(
+            "roleredis writer: Redis %s again after %.1f s; sending queued writes", what, lasted
+        )
 
     def _settle(
         self, plan: list[tuple[Any, int]], replies: list[Any], *, replicated: bool = True
@@ -776,6 +815,16 @@ _PACKED = "\x00packed"
 _writer: Writer | None = None
 _lock = threading.Lock()
 _atexit_installed = False
+#: the process has begun its exit drain (at exit, or on SIGTERM in a pool worker); a second
+#: caller waits for the first to finish
+_draining = False
+_drained = threading.Event()
+_exit_lock = threading.Lock()
+#: the pipe whose write end is the signal wakeup fd, read by the SIGTERM watcher (see
+#: _drain_on_sigterm); None where no watcher runs
+_sigterm_watch: tuple[int, int] | None = None
+#: what the Python-level SIGTERM handler writes to that pipe (no signal has this number)
+_SIGTERM_SEEN = 0xFF
 
 
 def writer() -> Writer:
@@ -830,23 +879,117 @@ def _drain_in_multiprocessing_child() -> None:
     # A multiprocessing child ends with os._exit() after running multiprocessing's own
     # finalizers, never atexit: drain there too. (Only if multiprocessing is in use at all.)
     mp = sys.modules.get("multiprocessing")
-    if mp is not None and mp.parent_process() is not None:
-        import multiprocessing.util
+    if mp is None or mp.parent_process() is None:
+        return
+    import multiprocessing.util
 
-        multiprocessing.util.Finalize(None, _drain_at_exit, exitpriority=100)
+    multiprocessing.util.Finalize(None, _drain_at_exit, exitpriority=100)
+    if mp.current_process().daemon:
+        _drain_on_sigterm()
+
+
+def _drain_on_sigterm() -> None:
+    """A daemonic child (a Pool's worker) is ended by SIGTERM (``Pool.__exit__`` calls
+    ``terminate()``), which runs no finalizer: drain on it, then end as SIGTERM would.
+
+    Only where the handler is still the default (one of the program's own is never replaced)
+    and no one listens on the signal wakeup fd (an event loop's own signal handling), and only
+    from the main thread (the only one Python lets set either): a writer first started in
+    another thread of the worker leaves SIGTERM alone (README: flush at the end of a task).
+
+    The drain is not run by the Python-level handler: Python runs that in the main thread only
+    once it gets back to Python code, and a pool worker's main thread may sit in a lock for
+    ever (its parent holds the task queue's lock while terminating it); nor could the handler
+    take any lock the thread it interrupted might hold. The interpreter's C-level handler
+    writes the signal's number to the wakeup fd from whatever thread the kernel picked; a
+    thread of ours reads it, drains, and ends the process.
+    """
+    global _sigterm_watch
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    if previous != -1:  # someone else's: put it back, leave SIGTERM alone
+        signal.set_wakeup_fd(previous)
+        os.close(read)
+        os.close(write)
+        return
+    _sigterm_watch = (read, write)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(
+        target=_watch_for_sigterm, args=(read,), name="roleredis-sigterm", daemon=True
+    ).start()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """The Python-level handler (in the main thread, when it runs): the wakeup fd has told the
+    watcher already, unless someone took the fd over since; tell it here too (os.write takes
+    no lock)."""
+    watch = _sigterm_watch
+    if watch is not None:
+        with contextlib.suppress(OSError):
+            os.write(watch[1], bytes([_SIGTERM_SEEN]))
+
+
+def _watch_for_sigterm(read: int) -> None:
+    while True:
+        try:
+            got = os.read(read, 64)
+        except OSError:
+            return
+        if not got:
+            return
+        if signal.SIGTERM in got or _SIGTERM_SEEN in got:  # other handled signals: not ours
+            break
+    try:
+        _drain_at_exit()
+    finally:
+        os._exit(128 + signal.SIGTERM)  # as a shell reports a SIGTERM; no finalizer, like it
 
 
 def _drain_at_exit() -> None:
-    current = _writer
-    if current is not None:
-        current.close(current.settings.async_drain_timeout)
+    global _draining
+    with _exit_lock:
+        first, _draining = not _draining, True
+    if not first:  # another thread drains (at exit, or on SIGTERM): wait for it to finish
+        current = _writer
+        if current is not None:
+            _drained.wait(current.settings.async_drain_timeout + 2 * _STOP_GRACE + 0.5)
+        return
+    try:
+        current = _writer
+        if current is not None:
+            current.close(current.settings.async_drain_timeout)
+    finally:
+        _drained.set()
+
+
+def _forget_sigterm_watch() -> None:
+    """In a forked child: the watcher thread did not survive the fork, and the pipe is the
+    parent's (its watcher would read the child's SIGTERM): give SIGTERM its default back."""
+    global _sigterm_watch
+    watch, _sigterm_watch = _sigterm_watch, None
+    if watch is None:
+        return
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    previous = signal.set_wakeup_fd(-1)
+    if previous != watch[1]:  # not ours any more
+        signal.set_wakeup_fd(previous)
+    for fd in watch:
+        os.close(fd)
 
 
 def _on_reset(forked: bool) -> None:
-    global _writer, _lock
+    global _writer, _lock, _draining, _drained, _exit_lock
     if forked:  # the thread did not survive the fork; the parent sends what was queued
         _writer = None
         _lock = threading.Lock()
+        _draining, _drained, _exit_lock = False, threading.Event(), threading.Lock()
+        _forget_sigterm_watch()
         return
     current, _writer = _writer, None
     if current is not None:

@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,29 @@ def child_env(url: str, config: dict[str, Any] | None, tmp_path: Path) -> dict[s
         path.write_text(yaml.safe_dump({"redis": config}), encoding="utf-8")
         env["ROLEREDIS_CONFIG"] = str(path)
     return env
+
+
+@contextmanager
+def talking_child(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """A child process with text pipes (stdin, stdout, stderr) to follow it step by step; killed
+    if it still runs when the block ends."""
+    child = subprocess.Popen(
+        args,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
 
 
 def run_child(

@@ -6,6 +6,8 @@ queued across the failover land."""
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -130,8 +132,9 @@ def test_calls_fail_cleanly_then_succeed_after_the_slots_primary_is_killed(
 
 
 def test_fire_and_forget_writes_queued_across_a_failover_land(
-    cluster: RedisClusterProcesses,
+    cluster: RedisClusterProcesses, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="roleredis.background")
     assert redis_write("warm", 1, role="timer")["success"]
     old = cluster.primary_for_key("{timer}:warm")
     old.kill()
@@ -143,3 +146,7 @@ def test_fire_and_forget_writes_queued_across_a_failover_land(
     assert cluster.primary_for_key("{timer}:warm") is not old
     for i in range(200):
         assert redis_read(f"a{i}", role="timer")["value"] == i
+    # issue 17 item 7: one line when the outage begins, one when it ends (not one per retry)
+    said = [r.getMessage() for r in caplog.records if r.name == "roleredis.background"]
+    assert sum("Redis unreachable" in m for m in said) == 1, said
+    assert sum(bool(re.search(r"reachable again after \d+\.\d s", m)) for m in said) == 1, said

@@ -10,14 +10,13 @@ holds and what is queued, and shuts the writer's socket down.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
 from roleredis.testing import RedisServer
-from tests.faults.test_async_outage import child_env
+from tests.faults.test_async_outage import child_env, talking_child
 
 DRAIN_TIMEOUT = 2.0  # below socket_timeout (5 s, the default): the writer is stuck in a read
 
@@ -40,29 +39,19 @@ def test_exit_on_a_hung_server_is_bounded_and_counts_every_write(tmp_path: Path)
     env = child_env("", {"async": {"drain_timeout": DRAIN_TIMEOUT}}, tmp_path)
     with RedisServer() as server:
         env["REDIS_URL"] = server.url
-        child = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(CHILD)],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdin is not None and child.stdout is not None
+        args = [sys.executable, "-c", textwrap.dedent(CHILD)]
         try:
-            assert child.stdout.readline().strip() == "ready"
-            server.pause()
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            assert child.stdout.readline().strip() == "queued"
-            started = time.monotonic()
-            _, stderr = child.communicate(timeout=30)
-            elapsed = time.monotonic() - started
+            with talking_child(args, env, tmp_path) as child:
+                assert child.stdin is not None and child.stdout is not None
+                assert child.stdout.readline().strip() == "ready"
+                server.pause()
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                assert child.stdout.readline().strip() == "queued"
+                started = time.monotonic()
+                _, stderr = child.communicate(timeout=30)
+                elapsed = time.monotonic() - started
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.communicate()
             server.resume()
     assert child.returncode == 0, stderr
     assert elapsed < DRAIN_TIMEOUT + 1.5, f"exit took {elapsed:.1f} s (drain_timeout 2)"
