@@ -210,7 +210,7 @@ def test_stdout_carries_only_json_rpc_and_the_server_ends_with_stdin(
 def test_served_as_the_roles_acl_user_the_server_holds_the_line(
     redis_server: RedisServer, raw: redis.Redis
 ) -> None:
-    """The server process connects as ``roleredis-planner`` (as the README's configuration
+    """The server process connects as ``roleredis-planner`` (as the MCP page's configuration
     with REDIS_USERNAME / REDIS_PASSWORD): its tools work, what a model sends stays in the
     role's keys, now enforced by Redis itself, and from_role reads what the server grants."""
     creds = roleredis.acl.provision(ROLE)
@@ -253,16 +253,16 @@ def test_served_as_the_roles_acl_user_the_server_holds_the_line(
     assert raw.get("planner:acl:k") == b"1"
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+MCP_PAGE = Path(__file__).resolve().parents[2] / "docs" / "agents" / "mcp.md"
 
 
-def test_the_readme_configuration_starts_a_working_server(
+def test_the_documented_configuration_starts_a_working_server(
     redis_server: RedisServer,
 ) -> None:
-    """The README's stdio entry, run as a client runs it: its command found on PATH (the
+    """The MCP page's stdio entry, run as a client runs it: its command found on PATH (the
     ``roleredis`` script this installation made), its env with the URL of the test's server
     and only the few variables clients pass on (PATH, HOME)."""
-    blocks = re.findall(r"```json\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```json\n(.*?)```", MCP_PAGE.read_text(encoding="utf-8"), re.S)
     (entry,) = [
         server
         for block in blocks

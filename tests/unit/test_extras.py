@@ -9,8 +9,10 @@ import sys
 from importlib.metadata import metadata
 from pathlib import Path
 
-#: Extras that are not features: the environments for working on roleredis.
-NOT_FEATURES = {"test", "dev", "all"}
+#: Extras that are not features: the environments for working on roleredis (``docs`` builds
+#: the documentation site).
+NOT_FEATURES = {"test", "dev", "docs", "all"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _requirements(extra: str) -> list[str]:
@@ -28,15 +30,23 @@ def test_all_installs_every_optional_feature() -> None:
     assert {name.strip() for name in named.group(1).split(",")} == features
 
 
-def test_the_readme_names_each_features_extra_where_it_installs_it() -> None:
-    """The install line of every feature names its extra: in the list of optional features,
-    and where the README describes the feature."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+def test_the_docs_name_each_features_extra_where_they_install_it() -> None:
+    """The install line of every feature names its extra: in getting started's list of
+    optional features, and on the page that describes the feature; the README names them all
+    and the extra that installs every one."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    pages = "\n".join(
+        page.read_text(encoding="utf-8")
+        for page in (ROOT / "docs").rglob("*.md")
+        if page.name != "getting-started.md"
+    )
     features = set(metadata("roleredis").get_all("Provides-Extra") or []) - NOT_FEATURES
-    listed = set(re.findall(r'^pip install "roleredis\[(\w+)\]" ', readme, re.M))
+    listed = set(re.findall(r'^pip install "roleredis\[(\w+)\]" ', start, re.M))
     assert listed == features
     for feature in features:  # once in the list, once more where the feature is described
-        assert readme.count(f'pip install "roleredis[{feature}]"') >= 2, feature
+        assert f'pip install "roleredis[{feature}]"' in pages, feature
+        assert f"`{feature}`" in readme, feature
     assert 'pip install "roleredis[all]"' in readme
 
 
