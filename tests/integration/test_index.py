@@ -40,7 +40,7 @@ def members(raw: redis.Redis) -> dict[bytes, float]:
 
 
 def test_writes_and_deletes_keep_the_index(raw: redis.Redis) -> None:
-    before = time.time() * 1000
+    before = int(time.time() * 1000)  # scores are whole epoch milliseconds (index.now_ms)
     assert redis_write("a", 1, role="w")["success"] is True
     assert redis_write("t", 1, ttl=60, role="w")["success"] is True
     assert redis_write_many({"m1": 1, "m2": 2}, role="w")["success"] is True
