@@ -1,7 +1,8 @@
 """The process-wide defaults: settings loaded once, the shared sync clients, and reset.
 
 One sync client and one circuit breaker per connection target
-(:func:`~roleredis.connection.target_of`: address, credentials, TLS, pool), made on first use
+(:func:`~roleredis.transport.connection.target_of`: address, credentials, TLS, pool), made on
+first use
 and reused: the process's settings are one target (the default client), and a store given
 other settings (``RoleStore(role, settings=...)``) gets the client of theirs, so one server's
 outage never opens another's breaker. :func:`reset` closes them all.
@@ -22,12 +23,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .breaker import Breaker
-from .breaker import after_fork as _breakers_after_fork
-from .config import Settings, load_settings
-from .connection import after_fork as _connection_after_fork
-from .connection import build_client, close_client, target_of
-from .errors import DisabledError, forget_secrets, register_secrets
+from .foundation.config import Settings, load_settings
+from .foundation.errors import DisabledError, forget_secrets, register_secrets
+from .transport.breaker import Breaker
+from .transport.breaker import after_fork as _breakers_after_fork
+from .transport.connection import after_fork as _connection_after_fork
+from .transport.connection import build_client, close_client, target_of
 
 __all__ = [
     "breaker",

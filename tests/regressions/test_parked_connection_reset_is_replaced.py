@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from roleredis import aio
-from roleredis.aexecutor import loop_executor
+from roleredis.core.store import AsyncRoleStore
 from roleredis.runtime import settings
-from roleredis.store import AsyncRoleStore
+from roleredis.transport.aexecutor import loop_executor
 
 pytestmark = pytest.mark.backends("redis")
 
