@@ -127,7 +127,6 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     from roleredis import runtime
     from roleredis.faces import aio
     from roleredis.foundation.config import load_settings
-    from roleredis.transport import background
 
     runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
     # raw clients with the same timeouts as roleredis's defaults: like for like (redis.asyncio
@@ -255,7 +254,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     )
     # the caller's own cost, with the writer thread idle: what a burst of calls costs
     burst = 2000
-    writer = background.writer()
+    writer = runtime.writer()
     writer_stats_before = writer.carried
     started = time.perf_counter()
     for i in range(burst):

@@ -21,6 +21,8 @@ down, so running several loops (one after another, or at once in several threads
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from ..core import events, results
@@ -28,7 +30,7 @@ from ..core.store import AsyncRoleStore, Following
 from ..table import face
 from ..transport.aexecutor import aclose
 from . import tools
-from .agents.tools import acall_tool as call_tool
+from .agents.tools import acall_tool
 from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
 
 __all__ = [
@@ -82,6 +84,12 @@ redis_write_many = face.bind_async(face.WRITE_MANY, tools.redis_write_many, PUBL
 redis_read_many = face.bind_async(face.READ_MANY, tools.redis_read_many, PUBLIC_PATH)
 redis_publish = face.bind_async(face.PUBLISH, tools.redis_publish, PUBLIC_PATH)
 redis_read_events = face.bind_async(face.READ_EVENTS, tools.redis_read_events, PUBLIC_PATH)
+
+
+def call_tool(name: str, arguments: Any = None, *, role: str) -> Coroutine[Any, Any, Result]:
+    """:func:`roleredis.call_tool` on this face: the coroutine to await; it never raises. The
+    tool runs as this module's function of its name."""
+    return acall_tool(name, arguments, role=role, functions=sys.modules[__name__])
 
 
 # --- following a role's events ----------------------------------------------------------------

@@ -14,7 +14,7 @@ directly. It catches mistakes. With no section at all (and no ACL users), reads 
 ``from_role`` are allowed.
 
 A pattern is a glob over the owner's key as the owner names it (``shared:x``), with Redis's
-own rules (:func:`roleredis.core.index.glob_match`); an ACL grant is the same glob after the
+own rules (:func:`roleredis.foundation.glob.glob_match`); an ACL grant is the same glob after the
 owner's prefix (``%R~alpha:shared:*``). Everything here is I/O-free.
 
 >>> policy = parse({"beta": {"read": ["alpha:shared:*"]}}, "sharing")
@@ -33,8 +33,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core.index import glob_match
 from .errors import ConfigError, InvalidArgumentError
+from .glob import glob_match
 from .keys import escape_glob, raw_key, validate_role
 
 __all__ = [

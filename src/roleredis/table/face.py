@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import inspect
 import logging
 import time
@@ -200,7 +201,7 @@ def _writer_for(store: RoleStore) -> background.Writer:
     """The process's one fire-and-forget writer, which connects where the process's settings
     say: refused for a store given settings of another connection target, whose writes it
     would send to the wrong server. (The tools' stores always have the process's settings.)"""
-    writer = background.writer()
+    writer = runtime.writer()
     ours, its = store.settings, writer.settings
     if ours is not its and target_of(ours) != target_of(its):
         raise ConfigError(
@@ -231,7 +232,8 @@ def _queue_read(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
     request = background.ReadRequest(
         commands=[to_wire(call) for call in calls],
         op=op,
-        context={"key": key, "role": store.role, "prefixed_key": full_key},
+        outcome=results.entry,
+        failure=functools.partial(results.failure, key=key, role=store.role, prefixed_key=full_key),
         callback=None if callback is None else _missing_value_for(callback),
         loop=running_loop(),
     )
@@ -509,6 +511,9 @@ TABLE: tuple[Operation, ...] = (
     SEND_ASYNC,
 )
 
+#: the rows by the name of their tool
+_BY_TOOL = {op.tool: op for op in TABLE}
+
 
 def commands() -> frozenset[str]:
     """Every Redis command some operation of the table sends.
@@ -699,8 +704,12 @@ def bind_async(
     function on Python 3.12 and later.
 
     Generated from ``like``'s signature (as dataclasses generates ``__init__``), so argument
-    errors are raised as for any function and the call costs no argument binding.
+    errors are raised as for any function and the call costs no argument binding. Made once per
+    row, tool and module: the agent tools call the very functions :mod:`roleredis.aio` offers.
     """
+    known = _twins.get((op.name, like, module))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     signature = inspect.signature(like)
     positional: list[str] = []
     keyword: list[str] = []
@@ -740,4 +749,21 @@ def bind_async(
     }
     if hasattr(inspect, "markcoroutinefunction"):  # Python >= 3.12
         inspect.markcoroutinefunction(function)
+    _twins[(op.name, like, module)] = function
     return function  # type: ignore[no-any-return]
+
+
+#: the awaitable twins made so far, by row name, sync tool and module
+_twins: dict[tuple[str, Callable[..., Result], str], Any] = {}
+
+
+def awaitable_twin(tool: Callable[..., Result]) -> Callable[..., Any] | None:
+    """What :mod:`roleredis.aio` offers for the sync tool ``tool``: its awaitable twin, or the
+    tool itself for a row that runs no store method (fire and forget); None for a function
+    that is no row's tool."""
+    op = _BY_TOOL.get(tool.__name__)
+    if op is None:
+        return None
+    if op.method is None:
+        return tool
+    return bind_async(op, tool, "roleredis.aio")

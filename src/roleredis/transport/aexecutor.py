@@ -19,7 +19,8 @@ asyncio checkout and release (a lock, a health check through its retry wrapper, 
 dispatch, metrics hooks) cost about a quarter of an aio write. The parked connection stays one
 of the pool's, counted as idle in reports, and is closed with the pool.
 
-A batch that waits on the server (an :class:`~roleredis.core.ops.Batch` with a ``wait``) is read
+A batch that waits on the server (an :class:`~roleredis.foundation.batch.Batch` with a ``wait``)
+is read
 with the timeout extended by its wait, and at most half of the loop's connections wait at once,
 as on the sync path (see :mod:`roleredis.transport.executor`): a second semaphore per loop,
 ``waiting``.
@@ -33,12 +34,12 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis.exceptions as rex
 
-from .. import runtime
-from ..core.ops import READABLE, Batch, Lenient
+from ..foundation import lifecycle
+from ..foundation.batch import READABLE, Batch, Lenient
 from ..foundation.config import Settings
 from ..foundation.errors import refusal
 from ..foundation.internals import PoolExhausted, stream_writer
@@ -127,7 +128,7 @@ class AsyncExecutor:
     async def _retry(self, batch: list[Call], exc: Exception) -> list[Any]:
         started = self.clock()
         attempt = 0
-        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
+        repeatable = getattr(batch, "repeatable", True)  # see batch.Batch
         while True:
             attempt += 1
             ping = self.policy.should_ping(exc, repeatable)
@@ -166,7 +167,7 @@ class AsyncExecutor:
     async def _send_now(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
         route = self.route
-        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see batch.Batch
         replies = await route.asend(commands, functools.partial(self._send_packed, wait=wait))
         callbacks = route.client.response_callbacks
         failed = None
@@ -309,17 +310,23 @@ def executor_for(
     client: Any,
     slots: asyncio.Semaphore | None,
     settings: Settings,
+    breaker: Breaker,
     waiting: asyncio.Semaphore | None = None,
-    breaker: Breaker | None = None,
 ) -> AsyncExecutor:
-    """The async runner for ``client`` under ``settings``, with ``breaker`` (default: the
-    breaker of the settings' connection target, the one the sync path shares)."""
+    """The async runner for ``client`` under ``settings``, with ``breaker`` (the breaker of the
+    settings' connection target, the one the sync path shares)."""
     policy = RetryPolicy(
         settings.socket_connect_timeout, tls=uses_tls(settings), address=describe(settings)
     )
-    if breaker is None:
-        breaker = runtime.breaker(settings)
     return AsyncExecutor(client, policy, breaker, slots, settings.pool_timeout, waiting=waiting)
+
+
+class Target(Protocol):
+    """A connection target as :class:`roleredis.Target` keeps it: the settings that
+    connect alike and their breaker; hashable (each loop has one client per target)."""
+
+    settings: Settings
+    breaker: Breaker
 
 
 # --- the per-loop clients: one client per event loop and connection target, closed when -----
@@ -341,15 +348,15 @@ class _LoopClient:
         self.pool_timeout = timeout
 
 
-# event loop -> its clients, per connection target (runtime.Target)
-_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[runtime.Target, _LoopClient]
-] = weakref.WeakKeyDictionary()
+# event loop -> its clients, per connection target (Target)
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Target, _LoopClient]] = (
+    weakref.WeakKeyDictionary()
+)
 _clients_lock = threading.Lock()
 
 
 async def _closer(
-    client: Any, loop: asyncio.AbstractEventLoop, target: runtime.Target
+    client: Any, loop: asyncio.AbstractEventLoop, target: Target
 ) -> AsyncIterator[None]:
     # asyncio.run() -> loop.shutdown_asyncgens() finalises this generator inside the loop,
     # before the loop closes: the one moment the client's connections can be closed cleanly.
@@ -367,7 +374,7 @@ async def _closer(
         await aclose_client(client)
 
 
-async def _loop_client(target: runtime.Target) -> _LoopClient:
+async def _loop_client(target: Target) -> _LoopClient:
     """The running loop's client of ``target``, made on first use in that loop."""
     loop = asyncio.get_running_loop()
     entries = _clients.get(loop)
@@ -401,23 +408,19 @@ def _forget_clients(forked: bool) -> None:
         _clients.clear()
 
 
-runtime.on_reset(_forget_clients)
+lifecycle.on_reset(_forget_clients)
 
 
-async def loop_executor(
-    client: Any, settings: Settings, target: runtime.Target | None = None
-) -> AsyncExecutor:
+async def loop_executor(client: Any, settings: Settings, target: Target) -> AsyncExecutor:
     """The executor that sends an AsyncRoleStore's batches: on ``client`` if given, else on the
-    running loop's own client for the connection target of ``settings`` (``target``, looked up
-    if not given), made once per loop and target, with the target's breaker; the hot path
-    looks it up."""
-    if target is None:
-        target = runtime.target(settings)
+    running loop's own client for the connection ``target`` (the runtime's, for the store's
+    settings), made once per loop and target, with the target's breaker; the hot path looks it
+    up."""
     if client is not None:
-        return executor_for(client, None, settings, breaker=target.breaker)
+        return executor_for(client, None, settings, target.breaker)
     shared = await _loop_client(target)
     if shared.executor is None:
         shared.executor = executor_for(
-            shared.client, shared.slots, target.settings, shared.waiting, target.breaker
+            shared.client, shared.slots, target.settings, target.breaker, shared.waiting
         )
     return shared.executor

@@ -43,8 +43,7 @@ from typing import Any
 import hiredis
 import redis.exceptions as rex
 
-from .. import runtime
-from ..core import results
+from ..foundation import lifecycle
 from ..foundation.config import Settings
 from ..foundation.errors import InvalidArgumentError, RoleRedisError, translate
 from ..foundation.internals import check_out, is_plain_socket, shut_down
@@ -86,11 +85,14 @@ class _Flush:
 
 @dataclasses.dataclass(slots=True)
 class ReadRequest:
-    """A queued read: its calls, the operation waiting for their replies, and the callback."""
+    """A queued read: its calls, the operation waiting for their replies, the callback, and
+    how its result is made (the table's builders: the writer only carries it)."""
 
     commands: list[tuple[Any, ...]]
     op: Generator[Any, list[Any], Any]
-    context: dict[str, Any]
+    #: the result of the operation's outcome, and of a failure
+    outcome: Callable[[Any], dict[str, Any]]
+    failure: Callable[[BaseException], dict[str, Any]]
     callback: Callback | None
     loop: asyncio.AbstractEventLoop | None
     settled: bool = False  # its outcome is known (set under Writer._fate)
@@ -104,7 +106,8 @@ def _safe_call(callback: Callback, result: dict[str, Any]) -> None:
 
 
 class Writer:
-    """The queue and the thread that empties it. Use :func:`writer` to get the process's one."""
+    """The queue and the thread that empties it. :func:`roleredis.runtime.writer` is the
+    process's one."""
 
     def __init__(
         self,
@@ -112,7 +115,7 @@ class Writer:
         *,
         clock: Callable[[], float] = time.monotonic,
         pause: Callable[[float], object] | None = None,
-        breaker: Breaker | None = None,
+        breaker: Breaker,
     ) -> None:
         self.settings = settings
         #: seconds from an arbitrary origin, for ages, backoff and the exit drain; tests pass
@@ -121,7 +124,7 @@ class Writer:
         #: waits between retries; the default waits on the writer's Event (a flush or the
         #: exit drain cuts it short), a test may advance its fake clock instead
         self.pause: Callable[[float], object] = pause if pause is not None else self._wait
-        self.breaker = breaker if breaker is not None else runtime.breaker()
+        self.breaker = breaker
         self.policy = RetryPolicy.for_writer(tls=uses_tls(settings), address=describe(settings))
         self.max_pending = settings.async_max_pending
         self.batch_size = settings.async_batch_size
@@ -474,7 +477,7 @@ class Writer:
         if type(item) is not tuple:
             self._settled(1, reads=[item])
             error = refused_by_server("a queued read")
-            self._deliver(item, results.failure(error, **item.context))
+            self._deliver(item, item.failure(error))
             return
         self._settled(1, failed=1)
         args = item[0][1]
@@ -501,7 +504,7 @@ class Writer:
         if reads:
             self._settled(len(reads), reads=reads)
             for request in reads:
-                self._deliver(request, results.failure(error, **request.context))
+                self._deliver(request, request.failure(error))
         if too_old:
             self._give_up(too_old, f"waited longer than async.max_age ({self.max_age:g} s)")
         if kept and error.error_code == "permission":
@@ -581,11 +584,11 @@ class Writer:
                     raise rex.ResponseError(str(reply))
             request.op.send(replies)
         except StopIteration as done:
-            result = results.entry(done.value)
+            result = request.outcome(done.value)
         except Exception as exc:
-            result = results.failure(exc, **request.context)
+            result = request.failure(exc)
         else:  # pragma: no cover - read operations finish after one batch
-            result = results.failure(RuntimeError("read did not finish"), **request.context)
+            result = request.failure(RuntimeError("read did not finish"))
         self._deliver(request, result)
 
     def _deliver(self, request: ReadRequest, result: dict[str, Any]) -> None:
@@ -653,7 +656,7 @@ class Writer:
     def _fail_reads(self, reads: list[ReadRequest]) -> None:
         failure = translate(rex.ConnectionError("Redis unreachable; the read was given up"))
         for request in reads:
-            self._deliver(request, results.failure(failure, **request.context))
+            self._deliver(request, request.failure(failure))
 
     def _log_given_up(self, writes: int, why: str) -> None:
         log.error(
@@ -780,14 +783,15 @@ _lock = threading.Lock()
 _atexit_installed = False
 
 
-def writer() -> Writer:
-    """The process's writer, started on first use."""
+def writer(start: Callable[[], Writer]) -> Writer:
+    """The process's writer, made by ``start()`` and started on first use
+    (:func:`roleredis.runtime.writer` gives it the process's settings and breaker)."""
     global _writer, _atexit_installed
     current = _writer
     if current is None:
         with _lock:
             if _writer is None:
-                _writer = Writer(runtime.settings())
+                _writer = start()
                 if not _atexit_installed:
                     atexit.register(_drain_at_exit)
                     _atexit_installed = True
@@ -855,4 +859,4 @@ def _on_reset(forked: bool) -> None:
         current.close(current.settings.async_drain_timeout)
 
 
-runtime.on_reset(_on_reset)
+lifecycle.on_reset(_on_reset)

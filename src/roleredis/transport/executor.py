@@ -15,7 +15,8 @@ the middle of a call while it still answers PING on a new one is not an outage: 
 refused what was sent (a value over its proto-max-bulk-len, say), so it is reported as such,
 never retried and never counted by the breaker. Any answer from the server closes the breaker.
 
-A batch that may wait on the server (an :class:`~roleredis.core.ops.Batch` with a ``wait``: XREAD
+A batch that may wait on the server (an :class:`~roleredis.foundation.batch.Batch` with a
+``wait``: XREAD
 with ``BLOCK``) is read with the socket timeout extended by its wait, so a long wait is not
 taken for a dead server. Such waits hold a pooled connection the whole time, so they must not
 starve the calls that share the pool: at most ``waiting`` of them (half of
@@ -40,8 +41,8 @@ import redis
 import redis.exceptions as rex
 from hiredis import pack_command
 
-from .. import runtime
-from ..core.ops import READABLE, Batch, Lenient
+from ..foundation import lifecycle
+from ..foundation.batch import READABLE, Batch, Lenient
 from ..foundation.errors import RoleRedisError, refusal
 from ..foundation.internals import check_out, connected_socket, is_plain_socket
 from ..foundation.keys import raw_key
@@ -92,7 +93,7 @@ def to_wire(call: Call) -> tuple[Any, ...]:
     ('MEMORY', 'USAGE', b'k')
     """
     name, args = call
-    if name == READABLE:  # EXISTS, its refusal a reply (see roleredis.core.ops.READABLE)
+    if name == READABLE:  # EXISTS, its refusal a reply (see roleredis.foundation.batch.READABLE)
         return ("EXISTS", *args)
     if name == "set":
         return ("SET", args[0], args[1], "EX", args[2]) if len(args) == 3 else ("SET", *args)
@@ -193,7 +194,7 @@ def forget_gates(forked: bool = False) -> None:
     _gates.clear()
 
 
-runtime.on_reset(forget_gates)
+lifecycle.on_reset(forget_gates)
 
 
 def tell_breaker(breaker: Breaker, decision: Decision) -> None:
@@ -293,7 +294,7 @@ class SyncExecutor:
     ) -> list[Any]:
         started = self.clock()
         attempt = 0
-        repeatable = getattr(batch, "repeatable", True)  # see ops.Batch
+        repeatable = getattr(batch, "repeatable", True)  # see batch.Batch
         while True:
             attempt += 1
             # a cluster (or a stand-in) has no one pool: no PING question then
@@ -320,7 +321,7 @@ class SyncExecutor:
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
         commands = [to_wire(call) for call in batch]
-        wait = getattr(batch, "wait", 0.0)  # a blocking read: see ops.Batch
+        wait = getattr(batch, "wait", 0.0)  # a blocking read: see batch.Batch
         sender = functools.partial(send_packed, wait=wait) if wait else send_packed
         replies: list[Any] = self.route.send(commands, sender)
         callbacks = self._callbacks

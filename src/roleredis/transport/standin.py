@@ -25,8 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core.codec import ENVELOPE_MAGIC
-from ..core.ops import Lenient
+from ..foundation.batch import Lenient
 from ..foundation.errors import refusal
 
 __all__ = ["as_text", "send_calls"]
@@ -43,8 +42,9 @@ def as_text(data: Any) -> Any:
     >>> as_text(b'"test_value"')
     '"test_value"'
     """
-    if not isinstance(data, bytes) or data.startswith(ENVELOPE_MAGIC):
+    if not isinstance(data, bytes):
         return data
+    # an envelope starts with 0xff (codec.ENVELOPE_MAGIC): neither JSON nor UTF-8, it stays bytes
     try:
         return json.dumps(json.loads(data))
     except (ValueError, RecursionError):  # not JSON (the health probe's value): text as it is
@@ -68,7 +68,7 @@ def _call(client: Any, name: str, args: tuple[Any, ...]) -> Any:
         return _acknowledged(client.set(args[0], as_text(args[1])))
     if name == "unlink":
         return client.delete(*args)
-    if name == "readable":  # roleredis.core.ops.READABLE: a key-checked EXISTS
+    if name == "readable":  # roleredis.foundation.batch.READABLE: a key-checked EXISTS
         return client.exists(*args)
     if name == "scan":
         cursor, match, count = args

@@ -728,19 +728,23 @@ def call_tool(name: str, arguments: Any = None, *, role: str) -> Result:
         return _failure(exc, name, call.role)
 
 
-def acall_tool(name: str, arguments: Any = None, *, role: str) -> Coroutine[Any, Any, Result]:
+def acall_tool(
+    name: str, arguments: Any = None, *, role: str, functions: Any = None
+) -> Coroutine[Any, Any, Result]:
     """:func:`call_tool` on the asyncio face (``roleredis.aio.call_tool``): the coroutine to
-    await; it never raises."""
+    await; it never raises. The tool runs as the function of its name in ``functions`` (aio
+    passes itself), by default what :mod:`roleredis.aio` offers for it (the table's twin)."""
     call = _prepare(name, arguments, role)
-    return _arun(call)
+    return _arun(call, functions)
 
 
-async def _arun(call: _Call | Result) -> Result:
+async def _arun(call: _Call | Result, functions: Any) -> Result:
     if not isinstance(call, _Call):
         return call
-    from .. import aio  # the asyncio face imports this module
-
-    function = getattr(aio, call.bound.tool.name, None)
+    if functions is not None:
+        function = getattr(functions, call.bound.tool.name, None)
+    else:
+        function = face.awaitable_twin(call.bound.function)
     if function is None:
         return _failure(
             InvalidArgumentError(f"tool {call.bound.tool.name!r} has no asyncio version yet"),
