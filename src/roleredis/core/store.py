@@ -208,6 +208,11 @@ class RoleStore:
     replay_dead_letters = _method(mail.replay_dead_letters)
     mail_status = _method(mail.status)
 
+    def run(self, op: ops.Op[T]) -> T:
+        """Drive ``op``, an operation generator made for this store's scope, on the store's
+        runner (what every method does), and return its outcome."""
+        return drive(op, self._run)
+
     def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
 

@@ -411,7 +411,7 @@ def _queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
     ):
         route.checked_at = now
         try:
-            known = executor.drive(mail.channel_length(scope, prepared), store._run)
+            known = store.run(mail.channel_length(scope, prepared))
         except BaseException:
             prepared.unsent()
             raise
