@@ -41,7 +41,7 @@ from ..foundation.errors import (
     scrub,
 )
 from ..foundation.internals import running_loop
-from ..transport import background, executor
+from ..transport import background
 from ..transport.connection import describe, node_addresses, target_of
 from ..transport.executor import to_wire
 from . import metrics, roles
