@@ -111,9 +111,8 @@ def follow_events(
     It rides out failures that pass (the server unreachable or slow) and goes on from where it
     was; it raises what will not pass, being an iterator and not a result: the typed
     :class:`~roleredis.foundation.errors.RoleRedisError` (``PermissionDeniedError`` for a role
-    whose user
-    may not read others' events, ``InvalidArgumentError`` at once, in this call, for a bad
-    role, topic or ``after``). See :meth:`AsyncRoleStore.follow_events`.
+    whose user may not read others' events, ``InvalidArgumentError`` at once, in this call, for
+    a bad role, topic or ``after``). See :meth:`AsyncRoleStore.follow_events`.
 
     >>> import asyncio
     >>> async def next_two():
