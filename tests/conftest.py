@@ -226,7 +226,7 @@ def roleredis_env(
     finally:
         _reset_roleredis()
         if backend == "memory":
-            from roleredis.connection import forget_memory_server
+            from roleredis.transport.connection import forget_memory_server
 
             forget_memory_server(tmp_path.name)
         if redis_server.paused:
@@ -268,7 +268,7 @@ def raw(
     if roleredis_env.url.startswith("memory://"):
         import fakeredis
 
-        from roleredis.connection import memory_server
+        from roleredis.transport.connection import memory_server
 
         fake = fakeredis.FakeRedis(server=memory_server(roleredis_env.url[len("memory://") :]))
         yield fake

@@ -1,5 +1,6 @@
 """The repository stays lint-clean and type-clean (issue 2, section 10): ruff (lint and
-format) on everything, mypy --strict on src/. Part of the test command, so CI enforces it."""
+format) on everything, mypy --strict on src/, the import contracts (lint-imports). Part of the test
+command, so CI enforces it."""
 
 from __future__ import annotations
 
@@ -35,3 +36,10 @@ def test_mypy_strict_on_src() -> None:
     done = _run(sys.executable, "-m", "mypy")  # files and strictness from pyproject.toml
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success" in done.stdout
+
+
+def test_import_contracts() -> None:
+    """The layers and the acyclic siblings of [tool.importlinter] in pyproject.toml."""
+    done = _run(_tool("lint-imports"), "--no-cache")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout

@@ -8,26 +8,13 @@
 {'sky': 'clear'}
 """
 
-from . import acl, aio, metrics
-from .agent import call_tool, tool_schemas
-from .config import Settings, load_settings
-from .errors import (
-    ConfigError,
-    ConnectionFailedError,
-    DisabledError,
-    InternalError,
-    InvalidArgumentError,
-    NotFoundError,
-    OverloadedError,
-    PermissionDeniedError,
-    RoleRedisError,
-    SerializationError,
-    TimeoutError,
-)
-from .roles import RoleExecutor, acting_as, carry_role
-from .runtime import reset
-from .store import RoleStore
-from .tools import (
+import sys as _sys
+
+from .admin import acl
+from .core.store import RoleStore
+from .faces import aio, tools
+from .faces.agents.tools import call_tool, tool_schemas
+from .faces.tools import (
     redis_ack,
     redis_clear_role_data,
     redis_dead_letters,
@@ -49,6 +36,30 @@ from .tools import (
     redis_write_async,
     redis_write_many,
 )
+from .foundation import settings
+from .foundation.config import Settings, load_settings
+from .foundation.errors import (
+    ConfigError,
+    ConnectionFailedError,
+    DisabledError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    RoleRedisError,
+    SerializationError,
+    TimeoutError,
+)
+from .runtime import reset
+from .table import metrics
+from .table.roles import RoleExecutor, acting_as, carry_role
+
+# the public paths of modules that live in layer folders: the same module objects, so that
+# patch("roleredis.tools._get_redis_client") patches what the tools call
+_sys.modules[__name__ + ".tools"] = tools
+_sys.modules[__name__ + ".aio"] = aio
+_sys.modules[__name__ + ".settings"] = settings
 
 __version__ = "0.1.0"
 

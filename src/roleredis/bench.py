@@ -124,8 +124,9 @@ def _pair(
 def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     """Every benchmark against the server at ``url``; roleredis is pointed at it too."""
     import roleredis
-    from roleredis import aio, background, runtime
-    from roleredis.config import load_settings
+    from roleredis import runtime
+    from roleredis.faces import aio
+    from roleredis.foundation.config import load_settings
 
     runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
     # raw clients with the same timeouts as roleredis's defaults: like for like (redis.asyncio
@@ -253,7 +254,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     )
     # the caller's own cost, with the writer thread idle: what a burst of calls costs
     burst = 2000
-    writer = background.writer()
+    writer = runtime.writer()
     writer_stats_before = writer.carried
     started = time.perf_counter()
     for i in range(burst):
@@ -272,7 +273,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     )
 
     # metrics: what recording one call costs, against a sync write and an async caller
-    from . import metrics
+    from .table import metrics
 
     probes = 100_000
     started = time.perf_counter()
@@ -358,8 +359,8 @@ def mail_rows(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
 
     import roleredis
     from roleredis import runtime
-    from roleredis.config import load_settings
-    from roleredis.keys import Keyspace
+    from roleredis.foundation.config import load_settings
+    from roleredis.foundation.keys import Keyspace
 
     runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
     r: Any = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
@@ -474,7 +475,7 @@ def index_write_cost(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[R
     1.0 = free)."""
     import roleredis
     from roleredis import runtime
-    from roleredis.config import load_settings
+    from roleredis.foundation.config import load_settings
 
     base = load_settings(environ={"REDIS_URL": url}, read_file=False)
     settings = {flag: base.replace(index=flag) for flag in (False, True)}
@@ -555,7 +556,7 @@ def index_listing(url: str, *, others: int = 1_000_000, mine: int = 10) -> list[
     """A role of ``mine`` keys among ``others`` other keys: redis_get_keys and
     redis_clear_role_data with a trusted key index against SCAN (ms per call)."""
     from roleredis import runtime
-    from roleredis.config import load_settings
+    from roleredis.foundation.config import load_settings
 
     r = redis.Redis.from_url(url)
     pipe = r.pipeline(transaction=False)
@@ -594,8 +595,8 @@ def pending_write_memory(n: int) -> Row:
 
     import roleredis
     from roleredis import runtime
-    from roleredis.codec import encode
-    from roleredis.config import load_settings
+    from roleredis.core.codec import encode
+    from roleredis.foundation.config import load_settings
 
     from .testing import RedisServer
 
@@ -646,7 +647,7 @@ def cluster_pairs(
     """
     import roleredis
     from roleredis import runtime
-    from roleredis.config import load_settings
+    from roleredis.foundation.config import load_settings
 
     base = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
     runtime.use_settings(base.replace(colocate_roles=colocate))
@@ -770,7 +771,7 @@ def cluster_memory(cluster: Any, *, keys: int = 200_000) -> list[Row]:
     the role's key index off and on, written with redis_write_many in batches of 1000."""
     import roleredis
     from roleredis import runtime
-    from roleredis.config import load_settings
+    from roleredis.foundation.config import load_settings
 
     base = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
     r = redis.RedisCluster(startup_nodes=cluster.startup_nodes())
@@ -805,7 +806,7 @@ def cluster_listing(cluster: Any, *, others: int = 300_000, mine: int = 10) -> l
     """A 10-key role among ``others`` keys spread over the cluster: redis_get_keys and
     redis_clear_role_data (ms), for each layout, with SCAN (index off) and with the index."""
     from roleredis import runtime
-    from roleredis.config import load_settings
+    from roleredis.foundation.config import load_settings
 
     r: Any = redis.RedisCluster(startup_nodes=cluster.startup_nodes())
     for start in range(0, others, 1000):

@@ -1,7 +1,8 @@
 """The process-wide defaults: settings loaded once, the shared sync clients, and reset.
 
 One sync client and one circuit breaker per connection target
-(:func:`~roleredis.connection.target_of`: address, credentials, TLS, pool), made on first use
+(:func:`~roleredis.transport.connection.target_of`: address, credentials, TLS, pool), made on
+first use
 and reused: the process's settings are one target (the default client), and a store given
 other settings (``RoleStore(role, settings=...)``) gets the client of theirs, so one server's
 outage never opens another's breaker. :func:`reset` closes them all.
@@ -22,12 +23,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .breaker import Breaker
-from .breaker import after_fork as _breakers_after_fork
-from .config import Settings, load_settings
-from .connection import after_fork as _connection_after_fork
-from .connection import build_client, close_client, target_of
-from .errors import DisabledError, forget_secrets, register_secrets
+from .foundation.config import Settings, load_settings
+from .foundation.errors import DisabledError, forget_secrets, register_secrets
+from .foundation.lifecycle import hooks, on_reset
+from .transport import background
+from .transport.breaker import Breaker
+from .transport.breaker import after_fork as _breakers_after_fork
+from .transport.connection import after_fork as _connection_after_fork
+from .transport.connection import build_client, close_client, target_of
 
 __all__ = [
     "breaker",
@@ -41,6 +44,7 @@ __all__ = [
     "sync_client",
     "target",
     "use_settings",
+    "writer",
 ]
 
 log = logging.getLogger("roleredis.runtime")
@@ -50,7 +54,6 @@ _settings: Settings | None = None
 #: Settings given to use_settings(), or a function that loads them on first use.
 SettingsGiven = Settings | Callable[[], Settings]
 _override: SettingsGiven | None = None  # set by use_settings(): wins over environment and file
-_hooks: list[Callable[[bool], None]] = []
 
 
 class Target:
@@ -156,15 +159,21 @@ def breaker(given: Settings | None = None) -> Breaker:
     return target(given).breaker
 
 
+def writer() -> background.Writer:
+    """The process's one fire-and-forget writer: started on first use, on the process's
+    settings and the breaker of their connection target (the one the sync path asks)."""
+    return background.writer(_start_writer)
+
+
+def _start_writer() -> background.Writer:
+    given = settings()
+    return background.Writer(given, breaker=breaker(given))
+
+
 def current_client() -> Any:
     """The default sync client if it has been made, else None (never makes one)."""
     entry = _default
     return None if entry is None else entry._client
-
-
-def on_reset(hook: Callable[[bool], None]) -> None:
-    """Call ``hook(forked)`` on :func:`reset` (False) and in a forked child (True)."""
-    _hooks.append(hook)
 
 
 def use_settings(settings: SettingsGiven | None) -> None:
@@ -196,7 +205,7 @@ def reset() -> None:
     """
     global _settings, _targets, _default
     with _lock:
-        for hook in list(_hooks):
+        for hook in hooks():
             hook(False)
         closing, _targets, _default, _settings = _targets, {}, None, None
     for entry in closing.values():
@@ -212,7 +221,7 @@ def _after_fork() -> None:
     _settings = None
     _connection_after_fork()
     _breakers_after_fork()
-    for hook in list(_hooks):
+    for hook in hooks():
         try:
             hook(True)
         except Exception:  # never let cleanup break the child

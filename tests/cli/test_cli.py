@@ -26,7 +26,7 @@ import redis
 import typer.main
 
 from roleredis.cli import app, role_usage
-from roleredis.store import RoleStore
+from roleredis.core.store import RoleStore
 from roleredis.testing import RedisServer, free_port
 
 from .conftest import Cli, Job, assert_error

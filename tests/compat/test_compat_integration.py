@@ -7,10 +7,6 @@ from unittest.mock import patch
 
 import pytest
 import redis
-
-import roleredis
-from roleredis import tools
-from roleredis.testing import free_port
 from roleredis.tools import (
     redis_clear_role_data,
     redis_delete,
@@ -20,6 +16,10 @@ from roleredis.tools import (
     redis_read,
     redis_write,
 )
+
+import roleredis
+from roleredis import tools
+from roleredis.testing import free_port
 
 pytestmark = pytest.mark.integration
 

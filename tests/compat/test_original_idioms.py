@@ -12,9 +12,6 @@ from unittest.mock import Mock, patch
 
 import pytest
 import redis
-
-import roleredis
-from roleredis import tools
 from roleredis.tools import (
     _get_calling_role,
     _prefix_key,
@@ -30,6 +27,9 @@ from roleredis.tools import (
     redis_write,
     redis_write_async,
 )
+
+import roleredis
+from roleredis import tools
 
 CLIENT = "roleredis.tools._get_redis_client"
 ROLE = "roleredis.tools._get_calling_role"

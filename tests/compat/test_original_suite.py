@@ -7,7 +7,6 @@ neither example asserts one of the differences the README lists.
 from unittest.mock import Mock, patch
 
 import pytest
-
 from roleredis.tools import redis_delete, redis_health_check, redis_read, redis_write
 
 # --- "Unit Testing with Mocks" ---------------------------------------------------------------

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "roleredis"
 DOC = ROOT / "docs" / "architecture.md"
 
-#: a path in backticks: ``ops.py``, ``cli/keys.py``, ``testing/``, ``tests/unit/test_ops.py``
+#: a path in backticks: ``core/ops.py``, ``cli/keys.py``, ``testing/``, ``tests/unit/test_ops.py``
 NAMED = re.compile(r"`([A-Za-z0-9_./]+(?:\.py|/))`")
 
 
@@ -41,7 +41,7 @@ def named(text: str) -> set[str]:
 
 def test_the_package_has_modules_to_find() -> None:
     found = modules()
-    assert {"ops.py", "face.py", "cli/", "cli/app.py", "testing/plugin.py"} <= found
+    assert {"core/ops.py", "table/face.py", "cli/", "cli/app.py", "testing/plugin.py"} <= found
 
 
 def test_every_module_is_on_the_map() -> None:

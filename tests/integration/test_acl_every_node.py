@@ -16,7 +16,6 @@ import pytest
 import redis
 
 from roleredis import (
-    acl,
     redis_get_keys,
     redis_health_check,
     redis_read,
@@ -25,8 +24,9 @@ from roleredis import (
     redis_write,
     reset,
 )
-from roleredis.config import Settings, load_settings
-from roleredis.keys import Keyspace
+from roleredis.admin import acl
+from roleredis.foundation.config import Settings, load_settings
+from roleredis.foundation.keys import Keyspace
 from roleredis.testing.cluster import RedisClusterProcesses, SentinelGroup
 
 ADMIN = "admin-pw-5be1"
@@ -225,7 +225,7 @@ def test_a_node_that_does_not_answer_fails_alone(settings: Settings) -> None:
 
     with RedisServer(password="another") as stray:
         nodes = [("127.0.0.1", stray.port, "replica")]
-        from roleredis import connection
+        from roleredis.transport import connection
 
         real = connection.node_addresses
 

@@ -178,9 +178,9 @@ def test_as_the_readers_acl_user_the_server_decides(
 ) -> None:
     """No sharing: section: through call_tool a from_role read would be refused, but the
     process runs as planner's own ACL user, so what the server grants is what it gets."""
-    creds = roleredis.acl.provision(ROLE)
+    creds = roleredis.admin.acl.provision(ROLE)
     try:
-        roleredis.acl.grant(ROLE, OWNER, "shared:*")
+        roleredis.admin.acl.grant(ROLE, OWNER, "shared:*")
         monkeypatch.setenv("REDIS_USERNAME", creds.username)
         monkeypatch.setenv("REDIS_PASSWORD", creds.password or "")
         roleredis.reset()
@@ -193,7 +193,7 @@ def test_as_the_readers_acl_user_the_server_decides(
         monkeypatch.delenv("REDIS_USERNAME")
         monkeypatch.delenv("REDIS_PASSWORD")
         roleredis.reset()
-        roleredis.acl.revoke(ROLE)
+        roleredis.admin.acl.revoke(ROLE)
 
 
 # --------------------------------------------------------------------------- mail and events

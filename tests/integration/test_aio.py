@@ -25,7 +25,7 @@ import redis
 
 import roleredis
 from roleredis import aio, reset, tools
-from roleredis.errors import InvalidArgumentError, NotFoundError
+from roleredis.foundation.errors import InvalidArgumentError, NotFoundError
 from roleredis.testing import RedisServer
 
 pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")

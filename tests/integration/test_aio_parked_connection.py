@@ -19,18 +19,18 @@ import pytest
 import redis
 
 from roleredis import aio
-from roleredis.aexecutor import loop_executor
-from roleredis.internals import stream_writer
-from roleredis.runtime import settings
-from roleredis.store import AsyncRoleStore
+from roleredis.core.store import AsyncRoleStore
+from roleredis.foundation.internals import stream_writer
+from roleredis.runtime import settings, target
 from roleredis.testing import RedisServer
 from roleredis.testing.server import free_port
+from roleredis.transport.aexecutor import loop_executor
 
 pytestmark = pytest.mark.backends("redis")
 
 
 async def _executor() -> Any:
-    return await loop_executor(None, settings())
+    return await loop_executor(None, settings(), target())
 
 
 async def _close_seen(connection: Any) -> bool:

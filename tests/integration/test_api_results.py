@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 import redis
+import roleredis.tools as tools
 
 import roleredis
-import roleredis.tools as tools
 from roleredis import (
     acting_as,
     redis_clear_role_data,

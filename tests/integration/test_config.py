@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import redis
+import roleredis.tools as tools
 
 import roleredis
-import roleredis.tools as tools
 from roleredis import (
     redis_clear_role_data,
     redis_delete,

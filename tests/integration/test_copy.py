@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 import redis
 
-from roleredis import ops, transfer
-from roleredis.codec import Codec
-from roleredis.config import Settings, load_settings
-from roleredis.crypto import Keyring, generate_key
-from roleredis.keys import Keyspace
+from roleredis.admin import transfer
+from roleredis.core import ops
+from roleredis.core.codec import Codec
+from roleredis.core.crypto import Keyring, generate_key
+from roleredis.foundation.config import Settings, load_settings
+from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
 from roleredis.testing.cluster import RedisClusterProcesses
 

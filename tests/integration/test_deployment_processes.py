@@ -54,8 +54,8 @@ def test_sentinels_promote_the_replica() -> None:
 
 
 def test_every_node_of_each_kind_of_deployment_is_found() -> None:
-    from roleredis.config import load_settings
-    from roleredis.connection import node_addresses, node_client
+    from roleredis.foundation.config import load_settings
+    from roleredis.transport.connection import node_addresses, node_client
 
     with RedisClusterProcesses() as cluster:
         settings = load_settings(environ={"REDIS_URL": cluster.url}, read_file=False)
@@ -76,10 +76,11 @@ def test_every_node_of_each_kind_of_deployment_is_found() -> None:
 
 
 def test_the_slot_map_internals_roleredis_reads() -> None:
-    """roleredis.internals.refresh_slots / slot_owner against a real cluster: the day redis-py
+    """roleredis.foundation.internals.refresh_slots / slot_owner against a real cluster: the day
+    redis-py
     renames RedisCluster.nodes_manager or its methods, this fails by name."""
-    from roleredis import internals
-    from roleredis.cluster import slot_of
+    from roleredis.foundation import internals
+    from roleredis.transport.cluster import slot_of
 
     with RedisClusterProcesses() as cluster:
         client = cluster.client()

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from roleredis import redis_read, redis_read_many, redis_write, redis_write_many, reset
-from roleredis.codec import ENVELOPE_MAGIC
-from roleredis.crypto import generate_key
+from roleredis.core.codec import ENVELOPE_MAGIC
+from roleredis.core.crypto import generate_key
 
 pytestmark = pytest.mark.backends("redis", "memory")
 

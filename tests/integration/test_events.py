@@ -234,7 +234,7 @@ def test_follow_events_misses_none_published_between_reads() -> None:
 
 
 def test_follow_events_refuses_bad_arguments_at_once() -> None:
-    from roleredis.errors import InvalidArgumentError
+    from roleredis.foundation.errors import InvalidArgumentError
 
     for args in (("a:b", "alerts"), ("weather", "")):
         with pytest.raises(InvalidArgumentError):

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from roleredis import agent
 from roleredis.demo.roles.planner.agent import TASK
+from roleredis.faces.agents import tools as agent
 
 pytestmark = pytest.mark.integration
 

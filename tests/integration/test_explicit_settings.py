@@ -21,16 +21,16 @@ import redis
 from roleredis import (
     RoleStore,
     aio,
-    face,
     redis_flush,
     redis_publish,
     redis_read_events,
     redis_write,
     runtime,
 )
-from roleredis.config import Settings
-from roleredis.errors import ConnectionFailedError
-from roleredis.store import AsyncRoleStore
+from roleredis.core.store import AsyncRoleStore
+from roleredis.foundation.config import Settings
+from roleredis.foundation.errors import ConnectionFailedError
+from roleredis.table import face
 from roleredis.testing import RedisServer
 
 from .test_fork import start_child, wait_child

@@ -23,8 +23,8 @@ from roleredis import (
     redis_write,
     redis_write_many,
 )
-from roleredis.crypto import generate_key
-from roleredis.store import AsyncRoleStore
+from roleredis.core.crypto import generate_key
+from roleredis.core.store import AsyncRoleStore
 
 pytestmark = pytest.mark.backends("redis", "memory", "sentinel", "cluster", "cluster_spread")
 

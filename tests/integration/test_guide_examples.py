@@ -7,7 +7,6 @@ from __future__ import annotations
 from unittest.mock import Mock, patch
 
 import pytest
-
 from roleredis.tools import redis_delete, redis_health_check, redis_read, redis_write
 
 pytestmark = pytest.mark.backends("redis", "memory")

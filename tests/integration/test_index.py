@@ -21,7 +21,7 @@ from roleredis import (
     redis_write_async,
     redis_write_many,
 )
-from roleredis.store import RoleStore
+from roleredis.core.store import RoleStore
 
 from .test_keys_scan import fill
 

@@ -14,9 +14,9 @@ import pytest
 import redis
 import redis.asyncio
 
-from roleredis import internals
-from roleredis.fairqueue import FairQueue
+from roleredis.foundation import internals
 from roleredis.testing import RedisServer
+from roleredis.transport.fairqueue import FairQueue
 
 
 def test_a_sync_connection_exposes_its_socket(redis_server: RedisServer) -> None:

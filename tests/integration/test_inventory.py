@@ -1,4 +1,4 @@
-"""The role inventory (issue 10 item 4) as a library operation: roleredis.inventory.take runs
+"""The role inventory (issue 10 item 4) as a library operation: roleredis.admin.inventory.take runs
 SCAN, DBSIZE and MEMORY USAGE through the executor, against a real server and the embedded
 backend, with the same SCAN batch size, retries and circuit breaker as every other call."""
 
@@ -9,9 +9,11 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from roleredis import inventory, ops, runtime
-from roleredis.errors import ConnectionFailedError
-from roleredis.inventory import NO_ROLE, RoleUsage
+from roleredis import runtime
+from roleredis.admin import inventory
+from roleredis.admin.inventory import NO_ROLE, RoleUsage
+from roleredis.core import ops
+from roleredis.foundation.errors import ConnectionFailedError
 from roleredis.testing import free_port
 
 from .test_keys_scan import fill

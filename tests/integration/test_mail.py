@@ -24,7 +24,7 @@ from roleredis import (
     redis_send,
     redis_send_async,
 )
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
 
 pytestmark = pytest.mark.backends("redis", "memory", "cluster")
 #: the tests that also run on a Sentinel group (a client setting: the same commands reach its
@@ -308,8 +308,9 @@ def test_a_send_whose_reply_is_lost_is_reported_not_sent_again(
 
 @pytest.mark.backends("redis", "memory")
 def test_a_queued_send_the_server_refuses_is_counted_as_lost(raw: Any) -> None:
-    from roleredis import mail, tools
-    from roleredis.background import stats
+    from roleredis import tools
+    from roleredis.core import mail
+    from roleredis.transport.background import stats
 
     mail.mailbox(tools._store("alpha").scope).clock = lambda: 0.0  # the length stays fresh
     assert redis_send_async("beta", 1, role="alpha")["success"] is True

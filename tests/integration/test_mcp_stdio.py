@@ -21,7 +21,7 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 import roleredis
-from roleredis import agent
+from roleredis.faces.agents import tools as agent
 from roleredis.testing import RedisServer
 
 from .mcp_support import (
@@ -213,8 +213,8 @@ def test_served_as_the_roles_acl_user_the_server_holds_the_line(
     """The server process connects as ``roleredis-planner`` (as the MCP page's configuration
     with REDIS_USERNAME / REDIS_PASSWORD): its tools work, what a model sends stays in the
     role's keys, now enforced by Redis itself, and from_role reads what the server grants."""
-    creds = roleredis.acl.provision(ROLE)
-    roleredis.acl.grant(ROLE, "owner", "shared:*")
+    creds = roleredis.admin.acl.provision(ROLE)
+    roleredis.admin.acl.grant(ROLE, "owner", "shared:*")
     roleredis.redis_write("secret", "owner's", role="owner")
     roleredis.redis_write("shared:note", "for planner", role="owner")
     env = server_env(redis_server, REDIS_USERNAME=creds.username)
@@ -249,7 +249,7 @@ def test_served_as_the_roles_acl_user_the_server_holds_the_line(
     finally:
         if server.process.poll() is None:
             server.close()
-        roleredis.acl.revoke(ROLE)
+        roleredis.admin.acl.revoke(ROLE)
     assert raw.get("planner:acl:k") == b"1"
 
 

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from roleredis import aio, metrics, redis_flush, redis_read, redis_write, redis_write_async
+from roleredis import aio, redis_flush, redis_read, redis_write, redis_write_async
+from roleredis.table import metrics
 
 pytestmark = pytest.mark.backends("redis", "memory")
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import redis
 
-from roleredis import aio, background, redis_flush, redis_write, redis_write_async, redis_write_many
+from roleredis import aio, redis_flush, redis_write, redis_write_async, redis_write_many
 from roleredis.testing import RedisServer
 from roleredis.testing.cluster import RedisClusterProcesses
+from roleredis.transport import background
 
 WriteConfig = Callable[[dict[str, Any]], Path]
 

@@ -429,7 +429,7 @@ def test_detection_cost_does_not_grow_with_stack_depth(role_module: MakeModule) 
         "deep",
         """
         import time
-        from roleredis import roles
+        from roleredis.table import roles
 
         def nest(depth, fn):
             if depth == 0:
@@ -452,7 +452,7 @@ def test_detection_cost_does_not_grow_with_stack_depth(role_module: MakeModule) 
         "util",
         "chain",
         """
-        from roleredis import roles
+        from roleredis.table import roles
 
         def chain(depth):
             if depth == 0:

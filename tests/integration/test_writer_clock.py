@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from roleredis.background import Writer
-from roleredis.breaker import Breaker
-from roleredis.config import load_settings
-from roleredis.retry import WRITER_BACKOFF
+from roleredis.foundation.config import load_settings
 from roleredis.testing import FakeClock, RedisServer, free_port
+from roleredis.transport.background import Writer
+from roleredis.transport.breaker import Breaker
+from roleredis.transport.retry import WRITER_BACKOFF
 
 pytestmark = pytest.mark.real_server
 

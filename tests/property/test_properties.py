@@ -19,10 +19,10 @@ from typing import Any
 import redis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from roleredis.aio import AsyncRoleStore
 
 import roleredis
-from roleredis.aio import AsyncRoleStore
-from roleredis.keys import MAX_KEY_BYTES, escape_glob
+from roleredis.foundation.keys import MAX_KEY_BYTES, escape_glob
 
 COMMON = settings(
     deadline=None,

@@ -4,7 +4,7 @@ name whole on its line; one that fits stays a table, names whole in their cells.
 
 from __future__ import annotations
 
-from roleredis import acl
+from roleredis.admin import acl
 from roleredis.testing import RedisServer
 
 from ..cli.conftest import Cli

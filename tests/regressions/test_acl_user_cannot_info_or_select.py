@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from roleredis import acl, redis_health_check, redis_read, redis_write, reset
+from roleredis import redis_health_check, redis_read, redis_write, reset
+from roleredis.admin import acl
 from roleredis.testing import RedisServer
 
 

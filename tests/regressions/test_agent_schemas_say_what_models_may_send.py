@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 import roleredis
-from roleredis import agent
+from roleredis.faces.agents import tools as agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.backends("redis", "memory")]
 

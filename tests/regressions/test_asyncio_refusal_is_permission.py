@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import redis.exceptions as rex
 
-from roleredis.errors import InternalError, PermissionDeniedError, refusal
+from roleredis.foundation.errors import InternalError, PermissionDeniedError, refusal
 
 
 def test_a_refusal_is_permission_from_either_parser() -> None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import pytest
 import redis.exceptions as rex
 
-from roleredis import errors
-from roleredis.breaker import Breaker
-from roleredis.executor import SyncExecutor
-from roleredis.internals import PoolExhausted
+from roleredis.foundation import errors
+from roleredis.foundation.internals import PoolExhausted
 from roleredis.testing import FakeClock
+from roleredis.transport.breaker import Breaker
+from roleredis.transport.executor import SyncExecutor
 
 
 class Answering:

@@ -5,7 +5,6 @@ has no effect is marked, with the reason, in the table and in --json."""
 from __future__ import annotations
 
 import pytest
-
 from roleredis.settings import IGNORED
 
 from ..cli.conftest import Cli, Job

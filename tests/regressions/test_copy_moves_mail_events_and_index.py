@@ -23,10 +23,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from roleredis import mail, transfer
-from roleredis.config import Settings
-from roleredis.keys import Keyspace
-from roleredis.store import RoleStore
+from roleredis.admin import transfer
+from roleredis.core import mail
+from roleredis.core.store import RoleStore
+from roleredis.foundation.config import Settings
+from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
 from roleredis.testing.cluster import RedisClusterProcesses
 
@@ -54,7 +55,7 @@ _clients: list[tuple[object, Settings]] = []
 
 def _store(role: str, settings: Settings) -> RoleStore:
     """A store of ``role`` on the deployment of ``settings`` (its own client)."""
-    from roleredis import connection
+    from roleredis.transport import connection
 
     client = connection.build_client(settings)
     _clients.append((client, settings))
@@ -64,14 +65,14 @@ def _store(role: str, settings: Settings) -> RoleStore:
 @pytest.fixture(autouse=True)
 def _close_clients() -> Iterator[None]:
     yield
-    from roleredis import connection
+    from roleredis.transport import connection
 
     while _clients:
         connection.close_client(_clients.pop()[0])
 
 
 def _flush(settings: Settings) -> None:
-    from roleredis import connection
+    from roleredis.transport import connection
 
     for host, port, kind in connection.node_addresses(settings):
         if kind == "primary":
@@ -128,7 +129,7 @@ def test_mail_pending_state_and_events_travel(deployments: tuple[Settings, Setti
     assert there.read("k").value == "v"
     status = there.mail_status()
     channel = Keyspace("weather").mail_channel("radar")
-    from roleredis import connection
+    from roleredis.transport import connection
 
     client = connection.admin_client(target)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from roleredis import codec
+from roleredis.core import codec
 
 VALUE = {"event": "user_login", "user": 123456, "tags": ["a", "b", "c"], "note": "x" * 40}
 

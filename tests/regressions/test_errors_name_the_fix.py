@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 import roleredis
-from roleredis import acl, aio, codec
+from roleredis import aio
+from roleredis.admin import acl
+from roleredis.core import codec
 from roleredis.testing import RedisServer
 
 from .conftest import ADMIN_PASSWORD, acl_server

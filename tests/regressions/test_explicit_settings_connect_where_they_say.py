@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from roleredis import RoleStore
-from roleredis.config import Settings
-from roleredis.errors import ConnectionFailedError
-from roleredis.store import AsyncRoleStore
+from roleredis.core.store import AsyncRoleStore
+from roleredis.foundation.config import Settings
+from roleredis.foundation.errors import ConnectionFailedError
 from roleredis.testing import RedisServer
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 import roleredis
-from roleredis import acl, sharing
-from roleredis.errors import InvalidArgumentError
+from roleredis.admin import acl
+from roleredis.foundation import sharing
+from roleredis.foundation.errors import InvalidArgumentError
 from roleredis.testing import RedisServer
 
 from ..cli.conftest import run_cli

@@ -10,9 +10,10 @@ import pytest
 import redis
 
 import roleredis
-from roleredis import aio, codec
-from roleredis.keys import validate_key
-from roleredis.store import RoleStore
+from roleredis import aio
+from roleredis.core import codec
+from roleredis.core.store import RoleStore
+from roleredis.foundation.keys import validate_key
 
 from ..cli.conftest import Cli
 

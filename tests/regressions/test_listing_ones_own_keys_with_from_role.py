@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from roleredis import ops, sharing
-from roleredis.keys import Keyspace
+from roleredis.core import ops
+from roleredis.foundation import sharing
+from roleredis.foundation.keys import Keyspace
 
 
 def test_a_role_lists_its_own_keys_with_from_role_itself() -> None:

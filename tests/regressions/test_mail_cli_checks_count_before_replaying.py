@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
 
 from ..cli.conftest import Cli
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from roleredis import redis_publish, redis_read_events
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
 
 pytestmark = pytest.mark.backends("redis", "memory", "cluster")
 

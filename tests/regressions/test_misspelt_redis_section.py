@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from roleredis import redis_read, redis_write
-from roleredis.config import load_settings
-from roleredis.errors import ConfigError
+from roleredis.foundation.config import load_settings
+from roleredis.foundation.errors import ConfigError
 
 from ..cli.conftest import Cli, assert_error
 from .conftest import cli

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from roleredis import aio
-from roleredis.aexecutor import loop_executor
-from roleredis.runtime import settings
-from roleredis.store import AsyncRoleStore
+from roleredis.core.store import AsyncRoleStore
+from roleredis.runtime import settings, target
+from roleredis.transport.aexecutor import loop_executor
 
 pytestmark = pytest.mark.backends("redis")
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.backends("redis")
 def test_a_parked_connection_that_was_reset_is_given_back(redis_url: str) -> None:
     async def main() -> tuple[dict[str, Any], dict[str, int]]:
         assert (await aio.redis_write("k", 1, role="park"))["success"] is True
-        parked = (await loop_executor(None, settings())).parked
+        parked = (await loop_executor(None, settings(), target())).parked
         assert parked is not None
 
         parser = parked._parser

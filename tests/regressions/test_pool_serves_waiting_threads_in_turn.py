@@ -8,7 +8,7 @@ on its next call. With 20 threads making 50 writes each on 2 connections, the tw
 held them kept them for all their calls while the 18 others waited, each for the whole burst;
 when load stretched the burst past ``pool.timeout`` (0.3 s there) calls failed as
 ``overloaded`` although the pool was busy serving all along. Every sync pool now queues waiters
-first come, first served (:class:`roleredis.fairqueue.FairQueue`).
+first come, first served (:class:`roleredis.transport.fairqueue.FairQueue`).
 
 The tests pin the order, not a duration: a long GIL switch interval makes the overtaking of the
 old queue certain instead of likely, and each waiter is seen waiting before the next step.
@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from roleredis import fairqueue
-from roleredis.connection import build_client, close_client
-from roleredis.fairqueue import FairQueue
 from roleredis.settings import PoolSettings, Settings
+
 from roleredis.testing import RedisServer
+from roleredis.transport import fairqueue
+from roleredis.transport.connection import build_client, close_client
+from roleredis.transport.fairqueue import FairQueue
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from roleredis import redis_receive, redis_send
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
 
 pytestmark = pytest.mark.backends("redis", "memory")
 

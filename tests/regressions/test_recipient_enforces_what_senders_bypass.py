@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from roleredis import RoleStore, redis_dead_letters, redis_receive, redis_send
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
 
 pytestmark = pytest.mark.backends("redis", "memory", "cluster")
 

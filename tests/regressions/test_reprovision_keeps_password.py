@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from roleredis import acl, redis_exists, redis_read, reset
-from roleredis.errors import PermissionDeniedError, translate
+from roleredis import redis_exists, redis_read, reset
+from roleredis.admin import acl
+from roleredis.foundation.errors import PermissionDeniedError, translate
 from roleredis.testing import RedisServer
 
 from .conftest import ADMIN_PASSWORD

@@ -5,8 +5,8 @@ repeatable on the way. The rewritten batch keeps what the batch said."""
 
 from __future__ import annotations
 
-from roleredis.executor import rewaited
-from roleredis.ops import Batch
+from roleredis.core.ops import Batch
+from roleredis.transport.executor import rewaited
 
 
 def test_a_batch_sent_without_waiting_stays_not_repeatable() -> None:

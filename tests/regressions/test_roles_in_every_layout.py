@@ -14,14 +14,8 @@ import json
 
 import pytest
 
-from roleredis import (
-    inventory,
-    redis_publish,
-    redis_receive,
-    redis_send,
-    redis_write,
-    redis_write_many,
-)
+from roleredis import redis_publish, redis_receive, redis_send, redis_write, redis_write_many
+from roleredis.admin import inventory
 from tests.cli.conftest import Cli
 
 pytestmark = pytest.mark.backends("redis", "sentinel", "cluster", "cluster_spread")

@@ -21,7 +21,7 @@ import redis
 
 import roleredis
 from roleredis import aio
-from roleredis.store import RoleStore
+from roleredis.core.store import RoleStore
 from roleredis.testing import RedisServer
 
 from ..cli.conftest import run_cli

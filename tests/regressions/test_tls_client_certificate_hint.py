@@ -18,7 +18,7 @@ import yaml
 
 import roleredis
 from roleredis import aio
-from roleredis.errors import translate
+from roleredis.foundation.errors import translate
 from roleredis.testing.tls import make_tls_files
 
 from ..security.conftest import TLSRedisServer

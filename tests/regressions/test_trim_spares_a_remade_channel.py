@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from roleredis import RoleStore
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
 
 pytestmark = pytest.mark.backends("memory")
 

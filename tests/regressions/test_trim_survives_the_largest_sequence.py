@@ -6,7 +6,7 @@ is 2**64, an id Redis refuses; the deferred XTRIM rode in the next receive's rou
 the receive failed with ``internal`` after its XREADGROUP had handed out other senders' mail
 (delivered to no one until the visibility timeout, its delivery count raised). Now the MINID
 is computed within 64 bits (``<ms+1>-0``), and housekeeping is a lenient call
-(``roleredis.ops.lenient``): an error reply to it never fails the read or ack it rides with.
+(``roleredis.core.ops.lenient``): an error reply to it never fails the read or ack it rides with.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from roleredis import RoleStore, redis_ack, redis_receive, redis_send
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
 
 pytestmark = pytest.mark.backends("redis", "memory", "cluster")
 
@@ -77,9 +77,9 @@ def test_the_async_runner_keeps_housekeeping_apart_too(raw: Any) -> None:
 def test_an_error_reply_to_a_lenient_call_is_its_reply(redis_url: str) -> None:
     import redis
 
-    from roleredis import ops
-    from roleredis.errors import RoleRedisError
-    from roleredis.executor import SyncExecutor
+    from roleredis.core import ops
+    from roleredis.foundation.errors import RoleRedisError
+    from roleredis.transport.executor import SyncExecutor
 
     client = redis.Redis.from_url(redis_url)
     try:

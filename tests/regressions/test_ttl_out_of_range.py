@@ -2,7 +2,8 @@
 
 ``ttl=2**62`` or ``10**20`` used to pass validation: the sync call failed as ``internal``
 ("invalid expire time") and redis_write_async reported success while the writer had the write
-refused later. A TTL above :data:`roleredis.ttl.MAX_TTL` (10**15 s) is now refused at the call
+refused later. A TTL above :data:`roleredis.foundation.ttl.MAX_TTL` (10**15 s) is now refused at
+the call
 with invalid_argument, before max_ttl is applied; a default_ttl or max_ttl above it is a config
 error.
 """
@@ -18,9 +19,9 @@ import yaml
 
 import roleredis
 from roleredis import aio
-from roleredis.config import load_settings
-from roleredis.errors import ConfigError
-from roleredis.ttl import MAX_TTL
+from roleredis.foundation.config import load_settings
+from roleredis.foundation.errors import ConfigError
+from roleredis.foundation.ttl import MAX_TTL
 
 pytestmark = [pytest.mark.integration, pytest.mark.backends("redis", "memory")]
 

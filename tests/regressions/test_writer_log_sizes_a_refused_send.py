@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from roleredis import mail, redis_flush, redis_send_async, tools
-from roleredis.keys import Keyspace
+from roleredis import redis_flush, redis_send_async, tools
+from roleredis.core import mail
+from roleredis.foundation.keys import Keyspace
 
 pytestmark = pytest.mark.backends("memory")
 

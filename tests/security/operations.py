@@ -11,10 +11,11 @@ import asyncio
 import threading
 from typing import Any
 
+from roleredis.aio import AsyncRoleStore
+
 import roleredis
 from roleredis import aio
-from roleredis.aio import AsyncRoleStore
-from roleredis.errors import RoleRedisError
+from roleredis.foundation.errors import RoleRedisError
 
 Results = dict[str, Any]
 

@@ -16,7 +16,6 @@ import pytest
 import redis
 
 from roleredis import (
-    acl,
     redis_clear_role_data,
     redis_delete,
     redis_exists,
@@ -30,8 +29,9 @@ from roleredis import (
     redis_write_many,
     reset,
 )
-from roleredis.background import stats
+from roleredis.admin import acl
 from roleredis.testing import RedisServer
+from roleredis.transport.background import stats
 
 ADMIN_PASSWORD = "admin-pw-4c1e"
 
@@ -195,7 +195,7 @@ def test_a_role_user_keeps_its_key_index_and_cannot_touch_anothers(
     assert redis_flush(timeout=10)["lost"] == 0
     assert redis_delete("y", role="a")["deleted"] is True
     assert redis_get_keys(role="a")["keys"] == ["mine", "x", "z"]  # SCAN: not trusted yet
-    from roleredis.store import RoleStore
+    from roleredis.core.store import RoleStore
 
     assert RoleStore("a").reindex() == 3
     assert redis_get_keys("[mx]*", role="a")["keys"] == ["mine", "x"]  # the index

@@ -14,8 +14,9 @@ import sys
 import pytest
 import redis
 
-from roleredis import acl, aio, redis_publish, redis_read_events, reset
-from roleredis.errors import PermissionDeniedError
+from roleredis import aio, redis_publish, redis_read_events, reset
+from roleredis.admin import acl
+from roleredis.foundation.errors import PermissionDeniedError
 from roleredis.testing import RedisServer
 from tests.security.test_acl import ADMIN_PASSWORD, admin, server
 

@@ -19,7 +19,6 @@ import pytest
 import redis
 
 from roleredis import (
-    acl,
     aio,
     redis_exists,
     redis_get_keys,
@@ -29,6 +28,7 @@ from roleredis import (
     redis_write_many,
     reset,
 )
+from roleredis.admin import acl
 from roleredis.testing import RedisServer
 
 ADMIN_PASSWORD = "admin-pw-9d2a"

@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from roleredis import (
-    acl,
     redis_ack,
     redis_dead_letters,
     redis_flush,
@@ -25,7 +24,8 @@ from roleredis import (
     redis_send_async,
     reset,
 )
-from roleredis.keys import Keyspace
+from roleredis.admin import acl
+from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
 
 ADMIN_PASSWORD = "admin-pw-m41l"

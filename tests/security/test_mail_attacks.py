@@ -23,10 +23,13 @@ import pytest
 import redis
 import yaml
 
-from roleredis import RoleStore, acl, agent, mail, redis_dead_letters
-from roleredis.config import load_settings
-from roleredis.connection import build_client, close_client
-from roleredis.keys import Keyspace
+from roleredis import RoleStore, redis_dead_letters
+from roleredis.admin import acl
+from roleredis.core import mail
+from roleredis.faces.agents import tools as agent
+from roleredis.foundation.config import load_settings
+from roleredis.foundation.keys import Keyspace
+from roleredis.transport.connection import build_client, close_client
 
 pytestmark = pytest.mark.backends("redis", "cluster")
 
@@ -315,7 +318,7 @@ def test_a_senders_own_channel_cannot_hurt_its_recipient(deployment: Deployment,
 
 
 def test_every_result_after_the_attacks_is_strict_json(deployment: Deployment) -> None:
-    from roleredis import mcp_server
+    from roleredis.faces.agents import mcp_server
 
     alpha_raw = deployment.raw("alpha")
     channel = Keyspace("beta").mail_channel("alpha")

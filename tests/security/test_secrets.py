@@ -36,11 +36,11 @@ import pytest
 
 import roleredis
 from roleredis import aio, runtime, tools
-from roleredis.config import load_settings
-from roleredis.connection import build_async_client, describe
-from roleredis.errors import RoleRedisError
+from roleredis.foundation.config import load_settings
+from roleredis.foundation.errors import RoleRedisError
 from roleredis.testing import RedisServer
 from roleredis.testing.server import free_port
+from roleredis.transport.connection import build_async_client, describe
 
 from .operations import run_aio, run_sync
 

@@ -17,10 +17,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from roleredis.settings import Settings
 
 import roleredis
-from roleredis import agent, aio, runtime, sharing, tools
-from roleredis.settings import Settings
+from roleredis import aio, runtime, tools
+from roleredis.faces.agents import tools as agent
+from roleredis.foundation import sharing
 
 ROLE = "planner"
 
@@ -158,7 +160,7 @@ def test_parameters_required_and_defaults_come_from_the_signature(name: str) -> 
 def test_descriptions_come_from_the_operation_table(name: str) -> None:
     """The table's, unless the row has the model's own wording (the table's speaks of bytes,
     which only Python can pass)."""
-    row = next(op for op in roleredis.face.TABLE if op.tool == name)
+    row = next(op for op in roleredis.table.face.TABLE if op.tool == name)
     tool = next(t for t in agent.AGENT_TOOLS if t.name == name)
     assert agent.describe(name).startswith(tool.description or row.description)
     assert tool.description or "bytes" not in row.description
@@ -480,7 +482,7 @@ def test_the_mail_and_event_tools_as_this_version_offers_them() -> None:
         "block_ms": 0,
     }
     rows = {tool.name: tool for tool in agent.AGENT_TOOLS}
-    from roleredis import events, mail, results
+    from roleredis.core import events, mail, results
 
     got = results.received(mail.Received(), ROLE)
     assert rows["redis_receive"].listed in got

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from roleredis.breaker import Breaker
-from roleredis.errors import ConnectionFailedError
+from roleredis.foundation.errors import ConnectionFailedError
 from roleredis.testing import FakeClock
+from roleredis.transport.breaker import Breaker
 
 
 @pytest.fixture

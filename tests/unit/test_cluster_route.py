@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roleredis.cluster import ClusterClient, ClusterRoute, drive, slot_of
+from roleredis.transport.cluster import ClusterClient, ClusterRoute, drive, slot_of
 
 
 class _Node:

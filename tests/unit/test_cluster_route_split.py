@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roleredis.cluster import ClusterRoute, drive, slot_of
+from roleredis.transport.cluster import ClusterRoute, drive, slot_of
 
 
 class TwoNodes:

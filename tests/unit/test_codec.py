@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roleredis import codec
-from roleredis.codec import ENVELOPE_MAGIC, decode, encode
-from roleredis.errors import RoleRedisError, SerializationError
+from roleredis.core import codec
+from roleredis.core.codec import ENVELOPE_MAGIC, decode, encode
+from roleredis.foundation.errors import RoleRedisError, SerializationError
 
 
 def same_types(a: Any, b: Any, path: str = "value") -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from roleredis.config import REDACTED, RedactedDict, Settings, load_settings, redact_url
-from roleredis.errors import ConfigError
+from roleredis.foundation.config import REDACTED, RedactedDict, Settings, load_settings, redact_url
+from roleredis.foundation.errors import ConfigError
 
 # The guide's sample, verbatim (blank lines with two spaces included).
 # the guide's config.yaml sample, verbatim (tests/data/guide_config.yaml)

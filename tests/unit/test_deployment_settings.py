@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from roleredis.config import load_settings
-from roleredis.errors import ConfigError
 from roleredis.settings import Settings
-from roleredis.urls import deployment_url, redact_url
+
+from roleredis.foundation.config import load_settings
+from roleredis.foundation.errors import ConfigError
+from roleredis.foundation.urls import deployment_url, redact_url
 
 
 def test_a_cluster_url_names_its_nodes() -> None:

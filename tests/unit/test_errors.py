@@ -7,8 +7,8 @@ import builtins
 import pytest
 import redis.exceptions as rex
 
-from roleredis import errors
-from roleredis.errors import (
+from roleredis.foundation import errors
+from roleredis.foundation.errors import (
     ERROR_CODES,
     ConfigError,
     ConnectionFailedError,

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from roleredis import codec, events, executor, ops
-from roleredis.cluster import _routing_key
-from roleredis.errors import InvalidArgumentError, SerializationError
-from roleredis.executor import SyncExecutor, wait_gate
-from roleredis.keys import Keyspace
 from roleredis.settings import MessagingSettings
+
+from roleredis.core import codec, events, ops
+from roleredis.foundation.errors import InvalidArgumentError, SerializationError
+from roleredis.foundation.keys import Keyspace
+from roleredis.transport import executor
+from roleredis.transport.cluster import _routing_key
+from roleredis.transport.executor import SyncExecutor, wait_gate
 from tests.unit.test_executor import FakeClient
 from tests.unit.test_ops import Script
 

@@ -13,9 +13,11 @@ import pytest
 import redis
 import redis.exceptions as rex
 
-from roleredis import errors, executor, ops
-from roleredis.executor import SyncExecutor, drive, roundtrip
-from roleredis.keys import Keyspace
+from roleredis.core import ops
+from roleredis.foundation import errors
+from roleredis.foundation.keys import Keyspace
+from roleredis.transport import executor
+from roleredis.transport.executor import SyncExecutor, drive, roundtrip
 
 
 class FakeClient:

@@ -63,7 +63,7 @@ import sys
 for name in ("mcp", "mcp_types", "pydantic", "jsonschema"):
     sys.modules[name] = None  # any import of them fails
 import roleredis
-from roleredis import mcp_server
+from roleredis.faces.agents import mcp_server
 schemas = roleredis.tool_schemas("anthropic")
 refused = roleredis.call_tool("redis_read", '{"key": 1}', role="planner")
 print(len(schemas), refused["error_code"], "mcp]" in mcp_server.sdk_missing())

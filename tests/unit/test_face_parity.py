@@ -1,6 +1,6 @@
 """Every face offers every operation of the table, with the same parameters (issue 10, item 1).
 
-The table (roleredis.face.TABLE) is the one list of operations: tools and aio bind it, the
+The table (roleredis.table.face.TABLE) is the one list of operations: tools and aio bind it, the
 stores run it, ACL provisioning grants what it sends. A face that lacks an operation, or offers
 it with other parameter names, kinds or defaults, fails here by name.
 """
@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from roleredis import acl, aio, face, tools
-from roleredis.store import AsyncRoleStore, RoleStore
+from roleredis import aio, tools
+from roleredis.admin import acl
+from roleredis.core.store import AsyncRoleStore, RoleStore
+from roleredis.table import face
 
 ROWS = {op.name: op for op in face.TABLE}
 WITH_STORE = [op for op in face.TABLE if op.method is not None]

@@ -56,11 +56,13 @@ CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd")
 
 
 def _modules() -> list[str]:
-    """roleredis and every submodule of it (not the benchmark script nor test helpers)."""
+    """roleredis and every module of its layers (not the benchmark script nor test helpers;
+    of the command and the demo, their packages)."""
     names = ["roleredis"]
-    for info in pkgutil.iter_modules(roleredis.__path__):
-        if info.name not in {"bench", "testing"}:
-            names.append(f"roleredis.{info.name}")
+    for info in pkgutil.walk_packages(roleredis.__path__, "roleredis."):
+        top, depth = info.name.split(".")[1], info.name.count(".")
+        if top not in {"bench", "testing"} and (top not in {"cli", "demo"} or depth == 1):
+            names.append(info.name)
     return names
 
 
@@ -97,7 +99,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def test_modules_found() -> None:
     names = _modules()
-    for expected in ("roleredis.tools", "roleredis.config", "roleredis.codec", "roleredis.roles"):
+    for expected in (
+        "roleredis.faces.tools",
+        "roleredis.foundation.config",
+        "roleredis.core.codec",
+        "roleredis.table.roles",
+    ):
         assert expected in names
 
 

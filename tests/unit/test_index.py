@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import redis
 
-from roleredis import index, ops
-from roleredis.background import _plan
-from roleredis.errors import InvalidArgumentError
-from roleredis.keys import INTERNAL_PREFIX, Keyspace, validate_role
+from roleredis.core import index, ops
+from roleredis.foundation.errors import InvalidArgumentError
+from roleredis.foundation.keys import INTERNAL_PREFIX, Keyspace, validate_role
 from roleredis.testing import RedisServer
+from roleredis.transport.background import _plan
 
 IDX = "__roleredis__:{weather}:index"
 

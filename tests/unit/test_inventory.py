@@ -1,4 +1,4 @@
-"""roleredis.inventory.survey, driven by hand: the calls the role inventory makes and what it
+"""roleredis.admin.inventory.survey, driven by hand: the calls the role inventory makes and what it
 makes of the replies, without a server (see the ops module docstring for the protocol)."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from roleredis import inventory, ops
-from roleredis.errors import ConnectionFailedError, InternalError, PermissionDeniedError
-from roleredis.inventory import NO_ROLE, RoleUsage
+from roleredis.admin import inventory
+from roleredis.admin.inventory import NO_ROLE, RoleUsage
+from roleredis.core import ops
+from roleredis.foundation.errors import ConnectionFailedError, InternalError, PermissionDeniedError
 
 
 def scan(cursor: int) -> ops.Call:

@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from roleredis.errors import InvalidArgumentError
-from roleredis.keys import MAX_KEY_BYTES, Keyspace, escape_glob, validate_key, validate_role
+from roleredis.foundation.errors import InvalidArgumentError
+from roleredis.foundation.keys import (
+    MAX_KEY_BYTES,
+    Keyspace,
+    escape_glob,
+    validate_key,
+    validate_role,
+)
 
 # --------------------------------------------------------------------------- role names
 

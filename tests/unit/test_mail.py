@@ -8,13 +8,13 @@ import json
 import hiredis
 import pytest
 import redis.exceptions as rex
-
-from roleredis import mail, ops
-from roleredis.background import _plan
-from roleredis.errors import InvalidArgumentError, OverloadedError
-from roleredis.keys import Keyspace
-from roleredis.retry import ConnectionDropped, RetryPolicy
 from roleredis.settings import MessagingSettings
+
+from roleredis.core import mail, ops
+from roleredis.foundation.errors import InvalidArgumentError, OverloadedError
+from roleredis.foundation.keys import Keyspace
+from roleredis.transport.background import _plan
+from roleredis.transport.retry import ConnectionDropped, RetryPolicy
 
 
 def scope(role: str = "alpha", **messaging: object) -> ops.Scope:

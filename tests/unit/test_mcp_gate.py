@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from roleredis.errors import ConfigError
-from roleredis.mcp_server import Gate, connection_limit
+from roleredis.faces.agents.mcp_server import Gate, connection_limit
+from roleredis.foundation.errors import ConfigError
 
 
 def limit_files(monkeypatch: pytest.MonkeyPatch, soft: int) -> None:

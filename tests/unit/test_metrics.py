@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from roleredis import metrics
+from roleredis.table import metrics
 
 
 def _count(operation: str, role: str) -> int:

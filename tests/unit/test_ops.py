@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from roleredis import codec, ops
-from roleredis.errors import (
+from roleredis.core import codec, ops
+from roleredis.foundation.errors import (
     ConfigError,
     InternalError,
     InvalidArgumentError,
@@ -21,8 +21,8 @@ from roleredis.errors import (
     PermissionDeniedError,
     SerializationError,
 )
-from roleredis.executor import drive, to_wire
-from roleredis.keys import Keyspace
+from roleredis.foundation.keys import Keyspace
+from roleredis.transport.executor import drive, to_wire
 
 FORBIDDEN = {"keys", "flushdb", "flushall", "del"}
 

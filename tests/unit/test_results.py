@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import redis.exceptions as rex
 
-from roleredis import errors, ops, results
-from roleredis.errors import ERROR_CODES, NotFoundError, RoleRedisError
+from roleredis.core import ops, results
+from roleredis.foundation import errors
+from roleredis.foundation.errors import ERROR_CODES, NotFoundError, RoleRedisError
 
 FAILURE_FIELDS = {"success", "error", "message", "error_code"}
 ALL_ERRORS = [

@@ -7,9 +7,9 @@ import builtins
 import pytest
 import redis.exceptions as rex
 
-from roleredis import errors
-from roleredis.internals import PoolExhausted
-from roleredis.retry import (
+from roleredis.foundation import errors
+from roleredis.foundation.internals import PoolExhausted
+from roleredis.transport.retry import (
     SYNC_BACKOFF,
     WRITER_BACKOFF,
     ConnectionDropped,

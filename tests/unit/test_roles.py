@@ -19,10 +19,10 @@ from types import ModuleType
 import pytest
 
 import roleredis
-from roleredis import roles
-from roleredis.config import Settings
-from roleredis.errors import InvalidArgumentError
-from roleredis.roles import acting_as, current, role_from_path
+from roleredis.foundation.config import Settings
+from roleredis.foundation.errors import InvalidArgumentError
+from roleredis.table import roles
+from roleredis.table.roles import acting_as, current, role_from_path
 
 _ids = itertools.count()
 
@@ -69,7 +69,7 @@ def who_source(tag: str) -> str:
     """A module whose functions call current(). ``tag`` (a docstring) keeps the code objects of
     two such modules distinct; see test_identical_code_in_two_role_files_keeps_each_role."""
     return f"""
-from roleredis.roles import current
+from roleredis.table.roles import current
 
 def who(*args, **kwargs):
     "who {tag}"
@@ -394,7 +394,7 @@ def test_identical_code_in_two_role_files_keeps_each_role(
     their co_filename: a cache keyed by code object must not hand one role's name to the other.
     """
     source = """
-    from roleredis.roles import current
+    from roleredis.table.roles import current
     def who():
         return current()
     """
@@ -445,7 +445,7 @@ def test_detection_from_module_level_code(make_module: Callable[..., ModuleType]
     module = make_module(
         "roles/timer/startup.py",
         """
-        from roleredis.roles import current
+        from roleredis.table.roles import current
         ROLE_AT_IMPORT = current()
         """,
     )
@@ -458,7 +458,7 @@ def test_detection_inside_lambda_comprehension_and_generator(
     module = make_module(
         "roles/weather/shapes.py",
         """
-        from roleredis.roles import current
+        from roleredis.table.roles import current
         lam = lambda: current()
         def comp():
             return [current() for _ in range(2)]
@@ -478,7 +478,7 @@ def test_detection_inside_async_function_of_a_role(
         "roles/weather/aio.py",
         """
         import asyncio
-        from roleredis.roles import current
+        from roleredis.table.roles import current
         async def who():
             await asyncio.sleep(0)
             return current()
@@ -497,7 +497,7 @@ def test_local_variable_named_role_does_not_change_result(
     module = make_module(
         "roles/weather/locals.py",
         """
-        from roleredis.roles import current
+        from roleredis.table.roles import current
         def who():
             role = "evil"
             role_name = "evil"
@@ -512,7 +512,7 @@ def test_local_variable_named_role_does_not_change_result(
     plain = make_module(
         "lib/plain.py",
         """
-        from roleredis.roles import current
+        from roleredis.table.roles import current
         def who():
             role = "evil"
             return current()
@@ -598,7 +598,7 @@ def test_detection_cost_is_small(make_module: Callable[..., ModuleType]) -> None
     weather = make_module(
         "roles/weather/bench.py",
         """
-        from roleredis.roles import current
+        from roleredis.table.roles import current
         def many(n):
             for _ in range(n):
                 current()

@@ -7,10 +7,6 @@ import dataclasses
 from typing import Any
 
 import pytest
-
-import roleredis
-from roleredis.config import load_settings
-from roleredis.errors import ConfigError
 from roleredis.settings import (
     IGNORED,
     BreakerSettings,
@@ -24,6 +20,10 @@ from roleredis.settings import (
     TlsSettings,
     WriterSettings,
 )
+
+import roleredis
+from roleredis.foundation.config import load_settings
+from roleredis.foundation.errors import ConfigError
 
 SECRET = "pw-9f8e7d"
 

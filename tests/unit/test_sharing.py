@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from roleredis import acl, ops, sharing
-from roleredis.config import Settings, load_settings
-from roleredis.errors import ConfigError, InvalidArgumentError, PermissionDeniedError
-from roleredis.keys import Keyspace
+from roleredis.admin import acl
+from roleredis.core import ops
+from roleredis.foundation import sharing
+from roleredis.foundation.config import Settings, load_settings
+from roleredis.foundation.errors import ConfigError, InvalidArgumentError, PermissionDeniedError
+from roleredis.foundation.keys import Keyspace
 
 SECTION = {"beta": {"read": ["alpha:shared:*", "alpha:pub?"]}, "gamma": {"read": ["alpha:*"]}}
 

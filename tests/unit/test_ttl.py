@@ -1,4 +1,4 @@
-"""roleredis.ttl.apply_ttl: what expiry a write gets (issue 2, section 5)."""
+"""roleredis.foundation.ttl.apply_ttl: what expiry a write gets (issue 2, section 5)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from roleredis.errors import InvalidArgumentError
-from roleredis.ttl import NO_EXPIRY, apply_ttl
+from roleredis.foundation.errors import InvalidArgumentError
+from roleredis.foundation.ttl import NO_EXPIRY, apply_ttl
 
 
 @pytest.mark.parametrize(

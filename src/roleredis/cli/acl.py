@@ -80,7 +80,7 @@ def acl_provision(
     up to date. --new-password replaces the password everywhere. In --json, "password" is
     null when it is unchanged, and "nodes" says what each node did. Exit 1 if a node failed.
     """
-    from .. import acl
+    from ..admin import acl
 
     settings = connecting("acl provision", role)
     creds = acl.provision(role, new_password=new_password, settings=settings, events=not no_events)
@@ -118,13 +118,13 @@ ReadOption = Annotated[
 
 
 def _grants(reader: str, reads: list[str]) -> list[Any]:
-    from ..sharing import parse_grant
+    from ..foundation.sharing import parse_grant
 
     return [parse_grant(text, reader) for text in reads]
 
 
 def _change_grants(reader: str, reads: list[str], adding: bool, as_json: bool) -> None:
-    from .. import acl
+    from ..admin import acl
 
     command = "acl grant" if adding else "acl revoke --read"
     grants = _grants(reader, reads)  # every OWNER:PATTERN checked before any node is touched
@@ -179,7 +179,7 @@ def acl_revoke(role: RoleArg, read: ReadOption = None, as_json: JsonFlag = False
     """Delete the ACL user of ROLE on every node (and drop its connections); exit 0 also if it
     had none, 1 if a node failed. With --read OWNER:PATTERN: remove only that grant (the user
     and its other rules stay)."""
-    from .. import acl
+    from ..admin import acl
 
     if read:
         _change_grants(role, read, False, as_json)
@@ -202,7 +202,7 @@ def acl_list(as_json: JsonFlag = False) -> None:
     """The roles that have an ACL user: user name, enabled, key patterns (never passwords),
     the reads granted to it (OWNER:PATTERN), on how many nodes, and drift between nodes (a
     user missing on a node, rules or password that differ). Exit 1 if a node failed."""
-    from .. import acl
+    from ..admin import acl
 
     settings = connecting("acl list")
     listing = acl.list_report(settings=settings)

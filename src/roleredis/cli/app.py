@@ -21,10 +21,10 @@ import typer.main
 from rich.markup import escape
 
 from .. import __version__, runtime
-from ..config import Settings, is_configured, load_settings
-from ..connection import describe as where
-from ..connection import is_memory
-from ..errors import RoleRedisError
+from ..foundation.config import Settings, is_configured, load_settings
+from ..foundation.errors import RoleRedisError
+from ..transport.connection import describe as where
+from ..transport.connection import is_memory
 from .output import console, error, note, say
 
 __all__ = [

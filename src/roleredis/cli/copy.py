@@ -1,5 +1,5 @@
 """``roleredis copy``: roles' keys from one deployment to another (DUMP/RESTORE, with TTLs,
-converting the key layout); see :mod:`roleredis.transfer`."""
+converting the key layout); see :mod:`roleredis.admin.transfer`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..config import Settings
-from ..connection import is_memory
-from ..errors import RoleRedisError
-from ..keys import validate_role
+from ..foundation.config import Settings
+from ..foundation.errors import RoleRedisError
+from ..foundation.keys import validate_role
+from ..transport.connection import is_memory
 from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, State, app
 from .output import Progress, emit_json, say
 
@@ -58,7 +58,8 @@ def copy_(
     URL. Exit 1 if a key could not be copied (a target on an older Redis refuses newer DUMP
     payloads).
     """
-    from .. import runtime, transfer
+    from .. import runtime
+    from ..admin import transfer
 
     # the base settings only (options such as TLS and the key layout): copy connects to the
     # two URLs it is given, never to a configured or default server

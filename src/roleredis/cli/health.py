@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import runtime
-from ..connection import describe as where
-from ..errors import RoleRedisError
+from ..foundation.errors import RoleRedisError
+from ..transport.connection import describe as where
 from .app import CliError, JsonFlag, app, connecting
 from .output import console, emit_json, say
 
@@ -67,8 +67,8 @@ def health(
 
     Exit 1 if Redis does not answer. With --json the check's result is printed even then.
     """
-    from .. import metrics
-    from ..tools import redis_health_check
+    from ..faces.tools import redis_health_check
+    from ..table import metrics
 
     with contextlib.suppress(RoleRedisError):  # a bad setting: the check itself reports it
         connecting("health", role, shared=False)

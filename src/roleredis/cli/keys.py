@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..connection import describe as where
-from ..ops import SCAN_COUNT
-from ..store import RoleStore
+from ..core.ops import SCAN_COUNT
+from ..core.store import RoleStore
+from ..transport.connection import describe as where
 from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, KeyArg, RoleArg, app, connecting
 from .output import (
     Progress,

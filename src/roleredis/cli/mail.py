@@ -2,8 +2,8 @@
 and pending mail, the oldest pending message and its deliveries) and its dead letters;
 ``--replay`` puts the dead letters back in the inbox.
 
-It runs the library's operations (:func:`roleredis.mail.status`, ``dead_letters``,
-``replay_dead_letters``) on a :class:`~roleredis.store.RoleStore` of ROLE: connected as an
+It runs the library's operations (:func:`roleredis.core.mail.status`, ``dead_letters``,
+``replay_dead_letters``) on a :class:`~roleredis.core.store.RoleStore` of ROLE: connected as an
 ACL user, that is ROLE's own user.
 """
 
@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..mail import MAX_COUNT
-from ..store import RoleStore
+from ..core.mail import MAX_COUNT
+from ..core.store import RoleStore
 from .app import JsonFlag, RoleArg, app, connecting
 from .output import emit_json, say, shown, value_for_humans, value_for_json
 

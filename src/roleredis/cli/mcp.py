@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from ..agent import MCP_TOKEN_VARIABLE as TOKEN_VARIABLE
-from ..errors import ConfigError
-from ..keys import validate_role
+from ..faces.agents.tools import MCP_TOKEN_VARIABLE as TOKEN_VARIABLE
+from ..foundation.errors import ConfigError
+from ..foundation.keys import validate_role
 from .app import EXIT_USAGE, CliError, app, connecting
 
 
@@ -70,7 +70,7 @@ def serve_mcp(
         required = _http_token(host, token, no_auth)
     elif no_auth:
         raise CliError("--no-auth applies to --transport http only", EXIT_USAGE)
-    from .. import mcp_server
+    from ..faces.agents import mcp_server
 
     missing = mcp_server.sdk_missing()
     if missing is not None:
@@ -83,7 +83,7 @@ def serve_mcp(
 
 
 def _http_token(host: str, token: str | None, no_auth: bool) -> str | None:
-    from ..mcp_server import check_http_options
+    from ..faces.agents.mcp_server import check_http_options
 
     try:
         return check_http_options(host, token, no_auth)

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from ..errors import scrub
+from ..foundation.errors import scrub
 
 __all__ = [
     "LARGE_KEYSPACE",

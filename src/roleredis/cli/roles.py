@@ -1,6 +1,6 @@
 """``roleredis roles``: every role in the database, with its key count and memory.
 
-The counting is the library's (:func:`roleredis.inventory.take`); this module shows it, with a
+The counting is the library's (:func:`roleredis.admin.inventory.take`); this module shows it, with a
 progress bar on a terminal for a large keyspace.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from .. import inventory
-from ..connection import describe as where
-from ..inventory import NO_ROLE, Inventory
+from ..admin import inventory
+from ..admin.inventory import NO_ROLE, Inventory
+from ..transport.connection import describe as where
 from .app import JsonFlag, app, connecting
 from .output import Progress, console, emit_json, note, say, size
 
@@ -36,7 +36,8 @@ def survey(client: Any = None) -> Inventory:
 
 def role_usage(client: Any) -> tuple[dict[str, list[int]], bool]:
     """``{role: [keys, bytes]}`` over the whole database of ``client``, and whether memory was
-    measured (the shape this command has always had; see :class:`~roleredis.inventory.Inventory`
+    measured (the shape this command has always had; see
+    :class:`~roleredis.admin.inventory.Inventory`
     for the library's)."""
     found = survey(client)
     usage = {name: [row.keys, row.memory_bytes] for name, row in found.roles.items()}

@@ -8,9 +8,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import runtime
-from ..config import IGNORED, is_configured
-from ..connection import describe as where
-from ..connection import is_memory
+from ..foundation.config import IGNORED, is_configured
+from ..transport.connection import describe as where
+from ..transport.connection import is_memory
 from .app import JsonFlag, app, source, source_for_humans
 from .output import console, emit_json, say
 

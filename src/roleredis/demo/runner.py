@@ -25,22 +25,22 @@ from types import ModuleType
 from typing import Any
 
 from .. import runtime
-from ..connection import describe
-from ..errors import (
+from ..foundation.errors import (
     ConfigError,
     ConnectionFailedError,
     RoleRedisError,
     TimeoutError,
     map_redis_errors,
 )
-from ..roles import acting_as, role_from_path
-from ..settings import (
+from ..foundation.settings import (
     ConnectionSettings,
     EncryptionSettings,
     KeySettings,
     Settings,
     is_configured,
 )
+from ..table.roles import acting_as, role_from_path
+from ..transport.connection import describe
 
 __all__ = ["Backend", "DemoFailed", "backend", "main", "run"]
 
@@ -188,7 +188,7 @@ def backend(*, fallback_when_unreachable: bool) -> Iterator[Backend]:
             yield Backend("memory", MEMORY_URL, unreachable)
         finally:
             with contextlib.suppress(Exception):
-                from ..connection import forget_memory_server
+                from ..transport.connection import forget_memory_server
 
                 forget_memory_server("")
 

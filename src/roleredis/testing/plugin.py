@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 from .. import runtime
-from ..config import load_settings
-from ..connection import close_client, forget_memory_server
-from ..keys import INTERNAL_PREFIX
+from ..foundation.config import load_settings
+from ..foundation.keys import INTERNAL_PREFIX
+from ..transport.connection import close_client, forget_memory_server
 from .server import RedisServer
 
 __all__ = ["RoleredisBackend", "roleredis_memory", "roleredis_server"]

@@ -1,0 +1,137 @@
+"""The asyncio face: ``await``-able versions of every tool, on redis.asyncio, and AsyncRoleStore.
+
+The operations are the same generators the sync path runs (:mod:`roleredis.core.ops`); only the
+I/O differs. The functions resolve the calling role when they are called, like the sync ones,
+and return the coroutine to await: so ``asyncio.gather(redis_write(...))`` written in
+``roles/timer/`` writes under ``timer:`` although the coroutine runs later in a task. (On
+Python 3.12 and later they are marked so that ``inspect.iscoroutinefunction`` is true.)
+
+Each event loop gets its own client, closed when ``asyncio.run()`` shuts the loop
+down, so running several loops (one after another, or at once in several threads) never meets
+"attached to a different loop" or "Event loop is closed".
+
+>>> import asyncio
+>>> from roleredis import aio
+>>> async def main():
+...     await aio.redis_write("forecast", {"sky": "clear"}, role="weather")
+...     return (await aio.redis_read("forecast", role="weather"))["value"]
+>>> asyncio.run(main())
+{'sky': 'clear'}
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from ..core import events, results
+from ..core.store import AsyncRoleStore, Following
+from ..table import face
+from ..transport.aexecutor import aclose
+from . import tools
+from .agents.tools import acall_tool
+from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
+
+__all__ = [
+    "AsyncRoleStore",
+    "Following",
+    "aclose",
+    "call_tool",
+    "follow_events",
+    "redis_ack",
+    "redis_clear_role_data",
+    "redis_dead_letters",
+    "redis_delete",
+    "redis_exists",
+    "redis_flush",
+    "redis_get_keys",
+    "redis_health_check",
+    "redis_publish",
+    "redis_read",
+    "redis_read_async",
+    "redis_read_events",
+    "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
+    "redis_write",
+    "redis_write_async",
+    "redis_write_many",
+]
+
+T = TypeVar("T")
+Result = dict[str, Any]
+Call = tuple[str, tuple[Any, ...]]
+
+
+# --- the face: the table bound to awaitable functions, with the sync tools' signatures --------
+
+# the twins say they are of the public path, roleredis.aio (this module's alias)
+PUBLIC_PATH = "roleredis.aio"
+
+redis_write = face.bind_async(face.WRITE, tools.redis_write, PUBLIC_PATH)
+redis_read = face.bind_async(face.READ, tools.redis_read, PUBLIC_PATH)
+redis_get_keys = face.bind_async(face.GET_KEYS, tools.redis_get_keys, PUBLIC_PATH)
+redis_delete = face.bind_async(face.DELETE, tools.redis_delete, PUBLIC_PATH)
+redis_exists = face.bind_async(face.EXISTS, tools.redis_exists, PUBLIC_PATH)
+redis_health_check = face.bind_async(face.HEALTH_CHECK, tools.redis_health_check, PUBLIC_PATH)
+redis_clear_role_data = face.bind_async(
+    face.CLEAR_ROLE_DATA, tools.redis_clear_role_data, PUBLIC_PATH
+)
+redis_write_many = face.bind_async(face.WRITE_MANY, tools.redis_write_many, PUBLIC_PATH)
+redis_read_many = face.bind_async(face.READ_MANY, tools.redis_read_many, PUBLIC_PATH)
+redis_publish = face.bind_async(face.PUBLISH, tools.redis_publish, PUBLIC_PATH)
+redis_read_events = face.bind_async(face.READ_EVENTS, tools.redis_read_events, PUBLIC_PATH)
+
+
+def call_tool(name: str, arguments: Any = None, *, role: str) -> Coroutine[Any, Any, Result]:
+    """:func:`roleredis.call_tool` on this face: the coroutine to await; it never raises. The
+    tool runs as this module's function of its name."""
+    return acall_tool(name, arguments, role=role, functions=sys.modules[__name__])
+
+
+# --- following a role's events ----------------------------------------------------------------
+
+
+def follow_events(
+    from_role: str, topic: str, *, after: str = "$", role: str | None = None
+) -> Following[Result]:
+    """An endless async iterator over ``from_role``'s events on ``topic`` published after
+    ``after`` (default "$": from now on), each as :func:`redis_read_events` gives them (id,
+    from, topic, event, at), in order, none missed between reads.
+
+    It is also an async context manager, and that is the safe way to follow "from now on":
+    ``async with follow_events(...) as events:`` resolves ``"$"`` to the newest event's id
+    on entering, before the block goes on, so an event published right after is seen. Plain
+    iteration resolves ``"$"`` at the first ``anext``: events published between this call and
+    then are not seen. Leaving the block (or ``await events.aclose()``) stops following.
+
+    It rides out failures that pass (the server unreachable or slow) and goes on from where it
+    was; it raises what will not pass, being an iterator and not a result: the typed
+    :class:`~roleredis.foundation.errors.RoleRedisError` (``PermissionDeniedError`` for a role
+    whose user may not read others' events, ``InvalidArgumentError`` at once, in this call, for
+    a bad role, topic or ``after``). See :meth:`AsyncRoleStore.follow_events`.
+
+    >>> import asyncio
+    >>> async def next_two():
+    ...     async with follow_events("weather", "rain", role="radar") as rain:
+    ...         for n in (1, 2):  # published after "$" was resolved: both seen
+    ...             await redis_publish("rain", {"mm": n}, role="weather")
+    ...         return [(await anext(rain))["event"] for _ in range(2)]
+    >>> asyncio.run(next_two())
+    [{'mm': 1}, {'mm': 2}]
+    """
+    events.validate_follow(from_role, topic, after)
+    store = face.async_store(role, skip=1)  # the role of this function's caller
+    return Following(store, from_role, topic, after, results.event)
+
+
+redis_send = face.bind_async(face.SEND, tools.redis_send, PUBLIC_PATH)
+redis_receive = face.bind_async(face.RECEIVE, tools.redis_receive, PUBLIC_PATH)
+redis_ack = face.bind_async(face.ACK, tools.redis_ack, PUBLIC_PATH)
+redis_dead_letters = face.bind_async(face.DEAD_LETTERS, tools.redis_dead_letters, PUBLIC_PATH)
+redis_replay_dead_letters = face.bind_async(
+    face.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, PUBLIC_PATH
+)

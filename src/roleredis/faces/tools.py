@@ -1,0 +1,512 @@
+"""The guide's Redis tools: plain functions that return result dicts and never raise.
+
+Each is the sync binding of one row of the operation table (:mod:`roleredis.table.face`): the
+signature and docstring are here, the call (role, timing, metrics, logging, the failure dict)
+is :func:`roleredis.table.face.call`. The hooks of the guide's original module live here too, looked
+up at each call, so tests may patch them: ``_get_calling_role``, ``REDIS_AVAILABLE``,
+``_get_redis_client``.
+
+>>> redis_write("forecast", {"sky": "clear"}, ttl=60, role="weather")["prefixed_key"]
+'weather:forecast'
+>>> redis_read("forecast", role="weather")["value"]
+{'sky': 'clear'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .. import runtime
+from ..core import results
+from ..core.store import RoleStore
+from ..foundation.config import RedactedDict, Settings
+from ..foundation.errors import DisabledError, InvalidArgumentError, TimeoutError
+from ..foundation.keys import Keyspace, validate_role
+from ..runtime import reset
+from ..table import face, roles
+from ..table.face import (
+    ACK,
+    CLEAR_ROLE_DATA,
+    DEAD_LETTERS,
+    DELETE,
+    EXISTS,
+    GET_KEYS,
+    HEALTH_CHECK,
+    PUBLISH,
+    READ,
+    READ_ASYNC,
+    READ_EVENTS,
+    READ_MANY,
+    RECEIVE,
+    REPLAY_DEAD_LETTERS,
+    SEND,
+    SEND_ASYNC,
+    WRITE,
+    WRITE_ASYNC,
+    WRITE_MANY,
+)
+from ..table.roles import acting_as
+from ..transport import background
+
+__all__ = [
+    "acting_as",
+    "redis_ack",
+    "redis_clear_role_data",
+    "redis_dead_letters",
+    "redis_delete",
+    "redis_exists",
+    "redis_flush",
+    "redis_get_keys",
+    "redis_health_check",
+    "redis_publish",
+    "redis_read",
+    "redis_read_async",
+    "redis_read_events",
+    "redis_read_many",
+    "redis_receive",
+    "redis_replay_dead_letters",
+    "redis_send",
+    "redis_send_async",
+    "redis_write",
+    "redis_write_async",
+    "redis_write_many",
+    "reset",
+]
+
+Result = dict[str, Any]
+
+_stores: dict[str, RoleStore] = {}
+runtime.on_reset(lambda forked: _stores.clear())  # their executors hold the old client
+runtime.on_reset(roles.forget_warning)
+
+#: The guide's original module set this False when redis could not be imported. redis-py is a
+#: dependency of roleredis, so it is always True here; tests that patch it to False make every
+#: tool fail with error_code ``disabled``, as the original's did. Read at each call.
+REDIS_AVAILABLE = True
+
+
+def _get_redis_client() -> Any:
+    """The shared redis-py client the tools use (patch this in mock-based unit tests)."""
+    return runtime.sync_client()
+
+
+def _get_redis_config() -> RedactedDict:
+    """The connection settings the environment and config.yaml give now: host, port, db,
+    password (the real value, shown as *** in repr), and more.
+
+    A diagnostic: it reads them afresh at each call (a test may set ``REDIS_*`` with
+    ``patch.dict`` and then call it). The tools keep using the settings they loaded on first
+    use until ``roleredis.reset()``. While a test fixture's settings are in force
+    (``roleredis_memory``, ``roleredis_server``), it shows those: the tools use them.
+    """
+    return runtime.current_settings().connection_info()
+
+
+def _get_calling_role() -> str:
+    """The role of a call that passes no ``role=``: ``acting_as``, then ``ROLEREDIS_ROLE``,
+    then the caller's ``roles/<name>/`` path, then the default role.
+
+    The tools look it up at each call, so a test may patch ``roleredis.tools._get_calling_role``
+    to decide the role.
+
+    >>> with acting_as("timer"):
+    ...     _get_calling_role()
+    'timer'
+    """
+    return roles.current()
+
+
+_DETECTING_ROLE = _get_calling_role  # the one above, unless a test patched it
+#: The tool's caller, in frames above _resolve: _store, face.call, the tool, the caller.
+_TOOL_CALLER = 4
+
+
+def _keyspace(role: str | None) -> Keyspace:
+    name = validate_role(_get_calling_role() if role is None else role)
+    return Keyspace(name, auto_prefix=runtime.settings().auto_prefix)
+
+
+def _prefix_key(key: str, role: str | None = None) -> str:
+    """The Redis key the tools use for ``key`` of ``role`` (default: the calling role).
+
+    >>> _prefix_key("test_key", "weather")
+    'weather:test_key'
+    """
+    return _keyspace(role).prefix + key
+
+
+def _unprefix_key(key: str, role: str | None = None) -> str:
+    """``key`` without the prefix of ``role`` (default: the calling role); unchanged if it
+    does not start with it.
+
+    >>> _unprefix_key("weather:test_key", "weather"), _unprefix_key("other:k", "weather")
+    ('test_key', 'other:k')
+    """
+    prefix = _keyspace(role).prefix
+    return key[len(prefix) :] if prefix and key.startswith(prefix) else key
+
+
+def _resolve(role: str | None) -> tuple[Settings, str]:
+    """The settings and the calling role, or the error that stops the call before any I/O."""
+    if not REDIS_AVAILABLE:
+        raise DisabledError(
+            "Redis not available: roleredis.tools.REDIS_AVAILABLE is False (patched by a test?)"
+        )
+    settings = runtime.enabled_settings()
+    if role is not None:
+        return settings, validate_role(role)
+    if _get_calling_role is _DETECTING_ROLE:  # the path walk starts at the tool's caller
+        return settings, roles.current(None, settings, skip=_TOOL_CALLER)
+    return settings, validate_role(_get_calling_role())
+
+
+def _store(role: str | None) -> RoleStore:
+    settings, name = _resolve(role)
+    client = _get_redis_client()
+    store = _stores.get(name)
+    if store is None or store.client is not client or store.settings is not settings:
+        store = _stores[name] = RoleStore(name, client=client, settings=settings)
+    return store
+
+
+def redis_write(
+    key: str,
+    value: Any,
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
+    replicas: int = 0,
+) -> Result:
+    """Write ``value`` under ``<role>:<key>``.
+
+    ``ttl``: seconds; None takes key_management.default_ttl; -1 asks for no expiry.
+    ``encrypt``: seal the value with AES-GCM (None: as encryption.roles says for the role).
+    ``replicas``: wait up to async.wait_timeout until that many replicas have the write;
+    fewer fails with error_code "timeout" (the write landed on the primary only).
+
+    >>> redis_write("user_session", {"user_id": 123}, ttl=3600, role="web")["prefixed_key"]
+    'web:user_session'
+    """
+    return face.call(
+        WRITE, _store, role, (key, value, ttl), {"encrypt": encrypt, "replicas": replicas}
+    )
+
+
+def redis_read(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
+    """Read ``<role>:<key>``: ``value`` as written, ``ttl`` remaining (-1: never expires).
+
+    ``from_role``: read that role's ``key`` as the calling role (a granted read: with ACL
+    users the server checks the grant, else the config's ``sharing:`` section, if any); the
+    result then also carries ``role`` (the caller) and ``from_role``.
+
+    >>> _ = redis_write("user_session", {"user_id": 123}, role="web")
+    >>> redis_read("user_session", role="web")["value"]
+    {'user_id': 123}
+    >>> redis_read("nothing here", role="web")["error_code"]
+    'not_found'
+    """
+    return face.call(READ, _store, role, (key,), {"from_role": from_role})
+
+
+def redis_get_keys(
+    pattern: str = "*", *, role: str | None = None, from_role: str | None = None
+) -> Result:
+    """The calling role's keys matching ``pattern`` (SCAN; the prefix is not shown).
+
+    ``from_role``: that role's keys which the calling role may read (``permission`` if it may
+    read none of them); the result then carries ``from_role`` too.
+
+    >>> _ = redis_write("session:abc123", {"user_id": 1}, role="web")
+    >>> redis_get_keys("session:*", role="web")["keys"]
+    ['session:abc123']
+    """
+    return face.call(GET_KEYS, _store, role, (pattern,), {"from_role": from_role})
+
+
+def redis_delete(key: str, *, role: str | None = None) -> Result:
+    """Delete ``<role>:<key>``; ``deleted`` says whether it existed.
+
+    >>> _ = redis_write("user_session", 1, role="web")
+    >>> redis_delete("user_session", role="web")["deleted"]
+    True
+    """
+    return face.call(DELETE, _store, role, (key,))
+
+
+def redis_exists(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
+    """Whether ``<role>:<key>`` exists, in ``exists`` (``from_role``: that role's ``key``, a
+    granted read, as for :func:`redis_read`).
+
+    >>> redis_exists("never written", role="web")["exists"]
+    False
+    """
+    return face.call(EXISTS, _store, role, (key,), {"from_role": from_role})
+
+
+def redis_health_check(*, role: str | None = None) -> Result:
+    """PING the server and probe a write/read/delete in the caller's namespace.
+
+    Also reports latency_ms, the deployment's ``mode`` (standalone, cluster, sentinel or
+    embedded) and ``nodes`` (each data node's host, port and primary/replica role), pool
+    usage, and the fire-and-forget writer's counters under ``background`` (pending, written,
+    given_up, failed, batches).
+
+    >>> redis_health_check()["connected"]
+    True
+    """
+    return face.call(HEALTH_CHECK, _store, role)
+
+
+def redis_clear_role_data(role: str | None = None) -> Result:
+    """Delete every key of ``role`` (default: the calling role). Use with caution.
+
+    >>> _ = redis_write_many({"a": 1, "b": 2}, role="timer")
+    >>> redis_clear_role_data("timer")["deleted_count"]
+    2
+    """
+    return face.call(CLEAR_ROLE_DATA, _store, role)
+
+
+def redis_write_many(
+    mapping: Mapping[str, Any],
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
+    replicas: int = 0,
+) -> Result:
+    """Write every item of ``mapping`` in one round trip (all refused if any is invalid).
+
+    ``replicas``: as for :func:`redis_write`, for every write of the mapping.
+
+    >>> redis_write_many({"a": 1, "b": 2}, ttl=60, role="web")["written"]
+    2
+    """
+    return face.call(
+        WRITE_MANY, _store, role, (mapping, ttl), {"encrypt": encrypt, "replicas": replicas}
+    )
+
+
+def redis_read_many(
+    keys: Iterable[str], *, role: str | None = None, from_role: str | None = None
+) -> Result:
+    """Read many keys in one round trip: ``values`` for those found, ``missing`` for the rest.
+
+    ``from_role``: that role's keys, a granted read (every key must be granted).
+
+    >>> _ = redis_write_many({"a": 1, "b": 2}, role="web")
+    >>> redis_read_many(["a", "b", "zzz"], role="web")["missing"]
+    ['zzz']
+    """
+    return face.call(READ_MANY, _store, role, (keys,), {"from_role": from_role})
+
+
+# --- events: each role's log per topic, which every role may read ---------------------------
+
+
+def redis_publish(topic: str, event: Any, *, role: str | None = None) -> Result:
+    """Append ``event`` to the calling role's own log for ``topic``; ``id`` is its stream id.
+
+    ``event`` is any value :func:`redis_write` stores exactly (JSON values, ints of any size,
+    bytes), at most messaging.max_message_bytes stored. A topic is 1-64 characters of
+    ``A-Z a-z 0-9 _ . -``. The log keeps the last messaging.max_events events (the oldest go
+    first). Only the role's own ACL user may write its logs; every role may read them.
+
+    >>> redis_publish("forecasts", {"sky": "clear"}, role="weather")["success"]
+    True
+    """
+    return face.call(PUBLISH, _store, role, (topic, event))
+
+
+def redis_read_events(
+    from_role: str,
+    topic: str,
+    *,
+    after: str = "0",
+    count: int = 100,
+    block_ms: int = 0,
+    role: str | None = None,
+) -> Result:
+    """Up to ``count`` events of ``from_role``'s ``topic`` published after ``after``, oldest
+    first: ``events`` (each: id, from, topic, event, at) and ``last_id``, the ``after`` of the
+    next read.
+
+    ``after``: "0" (the oldest kept), an id (``last_id`` of the previous read) or "$" (only
+    events from now on: resolved to the newest id, returned as ``last_id``). ``block_ms`` > 0:
+    if there is none yet, wait up to that long for one. Any role may read any role's events.
+
+    >>> _ = redis_publish("forecasts", {"sky": "rain"}, role="weather")
+    >>> read = redis_read_events("weather", "forecasts", role="radar")
+    >>> read["events"][-1]["event"], read["events"][-1]["from"]
+    ({'sky': 'rain'}, 'weather')
+    >>> redis_read_events("weather", "forecasts", after=read["last_id"], role="radar")["count"]
+    0
+    """
+    return face.call(
+        READ_EVENTS,
+        _store,
+        role,
+        (from_role, topic),
+        {"after": after, "count": count, "block_ms": block_ms},
+    )
+
+
+# --- fire and forget -------------------------------------------------------------------------
+
+
+def redis_write_async(
+    key: str,
+    value: Any,
+    ttl: int | None = None,
+    *,
+    role: str | None = None,
+    encrypt: bool | None = None,
+) -> Result:
+    """Queue a write and return at once; a background thread batches it into a pipeline.
+
+    Invalid keys, values and TTLs are reported here, at once. The write is either carried out
+    or, if Redis stays unreachable past async.max_age, counted and logged as given up.
+
+    >>> redis_write_async("logs:info", {"event": "user_login"}, ttl=86400, role="web")["async"]
+    True
+    >>> redis_flush(timeout=5)["success"]
+    True
+    """
+    return face.call(WRITE_ASYNC, _store, role, (key, value, ttl), {"encrypt": encrypt})
+
+
+def redis_read_async(
+    key: str, callback: Callable[[Result], Any] | None = None, *, role: str | None = None
+) -> Result:
+    """Queue a read; ``callback`` gets exactly the dict :func:`redis_read` would return.
+
+    It sees every fire-and-forget write queued before it. Inside a running event loop the
+    callback runs on that loop; otherwise on the writer thread.
+
+    >>> got = []
+    >>> _ = redis_write_async("user_session", {"user_id": 7}, role="web")
+    >>> redis_read_async("user_session", callback=got.append, role="web")["callback"]
+    True
+    >>> _ = redis_flush(timeout=5)  # the read was queued before the flush: it is done
+    >>> got[0]["value"]
+    {'user_id': 7}
+    """
+    return face.call(READ_ASYNC, _store, role, (key, callback))
+
+
+def redis_flush(timeout: float | None = None) -> Result:
+    """Wait until every fire-and-forget write queued before this call has been carried out.
+
+    ``written`` counts those carried out while waiting; ``lost`` those given up (past
+    async.max_age) or refused by the server (e.g. an ACL) meanwhile, each also logged.
+
+    >>> redis_flush(timeout=5)["pending"]
+    0
+    """
+    try:
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
+        ):
+            raise InvalidArgumentError(f"timeout must be None or seconds >= 0, got {timeout!r}")
+        done, written, pending, lost = background.flush(timeout)
+        if not done:
+            error = TimeoutError(
+                f"{pending} queued items were still pending after {timeout} s (is Redis reachable?)"
+            )
+            return results.failure(error, written=written, pending=pending, lost=lost)
+        return results.flushed(written, lost)
+    except Exception as exc:
+        face.log.debug("flush failed: %s", exc)  # the caller holds it in the result
+        return results.failure(exc, written=0, pending=background.current_pending(), lost=0)
+
+
+# --- mail between roles ----------------------------------------------------------------------
+
+
+def redis_send(to_role: str, message: Any, *, role: str | None = None) -> Result:
+    """Send ``message`` (any value :func:`redis_write` stores exactly) to ``to_role``'s inbox.
+
+    ``id`` is what the recipient acks; ``msg_id`` is made here and kept across retries and
+    replays, so the recipient can drop duplicates (delivery is at least once). A send whose
+    reply was lost fails with error_code ``unknown_outcome`` (and its ``msg_id``) instead of
+    being sent twice; a full channel (messaging.max_length unacknowledged) with ``overloaded``.
+
+    >>> sent = redis_send("planner", {"task": "forecast"}, role="weather")
+    >>> sent["success"], sent["from"], sent["to"], len(sent["msg_id"])
+    (True, 'weather', 'planner', 32)
+    """
+    return face.call(SEND, _store, role, (to_role, message))
+
+
+def redis_receive(
+    count: int = 10, block_ms: int = 0, *, role: str | None = None, max_bytes: int | None = None
+) -> Result:
+    """Up to ``count`` messages from the calling role's inbox: each with ``id``, ``msg_id``,
+    ``from`` (the sender, as the server authenticated it), ``body``, ``sent_at`` and
+    ``deliveries``. ``block_ms`` 0 returns at once; more waits up to that long for one.
+
+    A message not acknowledged within messaging.visibility_timeout is delivered again (to
+    any process of the role); after messaging.max_deliveries it becomes a dead letter.
+    ``max_bytes``: return no more messages than fit in that many bytes as JSON (at least one;
+    the agent tools pass what mcp.max_result_bytes leaves): the rest wait in this process for
+    the next receive, which returns them at once without counting another delivery, and the
+    result says ``truncated: true``.
+
+    >>> _ = redis_send("planner", {"task": "forecast"}, role="weather")
+    >>> got = redis_receive(role="planner")
+    >>> [(m["from"], m["body"], m["deliveries"]) for m in got["messages"]]
+    [('weather', {'task': 'forecast'}, 1)]
+    >>> redis_ack([m["id"] for m in got["messages"]], role="planner")["acked"]
+    1
+    """
+    return face.call(RECEIVE, _store, role, (count, block_ms), {"max_bytes": max_bytes})
+
+
+def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:
+    """Acknowledge received messages by their ``id``: they are not delivered again, and
+    leave the channel. ``acked`` counts those acknowledged now.
+
+    >>> redis_ack([], role="planner")["acked"]
+    0
+    """
+    return face.call(ACK, _store, role, (ids,))
+
+
+def redis_dead_letters(*, role: str | None = None, count: int = 100) -> Result:
+    """The calling role's dead letters (oldest first, at most ``count``): messages delivered
+    messaging.max_deliveries times without an ack, with ``from``, ``msg_id``, ``body``,
+    ``sent_at``, ``deliveries`` and ``reason``.
+
+    >>> redis_dead_letters(role="planner")["count"]
+    0
+    """
+    return face.call(DEAD_LETTERS, _store, role, (), {"count": count})
+
+
+def redis_replay_dead_letters(
+    ids: Iterable[str] | None = None, *, role: str | None = None
+) -> Result:
+    """Put dead letters (all, or those whose ``id`` is in ``ids``) back in the inbox, each in
+    its sender's channel with its msg_id; ``replayed`` counts them.
+
+    >>> redis_replay_dead_letters(role="planner")["replayed"]
+    0
+    """
+    return face.call(REPLAY_DEAD_LETTERS, _store, role, (ids,))
+
+
+def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> Result:
+    """Queue a message for ``to_role`` and return at once; the fire-and-forget writer sends
+    it (in order with the calling thread's other queued work). Checked and encoded now; a
+    full channel is refused now (by the length seen at most a second ago plus what this
+    process queued since). If it cannot be carried out, it is counted and logged as lost
+    (see :func:`redis_flush`).
+
+    >>> redis_send_async("planner", "ping", role="weather")["async"]
+    True
+    >>> redis_flush(timeout=5)["lost"]
+    0
+    """
+    return face.call(SEND_ASYNC, _store, role, (to_role, message))
