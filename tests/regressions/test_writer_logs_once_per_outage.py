@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from roleredis.background import Writer
-from roleredis.breaker import Breaker
-from roleredis.config import load_settings
+from roleredis.foundation.config import load_settings
 from roleredis.testing import RedisServer
+from roleredis.transport.background import Writer
+from roleredis.transport.breaker import Breaker
 
 pytestmark = pytest.mark.real_server
 

@@ -1,4 +1,4 @@
-"""roleredis.codec: values come back exactly as written (issue 2, section 4)."""
+"""roleredis.core.codec: values come back exactly as written (issue 2, section 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""roleredis.config: the guide's config.yaml layout plus environment overrides (issue 2, §6)."""
+"""roleredis.foundation.config: the guide's config.yaml layout plus environment overrides."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""roleredis.errors: one exception tree, one error_code each, one translation place."""
+"""roleredis.foundation.errors: one exception tree, one error_code each, one translation place."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""roleredis.events driven by hand (issue 12, item 3): the exact calls publishing and reading
+"""roleredis.core.events driven by hand (issue 12, item 3): the exact calls publishing and reading
 make, how "$" is resolved, what is refused before any I/O; and the runners' handling of a
 waiting batch (ops.Batch with a wait): the read timeout extended, at most `waiting` reads
 waiting, never BLOCK 0."""

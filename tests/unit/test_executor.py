@@ -1,4 +1,4 @@
-"""roleredis.executor: how batches reach Redis, and the one place where retries live."""
+"""roleredis.transport.executor: how batches reach Redis, and the one place where retries live."""
 
 from __future__ import annotations
 

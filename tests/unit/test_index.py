@@ -1,4 +1,4 @@
-"""roleredis.index: the role key index's calls (driven by hand), and its glob matcher compared
+"""roleredis.core.index: the role key index's calls (driven by hand), and its glob matcher compared
 with a real server's SCAN MATCH on the same keys."""
 
 from __future__ import annotations

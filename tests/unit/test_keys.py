@@ -1,4 +1,4 @@
-"""roleredis.keys: role names, key rules, and the role prefix (issue 2, sections 2 and 3)."""
+"""roleredis.foundation.keys: role names, key rules, and the role prefix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""roleredis.results: the guide's result dicts, built in one place (issue 2, section 1)."""
+"""roleredis.core.results: the guide's result dicts, built in one place (issue 2, section 1)."""
 
 from __future__ import annotations
 

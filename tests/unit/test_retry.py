@@ -1,4 +1,4 @@
-"""roleredis.retry: the one I/O-free retry policy the sync, async and background runners ask."""
+"""roleredis.transport.retry: the one I/O-free retry policy every runner asks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""roleredis.roles: who is calling (issue 2, section 2).
+"""roleredis.table.roles: who is calling (issue 2, section 2).
 
 Precedence: explicit role= > acting_as() > ROLEREDIS_ROLE > file under roles/<name>/ > default.
 """
