@@ -13,7 +13,8 @@ import sys as _sys
 from .admin import acl
 from .core.store import RoleStore
 from .faces import aio, tools
-from .faces.agents.tools import call_tool, tool_schemas
+from .faces.agents.calls import call_tool
+from .faces.agents.schemas import tool_schemas
 from .faces.tools import (
     redis_ack,
     redis_clear_role_data,

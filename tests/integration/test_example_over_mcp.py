@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from roleredis.demo.roles.planner.agent import TASK
-from roleredis.faces.agents import tools as agent
+from roleredis.faces.agents import schemas as agent
 
 pytestmark = pytest.mark.integration
 

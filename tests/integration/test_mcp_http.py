@@ -21,7 +21,7 @@ import pytest
 import redis
 from mcp.shared.exceptions import MCPError
 
-from roleredis.faces.agents import tools as agent
+from roleredis.faces.agents import schemas as agent
 from roleredis.testing import RedisServer
 from roleredis.testing.server import free_port
 

@@ -21,7 +21,7 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 import roleredis
-from roleredis.faces.agents import tools as agent
+from roleredis.faces.agents import schemas as agent
 from roleredis.testing import RedisServer
 
 from .mcp_support import (

@@ -19,7 +19,8 @@ import jsonschema
 import pytest
 
 import roleredis
-from roleredis.faces.agents import tools as agent
+from roleredis.faces.agents import schemas as agent
+from roleredis.faces.agents import validation
 
 pytestmark = [pytest.mark.integration, pytest.mark.backends("redis", "memory")]
 
@@ -83,5 +84,5 @@ def test_ack_without_ids_says_so_in_english() -> None:
 def test_every_keyword_reads_as_english_naming_the_argument(
     schema: dict[str, Any], value: Any, says: str
 ) -> None:
-    assert agent.validate(schema, value, "x") == says
+    assert validation.validate(schema, value, "x") == says
     assert not jsonschema.Draft202012Validator(schema).is_valid(value)

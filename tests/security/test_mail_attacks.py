@@ -26,7 +26,7 @@ import yaml
 from roleredis import RoleStore, redis_dead_letters
 from roleredis.admin import acl
 from roleredis.core import mail
-from roleredis.faces.agents import tools as agent
+from roleredis.faces.agents import calls as agent
 from roleredis.foundation.config import load_settings
 from roleredis.foundation.keys import Keyspace
 from roleredis.transport.connection import build_client, close_client

@@ -21,7 +21,8 @@ from roleredis.settings import Settings
 
 import roleredis
 from roleredis import aio, runtime, tools
-from roleredis.faces.agents import tools as agent
+from roleredis.faces.agents import schemas as agent
+from roleredis.faces.agents import validation
 from roleredis.foundation import sharing
 
 ROLE = "planner"
@@ -212,7 +213,7 @@ def _keywords(schema: Any) -> Iterator[str]:
 def test_the_definitions_use_only_keywords_the_validator_knows() -> None:
     for tool in agent.AGENT_TOOLS:
         wrapped = {"type": "object", "properties": dict(tool.params)}
-        assert set(_keywords(wrapped)) <= agent.KEYWORDS, tool.name
+        assert set(_keywords(wrapped)) <= validation.KEYWORDS, tool.name
 
 
 # --------------------------------------------------------------------------- the validator
@@ -260,18 +261,23 @@ def test_the_validator_agrees_with_jsonschema(tool: agent.AgentTool) -> None:
     }
     checker = jsonschema.Draft202012Validator(schema)
     for case in _cases(tool):
-        assert (agent.validate(schema, case) is None) == checker.is_valid(case), case
+        assert (validation.validate(schema, case) is None) == checker.is_valid(case), case
 
 
 def test_the_validator_names_what_is_wrong() -> None:
     schema = agent.input_schema("redis_write")
-    assert agent.validate(schema, {"key": "k"}) == "arguments: missing required argument 'value'"
-    got = agent.validate(schema, {"key": "k", "value": 1, "role": "x", "ttl_s": 1})
+    assert (
+        validation.validate(schema, {"key": "k"}) == "arguments: missing required argument 'value'"
+    )
+    got = validation.validate(schema, {"key": "k", "value": 1, "role": "x", "ttl_s": 1})
     assert got == (
         "arguments: arguments 'role', 'ttl_s' are not accepted (accepted: key, value, ttl)"
     )
-    assert agent.validate(schema, {"key": 1, "value": 1}) == "key must be a string, got an integer"
-    assert agent.validate(schema, {"key": "k", "value": 1, "ttl": "60"}) == (
+    assert (
+        validation.validate(schema, {"key": 1, "value": 1})
+        == "key must be a string, got an integer"
+    )
+    assert validation.validate(schema, {"key": "k", "value": 1, "ttl": "60"}) == (
         "ttl must be an integer or null, got a string"
     )
 

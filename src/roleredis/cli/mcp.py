@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from ..faces.agents.tools import MCP_TOKEN_VARIABLE as TOKEN_VARIABLE
+from ..faces.agents.schemas import MCP_TOKEN_VARIABLE as TOKEN_VARIABLE
 from ..foundation.errors import ConfigError
 from ..foundation.keys import validate_role
 from .app import EXIT_USAGE, CliError, app, connecting

@@ -30,7 +30,7 @@ from ..core.store import AsyncRoleStore, Following
 from ..table import face
 from ..transport.aexecutor import aclose
 from . import tools
-from .agents.tools import acall_tool
+from .agents.calls import acall_tool
 from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
 
 __all__ = [

@@ -1,10 +1,10 @@
 """One role's agent tools served over the Model Context Protocol (``roleredis mcp --role R``).
 
 Built on the official SDK's :class:`mcp.server.mcpserver.MCPServer` (the ``mcp`` extra:
-``pip install "roleredis[mcp]"``), with the tools :mod:`roleredis.faces.agents.tools` defines: the
+``pip install "roleredis[mcp]"``), with the tools :mod:`roleredis.faces.agents.schemas` defines: the
 input
 schema a client sees is exactly the agent definition's (``additionalProperties: false``), and
-the raw arguments reach :func:`roleredis.faces.agents.tools.acall_tool` untouched, so an argument
+the raw arguments reach :func:`roleredis.faces.agents.calls.acall_tool` untouched, so an argument
 the schema
 does not declare is refused (``isError``) rather than silently dropped as the SDK's own
 signature-based validation would. Results are the tools' dicts, as structured content and as
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...foundation.errors import ConfigError
 from ...foundation.keys import validate_role
-from . import tools as agent
+from . import calls, schemas
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: The environment variable holding the HTTP transport's bearer token.
-TOKEN_VARIABLE = agent.MCP_TOKEN_VARIABLE
+TOKEN_VARIABLE = schemas.MCP_TOKEN_VARIABLE
 
 log = logging.getLogger("roleredis.mcp")
 
@@ -79,7 +79,7 @@ def sdk_missing() -> str | None:
 
 def _as_mcp(data: dict[str, Any]) -> CallToolResult:
     """A tool's result (plain JSON data already: see
-    :func:`roleredis.faces.agents.tools.call_tool`) as MCP
+    :func:`roleredis.faces.agents.calls.call_tool`) as MCP
     structured content and JSON text."""
     from mcp.types import CallToolResult, TextContent
 
@@ -98,7 +98,7 @@ async def _unused() -> None:
 def role_tool() -> type[Tool]:
     """The SDK's tool class, made to run the agent dispatcher: an agent tool as the SDK
     registers it, with the role fixed; ``run`` hands the client's raw arguments to
-    :func:`roleredis.faces.agents.tools.acall_tool` (the SDK's own validation, from a signature,
+    :func:`roleredis.faces.agents.calls.acall_tool` (the SDK's own validation, from a signature,
     would
     drop an undeclared argument instead of refusing it)."""
     from mcp.server.mcpserver.tools import Tool
@@ -109,7 +109,7 @@ def role_tool() -> type[Tool]:
         async def run(
             self, arguments: dict[str, Any], context: Any, convert_result: bool = False
         ) -> Any:
-            return _as_mcp(await agent.acall_tool(self.name, arguments, role=self.role))
+            return _as_mcp(await calls.acall_tool(self.name, arguments, role=self.role))
 
     return RoleTool
 
@@ -118,9 +118,9 @@ def make_tool(name: str, role: str) -> Tool:
     """Agent tool ``name`` of ``role`` for the SDK, its input schema exactly the agent
     definition's."""
     made = role_tool().from_function(
-        _unused, name=name, description=agent.describe(name), structured_output=False
+        _unused, name=name, description=schemas.describe(name), structured_output=False
     )
-    return made.model_copy(update={"parameters": agent.input_schema(name), "role": role})
+    return made.model_copy(update={"parameters": schemas.input_schema(name), "role": role})
 
 
 class BearerToken:
@@ -150,7 +150,7 @@ def build(
     from mcp.server.mcpserver import MCPServer
 
     role = validate_role(role)
-    names = agent.available()
+    names = schemas.available()
     tools = [make_tool(name, role) for name in names]
     auth: dict[str, Any] = {}
     if token is not None:
