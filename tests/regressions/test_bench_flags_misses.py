@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from roleredis.bench import Row, render, summary
+from roleredis.bench.report import Row, render, summary
 
 from ..cli.conftest import Cli
 
