@@ -15,9 +15,6 @@ from .common import DISCOVERY_EVERY, GROUP, Mailbox, to_text
 __all__ = ["discover"]
 
 
-# --- receiving -------------------------------------------------------------------------------
-
-
 def discover(scope: ops.Scope, box: Mailbox, *, force: bool = False) -> ops.Op[bool | None]:
     """One step of the pass over the senders set, when due: ``None`` if none was, else
     whether a new channel was found.
