@@ -11,6 +11,7 @@ import redis.exceptions as rex
 from roleredis.settings import MessagingSettings
 
 from roleredis.core import mail, ops
+from roleredis.core.mail import housekeeping, receiving
 from roleredis.foundation.errors import InvalidArgumentError, OverloadedError
 from roleredis.foundation.keys import Keyspace
 from roleredis.transport.background import _plan
@@ -130,9 +131,9 @@ def test_a_trim_of_the_acks_own_millisecond_is_made_at_once() -> None:
 
 
 def test_nothing_pending_trims_up_to_the_newest_received() -> None:
-    assert mail._safe_minid({"pending": 0, "min": None}, (7, 2)) == "7-3"
-    assert mail._safe_minid({"pending": 2, "min": b"9-0"}, (7, 2)) == "7-3"
-    assert mail._safe_minid({"pending": 2, "min": b"5-1"}, (7, 2)) == "5-1"
+    assert housekeeping._safe_minid({"pending": 0, "min": None}, (7, 2)) == "7-3"
+    assert housekeeping._safe_minid({"pending": 2, "min": b"9-0"}, (7, 2)) == "7-3"
+    assert housekeeping._safe_minid({"pending": 2, "min": b"5-1"}, (7, 2)) == "5-1"
 
 
 def test_a_nearly_full_channel_is_trimmed_at_once() -> None:
@@ -211,10 +212,10 @@ def next_name(batch: list[ops.Call]) -> str:
 
 
 def test_ids_handed_out_are_remembered_for_the_ack_within_a_bound() -> None:
-    delivered = {f"a/{n}-0": ("ch", "a", f"{n}-0") for n in range(mail.DELIVERED_KEPT + 5)}
-    mail._bound(delivered)
-    assert len(delivered) == mail.DELIVERED_KEPT
-    assert "a/0-0" not in delivered and f"a/{mail.DELIVERED_KEPT + 4}-0" in delivered
+    delivered = {f"a/{n}-0": ("ch", "a", f"{n}-0") for n in range(receiving.DELIVERED_KEPT + 5)}
+    receiving._bound(delivered)
+    assert len(delivered) == receiving.DELIVERED_KEPT
+    assert "a/0-0" not in delivered and f"a/{receiving.DELIVERED_KEPT + 4}-0" in delivered
     s = scope("beta")
     box = mail.mailbox(s)
     box.delivered["alpha/9-0"] = ("__roleredis__:{beta}:mail:alpha", "alpha", "9-0")

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..core.mail import MAX_COUNT
+from ..core.mail.common import MAX_COUNT
 from ..core.store import RoleStore
 from .app import JsonFlag, RoleArg, app, connecting
 from .output import emit_json, say, shown, value_for_humans, value_for_json

@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..foundation.errors import RoleRedisError, translate
-from . import events, mail, ops
+from . import events, ops
+from .mail.common import Message
+from .mail.dead import DeadLetter, Replayed
+from .mail.housekeeping import Acked
+from .mail.sending import PreparedSend, Sent
 
 __all__ = [
     "acked",
@@ -260,7 +264,7 @@ def events_read(batch: events.EventBatch, role: str) -> Result:
 # --- mail --------------------------------------------------------------------------------------
 
 
-def sent(s: mail.Sent) -> Result:
+def sent(s: Sent) -> Result:
     return {
         "success": True,
         "to": s.to,
@@ -271,7 +275,7 @@ def sent(s: mail.Sent) -> Result:
     }
 
 
-def queued_send(p: mail.PreparedSend) -> Result:
+def queued_send(p: PreparedSend) -> Result:
     return {
         "success": True,
         "to": p.to,
@@ -282,7 +286,7 @@ def queued_send(p: mail.PreparedSend) -> Result:
     }
 
 
-def received(messages: list[mail.Message], role: str) -> Result:
+def received(messages: list[Message], role: str) -> Result:
     text = f"Received {len(messages)} messages for role {role}"
     cut = getattr(messages, "cut", 0)
     if cut:  # a receive with max_bytes held some back for the next receive
@@ -299,7 +303,7 @@ def received(messages: list[mail.Message], role: str) -> Result:
     return result
 
 
-def acked(a: mail.Acked, role: str) -> Result:
+def acked(a: Acked, role: str) -> Result:
     return {
         "success": True,
         "role": role,
@@ -308,7 +312,7 @@ def acked(a: mail.Acked, role: str) -> Result:
     }
 
 
-def dead_letters(letters: list[mail.DeadLetter], role: str) -> Result:
+def dead_letters(letters: list[DeadLetter], role: str) -> Result:
     return {
         "success": True,
         "role": role,
@@ -318,7 +322,7 @@ def dead_letters(letters: list[mail.DeadLetter], role: str) -> Result:
     }
 
 
-def replayed(r: mail.Replayed, role: str) -> Result:
+def replayed(r: Replayed, role: str) -> Result:
     return {
         "success": True,
         "role": role,

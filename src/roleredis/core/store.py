@@ -30,9 +30,10 @@ from ..transport.aexecutor import loop_executor
 from ..transport.connection import describe, embedded_backend, uses_tls
 from ..transport.executor import SyncExecutor, drive, waiting_places
 from ..transport.retry import WRITER_BACKOFF
-from . import events, mail, ops
+from . import events, ops
 from .codec import Codec
 from .crypto import Keyring
+from .mail import dead, housekeeping, receiving, sending
 
 __all__ = ["AsyncRoleStore", "Following", "RoleStore", "drive_async", "pool_usage", "scope_for"]
 
@@ -201,12 +202,12 @@ class RoleStore:
     read_many = _method(ops.read_many)
     publish = _method(events.publish)
     read_events = _method(events.read_events)
-    send = _method(mail.send)
-    receive = _method(mail.receive)
-    ack = _method(mail.ack)
-    dead_letters = _method(mail.dead_letters)
-    replay_dead_letters = _method(mail.replay_dead_letters)
-    mail_status = _method(mail.status)
+    send = _method(sending.send)
+    receive = _method(receiving.receive)
+    ack = _method(housekeeping.ack)
+    dead_letters = _method(dead.dead_letters)
+    replay_dead_letters = _method(dead.replay_dead_letters)
+    mail_status = _method(housekeeping.status)
 
     def run(self, op: ops.Op[T]) -> T:
         """Drive ``op``, an operation generator made for this store's scope, on the store's
@@ -303,12 +304,12 @@ class AsyncRoleStore:
     read_many = _async_method(ops.read_many)
     publish = _async_method(events.publish)
     read_events = _async_method(events.read_events)
-    send = _async_method(mail.send)
-    receive = _async_method(mail.receive)
-    ack = _async_method(mail.ack)
-    dead_letters = _async_method(mail.dead_letters)
-    replay_dead_letters = _async_method(mail.replay_dead_letters)
-    mail_status = _async_method(mail.status)
+    send = _async_method(sending.send)
+    receive = _async_method(receiving.receive)
+    ack = _async_method(housekeeping.ack)
+    dead_letters = _async_method(dead.dead_letters)
+    replay_dead_letters = _async_method(dead.replay_dead_letters)
+    mail_status = _async_method(housekeeping.status)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.

@@ -1,0 +1,209 @@
+"""Sending: a send checked and encoded (:func:`prepare_send`, which the fire-and-forget writer
+uses too), its msg_id (:func:`new_msg_id`), the channel's length (:func:`channel_length`) and
+the send itself (:func:`send`): see the package's doc, **Send**.
+
+>>> scope = ops.Scope(Keyspace("alpha"))
+>>> op = send(scope, "beta", {"hello": 1})
+>>> next(op)  # the channel's length is not known yet: asked first
+[('xlen', ('__roleredis__:{beta}:mail:alpha',))]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ...foundation.errors import (
+    InvalidArgumentError,
+    OutcomeUnknownError,
+    OverloadedError,
+    SerializationError,
+)
+from ...foundation.keys import Keyspace, validate_role
+from .. import ops
+from .common import ANNOUNCE_EVERY, DISCOVERY_EVERY, Route, mailbox, to_text
+
+__all__ = ["PreparedSend", "Sent", "channel_length", "new_msg_id", "prepare_send", "send"]
+
+
+@dataclasses.dataclass(slots=True)
+class Sent:
+    """A message appended to the recipient's channel: ``id`` is what the recipient acks."""
+
+    to: str
+    sender: str
+    id: str
+    msg_id: str
+
+
+@dataclasses.dataclass(slots=True)
+class PreparedSend:
+    """A send checked and encoded in the caller, for the fire-and-forget writer: ``calls``
+    (the XADD, then the SADD announce when due: a name is announced once its channel
+    exists), and with ``packed`` the XADD also in the
+    Redis protocol (the writer sends those bytes as they are to a single server)."""
+
+    calls: list[ops.Call]
+    to: str
+    sender: str
+    msg_id: str
+    channel: str
+    route: Route
+    now: float
+    packed: bytes | None = None
+
+    def unsent(self) -> None:
+        """The send failed (or may have): the next send to the recipient announces again (an
+        announce counts from when it is prepared; SADD is idempotent, so once more is safe)."""
+        if len(self.calls) == 2:
+            self.route.announced_at = None
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def _encode_body(scope: ops.Scope, message: Any, channel: str) -> bytes:
+    """The body as redis_write stores a value (the same exactness check and encoding; never
+    sealed: the recipient may not hold the sender's key), within max_message_bytes."""
+    try:
+        data = scope.codec.encode(message, channel, encrypt=False)
+    except SerializationError as exc:
+        raise SerializationError(f"the message: {exc}") from None
+    limit = scope.messaging.max_message_bytes
+    if len(data) > limit:
+        raise InvalidArgumentError(
+            f"the message is {len(data)} bytes encoded, over messaging.max_message_bytes "
+            f"({limit}); send a reference to data written with redis_write instead, or raise "
+            "the setting"
+        )
+    return data
+
+
+def prepare_send(
+    scope: ops.Scope, to_role: Any, message: Any, *, packed: bool = False
+) -> PreparedSend:
+    """Check and encode a send (raises the typed errors) without sending anything: the XADD,
+    with a new msg_id, then a SADD to the recipient's senders set when this store has not
+    announced itself there for ANNOUNCE_EVERY seconds; ``packed``: the XADD in the Redis
+    protocol too (for the writer)."""
+    box = scope.state.get("mail") or mailbox(scope)
+    route = box.routes.get(to_role) if type(to_role) is str else None
+    if route is None:
+        to = validate_role(to_role)
+        recipient = Keyspace(to)
+        route = box.routes[to] = Route(
+            to, recipient.mail_channel(scope.role), recipient.mail_senders()
+        )
+    channel = route.channel
+    data = _encode_body(scope, message, channel)
+    msg_id = new_msg_id()
+    # seconds with 6 decimals, as text without a float's shortest repr (which costs more than
+    # the rest of the send's encoding): the clock in microseconds, a dot before the last six
+    micros = str(time.time_ns() // 1000)
+    sent_at = micros[:-6] + "." + micros[-6:]
+    xadd: ops.Call = ("xadd", (channel, "*", "m", msg_id, "t", sent_at, "b", data))
+    now = box.clock()
+    announced = route.announced_at
+    if announced is None or now - announced >= ANNOUNCE_EVERY:
+        route.announced_at = now
+        calls: list[ops.Call] = [xadd, ("sadd", (route.senders, scope.role))]
+    else:
+        calls = [xadd]
+    if not packed:
+        return PreparedSend(calls, route.to, scope.role, msg_id, channel, route, now)
+    wire = route.head + b"%d\r\n%s\r\n$1\r\nt\r\n$%d\r\n%s\r\n$1\r\nb\r\n$%d\r\n%s\r\n" % (
+        len(msg_id),
+        msg_id.encode(),
+        len(sent_at),
+        sent_at.encode(),
+        len(data),
+        data,
+    )
+    return PreparedSend(calls, route.to, scope.role, msg_id, channel, route, now, wire)
+
+
+# (pid, random prefix, counter): made again in a forked child. No lock: threads racing on
+# the first call may each make a prefix; each id is still unique (a counter per prefix).
+_msg_ids: tuple[int, str, Iterator[int]] | None = None
+
+
+def new_msg_id() -> str:
+    """A new msg_id: 32 hex digits, a random 64-bit prefix per process (made again in a
+    forked child) and a 64-bit counter, so unique like a uuid4 without a syscall per message.
+
+    >>> len(new_msg_id()), new_msg_id() != new_msg_id()
+    (32, True)
+    """
+    global _msg_ids
+    current = _msg_ids
+    pid = os.getpid()
+    if current is None or current[0] != pid:
+        current = _msg_ids = (pid, os.urandom(8).hex(), itertools.count())
+    return current[1] + format(next(current[2]), "016x")
+
+
+def _full(scope: ops.Scope, prepared: PreparedSend, length: int) -> OverloadedError:
+    return OverloadedError(
+        f"the channel from {prepared.sender!r} to {prepared.to!r} holds {length} "
+        f"unacknowledged messages (messaging.max_length {scope.messaging.max_length}); the "
+        "message was not sent: wait for the recipient to acknowledge its mail"
+    )
+
+
+def channel_length(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[int]:
+    """The channel's unacknowledged messages (XLEN), remembered for the next sends;
+    overloaded if it is full."""
+    (length,) = yield [("xlen", (prepared.channel,))]
+    length = prepared.route.length = int(length)
+    if length >= scope.messaging.max_length:
+        raise _full(scope, prepared, length)
+    return length
+
+
+def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
+    """Send ``message`` to ``to_role``'s inbox, once (see the module's doc).
+
+    How full the channel is: asked first when unknown or at the limit; asked with the send
+    (XLEN after the XADD) while the channel is at least half full or was last asked over a
+    second ago; otherwise counted here (the recipient only empties it).
+    """
+    prepared = prepare_send(scope, to_role, message)
+    try:
+        return (yield from _send(scope, prepared))
+    except BaseException:
+        prepared.unsent()
+        raise
+
+
+def _send(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[Sent]:
+    route = prepared.route
+    to = route.to
+    limit = scope.messaging.max_length
+    known = route.length
+    if known is None or known >= limit:
+        known = yield from channel_length(scope, prepared)
+        route.checked_at = mailbox(scope).clock()
+    now = prepared.now
+    checked = route.checked_at
+    ask = known >= limit // 2 or checked is None or now - checked >= DISCOVERY_EVERY
+    calls = [*prepared.calls, ("xlen", (prepared.channel,))] if ask else prepared.calls
+    try:
+        replies = yield ops.Batch(calls, repeatable=False)
+    except OutcomeUnknownError as exc:
+        raise OutcomeUnknownError(
+            f"the send of message {prepared.msg_id} to {to!r}: {exc}; if it arrived, the "
+            "recipient sees this msg_id (send again with care: the copy has a new msg_id)",
+            msg_id=prepared.msg_id,
+            to=to,
+        ) from None
+    if ask:
+        route.length = int(replies.pop())
+        route.checked_at = now
+    else:
+        route.length = known + 1
+    entry = to_text(replies[0])
+    return Sent(to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)
