@@ -45,6 +45,7 @@ from .setting_groups import (
     SerializationSettings,
     TlsSettings,
     WriterSettings,
+    setting,
 )
 from .sharing import Sharing
 from .sharing import parse as parse_sharing
@@ -75,6 +76,7 @@ __all__ = [
     "TlsSettings",
     "WriterSettings",
     "is_configured",
+    "setting",
 ]
 
 #: Settings of the guide's config.yaml that are accepted and have no effect, and why.
