@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from roleredis.admin import acl
+from roleredis.admin.acl import provisioning
 from roleredis.core import ops
 from roleredis.foundation import sharing
 from roleredis.foundation.config import Settings, load_settings
@@ -99,7 +100,7 @@ def test_grant_patterns_in_both_layouts_and_read_back_by_acl_list() -> None:
         "user roleredis-beta on ~beta:* ~__roleredis__:{beta}:* %R~__roleredis__:{*}:events:* "
         "%R~alpha:shared:* %R~{gamma}:x* (%W~__roleredis__:{*}:mail:beta +xadd)"
     )
-    described = acl._describe("roleredis-beta", rules[2:])
+    described = provisioning._describe("roleredis-beta", rules[2:])
     assert described["grants"] == ["alpha:shared:*", "gamma:x*"]
     assert described["keys"] == ["beta:*", "__roleredis__:{beta}:*"]
 

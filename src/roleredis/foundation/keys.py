@@ -194,7 +194,7 @@ class Keyspace:
         return f"{INTERNAL_PREFIX}{{{self.role}}}:{name}"
 
     # --- inter-role communication: every name below is fixed, or a validated role or topic,
-    # so no internal key holds a '{', '}' or ':' the role chose (see acl.py's patterns).
+    # so no internal key holds a '{', '}' or ':' the role chose (see admin/acl/rules.py's patterns).
 
     def mail_channel(self, sender: str) -> str:
         """The stream of mail from ``sender`` to this role: in this role's slot, written (XADD
