@@ -13,8 +13,8 @@ from roleredis.settings import MessagingSettings
 from roleredis.core import mail, ops
 from roleredis.foundation.errors import InvalidArgumentError, OverloadedError
 from roleredis.foundation.keys import Keyspace
-from roleredis.transport.background import _plan
 from roleredis.transport.retry import ConnectionDropped, RetryPolicy
+from roleredis.transport.writer.plan import plan_batch as _plan
 
 
 def scope(role: str = "alpha", **messaging: object) -> ops.Scope:
