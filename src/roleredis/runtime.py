@@ -26,11 +26,12 @@ from typing import Any
 from .foundation.config import Settings, load_settings
 from .foundation.errors import DisabledError, forget_secrets, register_secrets
 from .foundation.lifecycle import hooks, on_reset
-from .transport import background
 from .transport.breaker import Breaker
 from .transport.breaker import after_fork as _breakers_after_fork
 from .transport.connection import after_fork as _connection_after_fork
 from .transport.connection import build_client, close_client, target_of
+from .transport.writer import process as writer_process
+from .transport.writer.thread import Writer
 
 __all__ = [
     "breaker",
@@ -159,15 +160,15 @@ def breaker(given: Settings | None = None) -> Breaker:
     return target(given).breaker
 
 
-def writer() -> background.Writer:
+def writer() -> Writer:
     """The process's one fire-and-forget writer: started on first use, on the process's
     settings and the breaker of their connection target (the one the sync path asks)."""
-    return background.writer(_start_writer)
+    return writer_process.writer(_start_writer)
 
 
-def _start_writer() -> background.Writer:
+def _start_writer() -> Writer:
     given = settings()
-    return background.Writer(given, breaker=breaker(given))
+    return Writer(given, breaker=breaker(given))
 
 
 def current_client() -> Any:

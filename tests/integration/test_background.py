@@ -83,7 +83,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 def background_stats() -> dict[str, int]:
     # Only to wait without polling the server; assertions go through redis_health_check().
-    from roleredis.transport import background
+    from roleredis.transport.writer import process as background
 
     return background.stats()
 

@@ -213,7 +213,7 @@ def test_writes_pending_at_fork_time_are_sent_once_by_the_parent_only(
             redis_write_async(f"p{n}", n, role="parent")
 
         def child() -> dict[str, Any]:
-            from roleredis.transport import background
+            from roleredis.transport.writer import process as background
 
             for n in range(10):
                 redis_write_async(f"c{n}", n, role="child")

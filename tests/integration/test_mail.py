@@ -310,7 +310,7 @@ def test_a_send_whose_reply_is_lost_is_reported_not_sent_again(
 def test_a_queued_send_the_server_refuses_is_counted_as_lost(raw: Any) -> None:
     from roleredis import tools
     from roleredis.core import mail
-    from roleredis.transport.background import stats
+    from roleredis.transport.writer.process import stats
 
     mail.mailbox(tools._store("alpha").scope).clock = lambda: 0.0  # the length stays fresh
     assert redis_send_async("beta", 1, role="alpha")["success"] is True

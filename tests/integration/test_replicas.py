@@ -17,7 +17,7 @@ import redis
 from roleredis import aio, redis_flush, redis_write, redis_write_async, redis_write_many
 from roleredis.testing import RedisServer
 from roleredis.testing.cluster import RedisClusterProcesses
-from roleredis.transport import background
+from roleredis.transport.writer import process as background
 
 WriteConfig = Callable[[dict[str, Any]], Path]
 

@@ -15,9 +15,9 @@ import pytest
 
 from roleredis.foundation.config import load_settings
 from roleredis.testing import FakeClock, RedisServer, free_port
-from roleredis.transport.background import Writer
 from roleredis.transport.breaker import Breaker
 from roleredis.transport.retry import WRITER_BACKOFF
+from roleredis.transport.writer.thread import Writer
 
 pytestmark = pytest.mark.real_server
 

@@ -14,8 +14,8 @@ import pytest
 
 from roleredis.foundation.config import load_settings
 from roleredis.testing import FakeClock, RedisServer
-from roleredis.transport.background import Writer
 from roleredis.transport.breaker import Breaker
+from roleredis.transport.writer.thread import Writer
 
 pytestmark = pytest.mark.real_server
 

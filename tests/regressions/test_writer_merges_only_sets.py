@@ -5,7 +5,7 @@ strings. Only SETs are merged."""
 
 from __future__ import annotations
 
-from roleredis.transport.background import _plan
+from roleredis.transport.writer.plan import plan_batch as _plan
 
 
 def test_only_sets_are_merged_into_mset() -> None:

@@ -31,7 +31,7 @@ from roleredis import (
 )
 from roleredis.admin import acl
 from roleredis.testing import RedisServer
-from roleredis.transport.background import stats
+from roleredis.transport.writer.process import stats
 
 ADMIN_PASSWORD = "admin-pw-4c1e"
 

@@ -14,7 +14,7 @@ from roleredis.core import index, ops
 from roleredis.foundation.errors import InvalidArgumentError
 from roleredis.foundation.keys import INTERNAL_PREFIX, Keyspace, validate_role
 from roleredis.testing import RedisServer
-from roleredis.transport.background import _plan
+from roleredis.transport.writer.plan import plan_batch as _plan
 
 IDX = "__roleredis__:{weather}:index"
 

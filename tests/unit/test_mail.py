@@ -14,8 +14,8 @@ from roleredis.core import mail, ops
 from roleredis.core.mail import housekeeping, receiving
 from roleredis.foundation.errors import InvalidArgumentError, OverloadedError
 from roleredis.foundation.keys import Keyspace
-from roleredis.transport.background import _plan
 from roleredis.transport.retry import ConnectionDropped, RetryPolicy
+from roleredis.transport.writer.plan import plan_batch as _plan
 
 
 def scope(role: str = "alpha", **messaging: object) -> ops.Scope:

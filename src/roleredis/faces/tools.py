@@ -47,7 +47,7 @@ from ..table.face import (
     WRITE_MANY,
 )
 from ..table.roles import acting_as
-from ..transport import background
+from ..transport.writer import process as writer_process
 
 __all__ = [
     "acting_as",
@@ -410,7 +410,7 @@ def redis_flush(timeout: float | None = None) -> Result:
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0
         ):
             raise InvalidArgumentError(f"timeout must be None or seconds >= 0, got {timeout!r}")
-        done, written, pending, lost = background.flush(timeout)
+        done, written, pending, lost = writer_process.flush(timeout)
         if not done:
             error = TimeoutError(
                 f"{pending} queued items were still pending after {timeout} s (is Redis reachable?)"
@@ -419,7 +419,7 @@ def redis_flush(timeout: float | None = None) -> Result:
         return results.flushed(written, lost)
     except Exception as exc:
         face.log.debug("flush failed: %s", exc)  # the caller holds it in the result
-        return results.failure(exc, written=0, pending=background.current_pending(), lost=0)
+        return results.failure(exc, written=0, pending=writer_process.current_pending(), lost=0)
 
 
 # --- mail between roles ----------------------------------------------------------------------

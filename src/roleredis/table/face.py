@@ -41,9 +41,11 @@ from ..foundation.errors import (
     scrub,
 )
 from ..foundation.internals import running_loop
-from ..transport import background
 from ..transport.connection import describe, node_addresses, target_of
 from ..transport.executor import to_wire
+from ..transport.writer import process as writer_process
+from ..transport.writer.ledger import ReadRequest
+from ..transport.writer.thread import Writer
 from . import metrics, roles
 
 __all__ = [
@@ -157,7 +159,7 @@ def deployment_report(settings: Settings) -> dict[str, Any]:
 
 def _health_extras() -> dict[str, Any]:
     """What a health report adds about this process: the writer's counters, the breaker."""
-    return {"background": background.stats(), "breaker": runtime.breaker().report()}
+    return {"background": writer_process.stats(), "breaker": runtime.breaker().report()}
 
 
 def _with_breaker(result: Result) -> Result:
@@ -185,7 +187,7 @@ def _explain_refused_probe(result: Result) -> None:
 
 
 def _overloaded(what: str) -> OverloadedError:
-    if background.closing():
+    if writer_process.closing():
         return OverloadedError(
             f"the fire-and-forget writer is shutting down (interpreter exit); the {what} was "
             "not queued: use the synchronous call"
@@ -197,7 +199,7 @@ def _overloaded(what: str) -> OverloadedError:
     )
 
 
-def _writer_for(store: RoleStore) -> background.Writer:
+def _writer_for(store: RoleStore) -> Writer:
     """The process's one fire-and-forget writer, which connects where the process's settings
     say: refused for a store given settings of another connection target, whose writes it
     would send to the wrong server. (The tools' stores always have the process's settings.)"""
@@ -229,7 +231,7 @@ def _queue_read(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
     op = ops.read(store.scope, key)
     calls = next(op)  # validates the key now, in the caller
     full_key = store.full_key(key)
-    request = background.ReadRequest(
+    request = ReadRequest(
         commands=[to_wire(call) for call in calls],
         op=op,
         outcome=results.entry,

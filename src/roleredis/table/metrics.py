@@ -143,7 +143,7 @@ def snapshot() -> dict[str, Any]:
     shared sync pool's usage, if it has been made.
     """
     from ..core.store import pool_usage
-    from ..transport import background
+    from ..transport.writer import process as writer_process
 
     operations: dict[str, dict[str, Any]] = {}
     for (operation, role), stats in _fold().items():
@@ -160,7 +160,7 @@ def snapshot() -> dict[str, Any]:
     client = runtime.current_client()
     return {
         "operations": operations,
-        "background": background.stats(),
+        "background": writer_process.stats(),
         "pool": pool_usage(client, runtime.settings()) if client is not None else None,
     }
 

@@ -1,5 +1,5 @@
 """Transport: how a batch reaches Redis. The runners (``executor.py`` sync, ``aexecutor.py``
-async, ``background.py`` the fire-and-forget writer) over one retry policy (``retry.py``) and
+async, ``writer/`` the fire-and-forget writer) over one retry policy (``retry.py``) and
 one breaker (``breaker.py``); connections (``connection.py``, the only place clients are
 built), cluster routing (``cluster.py``), the stand-in path (``standin.py``), the fair pool
 queue (``fairqueue.py``).
