@@ -81,7 +81,7 @@ from ..foundation.errors import (
 )
 from ..foundation.keys import INTERNAL_PREFIX, Keyspace, escape_glob, validate_role
 from ..foundation.sharing import validate_pattern
-from ..table.face import commands as face_commands
+from ..table.rows import commands as face_commands
 
 __all__ = [
     "CLUSTER_COMMANDS",
