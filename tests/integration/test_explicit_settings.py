@@ -30,7 +30,7 @@ from roleredis import (
 from roleredis.core.store import AsyncRoleStore
 from roleredis.foundation.config import Settings
 from roleredis.foundation.errors import ConnectionFailedError
-from roleredis.table import face
+from roleredis.table import calls, rows
 from roleredis.testing import RedisServer
 
 from .test_fork import start_child, wait_child
@@ -213,16 +213,16 @@ def test_the_process_writer_refuses_a_store_of_another_target(
         return RoleStore(role or "w", settings=b)
 
     for row, args in (
-        (face.WRITE_ASYNC, ("k", 1, None)),
-        (face.READ_ASYNC, ("k", None)),
-        (face.SEND_ASYNC, ("planner", "hello")),
+        (rows.WRITE_ASYNC, ("k", 1, None)),
+        (rows.READ_ASYNC, ("k", None)),
+        (rows.SEND_ASYNC, ("planner", "hello")),
     ):
-        kwargs = {"encrypt": None} if row is face.WRITE_ASYNC else {}
-        result = face.call(row, store_for, "w", args, kwargs)
+        kwargs = {"encrypt": None} if row is rows.WRITE_ASYNC else {}
+        result = calls.call(row, store_for, "w", args, kwargs)
         assert result["success"] is False and result["error_code"] == "config", result
         assert f":{server_b.port}" in result["error"] and "store.write" in result["error"]
     # the process's own stores still queue
-    same = face.call(face.WRITE_ASYNC, RoleStore, "w", ("k", 1, None), {"encrypt": None})
+    same = calls.call(rows.WRITE_ASYNC, RoleStore, "w", ("k", 1, None), {"encrypt": None})
     assert same["success"] is True, same
     assert redis_flush(timeout=10)["success"] is True
     assert raw.get("w:k") is not None and keys_on(server_b, "*") == []

@@ -161,7 +161,7 @@ def test_parameters_required_and_defaults_come_from_the_signature(name: str) -> 
 def test_descriptions_come_from_the_operation_table(name: str) -> None:
     """The table's, unless the row has the model's own wording (the table's speaks of bytes,
     which only Python can pass)."""
-    row = next(op for op in roleredis.table.face.TABLE if op.tool == name)
+    row = next(op for op in roleredis.table.rows.TABLE if op.tool == name)
     tool = next(t for t in agent.AGENT_TOOLS if t.name == name)
     assert agent.describe(name).startswith(tool.description or row.description)
     assert tool.description or "bytes" not in row.description

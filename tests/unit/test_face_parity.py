@@ -1,6 +1,6 @@
 """Every face offers every operation of the table, with the same parameters (issue 10, item 1).
 
-The table (roleredis.table.face.TABLE) is the one list of operations: tools and aio bind it, the
+The table (roleredis.table.rows.TABLE) is the one list of operations: tools and aio bind it, the
 stores run it, ACL provisioning grants what it sends. A face that lacks an operation, or offers
 it with other parameter names, kinds or defaults, fails here by name.
 """
@@ -15,10 +15,10 @@ import pytest
 from roleredis import aio, tools
 from roleredis.admin import acl
 from roleredis.core.store import AsyncRoleStore, RoleStore
-from roleredis.table import face
+from roleredis.table import operation, rows
 
-ROWS = {op.name: op for op in face.TABLE}
-WITH_STORE = [op for op in face.TABLE if op.method is not None]
+ROWS = {op.name: op for op in rows.TABLE}
+WITH_STORE = [op for op in rows.TABLE if op.method is not None]
 
 
 def shape(function: Any, *, drop: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
@@ -31,18 +31,18 @@ def shape(function: Any, *, drop: tuple[str, ...] = ()) -> list[tuple[str, Any, 
 
 
 def test_the_table_names_each_operation_once() -> None:
-    assert len(ROWS) == len(face.TABLE)
-    assert len({op.tool for op in face.TABLE}) == len(face.TABLE)
+    assert len(ROWS) == len(rows.TABLE)
+    assert len({op.tool for op in rows.TABLE}) == len(rows.TABLE)
 
 
 def test_every_tool_is_a_row_and_every_row_a_tool() -> None:
     offered = {name for name in tools.__all__ if name.startswith("redis_")}
-    assert offered == {op.tool for op in face.TABLE}
+    assert offered == {op.tool for op in rows.TABLE}
     assert {name for name in aio.__all__ if name.startswith("redis_")} == offered
 
 
-@pytest.mark.parametrize("op", face.TABLE, ids=lambda op: op.name)
-def test_aio_offers_the_tool_with_the_same_parameters(op: face.Operation) -> None:
+@pytest.mark.parametrize("op", rows.TABLE, ids=lambda op: op.name)
+def test_aio_offers_the_tool_with_the_same_parameters(op: operation.Operation) -> None:
     sync, awaitable = getattr(tools, op.tool), getattr(aio, op.tool)
     assert shape(awaitable) == shape(sync)
     assert inspect.signature(awaitable).parameters == inspect.signature(sync).parameters
@@ -54,7 +54,7 @@ def test_aio_offers_the_tool_with_the_same_parameters(op: face.Operation) -> Non
 
 
 @pytest.mark.parametrize("op", WITH_STORE, ids=lambda op: op.name)
-def test_both_stores_offer_the_operation_with_the_same_parameters(op: face.Operation) -> None:
+def test_both_stores_offer_the_operation_with_the_same_parameters(op: operation.Operation) -> None:
     assert op.method is not None
     sync = getattr(RoleStore, op.method)
     awaitable = getattr(AsyncRoleStore, op.method)
@@ -64,7 +64,7 @@ def test_both_stores_offer_the_operation_with_the_same_parameters(op: face.Opera
 
 
 @pytest.mark.parametrize("op", WITH_STORE, ids=lambda op: op.name)
-def test_the_tool_takes_the_store_methods_parameters_and_role(op: face.Operation) -> None:
+def test_the_tool_takes_the_store_methods_parameters_and_role(op: operation.Operation) -> None:
     """The store method may take more, optional, parameters (clear's progress)."""
     assert op.method is not None
     tool = shape(getattr(tools, op.tool), drop=("role",))
@@ -75,7 +75,7 @@ def test_the_tool_takes_the_store_methods_parameters_and_role(op: face.Operation
 
 
 @pytest.mark.parametrize("op", WITH_STORE, ids=lambda op: op.name)
-def test_a_generated_store_method_runs_the_rows_operation(op: face.Operation) -> None:
+def test_a_generated_store_method_runs_the_rows_operation(op: operation.Operation) -> None:
     assert op.method is not None
     for store in (RoleStore, AsyncRoleStore):
         method = getattr(store, op.method)
@@ -87,13 +87,13 @@ def test_a_generated_store_method_runs_the_rows_operation(op: face.Operation) ->
 
 
 def test_acl_grants_every_command_an_operation_sends() -> None:
-    for op in face.TABLE:
+    for op in rows.TABLE:
         assert op.commands <= set(acl.COMMANDS), op.name
     assert "info" not in acl.COMMANDS  # the health check does without it (issue 8)
 
 
-@pytest.mark.parametrize("op", face.TABLE, ids=lambda op: op.name)
-def test_every_row_describes_itself_in_one_line(op: face.Operation) -> None:
+@pytest.mark.parametrize("op", rows.TABLE, ids=lambda op: op.name)
+def test_every_row_describes_itself_in_one_line(op: operation.Operation) -> None:
     assert op.description and "\n" not in op.description
     assert op.description.endswith(".")
 

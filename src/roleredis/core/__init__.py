@@ -1,5 +1,5 @@
 """Core: typed operations that do no I/O of their own. The stores (``store.py``), the I/O-free
-operation generators per family (``ops.py`` keys and values, ``mail/``, ``events.py``,
+operation generators per family (``ops/`` keys and values, ``mail/``, ``events.py``,
 ``index.py``), the results the tools return (``results.py``), values to bytes (``codec.py``,
 ``crypto.py``).
 

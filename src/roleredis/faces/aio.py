@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from ..core import events, results
 from ..core.store import AsyncRoleStore, Following
-from ..table import face
+from ..table import calls, rows
 from ..transport.aexecutor import aclose
 from . import tools
 from .agents.calls import acall_tool
@@ -71,19 +71,19 @@ Call = tuple[str, tuple[Any, ...]]
 # the twins say they are of the public path, roleredis.aio (this module's alias)
 PUBLIC_PATH = "roleredis.aio"
 
-redis_write = face.bind_async(face.WRITE, tools.redis_write, PUBLIC_PATH)
-redis_read = face.bind_async(face.READ, tools.redis_read, PUBLIC_PATH)
-redis_get_keys = face.bind_async(face.GET_KEYS, tools.redis_get_keys, PUBLIC_PATH)
-redis_delete = face.bind_async(face.DELETE, tools.redis_delete, PUBLIC_PATH)
-redis_exists = face.bind_async(face.EXISTS, tools.redis_exists, PUBLIC_PATH)
-redis_health_check = face.bind_async(face.HEALTH_CHECK, tools.redis_health_check, PUBLIC_PATH)
-redis_clear_role_data = face.bind_async(
-    face.CLEAR_ROLE_DATA, tools.redis_clear_role_data, PUBLIC_PATH
+redis_write = calls.bind_async(rows.WRITE, tools.redis_write, PUBLIC_PATH)
+redis_read = calls.bind_async(rows.READ, tools.redis_read, PUBLIC_PATH)
+redis_get_keys = calls.bind_async(rows.GET_KEYS, tools.redis_get_keys, PUBLIC_PATH)
+redis_delete = calls.bind_async(rows.DELETE, tools.redis_delete, PUBLIC_PATH)
+redis_exists = calls.bind_async(rows.EXISTS, tools.redis_exists, PUBLIC_PATH)
+redis_health_check = calls.bind_async(rows.HEALTH_CHECK, tools.redis_health_check, PUBLIC_PATH)
+redis_clear_role_data = calls.bind_async(
+    rows.CLEAR_ROLE_DATA, tools.redis_clear_role_data, PUBLIC_PATH
 )
-redis_write_many = face.bind_async(face.WRITE_MANY, tools.redis_write_many, PUBLIC_PATH)
-redis_read_many = face.bind_async(face.READ_MANY, tools.redis_read_many, PUBLIC_PATH)
-redis_publish = face.bind_async(face.PUBLISH, tools.redis_publish, PUBLIC_PATH)
-redis_read_events = face.bind_async(face.READ_EVENTS, tools.redis_read_events, PUBLIC_PATH)
+redis_write_many = calls.bind_async(rows.WRITE_MANY, tools.redis_write_many, PUBLIC_PATH)
+redis_read_many = calls.bind_async(rows.READ_MANY, tools.redis_read_many, PUBLIC_PATH)
+redis_publish = calls.bind_async(rows.PUBLISH, tools.redis_publish, PUBLIC_PATH)
+redis_read_events = calls.bind_async(rows.READ_EVENTS, tools.redis_read_events, PUBLIC_PATH)
 
 
 def call_tool(name: str, arguments: Any = None, *, role: str) -> Coroutine[Any, Any, Result]:
@@ -124,14 +124,14 @@ def follow_events(
     [{'mm': 1}, {'mm': 2}]
     """
     events.validate_follow(from_role, topic, after)
-    store = face.async_store(role, skip=1)  # the role of this function's caller
+    store = calls.async_store(role, skip=1)  # the role of this function's caller
     return Following(store, from_role, topic, after, results.event)
 
 
-redis_send = face.bind_async(face.SEND, tools.redis_send, PUBLIC_PATH)
-redis_receive = face.bind_async(face.RECEIVE, tools.redis_receive, PUBLIC_PATH)
-redis_ack = face.bind_async(face.ACK, tools.redis_ack, PUBLIC_PATH)
-redis_dead_letters = face.bind_async(face.DEAD_LETTERS, tools.redis_dead_letters, PUBLIC_PATH)
-redis_replay_dead_letters = face.bind_async(
-    face.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, PUBLIC_PATH
+redis_send = calls.bind_async(rows.SEND, tools.redis_send, PUBLIC_PATH)
+redis_receive = calls.bind_async(rows.RECEIVE, tools.redis_receive, PUBLIC_PATH)
+redis_ack = calls.bind_async(rows.ACK, tools.redis_ack, PUBLIC_PATH)
+redis_dead_letters = calls.bind_async(rows.DEAD_LETTERS, tools.redis_dead_letters, PUBLIC_PATH)
+redis_replay_dead_letters = calls.bind_async(
+    rows.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, PUBLIC_PATH
 )

@@ -1,9 +1,9 @@
 """The guide's Redis tools: plain functions that return result dicts and never raise.
 
-Each is the sync binding of one row of the operation table (:mod:`roleredis.table.face`): the
+Each is the sync binding of one row of the operation table (:mod:`roleredis.table.rows`): the
 signature and docstring are here, the call (role, timing, metrics, logging, the failure dict)
-is :func:`roleredis.table.face.call`. The hooks of the guide's original module live here too, looked
-up at each call, so tests may patch them: ``_get_calling_role``, ``REDIS_AVAILABLE``,
+is :func:`roleredis.table.calls.call`. The hooks of the guide's original module live here too,
+looked up at each call, so tests may patch them: ``_get_calling_role``, ``REDIS_AVAILABLE``,
 ``_get_redis_client``.
 
 >>> redis_write("forecast", {"sky": "clear"}, ttl=60, role="weather")["prefixed_key"]
@@ -24,8 +24,9 @@ from ..foundation.config import RedactedDict, Settings
 from ..foundation.errors import DisabledError, InvalidArgumentError, TimeoutError
 from ..foundation.keys import Keyspace, validate_role
 from ..runtime import reset
-from ..table import face, roles
-from ..table.face import (
+from ..table import calls, roles
+from ..table.roles import acting_as
+from ..table.rows import (
     ACK,
     CLEAR_ROLE_DATA,
     DEAD_LETTERS,
@@ -46,7 +47,6 @@ from ..table.face import (
     WRITE_ASYNC,
     WRITE_MANY,
 )
-from ..table.roles import acting_as
 from ..transport.writer import process as writer_process
 
 __all__ = [
@@ -118,7 +118,7 @@ def _get_calling_role() -> str:
 
 
 _DETECTING_ROLE = _get_calling_role  # the one above, unless a test patched it
-#: The tool's caller, in frames above _resolve: _store, face.call, the tool, the caller.
+#: The tool's caller, in frames above _resolve: _store, calls.call, the tool, the caller.
 _TOOL_CALLER = 4
 
 
@@ -189,7 +189,7 @@ def redis_write(
     >>> redis_write("user_session", {"user_id": 123}, ttl=3600, role="web")["prefixed_key"]
     'web:user_session'
     """
-    return face.call(
+    return calls.call(
         WRITE, _store, role, (key, value, ttl), {"encrypt": encrypt, "replicas": replicas}
     )
 
@@ -207,7 +207,7 @@ def redis_read(key: str, *, role: str | None = None, from_role: str | None = Non
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return face.call(READ, _store, role, (key,), {"from_role": from_role})
+    return calls.call(READ, _store, role, (key,), {"from_role": from_role})
 
 
 def redis_get_keys(
@@ -222,7 +222,7 @@ def redis_get_keys(
     >>> redis_get_keys("session:*", role="web")["keys"]
     ['session:abc123']
     """
-    return face.call(GET_KEYS, _store, role, (pattern,), {"from_role": from_role})
+    return calls.call(GET_KEYS, _store, role, (pattern,), {"from_role": from_role})
 
 
 def redis_delete(key: str, *, role: str | None = None) -> Result:
@@ -232,7 +232,7 @@ def redis_delete(key: str, *, role: str | None = None) -> Result:
     >>> redis_delete("user_session", role="web")["deleted"]
     True
     """
-    return face.call(DELETE, _store, role, (key,))
+    return calls.call(DELETE, _store, role, (key,))
 
 
 def redis_exists(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
@@ -242,7 +242,7 @@ def redis_exists(key: str, *, role: str | None = None, from_role: str | None = N
     >>> redis_exists("never written", role="web")["exists"]
     False
     """
-    return face.call(EXISTS, _store, role, (key,), {"from_role": from_role})
+    return calls.call(EXISTS, _store, role, (key,), {"from_role": from_role})
 
 
 def redis_health_check(*, role: str | None = None) -> Result:
@@ -256,7 +256,7 @@ def redis_health_check(*, role: str | None = None) -> Result:
     >>> redis_health_check()["connected"]
     True
     """
-    return face.call(HEALTH_CHECK, _store, role)
+    return calls.call(HEALTH_CHECK, _store, role)
 
 
 def redis_clear_role_data(role: str | None = None) -> Result:
@@ -266,7 +266,7 @@ def redis_clear_role_data(role: str | None = None) -> Result:
     >>> redis_clear_role_data("timer")["deleted_count"]
     2
     """
-    return face.call(CLEAR_ROLE_DATA, _store, role)
+    return calls.call(CLEAR_ROLE_DATA, _store, role)
 
 
 def redis_write_many(
@@ -284,7 +284,7 @@ def redis_write_many(
     >>> redis_write_many({"a": 1, "b": 2}, ttl=60, role="web")["written"]
     2
     """
-    return face.call(
+    return calls.call(
         WRITE_MANY, _store, role, (mapping, ttl), {"encrypt": encrypt, "replicas": replicas}
     )
 
@@ -300,7 +300,7 @@ def redis_read_many(
     >>> redis_read_many(["a", "b", "zzz"], role="web")["missing"]
     ['zzz']
     """
-    return face.call(READ_MANY, _store, role, (keys,), {"from_role": from_role})
+    return calls.call(READ_MANY, _store, role, (keys,), {"from_role": from_role})
 
 
 # --- events: each role's log per topic, which every role may read ---------------------------
@@ -317,7 +317,7 @@ def redis_publish(topic: str, event: Any, *, role: str | None = None) -> Result:
     >>> redis_publish("forecasts", {"sky": "clear"}, role="weather")["success"]
     True
     """
-    return face.call(PUBLISH, _store, role, (topic, event))
+    return calls.call(PUBLISH, _store, role, (topic, event))
 
 
 def redis_read_events(
@@ -344,7 +344,7 @@ def redis_read_events(
     >>> redis_read_events("weather", "forecasts", after=read["last_id"], role="radar")["count"]
     0
     """
-    return face.call(
+    return calls.call(
         READ_EVENTS,
         _store,
         role,
@@ -374,7 +374,7 @@ def redis_write_async(
     >>> redis_flush(timeout=5)["success"]
     True
     """
-    return face.call(WRITE_ASYNC, _store, role, (key, value, ttl), {"encrypt": encrypt})
+    return calls.call(WRITE_ASYNC, _store, role, (key, value, ttl), {"encrypt": encrypt})
 
 
 def redis_read_async(
@@ -393,7 +393,7 @@ def redis_read_async(
     >>> got[0]["value"]
     {'user_id': 7}
     """
-    return face.call(READ_ASYNC, _store, role, (key, callback))
+    return calls.call(READ_ASYNC, _store, role, (key, callback))
 
 
 def redis_flush(timeout: float | None = None) -> Result:
@@ -418,7 +418,7 @@ def redis_flush(timeout: float | None = None) -> Result:
             return results.failure(error, written=written, pending=pending, lost=lost)
         return results.flushed(written, lost)
     except Exception as exc:
-        face.log.debug("flush failed: %s", exc)  # the caller holds it in the result
+        calls.log.debug("flush failed: %s", exc)  # the caller holds it in the result
         return results.failure(exc, written=0, pending=writer_process.current_pending(), lost=0)
 
 
@@ -437,7 +437,7 @@ def redis_send(to_role: str, message: Any, *, role: str | None = None) -> Result
     >>> sent["success"], sent["from"], sent["to"], len(sent["msg_id"])
     (True, 'weather', 'planner', 32)
     """
-    return face.call(SEND, _store, role, (to_role, message))
+    return calls.call(SEND, _store, role, (to_role, message))
 
 
 def redis_receive(
@@ -461,7 +461,7 @@ def redis_receive(
     >>> redis_ack([m["id"] for m in got["messages"]], role="planner")["acked"]
     1
     """
-    return face.call(RECEIVE, _store, role, (count, block_ms), {"max_bytes": max_bytes})
+    return calls.call(RECEIVE, _store, role, (count, block_ms), {"max_bytes": max_bytes})
 
 
 def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:
@@ -471,7 +471,7 @@ def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:
     >>> redis_ack([], role="planner")["acked"]
     0
     """
-    return face.call(ACK, _store, role, (ids,))
+    return calls.call(ACK, _store, role, (ids,))
 
 
 def redis_dead_letters(*, role: str | None = None, count: int = 100) -> Result:
@@ -482,7 +482,7 @@ def redis_dead_letters(*, role: str | None = None, count: int = 100) -> Result:
     >>> redis_dead_letters(role="planner")["count"]
     0
     """
-    return face.call(DEAD_LETTERS, _store, role, (), {"count": count})
+    return calls.call(DEAD_LETTERS, _store, role, (), {"count": count})
 
 
 def redis_replay_dead_letters(
@@ -494,7 +494,7 @@ def redis_replay_dead_letters(
     >>> redis_replay_dead_letters(role="planner")["replayed"]
     0
     """
-    return face.call(REPLAY_DEAD_LETTERS, _store, role, (ids,))
+    return calls.call(REPLAY_DEAD_LETTERS, _store, role, (ids,))
 
 
 def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> Result:
@@ -509,4 +509,4 @@ def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> 
     >>> redis_flush(timeout=5)["lost"]
     0
     """
-    return face.call(SEND_ASYNC, _store, role, (to_role, message))
+    return calls.call(SEND_ASYNC, _store, role, (to_role, message))

@@ -2,7 +2,7 @@
 fire-and-forget queue; pool usage. Kept in-process, read with :func:`snapshot`, exported to
 Prometheus with :func:`register_prometheus` when prometheus-client is installed.
 
-Recording happens in one place (the call wrappers of :mod:`roleredis.table.face`, shared by every
+Recording happens in one place (the call wrappers of :mod:`roleredis.table.calls`, shared by every
 face) and takes no lock: each thread counts in its own table (a dict lookup, three additions,
 a bisect), and :func:`snapshot` folds the threads' tables together.
 

@@ -16,7 +16,7 @@ from ...foundation.config import Settings
 from ...foundation.errors import register_needed_commands
 from ...foundation.keys import INTERNAL_PREFIX, Keyspace, escape_glob, validate_role
 from ...foundation.sharing import validate_pattern
-from ...table.face import commands as face_commands
+from ...table.rows import commands as face_commands
 
 __all__ = [
     "ANNOUNCE_COMMANDS",

@@ -24,7 +24,7 @@ from ...foundation import sharing
 from ...foundation.config import Settings
 from ...foundation.errors import InvalidArgumentError, PermissionDeniedError
 from ...foundation.keys import validate_role
-from ...table import face
+from ...table import calls as table_calls
 from .schemas import BY_NAME, Bound, Result, available, bind
 from .validation import a_json_type, validate
 
@@ -252,7 +252,7 @@ async def _arun(call: _Call | Result, functions: Any) -> Result:
     if functions is not None:
         function = getattr(functions, call.bound.tool.name, None)
     else:
-        function = face.awaitable_twin(call.bound.function)
+        function = table_calls.awaitable_twin(call.bound.function)
     if function is None:
         return _failure(
             InvalidArgumentError(f"tool {call.bound.tool.name!r} has no asyncio version yet"),

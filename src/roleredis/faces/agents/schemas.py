@@ -5,7 +5,7 @@ A model never chooses the role: the program does (``call_tool(..., role="planner
 parameters a model may pass (never ``role``), each with its JSON Schema, and what the
 dispatcher must watch (values to size, a list to cut, a ``from_role`` to check against the
 grants). The rest comes from the library itself: the description from the operation table
-(:data:`roleredis.table.face.TABLE`), which parameters exist, their defaults and which are required
+(:data:`roleredis.table.rows.TABLE`), which parameters exist, their defaults and which are required
 from the tool's signature in :mod:`roleredis.tools`. A row whose tool does not exist yet, or a
 parameter the tool does not take yet, is simply not offered; it lights up when the tool does.
 
@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ...foundation.keys import MAX_KEY_BYTES
-from ...table import face
+from ...table import rows
 from .. import tools
 from .validation import Schema
 
@@ -229,7 +229,7 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
 )
 
 BY_NAME = {tool.name: tool for tool in AGENT_TOOLS}
-_DESCRIPTIONS = {op.tool: op.description for op in face.TABLE}
+_DESCRIPTIONS = {op.tool: op.description for op in rows.TABLE}
 
 
 # --- the definitions, from the table and the signatures -----------------------------------------

@@ -1,0 +1,104 @@
+"""The operations that read a role's keys, its own or (``from_role``) another role's that it
+may read: :func:`read`, :func:`read_many`, :func:`exists`, :func:`remaining_ttl`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from ...foundation.errors import InvalidArgumentError, NotFoundError, SerializationError
+from ...foundation.ttl import NO_EXPIRY
+from .scope import Op, Scope, as_reader, granted, reading
+
+__all__ = ["Entry", "ReadMany", "exists", "read", "read_many", "remaining_ttl"]
+
+
+@dataclasses.dataclass(slots=True)
+class Entry:
+    """A value read back: ``ttl`` is the remaining seconds, -1 if the key never expires."""
+
+    key: str
+    full_key: str
+    value: Any
+    ttl: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReadMany:
+    values: dict[str, Any]
+    missing: list[str]
+
+
+def _remaining(ttl_reply: Any) -> int:
+    ttl = int(ttl_reply)
+    return NO_EXPIRY if ttl == -1 else max(ttl, 0)
+
+
+def read(scope: Scope, key: str, *, from_role: str | None = None) -> Op[Entry]:
+    """The value and remaining TTL of ``key``; raises NotFoundError if it is missing.
+
+    ``from_role``: read that role's ``key`` instead, as this role (a granted read).
+    """
+    scope = reading(scope, from_role)
+    full = scope.keyspace.full_key(key)
+    granted(scope, (key,))
+    data, ttl = yield from as_reader(scope, [key], [("get", (full,)), ("ttl", (full,))])
+    if data is None:
+        raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
+    return Entry(key, full, _decode(scope, data, full), _remaining(ttl))
+
+
+def _decode(scope: Scope, data: Any, full_key: str) -> Any:
+    if isinstance(data, str):  # a client made with decode_responses=True
+        data = data.encode("utf-8")
+    try:
+        return scope.codec.decode(data, scope.binding(full_key))
+    except SerializationError as exc:
+        raise SerializationError(f"{full_key!r}: {exc}") from None
+
+
+def remaining_ttl(scope: Scope, key: str) -> Op[int]:
+    """Seconds ``key`` has left, -1 if it never expires; NotFoundError if it is missing."""
+    full = scope.keyspace.full_key(key)
+    (remaining,) = yield [("ttl", (full,))]
+    if int(remaining) == -2:
+        raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
+    return int(remaining)
+
+
+def exists(scope: Scope, key: str, *, from_role: str | None = None) -> Op[bool]:
+    """Whether ``key`` exists (``from_role``: that role's ``key``, a granted read)."""
+    scope = reading(scope, from_role)
+    full = scope.keyspace.full_key(key)
+    granted(scope, (key,))
+    (count,) = yield from as_reader(scope, [key], [("exists", (full,))])
+    return bool(count)
+
+
+def read_many(scope: Scope, keys: Iterable[str], *, from_role: str | None = None) -> Op[ReadMany]:
+    """Read ``keys`` with one MGET; missing keys are listed in ``missing``, not errors.
+
+    ``from_role``: that role's keys (a granted read: all of them must be granted).
+    """
+    scope = reading(scope, from_role)
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+        raise InvalidArgumentError(
+            f"keys must be a list of str, got {type(keys).__name__}"
+            + (" (wrap a single key in a list)" if isinstance(keys, str) else "")
+        )
+    wanted = list(dict.fromkeys(keys))
+    fulls = [scope.keyspace.full_key(k) for k in wanted]
+    granted(scope, wanted)
+    if not fulls:
+        return ReadMany({}, [])
+    (datas,) = yield from as_reader(scope, wanted, [("mget", (fulls,))])
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for key, full, data in zip(wanted, fulls, datas, strict=True):
+        if data is None:
+            missing.append(key)
+        else:
+            values[key] = _decode(scope, data, full)
+    return ReadMany(values, missing)

@@ -1,0 +1,214 @@
+"""The operations that change a role's keys: :func:`write`, :func:`write_many`, :func:`delete`,
+and :func:`prepare_write` (a write checked and encoded in the caller, for the fire-and-forget
+writer); with the key index on, each index update goes with its write (see
+:mod:`roleredis.core.index` on the order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ...foundation.batch import Call
+from ...foundation.errors import (
+    InternalError,
+    InvalidArgumentError,
+    SerializationError,
+    TimeoutError,
+)
+from ...foundation.ttl import NO_EXPIRY
+from .. import index
+from .scope import Op, Scope
+
+__all__ = [
+    "PreparedWrite",
+    "Written",
+    "WrittenMany",
+    "delete",
+    "prepare_write",
+    "write",
+    "write_many",
+]
+
+
+@dataclasses.dataclass(slots=True)
+class Written:
+    """A write carried out: ``ttl`` is the expiry applied, -1 for none."""
+
+    key: str
+    full_key: str
+    ttl: int
+    size: int
+    warning: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WrittenMany:
+    keys: list[str]
+    ttl: int
+    warning: str | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class PreparedWrite:
+    """A write validated and encoded in the caller: the call to send and its outcome, and
+    the index update to send right after it (None with the index off)."""
+
+    call: Call
+    written: Written
+    index: Call | None = None
+
+
+def _set_call(full_key: str, data: bytes, seconds: int | None) -> Call:
+    return ("set", (full_key, data, seconds)) if seconds is not None else ("set", (full_key, data))
+
+
+def prepare_write(
+    scope: Scope, key: Any, value: Any, ttl: Any, encrypt: bool | None = None
+) -> PreparedWrite:
+    """Validate and encode one write (raises the typed errors) without sending anything.
+
+    ``encrypt`` None follows the role's configuration (encryption.roles).
+    """
+    full = scope.keyspace.full_key(key)
+    seconds, warning = scope.ttl(ttl)
+    data = scope.encode(value, full, encrypt)
+    written = Written(key, full, NO_EXPIRY if seconds is None else seconds, len(data), warning)
+    update = None
+    if scope.index:
+        update = index.add_call(scope.keyspace, [(index.score_for(seconds), key)])
+    return PreparedWrite(_set_call(full, data, seconds), written, update)
+
+
+def _acknowledged(replies: list[Any], what: str) -> None:
+    for reply in replies:
+        if reply is not True and reply != b"OK" and reply != "OK":
+            raise InternalError(f"{what}: the server did not acknowledge the write ({reply!r})")
+
+
+def _replicas(replicas: Any) -> int:
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise InvalidArgumentError(
+            f"replicas must be a whole number of replicas (0: do not wait), got {replicas!r}"
+        )
+    return replicas
+
+
+def _wait_call(scope: Scope, replicas: int) -> list[Call]:
+    """WAIT for ``replicas`` after the writes, in the same batch (so on the same connection:
+    WAIT counts the writes of its own connection); none for 0."""
+    if not replicas:
+        return []
+    return [("wait", (replicas, max(1, round(scope.wait_timeout * 1000))))]
+
+
+def _replicated(scope: Scope, reply: Any, replicas: int, what: str) -> None:
+    reached = int(reply)
+    if reached < replicas:
+        raise TimeoutError(
+            f"{what} landed on the primary but reached only {reached} of {replicas} replicas "
+            f"within async.wait_timeout ({scope.wait_timeout:g} s): it is lost if the primary "
+            "fails before replicating it; retry it (the write is idempotent), or check the "
+            "replicas (INFO replication)"
+        )
+
+
+def write(
+    scope: Scope,
+    key: str,
+    value: Any,
+    ttl: int | None = None,
+    *,
+    encrypt: bool | None = None,
+    replicas: int = 0,
+) -> Op[Written]:
+    """Store ``value`` under ``key``; ``ttl`` None takes default_ttl, -1 means no expiry.
+
+    ``encrypt`` None follows the role's configuration (encryption.roles). ``replicas=N``:
+    wait (async.wait_timeout) until N replicas have the write; fewer is a TimeoutError.
+    """
+    replicas = _replicas(replicas)
+    prepared = prepare_write(scope, key, value, ttl, encrypt)
+    wait = _wait_call(scope, replicas)
+    if prepared.index is None:
+        replies = yield [prepared.call, *wait]
+    else:  # ZADD, SET, ZADD: see roleredis.core.index on the order
+        replies = (yield from _indexed(scope, [prepared.call], prepared.index, wait))[1:]
+    what = f"write of {prepared.written.full_key!r}"
+    _acknowledged(replies[:1], what)
+    if wait:
+        _replicated(scope, replies[-1], replicas, f"the {what}")
+    return prepared.written
+
+
+def _indexed(scope: Scope, writes: list[Call], update: Call, wait: list[Call]) -> Op[list[Any]]:
+    """Send ``writes`` between two copies of their index update (``ZADD, SET..., ZADD``, see
+    roleredis.core.index); the replies of ``[update, *writes, *wait]``.
+
+    In one round trip when the keys and the index are in one slot (every layout but a
+    Cluster's spread one): a crash that cuts the batch short leaves no key without its entry,
+    and the second ZADD restores an entry a concurrent delete's ZREM took before the SET.
+    With ``index_apart`` the parts go to different nodes, in the order of the nodes' first
+    commands (the index's first: its ZADD leads), and the second ZADD follows in a round trip
+    of its own, after every SET.
+    """
+    if not scope.index_apart:
+        replies = yield [update, *writes, update, *wait]
+        return [*replies[: 1 + len(writes)], *replies[2 + len(writes) :]]
+    replies = yield [update, *writes, *wait]
+    yield [update]
+    return list(replies)
+
+
+def delete(scope: Scope, key: str) -> Op[bool]:
+    """Delete ``key``; False if it did not exist."""
+    full = scope.keyspace.full_key(key)
+    if scope.index:  # ZREM first, then UNLINK: see roleredis.core.index on the order
+        count = (yield [index.remove_call(scope.keyspace, [key]), ("unlink", (full,))])[1]
+    else:
+        (count,) = yield [("unlink", (full,))]
+    return bool(count)
+
+
+def write_many(
+    scope: Scope,
+    mapping: Mapping[str, Any],
+    ttl: int | None = None,
+    *,
+    encrypt: bool | None = None,
+    replicas: int = 0,
+) -> Op[WrittenMany]:
+    """Write every item of ``mapping`` in one round trip; nothing is sent if any is invalid.
+
+    ``replicas=N``: wait (async.wait_timeout) until N replicas have every write; fewer is a
+    TimeoutError.
+    """
+    replicas = _replicas(replicas)
+    if not isinstance(mapping, Mapping):
+        raise InvalidArgumentError(
+            f"mapping must be a dict of key -> value, got {type(mapping).__name__}"
+        )
+    seconds, warning = scope.ttl(ttl)
+    calls: list[Call] = []
+    for key, value in mapping.items():
+        full = scope.keyspace.full_key(key)
+        try:
+            data = scope.encode(value, full, encrypt)
+        except SerializationError as exc:
+            raise SerializationError(f"key {key!r}: {exc}") from None
+        calls.append(_set_call(full, data, seconds))
+    keys = list(mapping)
+    if calls:
+        sets = len(calls)
+        wait = _wait_call(scope, replicas)
+        if scope.index:  # ZADD, SETs, ZADD: see roleredis.core.index on the order
+            score = index.score_for(seconds)
+            update = index.add_call(scope.keyspace, [(score, key) for key in keys])
+            replies = (yield from _indexed(scope, calls, update, wait))[1:]
+        else:
+            replies = yield [*calls, *wait]
+        _acknowledged(replies[:sets], "write_many")
+        if wait:
+            _replicated(scope, replies[-1], replicas, f"write_many of {sets} keys")
+    return WrittenMany(keys, NO_EXPIRY if seconds is None else seconds, warning)
