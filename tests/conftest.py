@@ -198,7 +198,8 @@ def roleredis_env(
 
     Clears every ROLEREDIS_*/REDIS_* variable, sets REDIS_URL, chdirs to a fresh tmp dir (no
     stray ./config.yaml), calls ``roleredis.reset()`` before and after, and FLUSHDBs db 0 of
-    the throwaway server after the test.
+    the throwaway server before and after the test (before too: a test that used the session's
+    servers without this fixture, through a proxy say, may have left keys behind).
     """
     if not redis_server.running:  # a test may have stopped it; bring it back for the others
         redis_server.start()
@@ -221,6 +222,7 @@ def roleredis_env(
         path.write_text(yaml.safe_dump({"redis": base_config}), encoding="utf-8")
         monkeypatch.setenv("ROLEREDIS_CONFIG", str(path))
     _reset_roleredis()
+    _flush_backend(request, backend, redis_server)
     try:
         yield RoleredisEnv(redis_server, url, workdir, monkeypatch, base_config)
     finally:
@@ -231,14 +233,19 @@ def roleredis_env(
             forget_memory_server(tmp_path.name)
         if redis_server.paused:
             redis_server.resume()
-        if backend in CLUSTER_BACKENDS:
-            _flush_cluster(request.getfixturevalue("redis_cluster"))
-        else:
-            client = _data_server(request, backend, redis_server).client()
-            try:
-                client.flushdb()
-            finally:
-                client.close()
+        _flush_backend(request, backend, redis_server)
+
+
+def _flush_backend(request: pytest.FixtureRequest, backend: str, redis_server: RedisServer) -> None:
+    """FLUSHDB the data of ``backend``: every primary of the cluster, else its one server."""
+    if backend in CLUSTER_BACKENDS:
+        _flush_cluster(request.getfixturevalue("redis_cluster"))
+        return
+    client = _data_server(request, backend, redis_server).client()
+    try:
+        client.flushdb()
+    finally:
+        client.close()
 
 
 @pytest.fixture
