@@ -16,7 +16,7 @@ import typer
 from ..core.mail.common import MAX_COUNT
 from ..core.store import RoleStore
 from .app import JsonFlag, RoleArg, app, connecting
-from .output import emit_json, say, shown, value_for_humans, value_for_json
+from .output import counted, emit_json, say, shown, value_for_humans, value_for_json
 
 __all__ = ["mail"]
 
@@ -66,14 +66,14 @@ def mail(
         if c.length > limit:  # written past the bound by the sender's own commands
             line += f" ({c.length} in the channel: over messaging.max_length {limit})"
         if c.oldest is not None:
-            line += (
-                f"; oldest {shown(c.oldest)} idle {c.oldest_idle:.1f} s, {c.deliveries} deliveries"
-            )
+            delivered = counted(c.deliveries, "delivery", "deliveries")
+            line += f"; oldest {shown(c.oldest)} idle {c.oldest_idle:.1f} s, {delivered}"
         say(line)
     say(f"dead letters: {dead_total}")
     for d in letters:
+        delivered = counted(d.deliveries, "delivery", "deliveries")
         say(
-            f"  {d.id} from {shown(d.sender)} (msg_id {d.msg_id}, {d.deliveries} deliveries, "
+            f"  {d.id} from {shown(d.sender)} (msg_id {d.msg_id}, {delivered}, "
             f"{d.reason}): {shown(value_for_humans(d.body))}"
         )
 

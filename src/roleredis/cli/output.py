@@ -20,6 +20,7 @@ __all__ = [
     "LARGE_KEYSPACE",
     "Progress",
     "console",
+    "counted",
     "emit_json",
     "err_console",
     "error",
@@ -36,6 +37,15 @@ LARGE_KEYSPACE = 10_000
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+def counted(n: int, one: str, many: str) -> str:
+    """``n`` with the word for one or for many.
+
+    >>> counted(1, "delivery", "deliveries"), counted(2, "delivery", "deliveries")
+    ('1 delivery', '2 deliveries')
+    """
+    return f"{n} {one if n == 1 else many}"
 
 
 def one_line(message: str) -> str:
