@@ -66,7 +66,7 @@ def mail(
         if c.length > limit:  # written past the bound by the sender's own commands
             line += f" ({c.length} in the channel: over messaging.max_length {limit})"
         if c.oldest is not None:
-            delivered = counted(c.deliveries, "delivery", "deliveries")
+            delivered = counted(c.deliveries or 0, "delivery", "deliveries")
             line += f"; oldest {shown(c.oldest)} idle {c.oldest_idle:.1f} s, {delivered}"
         say(line)
     say(f"dead letters: {dead_total}")
