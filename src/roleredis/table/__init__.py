@@ -5,7 +5,6 @@
 - ``health.py``: the health check row's parts beyond the probe (deployment, writer, breaker)
 - ``queueing.py``: the fire-and-forget rows' run hooks, which queue on the process's writer
 - ``calls.py``: the call wrappers ``call`` / ``call_async``, ``bind_async``, ``awaitable_twin``
-- ``face.py``: ``TABLE`` and the wrappers re-exported under the name callers knew
 - ``roles.py``: who is calling; ``metrics.py``: what each call cost
 
 A new operation gets a row here (its logic lives in ``roleredis.core``). May import core,
