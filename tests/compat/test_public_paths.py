@@ -1,13 +1,16 @@
 """Issue 19, item 2: the public paths outlive the move into layer folders. ``roleredis.tools``,
 ``roleredis.aio`` and ``roleredis.settings`` are the very module objects that live in
 ``faces/`` and ``foundation/`` (aliases in ``sys.modules``, not re-exporting shims), so every
-hook the README documents, patched through the old path, takes effect."""
+hook the migration page (docs/migration.md) documents, patched through the old path,
+takes effect."""
 
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
+from pathlib import Path
 from unittest.mock import Mock, patch
 
 import pytest
@@ -67,3 +70,28 @@ def test_python_dash_m_paths_run(module: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "usage" in (done.stdout + done.stderr).lower()
+
+
+def test_prefix_helpers_patched_through_the_old_path() -> None:
+    """The original's ``_prefix_key`` / ``_unprefix_key``, which tests call through the module:
+    a patch through the old path is what ``roleredis.tools`` hands out."""
+    with (
+        patch("roleredis.tools._prefix_key", return_value="patched:k") as prefix,
+        patch("roleredis.tools._unprefix_key", return_value="k") as unprefix,
+    ):
+        assert roleredis.tools._prefix_key("k", "weather") == "patched:k"
+        assert roleredis.tools._unprefix_key("weather:k", "weather") == "k"
+        assert tools._prefix_key is prefix and tools._unprefix_key is unprefix
+    assert tools._prefix_key("k", "weather") == "weather:k"  # put back
+
+
+def test_every_hook_the_migration_page_names_is_patched_here() -> None:
+    """The hooks docs/migration.md documents (``_get_redis_client``, ``REDIS_AVAILABLE``, ...)
+    are each patched through ``roleredis.tools`` by a test of this file."""
+    root = Path(__file__).resolve().parents[2]
+    page = (root / "docs" / "migration.md").read_text(encoding="utf-8")
+    hooks = set(re.findall(r"`(_[a-z_]+|REDIS_AVAILABLE)\b", page))
+    assert {"_get_redis_client", "_get_calling_role", "REDIS_AVAILABLE"} <= hooks
+    source = Path(__file__).read_text(encoding="utf-8")
+    missing = {hook for hook in hooks if f'"roleredis.tools.{hook}"' not in source}
+    assert not missing, missing
