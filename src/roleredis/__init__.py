@@ -15,6 +15,7 @@ from .core.store import RoleStore
 from .faces import aio, tools
 from .faces.agents.calls import call_tool
 from .faces.agents.schemas import tool_schemas
+from .faces.serving import serve
 from .faces.tools import (
     redis_ack,
     redis_clear_role_data,
@@ -31,6 +32,8 @@ from .faces.tools import (
     redis_read_many,
     redis_receive,
     redis_replay_dead_letters,
+    redis_reply,
+    redis_request,
     redis_send,
     redis_send_async,
     redis_write,
@@ -48,6 +51,7 @@ from .foundation.errors import (
     NotFoundError,
     OverloadedError,
     PermissionDeniedError,
+    ResponderError,
     RoleRedisError,
     SerializationError,
     TimeoutError,
@@ -73,6 +77,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
+    "ResponderError",
     "RoleExecutor",
     "RoleRedisError",
     "RoleStore",
@@ -101,11 +106,14 @@ __all__ = [
     "redis_read_many",
     "redis_receive",
     "redis_replay_dead_letters",
+    "redis_reply",
+    "redis_request",
     "redis_send",
     "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
     "reset",
+    "serve",
     "tool_schemas",
 ]

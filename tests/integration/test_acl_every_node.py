@@ -99,6 +99,7 @@ def test_provision_reaches_every_cluster_node_with_the_colocated_pattern(
         selector_keys = sorted(str(sel["keys"]) for sel in selectors)
         assert selector_keys == [
             "%W~__roleredis__:{*}:mail:weather",
+            "%W~__roleredis__:{*}:reply:weather:*",
             "%W~__roleredis__:{*}:senders",
         ], node.port
         # the same password on every node: the role logs in anywhere

@@ -157,7 +157,7 @@ def test_a_grant_lets_the_reader_read_only_what_it_names(
     assert beta_user["grants"] == ["alpha:empty:*"]
     assert beta_user["keys"] == ["beta:*", "__roleredis__:{beta}:*"]
     user = admin.acl_getuser("roleredis-beta")
-    assert len(user["selectors"]) == 2  # the mail selectors are untouched
+    assert len(user["selectors"]) == 3  # the mail and reply selectors are untouched
     _login_as(monkeypatch, beta)
     gone = redis_read("shared:a", role="beta", from_role="alpha")
     assert gone["error_code"] == "permission"

@@ -19,6 +19,7 @@ from roleredis.foundation.errors import (
     OutcomeUnknownError,
     OverloadedError,
     PermissionDeniedError,
+    ResponderError,
     RoleRedisError,
     SerializationError,
     TimeoutError,
@@ -39,6 +40,8 @@ ISSUE_CODES = {
     "internal",
     # issue 12: a mail send whose reply was lost is reported, not blindly sent again
     "unknown_outcome",
+    # issue 21: a request whose responder answered with an error
+    "responder_error",
 }
 
 CLASSES = [
@@ -52,6 +55,7 @@ CLASSES = [
     DisabledError,
     OverloadedError,
     OutcomeUnknownError,
+    ResponderError,
     InternalError,
 ]
 

@@ -68,6 +68,8 @@ def mail(
         if c.oldest is not None:
             delivered = counted(c.deliveries or 0, "delivery", "deliveries")
             line += f"; oldest {shown(c.oldest)} idle {c.oldest_idle:.1f} s, {delivered}"
+        if c.expired:  # requests whose deadline passed before a receive: never handed out
+            line += f"; {counted(c.expired, 'request', 'requests')} expired unanswered"
         say(line)
     say(f"dead letters: {dead_total}")
     for d in letters:

@@ -14,6 +14,7 @@ from . import events, ops
 from .mail.common import Message
 from .mail.dead import DeadLetter, Replayed
 from .mail.housekeeping import Acked
+from .mail.requesting import Answer, Answered
 from .mail.sending import PreparedSend, Sent
 
 __all__ = [
@@ -301,6 +302,33 @@ def received(messages: list[Message], role: str) -> Result:
     if cut:
         result["truncated"] = True
     return result
+
+
+def answer(a: Answer, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "reply": a.reply,
+        "from": a.responder,
+        "msg_id": a.msg_id,
+        "id": a.id,
+        "elapsed_ms": a.elapsed_ms,
+        "message": f"Request {a.msg_id} from {role} answered by {a.responder} "
+        f"in {a.elapsed_ms:.1f} ms",
+    }
+
+
+def replied(a: Answered, role: str) -> Result:
+    told = "answered" if a.delivered else "not delivered (the requester stopped waiting)"
+    return {
+        "success": True,
+        "role": role,
+        "id": a.id,
+        "to": a.requester,
+        "msg_id": a.msg_id,
+        "delivered": a.delivered,
+        "message": f"Reply of {role} to request {a.msg_id} of {a.requester} {told}; acknowledged",
+    }
 
 
 def acked(a: Acked, role: str) -> Result:

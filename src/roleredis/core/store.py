@@ -33,7 +33,7 @@ from ..transport.retry import WRITER_BACKOFF
 from . import events, ops
 from .codec import Codec
 from .crypto import Keyring
-from .mail import dead, housekeeping, receiving, sending
+from .mail import dead, housekeeping, receiving, requesting, sending
 
 __all__ = ["AsyncRoleStore", "Following", "RoleStore", "drive_async", "pool_usage", "scope_for"]
 
@@ -88,6 +88,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         # roles share one namespace without a prefix: there is no role's index to keep
         index=settings.index and settings.auto_prefix,
         index_apart=settings.mode == "cluster" and not settings.hash_tag_roles,
+        scattered=settings.mode == "cluster",
         wait_timeout=settings.async_wait_timeout,
         sharing=settings.sharing,
         messaging=settings.messaging,
@@ -208,6 +209,8 @@ class RoleStore:
     dead_letters = _method(dead.dead_letters)
     replay_dead_letters = _method(dead.replay_dead_letters)
     mail_status = _method(housekeeping.status)
+    request = _method(requesting.request)
+    reply = _method(requesting.reply)
 
     def run(self, op: ops.Op[T]) -> T:
         """Drive ``op``, an operation generator made for this store's scope, on the store's
@@ -310,6 +313,8 @@ class AsyncRoleStore:
     dead_letters = _async_method(dead.dead_letters)
     replay_dead_letters = _async_method(dead.replay_dead_letters)
     mail_status = _async_method(housekeeping.status)
+    request = _async_method(requesting.request)
+    reply = _async_method(requesting.reply)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.

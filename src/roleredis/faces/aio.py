@@ -21,16 +21,22 @@ down, so running several loops (one after another, or at once in several threads
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import sys
-from collections.abc import Coroutine
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from ..core import events, results
 from ..core.store import AsyncRoleStore, Following
-from ..table import calls, rows
+from ..table import calls, roles, rows
+from ..table.serving import Ack, Handle, Handled, Receive, Reply, Step, drive, serving
 from ..transport.aexecutor import aclose
 from . import tools
 from .agents.calls import acall_tool
+from .serving import STOP_SIGNALS
 from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
 
 __all__ = [
@@ -54,11 +60,14 @@ __all__ = [
     "redis_read_many",
     "redis_receive",
     "redis_replay_dead_letters",
+    "redis_reply",
+    "redis_request",
     "redis_send",
     "redis_send_async",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
+    "serve",
 ]
 
 T = TypeVar("T")
@@ -131,6 +140,84 @@ def follow_events(
 redis_send = calls.bind_async(rows.SEND, tools.redis_send, PUBLIC_PATH)
 redis_receive = calls.bind_async(rows.RECEIVE, tools.redis_receive, PUBLIC_PATH)
 redis_ack = calls.bind_async(rows.ACK, tools.redis_ack, PUBLIC_PATH)
+redis_request = calls.bind_async(rows.REQUEST, tools.redis_request, PUBLIC_PATH)
+redis_reply = calls.bind_async(rows.REPLY, tools.redis_reply, PUBLIC_PATH)
+
+
+async def serve(
+    handler: Callable[[dict[str, Any]], Any],
+    *,
+    role: str | None = None,
+    stop: asyncio.Event | None = None,
+    count: int = 10,
+    block_ms: int = 1000,
+) -> None:
+    """Serve the calling role's inbox with ``handler`` (a coroutine function, or a plain one)
+    until ``stop`` is set, or SIGINT or SIGTERM when the loop runs in the main thread: the
+    steps of :func:`roleredis.serve` (:mod:`roleredis.table.serving`), with awaitable calls.
+
+    >>> import asyncio
+    >>> async def main():
+    ...     stop = asyncio.Event()
+    ...     async def double(message):
+    ...         stop.set()  # one request is enough for this example
+    ...         return message["body"] * 2
+    ...     server = asyncio.create_task(serve(double, role="maths", stop=stop))
+    ...     answer = await redis_request("maths", 21, timeout=10, role="pupil")
+    ...     await server
+    ...     return answer["reply"]
+    >>> asyncio.run(main())
+    42
+    """
+    role = roles.current(role)
+    stopped = stop if stop is not None else asyncio.Event()
+    loop = serving(count, block_ms)
+    with _stop_on_signals(stopped.set):
+        step: Step | None = next(loop)
+        while step is not None and not (stopped.is_set() and isinstance(step, Receive)):
+            outcome = await _carry_out(step, handler, role, stopped)
+            step = drive(loop, outcome, stopped.is_set())
+
+
+async def _carry_out(
+    step: Step, handler: Callable[[dict[str, Any]], Any], role: str, stop: asyncio.Event
+) -> Any:
+    if isinstance(step, Receive):
+        return await redis_receive(step.count, step.block_ms, role=role)
+    if isinstance(step, Handle):
+        try:
+            value = handler(step.message)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:  # the handler's failure is the outcome
+            return Handled(None, exc)
+        return Handled(value, None)
+    if isinstance(step, Reply):
+        return await redis_reply(step.id, step.body, error=step.error, role=role)
+    if isinstance(step, Ack):
+        return await redis_ack(step.ids, role=role)
+    with contextlib.suppress(TimeoutError):  # a Pause: wait, or less if stopped
+        await asyncio.wait_for(stop.wait(), step.seconds)
+    return None
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], object]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``stop`` on the running loop while in the block (main thread
+    only, where asyncio takes signal handlers)."""
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
+    try:
+        yield
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
 redis_dead_letters = calls.bind_async(rows.DEAD_LETTERS, tools.redis_dead_letters, PUBLIC_PATH)
 redis_replay_dead_letters = calls.bind_async(
     rows.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, PUBLIC_PATH

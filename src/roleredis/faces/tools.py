@@ -41,6 +41,8 @@ from ..table.rows import (
     READ_MANY,
     RECEIVE,
     REPLAY_DEAD_LETTERS,
+    REPLY,
+    REQUEST,
     SEND,
     SEND_ASYNC,
     WRITE,
@@ -66,6 +68,8 @@ __all__ = [
     "redis_read_many",
     "redis_receive",
     "redis_replay_dead_letters",
+    "redis_reply",
+    "redis_request",
     "redis_send",
     "redis_send_async",
     "redis_write",
@@ -462,6 +466,51 @@ def redis_receive(
     1
     """
     return calls.call(RECEIVE, _store, role, (count, block_ms), {"max_bytes": max_bytes})
+
+
+def redis_request(
+    to_role: str, body: Any, *, timeout: float = 30.0, role: str | None = None
+) -> Result:
+    """Send ``body`` to ``to_role`` as a request and wait up to ``timeout`` seconds for its
+    answer: ``reply`` (the value), ``from`` (who answered, as the server authenticated it:
+    only ``to_role``'s ACL user may write the answer), ``msg_id`` and ``elapsed_ms``.
+
+    Fails with error_code ``timeout`` when no answer comes in time, ``overloaded`` when the
+    channel is full (nothing was sent), ``responder_error`` (with the responder's text in
+    ``reply_error``) when the responder answered with an error. The responder gets the
+    request from :func:`redis_receive`, marked ``reply_expected`` with its ``deadline``, and
+    answers with :func:`redis_reply` (or runs :func:`roleredis.serve`).
+
+    >>> import threading
+    >>> answers = []
+    >>> ask = lambda: answers.append(redis_request("worker", {"n": 3}, timeout=10, role="boss"))
+    >>> asking = threading.Thread(target=ask)
+    >>> asking.start()
+    >>> (job,) = redis_receive(block_ms=5000, role="worker")["messages"]
+    >>> job["reply_expected"], job["from"], job["body"]
+    (True, 'boss', {'n': 3})
+    >>> redis_reply(job["id"], {"square": 9}, role="worker")["delivered"]
+    True
+    >>> asking.join()
+    >>> answers[0]["reply"], answers[0]["from"]
+    ({'square': 9}, 'worker')
+    """
+    return calls.call(REQUEST, _store, role, (to_role, body), {"timeout": timeout})
+
+
+def redis_reply(id: str, body: Any = None, *, error: Any = None, role: str | None = None) -> Result:
+    """Answer the request ``id`` (as :func:`redis_receive` gave it) with ``body``, or with
+    ``error`` (a text, or an exception: its type and message, at most 1,000 characters,
+    never a traceback), and acknowledge it, in one round trip.
+
+    ``delivered`` is False when the requester had stopped waiting (past its deadline the
+    answer is dropped: nothing is written). Mail that is not a request fails with
+    ``invalid_argument``: acknowledge it with :func:`redis_ack`.
+
+    >>> redis_reply("boss/1-0", {"late": True}, role="worker")["error_code"]
+    'not_found'
+    """
+    return calls.call(REPLY, _store, role, (id, body), {"error": error})
 
 
 def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import ClassVar
 
 import hiredis
@@ -34,6 +35,7 @@ __all__ = [
     "OutcomeUnknownError",
     "OverloadedError",
     "PermissionDeniedError",
+    "ResponderError",
     "RoleRedisError",
     "SerializationError",
     "TimeoutError",
@@ -51,6 +53,13 @@ class RoleRedisError(Exception):
     """Root of every error roleredis raises. ``error_code`` names the kind of failure."""
 
     error_code: ClassVar[str] = "internal"
+    #: fields the failure dict carries besides the error (a request's ``msg_id``, ...)
+    context: Mapping[str, object] = MappingProxyType({})
+
+    def with_context(self, **context: object) -> RoleRedisError:
+        """This error, its failure dict carrying ``context`` too."""
+        self.context = {**self.context, **context}
+        return self
 
 
 class NotFoundError(RoleRedisError):
@@ -120,6 +129,19 @@ class OutcomeUnknownError(RoleRedisError):
         self.context = context
 
 
+class ResponderError(RoleRedisError):
+    """A request's responder answered with an error (``redis_reply(id, error=...)``, or a
+    ``serve`` handler that raised): the text is the responder's (its type and message,
+    capped; never a traceback); ``context`` names who answered and the request's msg_id."""
+
+    error_code = "responder_error"
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        #: fields the failure dict carries (``from``, ``msg_id``, ``reply_error``)
+        self.context = context
+
+
 class InternalError(RoleRedisError):
     """Anything unexpected: a bug in roleredis or a reply it does not understand."""
 
@@ -139,6 +161,7 @@ ERROR_CODES: tuple[str, ...] = tuple(
         DisabledError,
         OverloadedError,
         OutcomeUnknownError,
+        ResponderError,
         InternalError,
     )
 )

@@ -213,6 +213,15 @@ class Keyspace:
         """The stream of this role's mail that was delivered too often without an ack."""
         return self.internal_key("dead")
 
+    def reply_key(self, responder: str, request_id: str) -> str:
+        """The stream a reply from ``responder`` to this role's request ``request_id`` goes
+        to: made (empty) by this role before it sends the request, appended to (XADD
+        NOMKSTREAM only) by ``responder``'s ACL user, whose selector allows it
+        ``:reply:<itself>:*`` keys only: the responder is authenticated by the key.
+        ``request_id`` is the request's msg_id (checked by the caller: see
+        roleredis.core.mail.requesting)."""
+        return self.internal_key(f"reply:{validate_role(responder)}:{request_id}")
+
     def event_stream(self, topic: str) -> str:
         """This role's event log for ``topic``: written by this role only, read by every role."""
         return self.internal_key("events:" + validate_topic(topic))

@@ -35,6 +35,8 @@ __all__ = [
     "READ_MANY",
     "RECEIVE",
     "REPLAY_DEAD_LETTERS",
+    "REPLY",
+    "REQUEST",
     "SEND",
     "SEND_ASYNC",
     "TABLE",
@@ -243,6 +245,26 @@ SEND_ASYNC = Operation(
     fallback={"msg_id": None},
     run=queue_send,
 )
+REQUEST = Operation(
+    "request",
+    "Send a request to another role's inbox and wait for its reply (the server vouches who "
+    "answered).",
+    frozenset({"xadd", "pexpire", "unlink", "xlen", "sadd", "xread"}),
+    lambda a, s, args: results.answer(a, s.role),
+    "request",
+    mail.request,
+    subject="to",
+    fallback={"reply": None},
+)
+REPLY = Operation(
+    "reply",
+    "Answer a request received (a value, or an error text) and acknowledge it, in one round trip.",
+    frozenset({"xadd", "xack", "xdel", "xtrim", "xpending", "xlen", "xrange"}),
+    lambda a, s, args: results.replied(a, s.role),
+    "reply",
+    mail.reply,
+    subject="id",
+)
 
 #: Every public operation, in the order the guide lists them.
 TABLE: tuple[Operation, ...] = (
@@ -266,6 +288,8 @@ TABLE: tuple[Operation, ...] = (
     DEAD_LETTERS,
     REPLAY_DEAD_LETTERS,
     SEND_ASYNC,
+    REQUEST,
+    REPLY,
 )
 
 #: the rows by the name of their tool

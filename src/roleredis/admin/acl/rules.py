@@ -23,6 +23,7 @@ __all__ = [
     "CLUSTER_COMMANDS",
     "COMMANDS",
     "EVENTS_PATTERN",
+    "REPLY_COMMANDS",
     "SELECT",
     "SENDERS_PATTERN",
     "SEND_COMMANDS",
@@ -31,6 +32,7 @@ __all__ = [
     "grant_pattern",
     "key_pattern",
     "password_hashes",
+    "replying_pattern",
     "root_key_rules",
     "sending_pattern",
     "split_rules",
@@ -49,7 +51,7 @@ _CONNECTION = frozenset({"hello", "echo", "client|setname", "client|id", "ping",
 #: The role's key index (key_management.index), on its internal keys only.
 _INDEX = frozenset({"zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore", "pttl"})
 #: ``roleredis mail ROLE`` (roleredis.core.mail.status): a channel's group, for its unread count.
-_MAIL_STATUS = frozenset({"xinfo|groups"})
+_MAIL_STATUS = frozenset({"xinfo|groups", "hget"})
 COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX | _MAIL_STATUS))
 #: Granted only for a database other than 0: redis-py selects it on every connect.
 SELECT = "select"
@@ -124,6 +126,20 @@ def sending_pattern(role: str) -> str:
     return f"{INTERNAL_PREFIX}{{*}}:mail:{escape_glob(validate_role(role))}"
 
 
+#: The command of the replying selector: append to a reply stream that exists (NOMKSTREAM).
+REPLY_COMMANDS = ("xadd",)
+
+
+def replying_pattern(role: str) -> str:
+    """The ACL key pattern of every reply stream of answers from ``role`` (to any role's
+    requests sent to it): see roleredis.core.mail.requesting.
+
+    >>> replying_pattern("worker")
+    '__roleredis__:{*}:reply:worker:*'
+    """
+    return f"{INTERNAL_PREFIX}{{*}}:reply:{escape_glob(validate_role(role))}:*"
+
+
 #: The ACL key pattern of every role's set of senders.
 SENDERS_PATTERN = f"{INTERNAL_PREFIX}{{*}}:senders"
 #: The ACL key pattern of every role's event streams.
@@ -134,8 +150,9 @@ def user_rules(
     role: str, db: int, settings: Settings | None = None, *, events: bool = True
 ) -> list[str]:
     """What provisioning owns: enabled, the command set, the role's own key patterns (its
-    keys in the layout in use, and its internal keys: key index, inbox, dead letters, events),
-    reading every role's events, and the selectors for sending mail."""
+    keys in the layout in use, and its internal keys: key index, inbox, dead letters, events,
+    reply streams), reading every role's events, and the selectors for sending mail and for
+    answering requests."""
     cluster = settings is not None and settings.mode == "cluster"
     return [
         "on",
@@ -149,6 +166,7 @@ def user_rules(
         "clearselectors",
         _selector(sending_pattern(role), SEND_COMMANDS),
         _selector(SENDERS_PATTERN, ANNOUNCE_COMMANDS),
+        _selector(replying_pattern(role), REPLY_COMMANDS),
     ]
 
 

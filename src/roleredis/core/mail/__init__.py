@@ -54,9 +54,15 @@ The package's modules, each a part of that (no module imports one above it in th
   :func:`replay_dead_letters`; ``DeadLetter``, ``Replayed``.
 - ``housekeeping.py``: **Ack**: :func:`ack` and the trims it leaves for the next batch
   (``take_trims``); :func:`status`, the recipient's view; ``Acked``, ``ChannelStatus``.
+- ``deadlines.py``: requests' deadlines on the responder's side: the server's clock
+  (``server_now``), requests past their deadline acknowledged and counted, never handed out
+  (``drop_expired``).
 - ``receiving.py``: **Receive**: :func:`receive` (discovery, claiming idle mail, reading new
   mail, entries checked, mail held for the next receive), the process's consumer name;
   ``Received``.
+- ``requesting.py``: **Request and reply**: :func:`request` (the reply stream made, the
+  request sent, the answer awaited), :func:`reply` (the answer and the ack in one round
+  trip); ``Answer``, ``Answered``.
 
 The names other modules use are re-exported here.
 """
@@ -67,6 +73,7 @@ from .common import DISCOVERY_EVERY, GROUP, MAX_COUNT, Mailbox, Message, mailbox
 from .dead import DeadLetter, Replayed, dead_letters, replay_dead_letters
 from .housekeeping import Acked, ChannelStatus, ack, status
 from .receiving import Received, receive
+from .requesting import Answer, Answered, error_text, reply, request
 from .sending import PreparedSend, Sent, channel_length, prepare_send, send
 
 __all__ = [
@@ -74,6 +81,8 @@ __all__ = [
     "GROUP",
     "MAX_COUNT",
     "Acked",
+    "Answer",
+    "Answered",
     "ChannelStatus",
     "DeadLetter",
     "Mailbox",
@@ -85,11 +94,14 @@ __all__ = [
     "ack",
     "channel_length",
     "dead_letters",
+    "error_text",
     "mailbox",
     "parse_id",
     "prepare_send",
     "receive",
     "replay_dead_letters",
+    "reply",
+    "request",
     "send",
     "status",
 ]

@@ -23,6 +23,7 @@ from .. import ops
 __all__ = [
     "ANNOUNCE_EVERY",
     "DISCOVERY_EVERY",
+    "EXPIRED_KEY",
     "GROUP",
     "ID_MAX",
     "MAX_COUNT",
@@ -53,6 +54,8 @@ DISCOVERY_EVERY = 1.0
 #: How often (seconds) a sender adds its name to a recipient's senders set again, at most (a
 #: set that was deleted is filled again within this time).
 ANNOUNCE_EVERY = 5.0
+#: The role's internal key counting requests that expired before a receive (per sender).
+EXPIRED_KEY = "mail-expired"
 #: The most messages one receive returns, and one dead-letter listing.
 MAX_COUNT = 10_000
 _STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
@@ -87,7 +90,9 @@ class Route:
 @dataclasses.dataclass(slots=True)
 class Message:
     """A message received: ``id`` (``<sender>/<stream id>``) is what :func:`ack` takes;
-    ``msg_id`` is the sender's, kept across retries and replays (drop duplicates by it)."""
+    ``msg_id`` is the sender's, kept across retries and replays (drop duplicates by it).
+    ``deadline``: a request's (``redis_request``), in seconds since the epoch on the server's
+    clock, by when the sender stops waiting for its reply (``redis_reply``); None for mail."""
 
     id: str
     msg_id: str
@@ -95,6 +100,12 @@ class Message:
     body: Any
     sent_at: float
     deliveries: int
+    deadline: float | None = None
+
+    @property
+    def reply_expected(self) -> bool:
+        """Whether it is a request, which :func:`~roleredis.core.mail.reply` answers."""
+        return self.deadline is not None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +115,8 @@ class Message:
             "body": self.body,
             "sent_at": self.sent_at,
             "deliveries": self.deliveries,
+            "reply_expected": self.deadline is not None,
+            "deadline": self.deadline,
         }
 
 
@@ -135,6 +148,15 @@ class Mailbox:
     #: sender -> the newest entry id this store received from its channel (see ack)
     newest: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     rotation: int = 0
+    #: requests handed out and not answered yet: message id -> (reply key, deadline), the
+    #: newest DELIVERED_KEPT (see roleredis.core.mail.requesting: any other id is read back)
+    requests: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)
+    #: the server's clock minus this host's (time.time()), seconds, and when it was learned
+    #: (clock()); None: not known yet (see requesting.server_now)
+    skew: float | None = None
+    skew_at: float = 0.0
+    #: reply keys of requests that are over, unlinked with the next request's first batch
+    litter: list[str] = dataclasses.field(default_factory=list)
     #: the pass over the senders set (see discover): SSCAN's cursor, names it gave and not
     #: checked yet, names found without a channel (removed with the next step), and whether
     #: the last pass met such names (then the next pass starts at once)

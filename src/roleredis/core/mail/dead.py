@@ -45,11 +45,13 @@ class DeadLetter(Message):
     ``size`` the bytes of its body, which is None when it was not kept (``oversize``: only
     its size is)."""
 
-    reason: str
+    reason: str = ""
     size: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {**Message.as_dict(self), "reason": self.reason, "size": self.size}
+        shown = Message.as_dict(self)
+        del shown["reply_expected"], shown["deadline"]  # a dead letter is never answered
+        return {**shown, "reason": self.reason, "size": self.size}
 
 
 @dataclasses.dataclass(slots=True)
@@ -176,8 +178,8 @@ def _dead_letter(
         body,
         sent_at if math.isfinite(sent_at) else 0.0,
         deliveries,
-        to_text(fields.get(b"r", b"")),
-        size,
+        reason=to_text(fields.get(b"r", b"")),
+        size=size,
     )
 
 

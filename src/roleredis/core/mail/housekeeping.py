@@ -10,7 +10,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import ops
-from .common import GROUP, ID_MAX, Mailbox, entry_order, id_list, mailbox, parse_known, to_text
+from .common import (
+    EXPIRED_KEY,
+    GROUP,
+    ID_MAX,
+    Mailbox,
+    entry_order,
+    id_list,
+    mailbox,
+    parse_known,
+    to_text,
+)
 from .dead import dead_streams
 from .discovery import discover
 
@@ -20,6 +30,8 @@ __all__ = ["UNREAD_COUNTED", "Acked", "ChannelStatus", "ack", "status", "take_tr
 @dataclasses.dataclass(slots=True)
 class Acked:
     acked: int
+    #: the replies of the calls sent before the acks (``ack(before=...)``)
+    before: list[Any] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(slots=True)
@@ -39,6 +51,8 @@ class ChannelStatus:
     deliveries: int | None
     more: bool = False
     length: int = 0
+    #: requests from the sender that expired before a receive (acknowledged, never handed out)
+    expired: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +64,7 @@ class ChannelStatus:
             "oldest": self.oldest,
             "oldest_idle_s": self.oldest_idle,
             "deliveries": self.deliveries,
+            "expired": self.expired,
         }
 
 
@@ -76,8 +91,12 @@ def _safe_minid(summary: Any, newest: tuple[int, int]) -> str:
     return f"{after[0]}-{after[1]}"
 
 
-def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
-    """Acknowledge messages by their ids; acknowledged mail leaves its channel.
+def ack(
+    scope: ops.Scope, ids: Iterable[str], *, before: list[ops.Call] | None = None
+) -> ops.Op[Acked]:
+    """Acknowledge messages by their ids; acknowledged mail leaves its channel. ``before``:
+    calls sent first in the ack's round trip (a reply: see roleredis.core.mail.requesting),
+    their replies in ``Acked.before``.
 
     An id no newer than the newest this store received from that sender was delivered (the
     group hands entries out in order): such ids are acknowledged together (one XACK per
@@ -118,7 +137,7 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
             known.setdefault(channel, (sender, []))[1].append(entry)
         else:
             unknown.append((channel, entry))
-    calls = take_trims(box)
+    calls = [*(before or ()), *take_trims(box)]
     first = len(calls)
     for channel, (_, entries) in known.items():
         calls += [
@@ -131,6 +150,7 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
         clock = keyspace.internal_key("mail-clock")
         calls.append(ops.lenient("xadd", clock, "MAXLEN", 1, "*", "c", 1))
     replies = yield calls
+    answered = replies[: len(before or ())]
     # the server's clock; unknown (the XADD failed): every trim goes at once
     now_ms = 0
     if known and not isinstance(replies[-1], Exception):
@@ -155,7 +175,7 @@ def ack(scope: ops.Scope, ids: Iterable[str]) -> ops.Op[Acked]:
     now += [ops.lenient("xdel", channel, *entries) for channel, entries in done.items()]
     if now:
         yield now
-    return Acked(acked + sum(len(entries) for entries in done.values()))
+    return Acked(acked + sum(len(entries) for entries in done.values()), answered)
 
 
 # --- the recipient's view --------------------------------------------------------------------
@@ -185,6 +205,7 @@ def status(scope: ops.Scope) -> ops.Op[tuple[list[ChannelStatus], int]]:
     senders = sorted(box.channels)
     streams = yield from dead_streams(scope)
     calls: list[ops.Call] = [("xlen", (stream,)) for _, stream in streams]
+    expired_key = scope.keyspace.internal_key(EXPIRED_KEY)
     for sender in senders:
         channel = box.channels[sender]
         calls += [
@@ -192,14 +213,15 @@ def status(scope: ops.Scope) -> ops.Op[tuple[list[ChannelStatus], int]]:
             ("xpending", (channel, GROUP)),
             ("xpending_range", (channel, GROUP, "-", "+", 1)),
             ("xinfo", ("GROUPS", channel)),
+            ("hget", (expired_key, sender)),
         ]
     replies = yield calls
     dead_total = sum(int(n) for n in replies[: len(streams)])
     counts = []
     unread_calls: list[ops.Call] = []
     for i, sender in enumerate(senders):
-        at = len(streams) + 4 * i
-        length, summary, oldest, groups = replies[at : at + 4]
+        at = len(streams) + 5 * i
+        length, summary, oldest, groups, expired = replies[at : at + 5]
         group = next((g for g in map(_pairs, groups or ()) if g.get("name") == GROUP), {})
         last = group.get("last-delivered-id") or "0-0"
         lag = group.get("lag")
@@ -208,10 +230,10 @@ def status(scope: ops.Scope) -> ops.Op[tuple[list[ChannelStatus], int]]:
             unread_calls.append(
                 ("xrange", (box.channels[sender], f"({last}", "+", "COUNT", UNREAD_COUNTED + 1))
             )
-        counts.append((length, summary, oldest, counted))
+        counts.append((length, summary, oldest, counted, int(expired or 0)))
     unread_replies = iter((yield unread_calls) if unread_calls else [])
     found: list[ChannelStatus] = []
-    for sender, (length, summary, oldest, counted) in zip(senders, counts, strict=True):
+    for sender, (length, summary, oldest, counted, expired) in zip(senders, counts, strict=True):
         pending = int(summary["pending"]) if isinstance(summary, dict) else 0
         unread = len(next(unread_replies) or ()) if counted else 0
         first = oldest[0] if oldest else None
@@ -225,6 +247,7 @@ def status(scope: ops.Scope) -> ops.Op[tuple[list[ChannelStatus], int]]:
                 int(first[3]) if first else None,
                 more=unread > UNREAD_COUNTED,
                 length=int(length),
+                expired=expired,
             )
         )
     return found, dead_total

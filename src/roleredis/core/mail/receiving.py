@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from ...foundation.errors import RoleRedisError, SerializationError
+from ...foundation.keys import Keyspace
 from .. import ops
 from ..codec import json_size
 from .common import (
@@ -30,6 +31,7 @@ from .common import (
     whole_number,
 )
 from .dead import bury
+from .deadlines import REQUEST_ID, deadline_ms, drop_expired, request_deadline
 from .discovery import discover
 from .housekeeping import take_trims
 
@@ -59,11 +61,13 @@ def consumer_name() -> str:
     return current[1]
 
 
-def _fields(fields: Any, limit: int) -> tuple[str, float, bytes] | str:
-    """``(msg_id, sent_at, body bytes)`` of an entry's fields, or why it is not mail: no
-    msg_id, sent_at or body, a msg_id or sent_at longer than MSG_ID_MAX, a sent_at that is
-    not a finite number (``malformed``), a body over ``limit`` bytes (``oversize``). Other
-    fields are ignored (later versions may add some)."""
+def _fields(fields: Any, limit: int) -> tuple[str, float, bytes, int | None] | str:
+    """``(msg_id, sent_at, body bytes, timeout ms)`` of an entry's fields (the timeout of a
+    request, None for mail), or why it is not mail: no msg_id, sent_at or body, a msg_id or
+    sent_at longer than MSG_ID_MAX, a sent_at that is not a finite number, a request whose
+    timeout is not 1..DEADLINE_MAX_MS or whose msg_id cannot name a reply key
+    (``malformed``), a body over ``limit`` bytes (``oversize``). Other fields are ignored
+    (later versions may add some)."""
     if not isinstance(fields, dict):
         return "malformed"
     msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
@@ -77,9 +81,14 @@ def _fields(fields: Any, limit: int) -> tuple[str, float, bytes] | str:
         return "malformed"
     if not math.isfinite(at):
         return "malformed"
+    timeout = None
+    if b"d" in fields:
+        timeout = deadline_ms(fields[b"d"])
+        if timeout is None or REQUEST_ID.fullmatch(to_text(msg_id)) is None:
+            return "malformed"
     if len(body) > limit:
         return "oversize"
-    return to_text(msg_id), at, body
+    return to_text(msg_id), at, body, timeout
 
 
 def _message(
@@ -89,12 +98,13 @@ def _message(
     parsed = _fields(fields, scope.messaging.max_message_bytes)
     if isinstance(parsed, str):
         return parsed
-    msg_id, sent_at, body = parsed
+    msg_id, sent_at, body, timeout = parsed
     try:
         value = scope.codec.decode(body, channel or scope.keyspace.mail_channel(sender))
     except SerializationError:
         return "undecodable"
-    return Message(f"{sender}/{entry}", msg_id, sender, value, sent_at, deliveries)
+    deadline = None if timeout is None else request_deadline(entry, timeout)
+    return Message(f"{sender}/{entry}", msg_id, sender, value, sent_at, deliveries, deadline)
 
 
 def _claim(scope: ops.Scope, box: Mailbox, want: int) -> ops.Op[list[Message]]:
@@ -198,7 +208,7 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
             newest = entry
             # the common case inline (a receive of 100 pays this 100 times); _message for
             # anything unusual, which it sends to the dead letters with the reason
-            if type(fields) is dict:
+            if type(fields) is dict and b"d" not in fields:  # mail, not a request
                 msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
                 if (
                     msg_id is not None
@@ -328,8 +338,9 @@ def receive(
         # second); an empty inbox pays one more round trip to be sure
         if not got and stepped is None and (yield from discover(scope, box, force=True)):
             got += yield from _read(scope, box, want, 0.0)
+    got = yield from drop_expired(scope, box, got)
     if got or not block:
-        return _deliver(box, got, want, limit, since)
+        return _handing(scope, box, _deliver(box, got, want, limit, since))
     deadline = box.clock() + block / 1000
     while True:
         remaining = deadline - box.clock()
@@ -339,8 +350,24 @@ def receive(
         got = yield from _claim(scope, box, want)
         if not got:
             got = yield from _read(scope, box, want, min(remaining, SLICE))
+        got = yield from drop_expired(scope, box, got)
         if got:
-            return _deliver(box, got, want, limit)
+            return _handing(scope, box, _deliver(box, got, want, limit))
+
+
+def _handing(scope: ops.Scope, box: Mailbox, out: Received) -> Received:
+    """``out``, its requests remembered (reply key and deadline) for ``reply``."""
+    for message in out:
+        if message.deadline is not None:
+            requester = Keyspace(message.sender)
+            box.requests[message.id] = (
+                requester.reply_key(scope.role, message.msg_id),
+                message.deadline,
+            )
+    if len(box.requests) > DELIVERED_KEPT:
+        for stale in list(itertools.islice(box.requests, len(box.requests) - DELIVERED_KEPT)):
+            del box.requests[stale]
+    return out
 
 
 def _seen(box: Mailbox, sender: str, entry: str) -> None:

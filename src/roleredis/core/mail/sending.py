@@ -27,7 +27,15 @@ from ...foundation.keys import Keyspace, validate_role
 from .. import ops
 from .common import ANNOUNCE_EVERY, DISCOVERY_EVERY, Route, mailbox, to_text
 
-__all__ = ["PreparedSend", "Sent", "channel_length", "new_msg_id", "prepare_send", "send"]
+__all__ = [
+    "PreparedSend",
+    "Sent",
+    "channel_length",
+    "new_msg_id",
+    "prepare_send",
+    "send",
+    "send_prepared",
+]
 
 
 @dataclasses.dataclass(slots=True)
@@ -84,12 +92,18 @@ def _encode_body(scope: ops.Scope, message: Any, channel: str) -> bytes:
 
 
 def prepare_send(
-    scope: ops.Scope, to_role: Any, message: Any, *, packed: bool = False
+    scope: ops.Scope,
+    to_role: Any,
+    message: Any,
+    *,
+    packed: bool = False,
+    timeout_ms: int | None = None,
 ) -> PreparedSend:
     """Check and encode a send (raises the typed errors) without sending anything: the XADD,
     with a new msg_id, then a SADD to the recipient's senders set when this store has not
     announced itself there for ANNOUNCE_EVERY seconds; ``packed``: the XADD in the Redis
-    protocol too (for the writer)."""
+    protocol too (for the writer); ``timeout_ms``: a request's (its ``d`` field, see
+    roleredis.core.mail.deadlines; never packed)."""
     box = scope.state.get("mail") or mailbox(scope)
     route = box.routes.get(to_role) if type(to_role) is str else None
     if route is None:
@@ -106,6 +120,8 @@ def prepare_send(
     micros = str(time.time_ns() // 1000)
     sent_at = micros[:-6] + "." + micros[-6:]
     xadd: ops.Call = ("xadd", (channel, "*", "m", msg_id, "t", sent_at, "b", data))
+    if timeout_ms is not None:
+        xadd = ("xadd", (*xadd[1], "d", timeout_ms))
     now = box.clock()
     announced = route.announced_at
     if announced is None or now - announced >= ANNOUNCE_EVERY:
@@ -173,13 +189,18 @@ def send(scope: ops.Scope, to_role: str, message: Any) -> ops.Op[Sent]:
     """
     prepared = prepare_send(scope, to_role, message)
     try:
-        return (yield from _send(scope, prepared))
+        return (yield from send_prepared(scope, prepared))
     except BaseException:
         prepared.unsent()
         raise
 
 
-def _send(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[Sent]:
+def send_prepared(
+    scope: ops.Scope, prepared: PreparedSend, before: list[ops.Call] | None = None
+) -> ops.Op[Sent]:
+    """Send what :func:`prepare_send` made (see :func:`send`); ``before``: calls sent first,
+    in the send's round trip (on one connection: in order; their replies are not looked at,
+    an error among them fails the send)."""
     route = prepared.route
     to = route.to
     limit = scope.messaging.max_length
@@ -191,6 +212,10 @@ def _send(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[Sent]:
     checked = route.checked_at
     ask = known >= limit // 2 or checked is None or now - checked >= DISCOVERY_EVERY
     calls = [*prepared.calls, ("xlen", (prepared.channel,))] if ask else prepared.calls
+    first = 0
+    if before:
+        calls = [*before, *calls]
+        first = len(before)
     try:
         replies = yield ops.Batch(calls, repeatable=False)
     except OutcomeUnknownError as exc:
@@ -205,5 +230,5 @@ def _send(scope: ops.Scope, prepared: PreparedSend) -> ops.Op[Sent]:
         route.checked_at = now
     else:
         route.length = known + 1
-    entry = to_text(replies[0])
+    entry = to_text(replies[first])
     return Sent(to, prepared.sender, f"{prepared.sender}/{entry}", prepared.msg_id)

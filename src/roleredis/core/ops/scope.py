@@ -41,6 +41,9 @@ class Scope:
     #: co-located roles): a batch's parts go to several nodes, so an index update that must
     #: follow the writes is sent in a round trip of its own (see roleredis.core.index)
     index_apart: bool = False
+    #: a Cluster: a batch's keys of different slots may go to different nodes, with no order
+    #: between them (a reply stream that must exist before its request is made apart)
+    scattered: bool = False
     #: how long a write with ``replicas=N`` waits for them (async.wait_timeout), seconds
     wait_timeout: float = 1.0
     #: the sharing section of config.yaml (None: there is none; see roleredis.foundation.sharing)

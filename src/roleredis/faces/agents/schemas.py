@@ -199,6 +199,48 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
         },
     ),
     AgentTool(
+        "redis_request",
+        {
+            "to_role": _p("string", "The role to ask.", **_ROLE_NAME),
+            "body": _p(_ANY_JSON, "The request: any JSON value."),
+            "timeout": _p(
+                "number",
+                "Seconds to wait for the answer (default 30, at most 60); past it, "
+                "error_code 'timeout'.",
+                exclusiveMinimum=0,
+                maximum=60,
+            ),
+        },
+        note=(
+            "The result's reply is the other role's answer and 'from' who answered, as the "
+            "server vouches. error_code 'responder_error' carries its error in reply_error."
+        ),
+        description=(
+            "Ask another role (any JSON value) and wait for its answer; the server vouches "
+            "for who answered."
+        ),
+        sized=("body",),
+    ),
+    AgentTool(
+        "redis_reply",
+        {
+            "id": _p(
+                "string",
+                "The id of a request (reply_expected true) as redis_receive gave it.",
+                minLength=1,
+            ),
+            "body": _p(_ANY_JSON, "The answer: any JSON value. Omit when giving an error."),
+            "error": _p(
+                "string",
+                "Instead of an answer: what went wrong, in a sentence.",
+                minLength=1,
+                maxLength=1000,
+            ),
+        },
+        note="It acknowledges the request too: do not redis_ack it as well.",
+        sized=("body",),
+    ),
+    AgentTool(
         "redis_publish",
         {
             "topic": _p("string", "The topic to publish on, e.g. 'forecast'.", minLength=1),
