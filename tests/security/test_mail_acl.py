@@ -172,6 +172,8 @@ def _tool_keys(role: str) -> list[str]:
         keyspace.dead_letters(),
         keyspace.internal_key("mail-wait"),
         keyspace.internal_key("mail-clock"),  # the server's clock, read by an ack
+        keyspace.internal_key("mail-expired"),  # requests expired before a receive
+        *(keyspace.reply_key(other, "0123abcd") for other in ROLES),  # answers to its requests
         *(keyspace.mail_channel(other) for other in ROLES),
         keyspace.event_stream("news"),
     ]
@@ -197,6 +199,8 @@ def test_no_key_a_role_writes_is_reachable_by_another_roles_rules(
                     if (name, key) in {
                         ("SADD", Keyspace(role).mail_senders()),  # announcing itself
                         ("XADD", Keyspace(role).mail_channel(other)),  # its mail to ``role``
+                        # its answer to a request ``role`` sent it (issue 21)
+                        ("XADD", Keyspace(role).reply_key(other, "0123abcd")),
                     }:
                         continue  # by design; nothing else there (the test above)
                     assert not _allowed(admin, user, name, key, *args), (other, name, key)

@@ -41,7 +41,6 @@ from ...foundation.errors import (
     InvalidArgumentError,
     NotFoundError,
     ResponderError,
-    RoleRedisError,
     SerializationError,
     TimeoutError,
 )
@@ -171,8 +170,9 @@ def _answer(scope: ops.Scope, key: str, responder: str, msg_id: str, fields: dic
     limit = scope.messaging.max_message_bytes
     data, text = fields.get(b"r"), fields.get(b"e")
     context = {"from": responder, "msg_id": msg_id}
-    if text is not None and isinstance(text, bytes) and len(text) <= 4 * ERROR_TEXT_MAX:
-        shown = error_text(to_text(text))
+    if isinstance(text, bytes) and len(text) <= 4 * ERROR_TEXT_MAX:
+        # written by the responder's user, maybe by hand: empty or long, it is still its answer
+        shown = error_text(to_text(text) or "(no error text)")
         raise ResponderError(
             f"{responder!r} answered request {msg_id} with an error: {shown}"
         ).with_context(**context, reply_error=shown)
@@ -259,10 +259,7 @@ def _request_of(
     """The reply stream of a request this store did not hand out (another process received
     it, or it was forgotten): its entry read back from the channel."""
     channel = box.channels.get(sender) or scope.keyspace.mail_channel(sender)
-    try:
-        (found,) = yield [("xrange", (channel, entry, entry))]
-    except RoleRedisError:
-        found = None
+    (found,) = yield [("xrange", (channel, entry, entry))]
     fields = _first_entry([(channel, found)]) if found else None
     if fields is None:
         raise NotFoundError(
