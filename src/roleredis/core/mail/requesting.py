@@ -49,7 +49,7 @@ from .. import ops
 from .common import SLICE, Mailbox, mailbox, parse_id, to_text
 from .deadlines import DEADLINE_MAX_MS, REQUEST_ID, deadline_ms
 from .housekeeping import ack
-from .sending import prepare_send, send_prepared
+from .sending import encode_body, prepare_send, send_prepared
 
 __all__ = ["ERROR_TEXT_MAX", "Answer", "Answered", "error_text", "reply", "request"]
 
@@ -237,17 +237,7 @@ def reply(
     if error is not None:
         fields: tuple[Any, ...] = ("e", error_text(error))
     else:
-        try:
-            data = scope.codec.encode(body, key, encrypt=False)
-        except SerializationError as exc:
-            raise SerializationError(f"the reply: {exc}") from None
-        limit = scope.messaging.max_message_bytes
-        if len(data) > limit:
-            raise InvalidArgumentError(
-                f"the reply is {len(data)} bytes encoded, over messaging.max_message_bytes "
-                f"({limit}); reply with a reference to data written with redis_write instead"
-            )
-        fields = ("r", data)
+        fields = ("r", encode_body(scope, body, key, "reply"))
     xadd: ops.Call = ("xadd", (key, "NOMKSTREAM", "*", *fields))
     acked = yield from ack(scope, [message_id], before=[xadd])
     return Answered(message_id, sender, msg_id, acked.before[0] is not None)

@@ -31,6 +31,7 @@ __all__ = [
     "PreparedSend",
     "Sent",
     "channel_length",
+    "encode_body",
     "new_msg_id",
     "prepare_send",
     "send",
@@ -74,17 +75,18 @@ class PreparedSend:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def _encode_body(scope: ops.Scope, message: Any, channel: str) -> bytes:
-    """The body as redis_write stores a value (the same exactness check and encoding; never
-    sealed: the recipient may not hold the sender's key), within max_message_bytes."""
+def encode_body(scope: ops.Scope, message: Any, key: str, what: str = "message") -> bytes:
+    """A message's (or a reply's: ``what``) body as redis_write stores a value (the same
+    exactness check and encoding; never sealed: the recipient may not hold the sender's key),
+    within max_message_bytes."""
     try:
-        data = scope.codec.encode(message, channel, encrypt=False)
+        data = scope.codec.encode(message, key, encrypt=False)
     except SerializationError as exc:
-        raise SerializationError(f"the message: {exc}") from None
+        raise SerializationError(f"the {what}: {exc}") from None
     limit = scope.messaging.max_message_bytes
     if len(data) > limit:
         raise InvalidArgumentError(
-            f"the message is {len(data)} bytes encoded, over messaging.max_message_bytes "
+            f"the {what} is {len(data)} bytes encoded, over messaging.max_message_bytes "
             f"({limit}); send a reference to data written with redis_write instead, or raise "
             "the setting"
         )
@@ -113,7 +115,7 @@ def prepare_send(
             to, recipient.mail_channel(scope.role), recipient.mail_senders()
         )
     channel = route.channel
-    data = _encode_body(scope, message, channel)
+    data = encode_body(scope, message, channel)
     msg_id = new_msg_id()
     # seconds with 6 decimals, as text without a float's shortest repr (which costs more than
     # the rest of the send's encoding): the clock in microseconds, a dot before the last six
