@@ -150,7 +150,7 @@ def _throughput(url: str, mode: str, k: int) -> float:
             assert asker.stdin is not None
             asker.stdin.write("go\n")
             asker.stdin.flush()
-        spans = [json.loads(_line(asker)) for asker in askers]
+        spans: list[dict[str, float]] = [json.loads(_line(asker)) for asker in askers]
     finally:
         for asker in askers:
             _stop(asker)
@@ -171,13 +171,13 @@ def _line(process: subprocess.Popen[str]) -> str:
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
-        raise RuntimeError(f"a benchmark process ({process.args[3]}) exited: {process.wait()}")
+        raise RuntimeError(f"a benchmark process exited (code {process.wait()}): {process.args!r}")
     return line
 
 
 def _ready(process: subprocess.Popen[str]) -> None:
     if _line(process).strip() != "ready":
-        raise RuntimeError(f"a benchmark process ({process.args[3]}) did not start")
+        raise RuntimeError(f"a benchmark process did not start: {process.args!r}")
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
