@@ -12,6 +12,8 @@ One module per benchmark family, and the parts they share:
   metrics costs a call, memory per pending write;
 - ``aio``: roleredis.aio's write and read vs redis.asyncio;
 - ``mail``: redis_send, redis_receive + redis_ack, redis_send_async vs raw stream commands;
+- ``requests``: redis_request answered by serve vs raw ping-pong over lists: round trip
+  p50/p99, requests/s of 4 requester processes (``--requests``);
 - ``index``: the role key index's write cost and listing/clearing vs SCAN (``--index``);
 - ``cluster``: the same on a local Redis Cluster, memory per key, listing (``--cluster``).
 """

@@ -19,6 +19,7 @@ from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_me
 from .index import index_listing, index_write_cost
 from .mail import mail_rows
 from .report import Row, print_rows
+from .requests import request_rows
 from .single import single_rows
 
 
@@ -49,6 +50,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     runtime.use_settings(None)
     rows.append(pending_write_memory(max(5000, int(50_000 * scale))))
     rows += mail_rows(url, scale=scale, rounds=rounds)
+    rows += request_rows(url, scale=scale, rounds=rounds)
     return rows
 
 
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         "clearing a 10-key role among 1,000,000 keys, index vs SCAN",
     )
     parser.add_argument("--mail", action="store_true", help="only the mail benchmarks (issue 12)")
+    parser.add_argument(
+        "--requests",
+        action="store_true",
+        help="only the request/reply benchmarks (issue 21): round trip p50/p99 and requests/s "
+        "of 4 requester processes, against raw ping-pong over lists",
+    )
     parser.add_argument(
         "--cluster",
         action="store_true",
@@ -84,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += index_listing(server.url)
         elif args.mail:
             rows = mail_rows(server.url, scale=args.scale, rounds=args.rounds)
+        elif args.requests:
+            rows = request_rows(server.url, scale=args.scale, rounds=args.rounds)
         else:
             rows = run_all(server.url, scale=args.scale, rounds=args.rounds)
     print_rows(rows, server_version, as_json=args.json)
