@@ -165,6 +165,12 @@ class Mailbox:
     absent: list[str] = dataclasses.field(default_factory=list)
     sweeping: bool = False
 
+    def learn_skew(self, server: float, local: float) -> None:
+        """Remember the difference between the server's clock and this host's (time.time()),
+        both seconds since the epoch, read at about the same moment."""
+        self.skew = server - local
+        self.skew_at = self.clock()
+
     def forget_channels(self) -> None:
         """Find every channel again (a group or a channel was deleted under us)."""
         self.channels.clear()

@@ -31,7 +31,6 @@ __all__ = [
     "SKEW_EVERY",
     "deadline_ms",
     "drop_expired",
-    "learn_skew",
     "request_deadline",
     "server_now",
 ]
@@ -74,14 +73,8 @@ def server_now(scope: ops.Scope, box: Mailbox) -> ops.Op[float]:
         after = time.time()
         if isinstance(reply, Exception):
             return after
-        learn_skew(box, int(to_text(reply).partition("-")[0]) / 1000 - (before + after) / 2)
+        box.learn_skew(int(to_text(reply).partition("-")[0]) / 1000, (before + after) / 2)
     return time.time() + (box.skew or 0.0)
-
-
-def learn_skew(box: Mailbox, skew: float) -> None:
-    """Remember the difference between the server's clock and this host's."""
-    box.skew = skew
-    box.skew_at = box.clock()
 
 
 def drop_expired(scope: ops.Scope, box: Mailbox, got: list[Message]) -> ops.Op[list[Message]]:

@@ -6,6 +6,7 @@ its mail, :func:`status` (per sender, and its dead letters): see the package's d
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -149,12 +150,14 @@ def ack(
     if known:
         clock = keyspace.internal_key("mail-clock")
         calls.append(ops.lenient("xadd", clock, "MAXLEN", 1, "*", "c", 1))
+    sent_at = time.time()
     replies = yield calls
     answered = replies[: len(before or ())]
     # the server's clock; unknown (the XADD failed): every trim goes at once
     now_ms = 0
     if known and not isinstance(replies[-1], Exception):
         now_ms = int(to_text(replies[-1]).partition("-")[0])
+        box.learn_skew(now_ms / 1000, (sent_at + time.time()) / 2)  # for requests' deadlines
     acked = 0
     at = first
     nearly_full = scope.messaging.max_length * 9 // 10
