@@ -1,6 +1,7 @@
 """The agents' example (issues 13 and 21): two roles, each served by its own ``roleredis mcp``
-process, exchanging messages and a request answered by the other role's model, run as a user runs it (``examples/agents/over_mcp.py``, and
-``roleredis demo --mcp --json`` for what each model called and got back).
+process, exchanging messages and a request answered by the other role's model, run as a user
+runs it (``examples/agents/over_mcp.py``, and ``roleredis demo --mcp --json`` for what each
+model called and got back).
 """
 
 from __future__ import annotations
