@@ -92,6 +92,8 @@ VALID = {
     "redis_send": {"to_role": "b", "message": "m"},
     "redis_receive": {},
     "redis_ack": {"ids": ["1-0"]},
+    "redis_request": {"to_role": "b", "body": "q", "timeout": 1},
+    "redis_reply": {"id": "b/1-0", "body": "a"},
     "redis_publish": {"topic": "t", "event": "e"},
     "redis_read_events": {"from_role": "b", "topic": "t"},
 }

@@ -1,5 +1,6 @@
 """The scripted "models" of the agents' example (roles/planner/agent.py, roles/worker/agent.py):
-what each turn calls, given the results issue 12's mail tools return. Their run over MCP is
+what each turn calls, given the results issue 12's mail tools and issue 21's request tools
+return. Their run over MCP is
 tests/integration/test_example_over_mcp.py."""
 
 from __future__ import annotations
@@ -61,7 +62,30 @@ def test_the_worker_records_answers_and_acks_each_task() -> None:
 
 
 def test_nobody_acks_when_no_mail_came() -> None:
-    for turn in (worker.turn, planner.collect):
+    for turn in (worker.turn, planner.collect, worker.answer):
         call = Model(redis_receive={"messages": [], "count": 0})
         asyncio.run(turn(call))
         assert [name for name, _ in call.calls] == ["redis_receive"]
+
+
+def test_the_planner_asks_the_worker_and_waits() -> None:
+    answer = {"reply": {"cities": worker.CITIES}, "from": "worker", "msg_id": "a1"}
+    call = Model(redis_request=answer)
+    got = asyncio.run(planner.ask(call, "worker"))
+    assert call.calls == [
+        ("redis_request", {"to_role": "worker", "body": planner.QUESTION, "timeout": 10})
+    ]
+    assert got["reply"] == {"cities": worker.CITIES} and got["from"] == "worker"
+
+
+def test_the_worker_answers_requests_and_leaves_plain_mail() -> None:
+    messages = [
+        {"id": "planner/1-0", "from": "planner", "body": planner.QUESTION, "reply_expected": True},
+        {"id": "boss/2-0", "from": "boss", "body": "fyi", "reply_expected": False},
+    ]
+    call = Model(redis_receive={"messages": messages, "count": 2})
+    asyncio.run(worker.answer(call))
+    assert call.calls == [
+        ("redis_receive", {"count": 10, "block_ms": 5000}),
+        ("redis_reply", {"id": "planner/1-0", "body": {"cities": worker.CITIES}}),
+    ]

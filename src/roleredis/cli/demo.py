@@ -19,8 +19,8 @@ def demo(
         typer.Option(
             "--mcp",
             help="Run the agents' example instead: two roles (planner, worker), each served "
-            "by its own 'roleredis mcp' process, exchanging a message (needs the mcp extra "
-            "and redis-server; always on a throwaway server).",
+            "by its own 'roleredis mcp' process, exchanging a message and a request (needs the "
+            "mcp extra and redis-server; always on a throwaway server).",
         ),
     ] = False,
 ) -> None:

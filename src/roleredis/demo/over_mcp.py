@@ -1,5 +1,5 @@
 """Two roles, each served over MCP by a ``roleredis mcp`` process of its own, exchanging a
-message (``roleredis demo --mcp``, ``examples/agents/over_mcp.py``).
+message and a request (``roleredis demo --mcp``, ``examples/agents/over_mcp.py``).
 
 Each role's "model" is scripted (``roles/planner/agent.py``, ``roles/worker/agent.py``): a
 turn is the tool calls a model would make, sent with the MCP SDK's client to the role's own
@@ -7,7 +7,11 @@ server, started as an MCP client's configuration starts it
 (``python -m roleredis mcp --role planner`` with ``REDIS_URL`` in its environment). The planner
 notes its plan and mails the task to the worker; the worker receives it, records the result
 in its own keys, mails it back and acknowledges the task; the planner receives the answer,
-notes it and acknowledges it. Neither model ever names a role for itself.
+notes it and acknowledges it. Then the planner asks the worker a question with
+``redis_request`` while, at the same time (the request waits for its answer), the worker
+receives it (``reply_expected``) and answers with ``redis_reply``; the planner's result holds
+the answer and ``from: worker``, the role the server vouches for. Neither model ever names a
+role for itself.
 
 It always runs on a throwaway redis-server (the two servers are processes of their own, so the
 in-process backend cannot serve them), never on a server you configured. Needs the ``mcp``
@@ -78,6 +82,20 @@ async def _exchange(url: str, planner: ModuleType, worker: ModuleType, out: Out)
         await planner.turn(as_the_planner, WORKER)
         await worker.turn(_caller(as_worker, WORKER, out, log))
         await planner.collect(as_the_planner)
+        # the two turns at once: a request waits for its answer. What each printed is shown
+        # after both, the answering role's first: the order in which they happened
+        said: dict[str, list[str]] = {PLANNER: [], WORKER: []}
+        called: dict[str, list[dict[str, Any]]] = {PLANNER: [], WORKER: []}
+        await asyncio.gather(
+            planner.ask(
+                _caller(as_planner, PLANNER, said[PLANNER].append, called[PLANNER]), WORKER
+            ),
+            worker.answer(_caller(as_worker, WORKER, said[WORKER].append, called[WORKER])),
+        )
+        for role in (WORKER, PLANNER):
+            for line in said[role]:
+                out(line)
+            log.extend(called[role])
     return {"url": url, "tools": offered, "calls": log}
 
 

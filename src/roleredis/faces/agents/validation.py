@@ -35,6 +35,7 @@ KEYWORDS = frozenset(
         "additionalProperties",
         "items",
         "minimum",
+        "exclusiveMinimum",
         "maximum",
         "minLength",
         "maxLength",
@@ -50,6 +51,8 @@ def validate(schema: Schema, value: Any, where: str = "arguments") -> str | None
 
     >>> validate({"type": "integer", "minimum": 1}, 0, "count")
     'count must be at least 1, got 0'
+    >>> validate({"type": "number", "exclusiveMinimum": 0}, 0, "timeout")
+    'timeout must be more than 0, got 0'
     >>> validate({"type": "integer"}, True, "count")
     'count must be an integer, got a boolean'
     >>> validate({"type": "array", "minItems": 1}, [], "ids")
@@ -68,6 +71,8 @@ def validate(schema: Schema, value: Any, where: str = "arguments") -> str | None
     if _TYPES["number"](value):
         if "minimum" in schema and value < schema["minimum"]:
             return f"{where} must be at least {schema['minimum']}, got {value}"
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            return f"{where} must be more than {schema['exclusiveMinimum']}, got {value}"
         if "maximum" in schema and value > schema["maximum"]:
             return f"{where} must be at most {schema['maximum']}, got {value}"
     if isinstance(value, list):

@@ -11,6 +11,8 @@ from typing import Any
 
 Call = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 TASK = {"task": "forecast", "city": "Paris"}
+#: What the planner asks the worker, and waits for the answer to.
+QUESTION = {"question": "which cities can you forecast?"}
 
 
 async def turn(call: Call, peer: str) -> list[dict[str, Any]]:
@@ -30,3 +32,9 @@ async def collect(call: Call) -> list[dict[str, Any]]:
         done.append(await call("redis_write", {"key": "status", "value": {"answers": answers}}))
         done.append(await call("redis_ack", {"ids": [m["id"] for m in received["messages"]]}))
     return done
+
+
+async def ask(call: Call, peer: str) -> dict[str, Any]:
+    """Ask ``peer`` a question and wait (up to 10 s) for its answer: the result's ``reply``,
+    and ``from``, the role that answered, as the server vouches."""
+    return await call("redis_request", {"to_role": peer, "body": QUESTION, "timeout": 10})
