@@ -4,8 +4,8 @@ wait for its answer) and :func:`reply` (answer a request received, and acknowled
 Who answered is vouched for by the server, never by a field:
 
 - The requester R makes the reply stream first, empty, on its own side:
-  ``__roleredis__:{R}:reply:<P>:<msg_id>`` (``XADD ... MAXLEN 0``, which also empties a stream
-  someone left there, and ``PEXPIRE`` of the timeout), then sends the request to P's inbox like
+  ``__roleredis__:{R}:reply:<P>:<msg_id>`` (``UNLINK`` of whatever is under that name, then
+  ``XADD ... MAXLEN 0`` and ``PEXPIRE`` of the timeout), then sends the request to P's inbox like
   mail, with its timeout in a field ``d`` (milliseconds). On one server the two go in one round
   trip, in order on one connection; in a Cluster (the reply stream in R's slot, the channel in
   P's: two nodes, no order between them) the reply stream is made in a round trip of its own
@@ -108,6 +108,9 @@ def request(scope: ops.Scope, to_role: Any, body: Any, *, timeout: Any = 30.0) -
     responder = prepared.to
     key = scope.keyspace.reply_key(responder, prepared.msg_id)
     setup: list[ops.Call] = [
+        # made anew: a stream left under this name (the responder's user may make one with
+        # a raw XADD, even with the last possible id, which would refuse every XADD "*") goes
+        ("unlink", (key,)),
         ("xadd", (key, "MAXLEN", 0, "*", "o", 1)),
         ("pexpire", (key, ms)),
     ]

@@ -207,7 +207,7 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
                 "number",
                 "Seconds to wait for the answer (default 30, at most 60); past it, "
                 "error_code 'timeout'.",
-                minimum=0.1,
+                exclusiveMinimum=0,
                 maximum=60,
             ),
         },
