@@ -19,6 +19,7 @@ from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_me
 from .index import index_listing, index_write_cost
 from .mail import mail_rows
 from .report import Row, print_rows
+from .tracing import tracing_rows
 from .single import single_rows
 
 
@@ -40,6 +41,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     fire = fire_and_forget_rows(r, value, raw_value, sync_write=rows[0], scale=scale, rounds=rounds)
     rows += fire
     rows.append(metrics_row(rows[0], fire[-1]))
+    rows += tracing_rows(value, rounds=rounds, calls=max(1000, int(5000 * scale)))
     rows += aio_rows(url, value, raw_value, scale=scale, rounds=rounds)
 
     roleredis.redis_clear_role_data("bench")

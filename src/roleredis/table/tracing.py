@@ -270,12 +270,14 @@ def begin(op: Operation, args: Args) -> Traced | None:
     """The span of a call of ``op`` starting now (tracing is on: :data:`GATE` said so), or
     for a fire-and-forget row without ``tracing.fire_and_forget`` no span, only the current
     span's context for the entry it queues (None if it queues none)."""
+    if op.run is not None and not GATE.queued:
+        if "xadd" not in op.commands:  # queues no entry: nothing to carry
+            return None
+        from opentelemetry import trace
+
+        return Traced(None, _context_text(trace.get_current_span()))
     from opentelemetry import trace
 
-    if op.run is not None and not GATE.queued:
-        if "xadd" not in op.commands:
-            return None
-        return Traced(None, _context_text(trace.get_current_span()))
     span = GATE.tracer.start_span(
         "roleredis." + op.name,
         kind=trace.SpanKind.CLIENT,
