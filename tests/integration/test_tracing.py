@@ -360,3 +360,50 @@ def test_no_context_is_written_while_tracing_is_off(raw: redis.Redis) -> None:
     assert set(fields) == {b"event"}
     (message,) = tools.redis_receive(1, 5000, role="worker")["messages"]
     assert "trace" not in message
+
+
+# --- the MCP server ---------------------------------------------------------------------------
+
+CLIENT_PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_mcp_server_continues_a_clients_trace_context(spans: InMemorySpanExporter) -> None:
+    """A client's ``_meta`` traceparent (what the MCP SDK's client sends): the tool's span is
+    in the client's trace, under the client's span (the SDK's own server span sits between
+    when the application's global provider records it)."""
+    from mcp import Client
+
+    from roleredis.faces.agents.mcp_server import build
+
+    async def call(meta: dict[str, Any] | None) -> None:
+        async with Client(build("planner")) as client:
+            result = await client.call_tool("redis_write", {"key": "k", "value": 1}, meta=meta)
+            assert result.is_error is False
+
+    asyncio.run(call({"traceparent": CLIENT_PARENT}))
+    asyncio.run(call({"traceparent": "00-" + "0" * 32 + "-00f067aa0ba902b7-01"}))  # forged
+    continued, forged = named(spans, "roleredis.write")
+    assert continued.context.trace_id == 0x4BF92F3577B34DA6A3CE929D0E0E4736
+    assert continued.parent is not None and continued.parent.span_id == 0x00F067AA0BA902B7
+    assert forged.parent is None and forged.context.trace_id != continued.context.trace_id
+
+
+def test_streamable_http_headers_are_read_when_meta_has_none() -> None:
+    from types import SimpleNamespace
+
+    from roleredis.faces.agents.mcp_server import http_trace
+
+    def context(meta: Any, headers: dict[str, str] | None) -> Any:
+        request = None if headers is None else SimpleNamespace(headers=headers)
+        return SimpleNamespace(request_context=SimpleNamespace(meta=meta, request=request))
+
+    assert http_trace(context(None, {"traceparent": CLIENT_PARENT, "tracestate": "a=1"})) == {
+        "traceparent": CLIENT_PARENT,
+        "tracestate": "a=1",
+    }
+    assert http_trace(context(None, {"traceparent": "forged"})) is None
+    assert http_trace(context(None, None)) is None  # stdio: no HTTP request
+    assert http_trace(context(None, {})) is None
+    in_meta = SimpleNamespace(model_extra={"traceparent": CLIENT_PARENT})
+    assert http_trace(context(in_meta, {"traceparent": CLIENT_PARENT})) is None  # the SDK's
+    assert http_trace(object()) is None

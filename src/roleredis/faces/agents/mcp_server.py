@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...foundation.errors import ConfigError
 from ...foundation.keys import validate_role
+from ...foundation.tracecontext import field, parse
+from ...table.tracing import continuing
 from . import calls, schemas
 
 if TYPE_CHECKING:
@@ -109,9 +111,31 @@ def role_tool() -> type[Tool]:
         async def run(
             self, arguments: dict[str, Any], context: Any, convert_result: bool = False
         ) -> Any:
-            return _as_mcp(await calls.acall_tool(self.name, arguments, role=self.role))
+            with continuing(http_trace(context)):
+                return _as_mcp(await calls.acall_tool(self.name, arguments, role=self.role))
 
     return RoleTool
+
+
+def http_trace(context: Any) -> dict[str, str] | None:
+    """The trace context of a streamable HTTP request's ``traceparent`` / ``tracestate``
+    headers (checked like an entry's, see ``foundation.tracecontext.parse``), for a client
+    that sends it there and not in the request's ``_meta``; None when ``_meta`` has one (the
+    SDK's own middleware continues that: its span is current when a tool runs), on stdio, or
+    when the headers carry none or a malformed one."""
+    try:
+        request_context = context.request_context
+        meta = request_context.meta
+        if meta is not None and "traceparent" in (meta.model_extra or {}):
+            return None
+        headers = getattr(request_context.request, "headers", None)
+        parent = None if headers is None else headers.get("traceparent")
+    except Exception:  # no request context (a tool run outside a request): nothing to continue
+        return None
+    if not isinstance(parent, str):
+        return None
+    state = headers.get("tracestate") if headers is not None else None
+    return parse(field(parent, state if isinstance(state, str) else ""))
 
 
 def make_tool(name: str, role: str) -> Tool:
