@@ -19,8 +19,8 @@ from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_me
 from .index import index_listing, index_write_cost
 from .mail import mail_rows
 from .report import Row, print_rows
-from .tracing import tracing_rows
 from .single import single_rows
+from .tracing import tracing_rows
 
 
 def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
