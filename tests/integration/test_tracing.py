@@ -407,3 +407,30 @@ def test_streamable_http_headers_are_read_when_meta_has_none() -> None:
     in_meta = SimpleNamespace(model_extra={"traceparent": CLIENT_PARENT})
     assert http_trace(context(in_meta, {"traceparent": CLIENT_PARENT})) is None  # the SDK's
     assert http_trace(object()) is None
+
+
+def test_the_awaitable_and_agent_faces_make_the_same_spans(spans: InMemorySpanExporter) -> None:
+    provider = otel.GATE.provider
+    assert provider is not None
+    app = provider.get_tracer("app")
+
+    async def calls() -> None:
+        with app.start_as_current_span("async work"):
+            assert (await aio.redis_write("k", 1, role="planner"))["success"] is True
+            assert (await aio.redis_send("worker", 1, role="planner"))["success"] is True
+            failed = await aio.redis_read("", role="planner")
+            assert failed["error_code"] == "invalid_argument"
+
+    asyncio.run(calls())
+    with app.start_as_current_span("agent work"):
+        assert roleredis.call_tool("redis_read", {"key": "k"}, role="planner")["success"]
+    (work,) = named(spans, "async work")
+    (agent,) = named(spans, "agent work")
+    write, send = only(spans, "roleredis.write"), only(spans, "roleredis.send")
+    reads = named(spans, "roleredis.read")
+    assert parent_of(write) == parent_of(send) == work.context.span_id
+    assert [parent_of(r) for r in reads] == [work.context.span_id, agent.context.span_id]
+    assert reads[0].status.status_code is StatusCode.ERROR
+    assert (reads[1].attributes or {})["roleredis.role"] == "planner"
+    (message,) = tools.redis_receive(1, 5000, role="worker")["messages"]
+    assert message["trace"]["traceparent"].split("-")[2] == format(send.context.span_id, "016x")

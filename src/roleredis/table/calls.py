@@ -198,9 +198,7 @@ def call_async(
 
 
 async def _ready(op: Operation, result: Result, kwargs: Mapping[str, Any]) -> Result:
-    gate = tracing.GATE
-    now = time.perf_counter()
-    if (gate.tracer if now < gate.until else gate.check(now)) is not None:
+    if tracing.GATE.at(time.perf_counter()) is not None:
         traced = tracing.begin(op, ())
         if traced is not None:
             traced.close(result)
@@ -211,13 +209,7 @@ async def _run_async(
     op: Operation, store: AsyncRoleStore, args: Args, kwargs: Mapping[str, Any], started: float
 ) -> Result:
     # the span starts in the task that awaits the call, under its current span
-    gate = tracing.GATE
-    now = time.perf_counter()
-    traced = (
-        None
-        if (gate.tracer if now < gate.until else gate.check(now)) is None
-        else tracing.begin(op, args)
-    )
+    traced = None if tracing.GATE.at(time.perf_counter()) is None else tracing.begin(op, args)
     result: Result | None = None
     try:
         if traced is not None:
