@@ -208,7 +208,7 @@ def test_fire_and_forget_calls_get_spans_when_the_setting_says(
     otel.refresh()
     for i in range(5):
         assert tools.redis_write_async(f"k{i}", i, role="planner")["success"] is True
-    assert tools.redis_flush(timeout=10)["written"] == 5
+    assert tools.redis_flush(timeout=10)["pending"] == 0  # (written counts only what it waited for)
     assert len(named(spans, "roleredis.write_async")) == 5
     batches = named(spans, "roleredis.writer.batch")
     assert sum(int((s.attributes or {})["roleredis.writer.carried"]) for s in batches) == 5
@@ -220,7 +220,7 @@ def test_fire_and_forget_calls_get_spans_when_the_setting_says(
 def test_the_writer_batches_have_spans(spans: InMemorySpanExporter) -> None:
     for i in range(300):
         tools.redis_write_async(f"k{i}", i, role="planner")
-    assert tools.redis_flush(timeout=10)["written"] == 300
+    assert tools.redis_flush(timeout=10)["pending"] == 0  # (written counts only what it waited for)
     batches = named(spans, "roleredis.writer.batch")
     assert batches
     assert sum(int((s.attributes or {})["db.operation.batch.size"]) for s in batches) == 300
@@ -388,25 +388,33 @@ def test_the_mcp_server_continues_a_clients_trace_context(spans: InMemorySpanExp
     assert forged.parent is None and forged.context.trace_id != continued.context.trace_id
 
 
-def test_streamable_http_headers_are_read_when_meta_has_none() -> None:
+def test_streamable_http_headers_come_before_meta() -> None:
     from types import SimpleNamespace
 
-    from roleredis.faces.agents.mcp_server import http_trace
+    from roleredis.faces.agents.mcp_server import client_trace
 
     def context(meta: Any, headers: dict[str, str] | None) -> Any:
         request = None if headers is None else SimpleNamespace(headers=headers)
         return SimpleNamespace(request_context=SimpleNamespace(meta=meta, request=request))
 
-    assert http_trace(context(None, {"traceparent": CLIENT_PARENT, "tracestate": "a=1"})) == {
-        "traceparent": CLIENT_PARENT,
-        "tracestate": "a=1",
-    }
-    assert http_trace(context(None, {"traceparent": "forged"})) is None
-    assert http_trace(context(None, None)) is None  # stdio: no HTTP request
-    assert http_trace(context(None, {})) is None
-    in_meta = SimpleNamespace(model_extra={"traceparent": CLIENT_PARENT})
-    assert http_trace(context(in_meta, {"traceparent": CLIENT_PARENT})) is None  # the SDK's
-    assert http_trace(object()) is None
+    carrier = {"traceparent": CLIENT_PARENT, "tracestate": "a=1"}
+    assert client_trace(context(None, {"traceparent": CLIENT_PARENT, "tracestate": "a=1"})) == (
+        carrier,
+        False,
+    )
+    assert client_trace(context(None, {"traceparent": "forged"})) == (None, False)
+    assert client_trace(context(None, None)) == (None, False)  # stdio: no HTTP request
+    assert client_trace(context(None, {})) == (None, False)
+    in_meta = SimpleNamespace(model_extra={"traceparent": CLIENT_PARENT, "tracestate": "a=1"})
+    assert client_trace(context(in_meta, None)) == (carrier, True)  # the SDK's first
+    assert client_trace(context(dict(in_meta.model_extra), None)) == (carrier, True)
+    assert client_trace(context(in_meta, {"traceparent": CLIENT_PARENT})) == (
+        {"traceparent": CLIENT_PARENT},
+        False,
+    )
+    forged = SimpleNamespace(model_extra={"traceparent": "00-" + "0" * 32 + "-" + "1" * 16 + "-01"})
+    assert client_trace(context(forged, None)) == (None, True)
+    assert client_trace(object()) == (None, False)
 
 
 def test_the_awaitable_and_agent_faces_make_the_same_spans(spans: InMemorySpanExporter) -> None:

@@ -375,12 +375,14 @@ class handling:
 class continuing:
     """``with continuing(carrier):`` the block runs in the remote context a W3C carrier
     (``{"traceparent": ...}``, checked by ``foundation.tracecontext.parse``) names, so the
-    spans made there are its children; nothing for None or while tracing is off."""
+    spans made there are its children; nothing for None or while tracing is off, nor, with
+    ``unless_current``, when a valid span is current already."""
 
-    __slots__ = ("_carrier", "_token")
+    __slots__ = ("_carrier", "_token", "_unless_current")
 
-    def __init__(self, carrier: Mapping[str, str] | None) -> None:
+    def __init__(self, carrier: Mapping[str, str] | None, *, unless_current: bool = False) -> None:
         self._carrier = carrier
+        self._unless_current = unless_current
         self._token: Any = None
 
     def __enter__(self) -> None:
@@ -389,6 +391,9 @@ class continuing:
         if GATE.at(time.perf_counter()) is None:
             return
         from opentelemetry import context, trace
+
+        if self._unless_current and trace.get_current_span().get_span_context().is_valid:
+            return
 
         remote = _remote(self._carrier, trace)
         if remote is not None:
