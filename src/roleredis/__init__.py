@@ -58,6 +58,7 @@ from .foundation.errors import (
 )
 from .runtime import reset
 from .table import metrics
+from .table import tracing as otel
 from .table.roles import RoleExecutor, acting_as, carry_role
 
 # the public paths of modules that live in layer folders: the same module objects, so that
@@ -65,6 +66,7 @@ from .table.roles import RoleExecutor, acting_as, carry_role
 _sys.modules[__name__ + ".tools"] = tools
 _sys.modules[__name__ + ".aio"] = aio
 _sys.modules[__name__ + ".settings"] = settings
+_sys.modules[__name__ + ".otel"] = otel
 
 __version__ = "0.1.0"
 
@@ -91,6 +93,7 @@ __all__ = [
     "carry_role",
     "load_settings",
     "metrics",
+    "otel",
     "redis_ack",
     "redis_clear_role_data",
     "redis_dead_letters",

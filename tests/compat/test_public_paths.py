@@ -19,11 +19,17 @@ import roleredis
 import roleredis.testing
 from roleredis.faces import aio, tools
 from roleredis.foundation import settings
+from roleredis.table import tracing
 
 
 @pytest.mark.parametrize(
     ("public", "real"),
-    [("roleredis.tools", tools), ("roleredis.aio", aio), ("roleredis.settings", settings)],
+    [
+        ("roleredis.tools", tools),
+        ("roleredis.aio", aio),
+        ("roleredis.settings", settings),
+        ("roleredis.otel", tracing),
+    ],
 )
 def test_the_public_path_is_the_same_module(public: str, real: object) -> None:
     assert importlib.import_module(public) is real  # import roleredis.tools, ...

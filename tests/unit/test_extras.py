@@ -52,7 +52,7 @@ def test_the_docs_name_each_features_extra_where_they_install_it() -> None:
 
 def test_the_tests_install_what_each_feature_needs() -> None:
     tested = {re.split(r"[<>=~!\[ ]", r)[0].lower() for r in _requirements("test")}
-    for feature in ("mcp", "prometheus", "encryption"):
+    for feature in ("mcp", "prometheus", "encryption", "otel"):
         for requirement in _requirements(feature):
             assert re.split(r"[<>=~!\[ ]", requirement)[0].lower() in tested, requirement
 

@@ -2,7 +2,8 @@
 
 Checked in a fresh interpreter: the child installs an audit hook (sys.addaudithook) before the
 first roleredis import and reports every socket, file-open and thread-start event that follows.
-Nothing relies on a sitecustomize: the hook is set up by the child's own code.
+Nothing relies on a sitecustomize: the hook is set up by the child's own code, after redis-py
+(the dependency) is imported: what redis-py does at its own import is not roleredis's.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ CHILD = textwrap.dedent(
     def hook(event, args):
         if event in WATCHED:
             events.append([event, repr(args[0]) if args else ""])
+
+    # redis-py's own import acts come first, unwatched: with the OpenTelemetry SDK installed
+    # (the test extra), redis 8.2 imports its metrics at import, and psutil, under them, reads
+    # /proc/stat. That is the dependency's import, not roleredis's.
+    import redis
 
     threads_before = threading.active_count()
     names_before = sorted(t.name for t in threading.enumerate())

@@ -21,6 +21,7 @@ from .mail import mail_rows
 from .report import Row, print_rows
 from .requests import request_rows
 from .single import single_rows
+from .tracing import tracing_rows
 
 
 def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
@@ -41,6 +42,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     fire = fire_and_forget_rows(r, value, raw_value, sync_write=rows[0], scale=scale, rounds=rounds)
     rows += fire
     rows.append(metrics_row(rows[0], fire[-1]))
+    rows += tracing_rows(value, rounds=rounds, calls=max(1000, int(5000 * scale)))
     rows += aio_rows(url, value, raw_value, scale=scale, rounds=rounds)
 
     roleredis.redis_clear_role_data("bench")

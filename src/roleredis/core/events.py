@@ -39,6 +39,8 @@ from ..foundation.errors import (
     TimeoutError,
 )
 from ..foundation.keys import Keyspace, validate_role
+from ..foundation.tracecontext import OUTGOING
+from ..foundation.tracecontext import parse as parse_trace
 from .ops import Batch, Call, Op, Scope
 
 __all__ = [
@@ -86,7 +88,9 @@ class Event:
     the server's time of publishing (seconds since the epoch, from the id). ``error``: why
     the entry is not an event roleredis can read (written by the publisher's own commands or
     another client: no ``event`` field, a value that does not decode); ``value`` is None then.
-    A read never fails for such an entry: it is given with the others, and read past."""
+    A read never fails for such an entry: it is given with the others, and read past.
+    ``trace``: the publisher's W3C trace context (a carrier dict, checked and bounded), None
+    if the entry carries none or a malformed one."""
 
     id: str
     sender: str
@@ -94,6 +98,7 @@ class Event:
     value: Any
     at: float
     error: str | None = None
+    trace: dict[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -176,7 +181,9 @@ def publish(scope: Scope, topic: str, event: Any) -> Op[Published]:
     stream = scope.keyspace.event_stream(topic)
     data = _encode(scope, event, stream)
     limit = scope.messaging.max_events
-    (reply,) = yield [("xadd", (stream, "MAXLEN", limit, "*", FIELD, data))]
+    context = OUTGOING.get()
+    fields = (FIELD, data) if context is None else (FIELD, data, "c", context)
+    (reply,) = yield [("xadd", (stream, "MAXLEN", limit, "*", *fields))]
     return Published(topic, _text(reply), stream)
 
 
@@ -230,15 +237,18 @@ def _event(scope: Scope, sender: str, topic: str, stream: str, entry: Any) -> Ev
         return Event(event_id, sender, topic, None, millis / 1000, error)
     if isinstance(data, str):  # a client made with decode_responses=True
         data = data.encode("utf-8")
+    trace = parse_trace(_field(fields, "c")) if len(fields) > 1 else None
     try:
         value = scope.codec.decode(data, stream)
     except SerializationError as exc:
-        return Event(event_id, sender, topic, None, millis / 1000, f"event {event_id}: {exc}")
-    return Event(event_id, sender, topic, value, millis / 1000)
+        return Event(
+            event_id, sender, topic, None, millis / 1000, f"event {event_id}: {exc}", trace
+        )
+    return Event(event_id, sender, topic, value, millis / 1000, None, trace)
 
 
-def _field(fields: Any) -> Any:
+def _field(fields: Any, name: str = FIELD) -> Any:
     if isinstance(fields, Mapping):
-        found = fields.get(FIELD.encode())
-        return found if found is not None else fields.get(FIELD)
+        found = fields.get(name.encode())
+        return found if found is not None else fields.get(name)
     return None

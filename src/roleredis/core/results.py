@@ -245,6 +245,8 @@ def event(e: events.Event) -> Result:
     found = {"id": e.id, "from": e.sender, "topic": e.topic, "event": e.value, "at": e.at}
     if e.error is not None:  # not an event roleredis can read: told, never a failure
         found["error"] = e.error
+    if e.trace is not None:  # the publisher's trace context (see roleredis.otel.handling)
+        found["trace"] = e.trace
     return found
 
 

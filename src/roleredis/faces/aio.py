@@ -32,7 +32,17 @@ from typing import Any, TypeVar
 from ..core import events, results
 from ..core.store import AsyncRoleStore, Following
 from ..table import calls, roles, rows
-from ..table.serving import Ack, Handle, Handled, Receive, Reply, Step, drive, serving
+from ..table.serving import (
+    Ack,
+    Handle,
+    Handled,
+    HandlingSpans,
+    Receive,
+    Reply,
+    Step,
+    drive,
+    serving,
+)
 from ..transport.aexecutor import aclose
 from . import tools
 from .agents.calls import acall_tool
@@ -172,11 +182,17 @@ async def serve(
     role = roles.current(role)
     stopped = stop if stop is not None else asyncio.Event()
     loop = serving(count, block_ms)
+    spans = HandlingSpans()
     with _stop_on_signals(stopped.set):
         step: Step | None = next(loop)
-        while step is not None and not (stopped.is_set() and isinstance(step, Receive)):
-            outcome = await _carry_out(step, handler, role, stopped)
-            step = drive(loop, outcome, stopped.is_set())
+        try:
+            while step is not None and not (stopped.is_set() and isinstance(step, Receive)):
+                spans.before(step)
+                outcome = await _carry_out(step, handler, role, stopped)
+                spans.after(outcome)
+                step = drive(loop, outcome, stopped.is_set())
+        finally:
+            spans.close()
 
 
 async def _carry_out(

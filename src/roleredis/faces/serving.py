@@ -18,7 +18,18 @@ from types import FrameType
 from typing import Any
 
 from ..table import roles
-from ..table.serving import Ack, Handle, Handled, Pause, Receive, Reply, Step, drive, serving
+from ..table.serving import (
+    Ack,
+    Handle,
+    Handled,
+    HandlingSpans,
+    Pause,
+    Receive,
+    Reply,
+    Step,
+    drive,
+    serving,
+)
 from . import tools
 
 __all__ = ["STOP_SIGNALS", "serve", "stop_on_signals"]
@@ -78,10 +89,17 @@ def serve(
     role = roles.current(role)  # resolved once, here: the loop's calls are the library's
     stopped = stop if stop is not None else threading.Event()
     loop = serving(count, block_ms)
+    spans = HandlingSpans()
     with stop_on_signals(stopped.set):
         step: Step | None = next(loop)
-        while step is not None and not (stopped.is_set() and isinstance(step, Receive)):
-            step = drive(loop, _carry_out(step, handler, role, stopped), stopped.is_set())
+        try:
+            while step is not None and not (stopped.is_set() and isinstance(step, Receive)):
+                spans.before(step)
+                outcome = _carry_out(step, handler, role, stopped)
+                spans.after(outcome)
+                step = drive(loop, outcome, stopped.is_set())
+        finally:
+            spans.close()
 
 
 def _carry_out(

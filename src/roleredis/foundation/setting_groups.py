@@ -25,6 +25,7 @@ __all__ = [
     "PoolSettings",
     "SerializationSettings",
     "TlsSettings",
+    "TracingSettings",
     "WriterSettings",
     "setting",
 ]
@@ -248,6 +249,19 @@ class McpSettings(_Group):
     max_connections: int = setting(100, checks.whole(1), "redis.mcp.max_connections")
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class TracingSettings(_Group):
+    """What the OpenTelemetry spans of operations say and which calls make one (when the
+    application uses OpenTelemetry: see ``roleredis.otel``)."""
+
+    #: spans name the keys (and patterns, topics) an operation touches; off: only how many.
+    #: Values are never in a span.
+    key_names: bool = setting(False, checks.boolean, "redis.tracing.key_names")
+    #: fire-and-forget calls (redis_write_async, ...) make a span each too; off: only the
+    #: writer's batches do (a span per call costs the caller what fire and forget saves)
+    fire_and_forget: bool = setting(False, checks.boolean, "redis.tracing.fire_and_forget")
+
+
 GROUPS: dict[str, type[_Group]] = {
     "connection": ConnectionSettings,
     "tls": TlsSettings,
@@ -260,4 +274,5 @@ GROUPS: dict[str, type[_Group]] = {
     "deployment": DeploymentSettings,
     "messaging": MessagingSettings,
     "mcp": McpSettings,
+    "tracing": TracingSettings,
 }

@@ -3,7 +3,8 @@
 :class:`Settings` is made of one group per concern (:class:`ConnectionSettings`,
 :class:`TlsSettings`, :class:`PoolSettings`, :class:`KeySettings`, :class:`WriterSettings`,
 :class:`BreakerSettings`, :class:`SerializationSettings`, :class:`EncryptionSettings`,
-:class:`DeploymentSettings`, :class:`MessagingSettings`, :class:`McpSettings`, defined in
+:class:`DeploymentSettings`, :class:`MessagingSettings`, :class:`McpSettings`,
+:class:`TracingSettings`, defined in
 :mod:`roleredis.foundation.setting_groups` and exposed here) plus where the values came from.
 A bad value is refused where it is given, with a
 :class:`~roleredis.foundation.errors.ConfigError` that names the setting;
@@ -44,6 +45,7 @@ from .setting_groups import (
     PoolSettings,
     SerializationSettings,
     TlsSettings,
+    TracingSettings,
     WriterSettings,
     setting,
 )
@@ -74,6 +76,7 @@ __all__ = [
     "SerializationSettings",
     "Settings",
     "TlsSettings",
+    "TracingSettings",
     "WriterSettings",
     "is_configured",
     "setting",
@@ -129,6 +132,7 @@ class Settings:
     deployment: DeploymentSettings
     messaging: MessagingSettings
     mcp: McpSettings
+    tracing: TracingSettings
     use_env_overrides: bool
     config_path: str | None
     #: whether the config file read (config_path) had a ``redis:`` section; a file without one
@@ -195,6 +199,8 @@ class Settings:
     mcp_max_result_bytes = Flat[int]("mcp", "max_result_bytes")
     mcp_header_timeout = Flat[float]("mcp", "header_timeout")
     mcp_max_connections = Flat[int]("mcp", "max_connections")
+    tracing_key_names = Flat[bool]("tracing", "key_names")
+    tracing_fire_and_forget = Flat[bool]("tracing", "fire_and_forget")
 
     def __init__(
         self,
@@ -211,6 +217,7 @@ class Settings:
         deployment: DeploymentSettings | None = None,
         messaging: MessagingSettings | None = None,
         mcp: McpSettings | None = None,
+        tracing: TracingSettings | None = None,
         use_env_overrides: Any = True,
         config_path: str | None = None,
         config_has_redis: bool | None = None,
@@ -230,6 +237,7 @@ class Settings:
             deployment,
             messaging,
             mcp,
+            tracing,
         )
         given: dict[str, Any] = dict(zip(GROUPS, groups, strict=True))
         changes: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}

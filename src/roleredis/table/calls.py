@@ -2,8 +2,9 @@
 :func:`bind_async`, :func:`awaitable_twin`).
 
 They do what every call needs once: resolve the role (in the caller, at call time), time the
-call, count it in :mod:`roleredis.table.metrics`, log it, and turn any error into the failure
-dict. They never raise.
+call, count it in :mod:`roleredis.table.metrics`, log it, give it a span while the application
+uses OpenTelemetry (:mod:`roleredis.table.tracing`: one comparison per call while it does not),
+and turn any error into the failure dict. They never raise.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .. import runtime
 from ..core import ops, results
 from ..core.store import AsyncRoleStore, RoleStore
 from ..foundation.errors import RoleRedisError
-from . import metrics, roles
+from . import metrics, roles, tracing
 from .health import deployment_report
 from .operation import NO_KWARGS, Args, Operation, Result, Store
 from .rows import BY_TOOL
@@ -119,26 +120,39 @@ def call(
     """
     started = time.perf_counter()
     store: RoleStore | None = None
+    gate = tracing.GATE
+    traced = (
+        None
+        if (gate.tracer if started < gate.until else gate.check(started)) is None
+        else tracing.begin(op, args)
+    )
+    result: Result | None = None
     try:
-        if op.warns_default_role:
-            store = store_for(role)
-        else:
-            with roles.without_default_warning():
+        try:
+            if op.warns_default_role:
                 store = store_for(role)
-        if op.run is not None:
-            outcome = op.run(store, args, kwargs)
+            else:
+                with roles.without_default_warning():
+                    store = store_for(role)
+            if traced is not None:
+                traced.bind(store, op, args, kwargs)
+            if op.run is not None:
+                outcome = op.run(store, args, kwargs)
+            else:
+                outcome = getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
+                if op.reports_pool:
+                    outcome = (outcome, store.pool_usage(), deployment_report(store.settings))
+            # most rows read no other role's keys and finish nothing: no call for that (a
+            # fire-and-forget call pays each one)
+            seen = _seen_as(op, store, kwargs) if op.reads_from else store
+            result = op.build(outcome, seen, args)
+        except Exception as exc:
+            result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
         else:
-            outcome = getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
-            if op.reports_pool:
-                outcome = (outcome, store.pool_usage(), deployment_report(store.settings))
-        # most rows read no other role's keys and finish nothing: no call for that (a
-        # fire-and-forget call pays each one)
-        seen = _seen_as(op, store, kwargs) if op.reads_from else store
-        result = op.build(outcome, seen, args)
-    except Exception as exc:
-        result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
-    else:
-        _succeeded(op, store, args, started)
+            _succeeded(op, store, args, started)
+    finally:
+        if traced is not None:
+            traced.close(result)
     if op.reads_from or op.finish is not None:
         return _finished(op, result, store, kwargs)
     return result
@@ -184,25 +198,38 @@ def call_async(
 
 
 async def _ready(op: Operation, result: Result, kwargs: Mapping[str, Any]) -> Result:
+    if tracing.GATE.at(time.perf_counter()) is not None:
+        traced = tracing.begin(op, ())
+        if traced is not None:
+            traced.close(result)
     return _finished(op, result, None, kwargs)
 
 
 async def _run_async(
     op: Operation, store: AsyncRoleStore, args: Args, kwargs: Mapping[str, Any], started: float
 ) -> Result:
+    # the span starts in the task that awaits the call, under its current span
+    traced = None if tracing.GATE.at(time.perf_counter()) is None else tracing.begin(op, args)
+    result: Result | None = None
     try:
-        outcome = await getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
-        if op.reports_pool:
-            deployment = await asyncio.to_thread(deployment_report, store.settings)
-            outcome = (outcome, await store.pool_usage(), deployment)
-        # most rows read no other role's keys and finish nothing: no call for that (a
-        # fire-and-forget call pays each one)
-        seen = _seen_as(op, store, kwargs) if op.reads_from else store
-        result = op.build(outcome, seen, args)
-    except Exception as exc:
-        result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
-    else:
-        _succeeded(op, store, args, started)
+        if traced is not None:
+            traced.bind(store, op, args, kwargs)
+        try:
+            outcome = await getattr(store, op.method)(*args, **kwargs)  # type: ignore[arg-type]
+            if op.reports_pool:
+                deployment = await asyncio.to_thread(deployment_report, store.settings)
+                outcome = (outcome, await store.pool_usage(), deployment)
+            # most rows read no other role's keys and finish nothing: no call for that (a
+            # fire-and-forget call pays each one)
+            seen = _seen_as(op, store, kwargs) if op.reads_from else store
+            result = op.build(outcome, seen, args)
+        except Exception as exc:
+            result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
+        else:
+            _succeeded(op, store, args, started)
+    finally:
+        if traced is not None:
+            traced.close(result)
     if op.reads_from or op.finish is not None:
         return _finished(op, result, store, kwargs)
     return result

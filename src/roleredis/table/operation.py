@@ -57,6 +57,8 @@ class Operation:
     #: it takes ``from_role=OWNER`` (a granted read of another role's keys): its results,
     #: success or failure, then carry ``role`` (the caller) and ``from_role`` (the owner)
     reads_from: bool = False
+    #: its first argument is a collection of the role's keys (a span counts them)
+    many_keys: bool = False
 
     @property
     def tool(self) -> str:

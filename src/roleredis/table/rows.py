@@ -130,6 +130,7 @@ WRITE_MANY = Operation(
     "write_many",
     ops.write_many,
     fallback={"written": 0},
+    many_keys=True,
 )
 READ_MANY = Operation(
     "read_many",
@@ -140,6 +141,7 @@ READ_MANY = Operation(
     ops.read_many,
     fallback={"values": {}, "missing": [], "count": 0},
     reads_from=True,
+    many_keys=True,
 )
 WRITE_ASYNC = Operation(
     "write_async",

@@ -31,11 +31,13 @@ from collections.abc import Generator
 from typing import Any
 
 from ..core.mail import error_text
+from .tracing import handling
 
 __all__ = [
     "Ack",
     "Handle",
     "Handled",
+    "HandlingSpans",
     "Pause",
     "Receive",
     "Reply",
@@ -174,6 +176,38 @@ def _answer(message: dict[str, Any], outcome: Handled) -> Generator[Step, Any, N
             done.get("error_code"),
             done.get("error"),
         )
+
+
+class HandlingSpans:
+    """The span of each message served (:func:`roleredis.otel.handling`: a child of the
+    sender's), current from its :class:`Handle` step through its :class:`Reply`, so the reply
+    carries the handling's context back to the requester. The drivers call :meth:`before`
+    each step and its outcome to :meth:`after`, and :meth:`close` when they stop. Nothing while
+    tracing is off."""
+
+    __slots__ = ("_id", "_open")
+
+    def __init__(self) -> None:
+        self._open: handling | None = None
+        self._id: Any = None
+
+    def before(self, step: Step) -> None:
+        if isinstance(step, Reply) and step.id == self._id:
+            return
+        self.close()
+        if isinstance(step, Handle):
+            self._open = handling(step.message)
+            self._open.__enter__()
+            self._id = step.message.get("id")
+
+    def after(self, outcome: Any) -> None:
+        if self._open is not None and isinstance(outcome, Handled) and outcome.error:
+            self._open.failed(outcome.error)
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.__exit__(None, None, None)
+            self._open = None
 
 
 def drive(loop: Generator[Step, Any, None], outcome: Any, stopped: bool) -> Step | None:

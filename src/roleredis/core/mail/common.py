@@ -92,7 +92,10 @@ class Message:
     """A message received: ``id`` (``<sender>/<stream id>``) is what :func:`ack` takes;
     ``msg_id`` is the sender's, kept across retries and replays (drop duplicates by it).
     ``deadline``: a request's (``redis_request``), in seconds since the epoch on the server's
-    clock, by when the sender stops waiting for its reply (``redis_reply``); None for mail."""
+    clock, by when the sender stops waiting for its reply (``redis_reply``); None for mail.
+    ``trace``: the W3C trace context the sender wrote (``{"traceparent": ..., "tracestate":
+    ...}``, checked and bounded: see roleredis.foundation.tracecontext), None if it wrote none
+    or one that is malformed; in :meth:`as_dict` only when there is one."""
 
     id: str
     msg_id: str
@@ -101,6 +104,7 @@ class Message:
     sent_at: float
     deliveries: int
     deadline: float | None = None
+    trace: dict[str, str] | None = None
 
     @property
     def reply_expected(self) -> bool:
@@ -108,7 +112,7 @@ class Message:
         return self.deadline is not None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        shown = {
             "id": self.id,
             "msg_id": self.msg_id,
             "from": self.sender,
@@ -118,6 +122,9 @@ class Message:
             "reply_expected": self.deadline is not None,
             "deadline": self.deadline,
         }
+        if self.trace is not None:
+            shown["trace"] = self.trace
+        return shown
 
 
 # --- what a store keeps between calls, in this process ------------------------------------------

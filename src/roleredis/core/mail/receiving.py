@@ -15,6 +15,7 @@ from typing import Any
 
 from ...foundation.errors import RoleRedisError, SerializationError
 from ...foundation.keys import Keyspace
+from ...foundation.tracecontext import parse as parse_trace
 from .. import ops
 from ..codec import json_size
 from .common import (
@@ -67,7 +68,7 @@ def _fields(fields: Any, limit: int) -> tuple[str, float, bytes, int | None] | s
     sent_at longer than MSG_ID_MAX, a sent_at that is not a finite number, a request whose
     timeout is not 1..DEADLINE_MAX_MS or whose msg_id cannot name a reply key
     (``malformed``), a body over ``limit`` bytes (``oversize``). Other fields are ignored
-    (later versions may add some)."""
+    (later versions may add some); a trace context (``c``) is read by :func:`_message`."""
     if not isinstance(fields, dict):
         return "malformed"
     msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
@@ -104,7 +105,9 @@ def _message(
     except SerializationError:
         return "undecodable"
     deadline = None if timeout is None else request_deadline(entry, timeout)
-    return Message(f"{sender}/{entry}", msg_id, sender, value, sent_at, deliveries, deadline)
+    # the sender's trace context: checked and bounded, dropped if malformed (never dead mail)
+    trace = parse_trace(fields.get(b"c"))
+    return Message(f"{sender}/{entry}", msg_id, sender, value, sent_at, deliveries, deadline, trace)
 
 
 def _claim(scope: ops.Scope, box: Mailbox, want: int) -> ops.Op[list[Message]]:
@@ -207,8 +210,9 @@ def _read(scope: ops.Scope, box: Mailbox, want: int, wait: float) -> ops.Op[list
                 continue
             newest = entry
             # the common case inline (a receive of 100 pays this 100 times); _message for
-            # anything unusual, which it sends to the dead letters with the reason
-            if type(fields) is dict and b"d" not in fields:  # mail, not a request
+            # anything unusual, which it sends to the dead letters with the reason, and for
+            # a request (``d``) or mail with a trace context (``c``): more than m, t, b
+            if type(fields) is dict and len(fields) == 3:
                 msg_id, sent_at, body = fields.get(b"m"), fields.get(b"t"), fields.get(b"b")
                 if (
                     msg_id is not None

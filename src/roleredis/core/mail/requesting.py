@@ -45,6 +45,7 @@ from ...foundation.errors import (
     TimeoutError,
 )
 from ...foundation.keys import Keyspace
+from ...foundation.tracecontext import OUTGOING
 from .. import ops
 from .common import SLICE, Mailbox, mailbox, parse_id, to_text
 from .deadlines import DEADLINE_MAX_MS, REQUEST_ID, deadline_ms
@@ -241,6 +242,9 @@ def reply(
         fields: tuple[Any, ...] = ("e", error_text(error))
     else:
         fields = ("r", encode_body(scope, body, key, "reply"))
+    context = OUTGOING.get()
+    if context is not None:  # the trace the reply is part of (the requester may ignore it)
+        fields = (*fields, "c", context)
     xadd: ops.Call = ("xadd", (key, "NOMKSTREAM", "*", *fields))
     acked = yield from ack(scope, [message_id], before=[xadd])
     return Answered(message_id, sender, msg_id, acked.before[0] is not None)

@@ -24,6 +24,7 @@ from ...foundation.errors import (
     SerializationError,
 )
 from ...foundation.keys import Keyspace, validate_role
+from ...foundation.tracecontext import OUTGOING
 from .. import ops
 from .common import ANNOUNCE_EVERY, DISCOVERY_EVERY, Route, mailbox, to_text
 
@@ -105,7 +106,8 @@ def prepare_send(
     with a new msg_id, then a SADD to the recipient's senders set when this store has not
     announced itself there for ANNOUNCE_EVERY seconds; ``packed``: the XADD in the Redis
     protocol too (for the writer); ``timeout_ms``: a request's (its ``d`` field, see
-    roleredis.core.mail.deadlines; never packed)."""
+    roleredis.core.mail.deadlines; never packed). The trace context of the operation running
+    now (``foundation.tracecontext.OUTGOING``), if any, goes in a field ``c`` (never packed)."""
     box = scope.state.get("mail") or mailbox(scope)
     route = box.routes.get(to_role) if type(to_role) is str else None
     if route is None:
@@ -124,6 +126,10 @@ def prepare_send(
     xadd: ops.Call = ("xadd", (channel, "*", "m", msg_id, "t", sent_at, "b", data))
     if timeout_ms is not None:
         xadd = ("xadd", (*xadd[1], "d", timeout_ms))
+    context = OUTGOING.get()
+    if context is not None:  # the trace this send is part of (see foundation.tracecontext)
+        xadd = ("xadd", (*xadd[1], "c", context))
+        packed = False  # the packed head is of the three fields only
     now = box.clock()
     announced = route.announced_at
     if announced is None or now - announced >= ANNOUNCE_EVERY:

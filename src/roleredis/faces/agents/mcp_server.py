@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...foundation.errors import ConfigError
 from ...foundation.keys import validate_role
+from ...foundation.tracecontext import field, parse
+from ...table.tracing import continuing
 from . import calls, schemas
 
 if TYPE_CHECKING:
@@ -109,9 +111,36 @@ def role_tool() -> type[Tool]:
         async def run(
             self, arguments: dict[str, Any], context: Any, convert_result: bool = False
         ) -> Any:
-            return _as_mcp(await calls.acall_tool(self.name, arguments, role=self.role))
+            carrier, fallback = client_trace(context)
+            with continuing(carrier, unless_current=fallback):
+                return _as_mcp(await calls.acall_tool(self.name, arguments, role=self.role))
 
     return RoleTool
+
+
+def client_trace(context: Any) -> tuple[dict[str, str] | None, bool]:
+    """The trace context a client sent with a tool call, checked like an entry's (see
+    ``foundation.tracecontext.parse``), and whether it is only a fallback. The ``traceparent`` /
+    ``tracestate`` headers of a streamable HTTP request come first; else the request's
+    ``_meta`` (what the MCP SDK's client sends), which the SDK's own middleware continues when
+    the application's global provider records its span: a fallback, used only when no valid
+    span is current (a provider handed to ``roleredis.otel.use``, or an API whose no-op
+    tracer drops the parent). None on stdio without ``_meta``, or when malformed."""
+    try:
+        request_context = context.request_context
+        headers: Any = getattr(request_context.request, "headers", None) or {}
+        parent = headers.get("traceparent")
+        if isinstance(parent, str):
+            state = headers.get("tracestate")
+            return parse(field(parent, state if isinstance(state, str) else "")), False
+        meta = request_context.meta  # a dict in the SDK 2.x (a model in others)
+        extra = meta if isinstance(meta, dict) else getattr(meta, "model_extra", None) or {}
+    except Exception:  # no request context (a tool run outside a request): nothing to continue
+        return None, False
+    parent, state = extra.get("traceparent"), extra.get("tracestate")
+    if not isinstance(parent, str):
+        return None, False
+    return parse(field(parent, state if isinstance(state, str) else "")), True
 
 
 def make_tool(name: str, role: str) -> Tool:

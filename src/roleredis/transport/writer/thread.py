@@ -23,6 +23,7 @@ import redis.exceptions as rex
 from ...foundation.config import Settings
 from ...foundation.errors import InvalidArgumentError, RoleRedisError
 from ...foundation.internals import check_out, is_plain_socket, shut_down
+from ...foundation.tracecontext import HOOKS
 from ..breaker import Breaker
 from ..connection import build_client, close_client, describe, route_for, uses_tls
 from ..executor import answers_ping, roundtrip, send_packed, tell_breaker
@@ -218,8 +219,13 @@ class Writer(Ledger):
             items = self._take_batch()
             if not items:
                 continue
+            hook = HOOKS.batch  # a span per batch while the application traces
             try:
-                self._send(items)
+                if hook is None:
+                    self._send(items)
+                else:
+                    with hook(len(items), self):
+                        self._send(items)
             except Orphaned:
                 return
             except _Abandoned:
