@@ -13,8 +13,10 @@ from roleredis.foundation.errors import (
     ConfigError,
     ConnectionFailedError,
     DisabledError,
+    HeldError,
     InternalError,
     InvalidArgumentError,
+    LostError,
     NotFoundError,
     OutcomeUnknownError,
     OverloadedError,
@@ -39,6 +41,9 @@ ISSUE_CODES = {
     "internal",
     # issue 12: a mail send whose reply was lost is reported, not blindly sent again
     "unknown_outcome",
+    # issue 22: a lease another holds, a lease no longer the caller's
+    "held",
+    "lost",
 }
 
 CLASSES = [
@@ -52,6 +57,8 @@ CLASSES = [
     DisabledError,
     OverloadedError,
     OutcomeUnknownError,
+    HeldError,
+    LostError,
     InternalError,
 ]
 

@@ -30,10 +30,10 @@ from ..transport.aexecutor import loop_executor
 from ..transport.connection import describe, embedded_backend, uses_tls
 from ..transport.executor import SyncExecutor, drive, waiting_places
 from ..transport.retry import WRITER_BACKOFF
-from . import events, ops
+from . import events, leases, ops
 from .codec import Codec
 from .crypto import Keyring
-from .mail import dead, housekeeping, receiving, sending
+from .mail import dead, housekeeping, receiving, sending, touching
 
 __all__ = ["AsyncRoleStore", "Following", "RoleStore", "drive_async", "pool_usage", "scope_for"]
 
@@ -89,6 +89,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         index=settings.index and settings.auto_prefix,
         index_apart=settings.mode == "cluster" and not settings.hash_tag_roles,
         wait_timeout=settings.async_wait_timeout,
+        wait_replicas=settings.async_wait_replicas,
         sharing=settings.sharing,
         messaging=settings.messaging,
     )
@@ -208,6 +209,10 @@ class RoleStore:
     dead_letters = _method(dead.dead_letters)
     replay_dead_letters = _method(dead.replay_dead_letters)
     mail_status = _method(housekeeping.status)
+    touch = _method(touching.touch)
+    acquire = _method(leases.acquire)
+    renew = _method(leases.renew)
+    release = _method(leases.release)
 
     def run(self, op: ops.Op[T]) -> T:
         """Drive ``op``, an operation generator made for this store's scope, on the store's
@@ -245,6 +250,10 @@ async def drive_async(op: ops.Op[T], run: Callable[[list[ops.Call]], Awaitable[l
     try:
         batch = next(op)
         while True:
+            if type(batch) is ops.Pause:
+                await asyncio.sleep(batch.wait)
+                batch = op.send([])
+                continue
             try:
                 replies = await run(batch)
             except RoleRedisError as exc:
@@ -310,6 +319,10 @@ class AsyncRoleStore:
     dead_letters = _async_method(dead.dead_letters)
     replay_dead_letters = _async_method(dead.replay_dead_letters)
     mail_status = _async_method(housekeeping.status)
+    touch = _async_method(touching.touch)
+    acquire = _async_method(leases.acquire)
+    renew = _async_method(leases.renew)
+    release = _async_method(leases.release)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.
