@@ -36,6 +36,7 @@ from typing import Any
 
 from ..foundation.batch import Call, Pause
 from ..foundation.errors import (
+    ConfigError,
     HeldError,
     InvalidArgumentError,
     LostError,
@@ -212,6 +213,11 @@ def _missing(exc: RoleRedisError) -> bool:
     return "function not found" in str(exc).lower()
 
 
+def _no_functions(exc: RoleRedisError) -> bool:
+    """Whether the server does not know FCALL at all (before Redis 7.0; fakeredis without lupa)."""
+    return "unknown command 'fcall'" in str(exc).lower()
+
+
 def _fcall(
     scope: Scope, function: str, keys: tuple[str, ...], args: tuple[Any, ...], replicas: int
 ) -> Op[list[Any]]:
@@ -224,6 +230,12 @@ def _fcall(
     try:
         return (yield batch)
     except RoleRedisError as exc:
+        if _no_functions(exc):
+            raise ConfigError(
+                "this server has no Redis Functions, which leases need: Redis 7.0 or later "
+                "(the embedded memory:// backend needs fakeredis's lua extra: pip install "
+                f"'fakeredis[lua]') ({exc})"
+            ) from exc
         if not _missing(exc):
             raise
     try:
