@@ -83,14 +83,16 @@ WORKER = (
 import sys, threading, time
 from roleredis import HeldError, LostError, RoleRedisError, lease
 
-log_path, until, replicas = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+log_path, until, replicas, ttl = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(
+    sys.argv[4]
+)
 fenced = Fenced(log_path)
 
 def contend(n):
     who = f"{os.getpid()}.{n}"
     while time.time() < until:
         try:
-            with lease("job", ttl=%(ttl)r, wait=1, role="fenced", replicas=replicas) as held:
+            with lease("job", ttl=ttl, wait=1, role="fenced", replicas=replicas) as held:
                 fenced.granted(held.fence, who)
                 for _ in range(3):
                     held.check()
@@ -109,7 +111,6 @@ for t in threads:
 for t in threads:
     t.join()
 """
-    % {"ttl": TTL}
 )
 
 
@@ -159,6 +160,7 @@ class Contention:
 
     def spawn(self) -> None:
         args = [sys.executable, "-c", WORKER, str(self.log), str(self.until), str(self.replicas)]
+        args.append(str(TTL))
         with open(self.cwd / "workers.err", "ab") as err:  # failures ridden out, for a reader
             self.workers.append(subprocess.Popen(args, env=self.env, cwd=self.cwd, stderr=err))
 

@@ -65,7 +65,8 @@ def provision(
     does not own; a node that lacks it gets the password hash the other nodes have. If the
     nodes' passwords differ, each keeps its own, a node without the user fails, and
     ``drift`` says so: ``new_password=True`` sets one new password everywhere (the old ones
-    stop working at once). The lease functions (FCALL) are loaded on every primary. ``db`` (default: the deployment's database) decides whether SELECT
+    stop working at once). The lease functions (FCALL) are loaded on every primary. ``db``
+    (default: the deployment's database) decides whether SELECT
     is allowed. ``settings`` default to the process's; ``client`` limits the work to one
     connection.
 
