@@ -186,6 +186,11 @@ def ttl_ms(ttl: Any, what: str = "ttl") -> int:
     return max(1, round(ttl * 1000))
 
 
+def _seconds(ms: int) -> float:
+    """``ms`` in seconds, a whole number when it is one (``ttl`` 10 comes back as 10)."""
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000
+
+
 def _wait(wait: Any) -> float:
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_TTL:
         raise InvalidArgumentError(f"wait must be seconds >= 0 (0: do not wait), got {wait!r}")
@@ -293,7 +298,7 @@ def acquire(
                     "s): released again (a failover could have lost its fence); try again, or "
                     "check the replicas (INFO replication)"
                 )
-            return Granted(name, token, int(got[1]), ms / 1000, key, sent_at)
+            return Granted(name, token, int(got[1]), _seconds(ms), key, sent_at)
         left = int(got[1])
         now = time.monotonic()
         if now >= deadline:
@@ -332,7 +337,7 @@ def renew(
             f"the renewal of lease {name!r} reached only {short} of {count} replicas within "
             f"async.wait_timeout ({scope.wait_timeout:g} s)"
         )
-    return Renewed(name, int(got[1]), ms / 1000)
+    return Renewed(name, int(got[1]), _seconds(ms))
 
 
 def release(scope: Scope, name: str, token: str) -> Op[Released]:
