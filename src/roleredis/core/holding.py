@@ -176,92 +176,83 @@ class Held:
         return os.getpid() == self._pid
 
 
-class Lease:
+class _Block:
+    """What :class:`Lease` and :class:`AsyncLease` share: the arguments, checked at once, and
+    the held lease between entering and leaving."""
+
+    def __init__(
+        self,
+        store: Any,
+        name: str,
+        ttl: float = 30,
+        *,
+        wait: float = 0,
+        replicas: int | None = None,
+    ) -> None:
+        leases.ttl_ms(ttl)
+        self._store = store
+        self._args = (name, ttl)
+        self._wait = wait
+        self._replicas = replicas
+        self.held: Held | None = None
+
+    def _hold(self, granted: leases.Granted, kept_by: Any) -> Held:
+        held = self.held = Held(self._store, granted, self._replicas)
+        held._keeper = kept_by
+        kept_by.add(held)
+        return held
+
+    def _leave(self) -> Held | None:
+        """Stop renewing; the lease to release, unless it is a forked child's parent's."""
+        held, self.held = self.held, None
+        if held is None:
+            return None
+        held._keeper.discard(held)
+        return held if held._mine() else None
+
+    @staticmethod
+    def _release_failed(held: Held, failed: RoleRedisError) -> None:
+        log.warning("lease %r: release failed (it expires with its ttl): %s", held.name, failed)
+
+
+class Lease(_Block):
     """``with Lease(store, "nightly-report", ttl=30) as held:``: take the lease (waiting up to
     ``wait`` seconds for its holder to let go), keep it renewed on the process's keeper
     thread while the block runs, release it on leaving. Raises
     :class:`~roleredis.foundation.errors.HeldError` if it stays held by another."""
 
-    def __init__(
-        self,
-        store: RoleStore,
-        name: str,
-        ttl: float = 30,
-        *,
-        wait: float = 0,
-        replicas: int | None = None,
-    ) -> None:
-        leases.ttl_ms(ttl)
-        self._store = store
-        self._args = (name, ttl)
-        self._wait = wait
-        self._replicas = replicas
-        self.held: Held | None = None
-
     def __enter__(self) -> Held:
         granted = self._store.acquire(*self._args, wait=self._wait, replicas=self._replicas)
-        held = self.held = Held(self._store, granted, self._replicas)
-        held._keeper = keeper()
-        held._keeper.add(held)
-        return held
+        return self._hold(granted, keeper())
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        held, self.held = self.held, None
-        if held is None:
-            return
-        held._keeper.discard(held)
-        if held._mine():
+        held = self._leave()
+        if held is not None:
             try:
                 self._store.release(held.name, held.token)
             except RoleRedisError as failed:
-                log.warning(
-                    "lease %r: release failed (it expires with its ttl): %s", held.name, failed
-                )
+                self._release_failed(held, failed)
 
 
-class AsyncLease:
+class AsyncLease(_Block):
     """``async with AsyncLease(store, "nightly-report", ttl=30) as held:``: as :class:`Lease`,
     renewed by the running loop's keeper task."""
 
-    def __init__(
-        self,
-        store: AsyncRoleStore,
-        name: str,
-        ttl: float = 30,
-        *,
-        wait: float = 0,
-        replicas: int | None = None,
-    ) -> None:
-        leases.ttl_ms(ttl)
-        self._store = store
-        self._args = (name, ttl)
-        self._wait = wait
-        self._replicas = replicas
-        self.held: Held | None = None
-
     async def __aenter__(self) -> Held:
         granted = await self._store.acquire(*self._args, wait=self._wait, replicas=self._replicas)
-        held = self.held = Held(self._store, granted, self._replicas)
-        held._keeper = loop_keeper()
-        held._keeper.add(held)
-        return held
+        return self._hold(granted, loop_keeper())
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        held, self.held = self.held, None
-        if held is None:
-            return
-        held._keeper.discard(held)
-        if held._mine():
+        held = self._leave()
+        if held is not None:
             try:
                 await self._store.release(held.name, held.token)
             except RoleRedisError as failed:
-                log.warning(
-                    "lease %r: release failed (it expires with its ttl): %s", held.name, failed
-                )
+                self._release_failed(held, failed)
 
 
 class KeptMessages:

@@ -95,13 +95,7 @@ def validate_topic(topic: Any) -> str:
     >>> validate_topic("alerts.v1")
     'alerts.v1'
     """
-    if not isinstance(topic, str):
-        raise InvalidArgumentError(f"topic must be a str, got {type(topic).__name__}")
-    if _ROLE_RE.fullmatch(topic) is None:
-        raise InvalidArgumentError(
-            f"invalid topic {topic[:80]!r}: use 1-64 characters of A-Z a-z 0-9 _ . -"
-        )
-    return topic
+    return _short_name(topic, "topic")
 
 
 def validate_lease_name(name: Any) -> str:
@@ -114,13 +108,18 @@ def validate_lease_name(name: Any) -> str:
     >>> validate_lease_name("nightly-report")
     'nightly-report'
     """
-    if not isinstance(name, str):
-        raise InvalidArgumentError(f"a lease name must be a str, got {type(name).__name__}")
-    if _ROLE_RE.fullmatch(name) is None:
+    return _short_name(name, "lease name")
+
+
+def _short_name(value: Any, what: str) -> str:
+    """``value`` if it is 1-64 characters of ``[A-Za-z0-9_.-]``, else InvalidArgumentError."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a str, got {type(value).__name__}")
+    if _ROLE_RE.fullmatch(value) is None:
         raise InvalidArgumentError(
-            f"invalid lease name {name[:80]!r}: use 1-64 characters of A-Z a-z 0-9 _ . -"
+            f"invalid {what} {value[:80]!r}: use 1-64 characters of A-Z a-z 0-9 _ . -"
         )
-    return name
+    return value
 
 
 def validate_key(key: Any) -> str:
