@@ -135,7 +135,13 @@ def _delete_library(raw: redis.Redis, backend: str, request: pytest.FixtureReque
 
 
 def test_a_held_lease_is_renewed_in_the_background(raw: redis.Redis) -> None:
-    with lease("nightly", ttl=1, role="reports") as held:
+    with (
+        lease("nightly", ttl=1, role="reports") as held,
+        lease("hourly", ttl=1, role="reports"),
+        lease("nightly", ttl=1, role="audit"),
+    ):
+        keepers = [t for t in threading.enumerate() if t.name == "roleredis-keeper"]
+        assert len(keepers) == 1  # one renewal thread per process, not one per lease
         started = time.monotonic()
         assert held.fence >= 1 and not held.lost
         time.sleep(2.2)  # over twice the ttl: only renewals keep it
