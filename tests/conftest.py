@@ -366,7 +366,7 @@ class LayoutClient:
         {
             "get", "set", "ttl", "pttl", "rpush", "lrange", "type", "strlen", "expire",
             "persist", "hgetall", "hset", "getrange", "incr", "append", "setex", "sadd",
-            "smembers", "object", "memory_usage", "expiretime", "xlen", "xrange", "xadd",
+            "smembers", "object", "memory_usage", "expiretime", "xlen", "xrange", "xadd", "hget",
         }
     )  # fmt: skip
     #: commands whose every positional argument is a key

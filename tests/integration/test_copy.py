@@ -223,3 +223,32 @@ def test_split_and_target_keys() -> None:
     assert transfer.kind_of(b"__roleredis__:{weather}:index") is None
     assert transfer.split_key(b"{bad role}:k", hash_tag=True) is None
     assert transfer.target_key(_settings("redis://127.0.0.1:1/0"), "w", b"k") == b"w:k"
+
+
+def test_copy_carries_fence_counters_and_never_lowers_them(
+    servers: tuple[RedisServer, RedisServer],
+) -> None:
+    """Issue 22, item 3: the fence counters go with a copy, merged field by field into the
+    target's, keeping the higher (with --replace too): a copy never lets a fence repeat."""
+    source, target = servers
+    fences = Keyspace("reports").fences()
+    src, dst = source.client(), target.client()
+    try:
+        for client in (src, dst):
+            client.flushdb()
+        src.hset(fences, mapping={"nightly": 41, "hourly": 3})
+        src.set(Keyspace("reports").lease("nightly"), "tok 41", px=60_000)
+        dst.hset(fences, mapping={"hourly": 9})
+        for replace in (False, True):
+            report = transfer.copy(
+                _settings(source.url), _settings(target.url), ["reports"], replace=replace
+            )
+            assert not report.errors
+            assert dst.hgetall(fences) == {b"nightly": b"41", b"hourly": b"9"}
+            assert dst.ttl(fences) == -1
+        assert dst.get(Keyspace("reports").lease("nightly")) == b"tok 41"
+        assert 0 < dst.pttl(Keyspace("reports").lease("nightly")) <= 60_000
+    finally:
+        for client in (src, dst):
+            client.flushdb()
+            client.close()

@@ -96,6 +96,10 @@ VALID = {
     "redis_reply": {"id": "b/1-0", "body": "a"},
     "redis_publish": {"topic": "t", "event": "e"},
     "redis_read_events": {"from_role": "b", "topic": "t"},
+    "redis_touch": {"ids": ["b/1-0"]},
+    "redis_acquire": {"name": "n", "ttl": 5},
+    "redis_renew": {"name": "n", "token": "t", "ttl": 5},
+    "redis_release": {"name": "n", "token": "t"},
 }
 
 

@@ -13,8 +13,10 @@ from roleredis.foundation.errors import (
     ConfigError,
     ConnectionFailedError,
     DisabledError,
+    HeldError,
     InternalError,
     InvalidArgumentError,
+    LostError,
     NotFoundError,
     OutcomeUnknownError,
     OverloadedError,
@@ -42,6 +44,9 @@ ISSUE_CODES = {
     "unknown_outcome",
     # issue 21: a request whose responder answered with an error
     "responder_error",
+    # issue 22: a lease another holds, a lease no longer the caller's
+    "held",
+    "lost",
 }
 
 CLASSES = [
@@ -56,6 +61,8 @@ CLASSES = [
     OverloadedError,
     OutcomeUnknownError,
     ResponderError,
+    HeldError,
+    LostError,
     InternalError,
 ]
 

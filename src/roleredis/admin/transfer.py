@@ -11,6 +11,9 @@ sorted set, stream ...) travels as Redis's own serialization, so values are copi
   same name in every layout), its mailboxes (undelivered mail, and the consumer group with its
   pending entries: DUMP carries a stream's groups), its senders set, mail clock and dead
   letters (kind ``mail``) and its event logs (kind ``events``). The report counts per kind.
+- A role's lease fence counters (``__roleredis__:{role}:fences``) are merged into the
+  target's, field by field, keeping the higher (never lowered, even with ``replace``); held
+  leases travel like other internal keys, with their remaining ttl.
 - A role's key index is not copied. If the target's index of the role is trusted (the target
   keeps ``key_management.index``), each copied key is indexed there, its entry written before
   the key and again after (see roleredis.core.index), so the target lists and clears it.
@@ -250,6 +253,12 @@ def _copy_batch(
     trusted: dict[str, bool],
 ) -> None:
     """Copy one batch: ``keys`` are ``(source key, role, kind, target key)``."""
+    fences = [key for key in keys if key[0] == Keyspace(key[1]).fences().encode()]
+    if fences:
+        _merge_fences(reader, writer, fences, report)
+        keys = [key for key in keys if key not in fences]
+        if not keys:
+            return
     read = reader.pipeline(transaction=False)
     for raw, *_ in keys:
         read.dump(raw)
@@ -286,6 +295,32 @@ def _copy_batch(
             report._count(role, "failed", kind)
             if len(report.errors) < _KEPT_ERRORS:
                 report.errors.append(f"{role}: {scrub(str(translate(outcome)))}")
+
+
+def _merge_fences(
+    reader: Any, writer: Any, keys: list[tuple[bytes, str, str, bytes]], report: CopyReport
+) -> None:
+    """A role's lease fence counters (see roleredis.core.leases), merged into the target's
+    field by field: each raised to the source's if lower (HINCRBY by the difference: a grant at
+    the target meanwhile only raises it more), never lowered, whatever ``replace`` says, so a
+    copy never lets a fence repeat."""
+    read = reader.pipeline(transaction=False)
+    for raw, *_ in keys:
+        read.hgetall(raw)
+    sources = read.execute()
+    have = writer.pipeline(transaction=False)
+    for *_, there in keys:
+        have.hgetall(there)
+    targets = have.execute()
+    raise_ = writer.pipeline(transaction=False)
+    for (_, _, _, there), source, target in zip(keys, sources, targets, strict=True):
+        for field, value in (source or {}).items():
+            gap = int(value) - int((target or {}).get(field, 0))
+            if gap > 0:
+                raise_.hincrby(there, field, gap)
+    raise_.execute()
+    for _, role, kind, _ in keys:
+        report._count(role, "copied", kind)
 
 
 def _learn_trust(writer: Any, roles: list[str], trusted: dict[str, bool]) -> None:

@@ -17,6 +17,7 @@ from .batches import batch_rows
 from .cluster import run_cluster
 from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_memory
 from .index import index_listing, index_write_cost
+from .leases import lease_rows
 from .mail import mail_rows
 from .report import Row, print_rows
 from .requests import request_rows
@@ -44,6 +45,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     rows.append(metrics_row(rows[0], fire[-1]))
     rows += tracing_rows(value, rounds=rounds, calls=max(1000, int(5000 * scale)))
     rows += aio_rows(url, value, raw_value, scale=scale, rounds=rounds)
+    rows += lease_rows(r, scale=scale, rounds=rounds)
 
     roleredis.redis_clear_role_data("bench")
     for key in r.scan_iter("raw:*", count=1000):
@@ -54,6 +56,20 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     rows += mail_rows(url, scale=scale, rounds=rounds)
     rows += request_rows(url, scale=scale, rounds=rounds)
     return rows
+
+
+def run_leases(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
+    """Only the lease benchmark, against the server at ``url``."""
+    from roleredis import runtime
+    from roleredis.foundation.config import load_settings
+
+    runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
+    r = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
+    try:
+        return lease_rows(r, scale=scale, rounds=rounds)
+    finally:
+        r.close()
+        runtime.use_settings(None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "clearing a 10-key role among 1,000,000 keys, index vs SCAN",
     )
     parser.add_argument("--mail", action="store_true", help="only the mail benchmarks (issue 12)")
+    parser.add_argument("--leases", action="store_true", help="only the lease benchmark (issue 22)")
     parser.add_argument(
         "--requests",
         action="store_true",
@@ -96,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = mail_rows(server.url, scale=args.scale, rounds=args.rounds)
         elif args.requests:
             rows = request_rows(server.url, scale=args.scale, rounds=args.rounds)
+        elif args.leases:
+            rows = run_leases(server.url, scale=args.scale, rounds=args.rounds)
         else:
             rows = run_all(server.url, scale=args.scale, rounds=args.rounds)
     print_rows(rows, server_version, as_json=args.json)

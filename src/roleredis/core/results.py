@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..foundation.errors import RoleRedisError, translate
-from . import events, ops
+from . import events, leases, ops
 from .mail.common import Message
 from .mail.dead import DeadLetter, Replayed
 from .mail.housekeeping import Acked
 from .mail.requesting import Answer, Answered
 from .mail.sending import PreparedSend, Sent
+from .mail.touching import Touched
 
 __all__ = [
     "acked",
@@ -27,14 +28,18 @@ __all__ = [
     "events_read",
     "existence",
     "failure",
+    "granted",
     "health",
     "key_list",
     "published",
     "queued_send",
     "read_many",
     "received",
+    "released",
+    "renewed",
     "replayed",
     "sent",
+    "touched",
     "with_missing_value",
     "written",
     "written_many",
@@ -359,4 +364,53 @@ def replayed(r: Replayed, role: str) -> Result:
         "replayed": r.replayed,
         "ids": r.ids,
         "message": f"Put {r.replayed} dead letters of role {role} back in its inbox",
+    }
+
+
+# --- leases, and messages kept while handled ---------------------------------------------------
+
+
+def granted(g: leases.Granted, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "name": g.name,
+        "token": g.token,
+        "fence": g.fence,
+        "ttl": g.ttl,
+        "message": f"Lease {g.name!r} of role {role} granted (fence {g.fence}) for {g.ttl:g} s",
+    }
+
+
+def renewed(r: leases.Renewed, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "name": r.name,
+        "fence": r.fence,
+        "ttl": r.ttl,
+        "message": f"Lease {r.name!r} of role {role} renewed for {r.ttl:g} s",
+    }
+
+
+def released(r: leases.Released, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "name": r.name,
+        "released": r.released,
+        "message": f"Lease {r.name!r} of role {role} "
+        + ("released" if r.released else "was no longer held with this token"),
+    }
+
+
+def touched(t: Touched, role: str) -> Result:
+    return {
+        "success": True,
+        "role": role,
+        "touched": len(t.ids),
+        "ids": t.ids,
+        "missing": t.missing,
+        "message": f"Restarted the visibility timeout of {len(t.ids)} messages of role {role}"
+        + (f"; {len(t.missing)} no longer pending" if t.missing else ""),
     }

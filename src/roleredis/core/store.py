@@ -30,10 +30,10 @@ from ..transport.aexecutor import loop_executor
 from ..transport.connection import describe, embedded_backend, uses_tls
 from ..transport.executor import SyncExecutor, drive, waiting_places
 from ..transport.retry import WRITER_BACKOFF
-from . import events, ops
+from . import events, leases, ops
 from .codec import Codec
 from .crypto import Keyring
-from .mail import dead, housekeeping, receiving, requesting, sending
+from .mail import dead, housekeeping, receiving, requesting, sending, touching
 
 __all__ = ["AsyncRoleStore", "Following", "RoleStore", "drive_async", "pool_usage", "scope_for"]
 
@@ -90,6 +90,7 @@ def scope_for(role: str, settings: Settings) -> ops.Scope:
         index_apart=settings.mode == "cluster" and not settings.hash_tag_roles,
         scattered=settings.mode == "cluster",
         wait_timeout=settings.async_wait_timeout,
+        wait_replicas=settings.async_wait_replicas,
         sharing=settings.sharing,
         messaging=settings.messaging,
     )
@@ -211,6 +212,10 @@ class RoleStore:
     mail_status = _method(housekeeping.status)
     request = _method(requesting.request)
     reply = _method(requesting.reply)
+    touch = _method(touching.touch)
+    acquire = _method(leases.acquire)
+    renew = _method(leases.renew)
+    release = _method(leases.release)
 
     def run(self, op: ops.Op[T]) -> T:
         """Drive ``op``, an operation generator made for this store's scope, on the store's
@@ -248,6 +253,10 @@ async def drive_async(op: ops.Op[T], run: Callable[[list[ops.Call]], Awaitable[l
     try:
         batch = next(op)
         while True:
+            if type(batch) is ops.Pause:
+                await asyncio.sleep(batch.wait)
+                batch = op.send([])
+                continue
             try:
                 replies = await run(batch)
             except RoleRedisError as exc:
@@ -315,6 +324,10 @@ class AsyncRoleStore:
     mail_status = _async_method(housekeeping.status)
     request = _async_method(requesting.request)
     reply = _async_method(requesting.reply)
+    touch = _async_method(touching.touch)
+    acquire = _async_method(leases.acquire)
+    renew = _async_method(leases.renew)
+    release = _async_method(leases.release)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.

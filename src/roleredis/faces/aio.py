@@ -30,6 +30,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from ..core import events, results
+from ..core.holding import AsyncLease
 from ..core.store import AsyncRoleStore, Following
 from ..table import calls, roles, rows
 from ..table.serving import (
@@ -55,7 +56,9 @@ __all__ = [
     "aclose",
     "call_tool",
     "follow_events",
+    "lease",
     "redis_ack",
+    "redis_acquire",
     "redis_clear_role_data",
     "redis_dead_letters",
     "redis_delete",
@@ -69,11 +72,14 @@ __all__ = [
     "redis_read_events",
     "redis_read_many",
     "redis_receive",
+    "redis_release",
+    "redis_renew",
     "redis_replay_dead_letters",
     "redis_reply",
     "redis_request",
     "redis_send",
     "redis_send_async",
+    "redis_touch",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
@@ -238,3 +244,29 @@ redis_dead_letters = calls.bind_async(rows.DEAD_LETTERS, tools.redis_dead_letter
 redis_replay_dead_letters = calls.bind_async(
     rows.REPLAY_DEAD_LETTERS, tools.redis_replay_dead_letters, PUBLIC_PATH
 )
+redis_touch = calls.bind_async(rows.TOUCH, tools.redis_touch, PUBLIC_PATH)
+redis_acquire = calls.bind_async(rows.ACQUIRE, tools.redis_acquire, PUBLIC_PATH)
+redis_renew = calls.bind_async(rows.RENEW, tools.redis_renew, PUBLIC_PATH)
+redis_release = calls.bind_async(rows.RELEASE, tools.redis_release, PUBLIC_PATH)
+
+
+def lease(
+    name: str,
+    ttl: float = 30,
+    *,
+    wait: float = 0,
+    role: str | None = None,
+    replicas: int | None = None,
+) -> AsyncLease:
+    """``async with lease("nightly-report", ttl=30) as held:``: :func:`roleredis.tools.lease`
+    for asyncio code, renewed by the running loop's one keeper task (see docs/leases.md).
+
+    >>> import asyncio
+    >>> async def report():
+    ...     async with lease("nightly-report", ttl=30, role="reports") as held:
+    ...         return held.fence > 0 and not held.lost
+    >>> asyncio.run(report())
+    True
+    """
+    store = calls.async_store(role, skip=1)  # the role of this function's caller
+    return AsyncLease(store, name, ttl, wait=wait, replicas=replicas)

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import runtime
 from ..core import results
+from ..core.holding import Lease
 from ..core.store import RoleStore
 from ..foundation.config import RedactedDict, Settings
 from ..foundation.errors import DisabledError, InvalidArgumentError, TimeoutError
@@ -28,6 +29,7 @@ from ..table import calls, roles
 from ..table.roles import acting_as
 from ..table.rows import (
     ACK,
+    ACQUIRE,
     CLEAR_ROLE_DATA,
     DEAD_LETTERS,
     DELETE,
@@ -40,11 +42,14 @@ from ..table.rows import (
     READ_EVENTS,
     READ_MANY,
     RECEIVE,
+    RELEASE,
+    RENEW,
     REPLAY_DEAD_LETTERS,
     REPLY,
     REQUEST,
     SEND,
     SEND_ASYNC,
+    TOUCH,
     WRITE,
     WRITE_ASYNC,
     WRITE_MANY,
@@ -53,7 +58,9 @@ from ..transport.writer import process as writer_process
 
 __all__ = [
     "acting_as",
+    "lease",
     "redis_ack",
+    "redis_acquire",
     "redis_clear_role_data",
     "redis_dead_letters",
     "redis_delete",
@@ -67,11 +74,14 @@ __all__ = [
     "redis_read_events",
     "redis_read_many",
     "redis_receive",
+    "redis_release",
+    "redis_renew",
     "redis_replay_dead_letters",
     "redis_reply",
     "redis_request",
     "redis_send",
     "redis_send_async",
+    "redis_touch",
     "redis_write",
     "redis_write_async",
     "redis_write_many",
@@ -151,8 +161,9 @@ def _unprefix_key(key: str, role: str | None = None) -> str:
     return key[len(prefix) :] if prefix and key.startswith(prefix) else key
 
 
-def _resolve(role: str | None) -> tuple[Settings, str]:
-    """The settings and the calling role, or the error that stops the call before any I/O."""
+def _resolve(role: str | None, skip: int = 0) -> tuple[Settings, str]:
+    """The settings and the calling role, or the error that stops the call before any I/O
+    (``skip``: frames between the user's and _store's other than a tool's and calls.call's)."""
     if not REDIS_AVAILABLE:
         raise DisabledError(
             "Redis not available: roleredis.tools.REDIS_AVAILABLE is False (patched by a test?)"
@@ -161,12 +172,12 @@ def _resolve(role: str | None) -> tuple[Settings, str]:
     if role is not None:
         return settings, validate_role(role)
     if _get_calling_role is _DETECTING_ROLE:  # the path walk starts at the tool's caller
-        return settings, roles.current(None, settings, skip=_TOOL_CALLER)
+        return settings, roles.current(None, settings, skip=_TOOL_CALLER + skip)
     return settings, validate_role(_get_calling_role())
 
 
-def _store(role: str | None) -> RoleStore:
-    settings, name = _resolve(role)
+def _store(role: str | None, skip: int = 0) -> RoleStore:
+    settings, name = _resolve(role, skip)
     client = _get_redis_client()
     store = _stores.get(name)
     if store is None or store.client is not client or store.settings is not settings:
@@ -559,3 +570,79 @@ def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> 
     0
     """
     return calls.call(SEND_ASYNC, _store, role, (to_role, message))
+
+
+def redis_touch(ids: Iterable[str], *, role: str | None = None) -> Result:
+    """Restart the visibility timeout of received, unacknowledged messages (by ``id``)
+    without counting a delivery; ``missing``: ids no longer pending (acknowledged).
+
+    >>> _ = redis_send("planner", "long job", role="weather")
+    >>> got = redis_receive(role="planner")["messages"]
+    >>> redis_touch([m["id"] for m in got], role="planner")["touched"]
+    1
+    """
+    return calls.call(TOUCH, _store, role, (ids,))
+
+
+# --- leases: one holder of a name within a role at a time (docs/leases.md) ---------------------
+
+
+def redis_acquire(
+    name: str, ttl: float, *, wait: float = 0, role: str | None = None, replicas: int | None = None
+) -> Result:
+    """Take the role's lease ``name`` for ``ttl`` seconds: ``token`` (for renew and release)
+    and ``fence``, which grows with every grant of the name. Held by another still after
+    ``wait`` seconds: error_code ``held`` with ``retry_after``. ``replicas`` (default
+    async.wait_replicas): replicas that must confirm the grant (WAIT after it).
+
+    >>> got = redis_acquire("nightly-report", 30, role="reports")
+    >>> got["success"], redis_acquire("nightly-report", 30, role="reports")["error_code"]
+    (True, 'held')
+    >>> redis_release("nightly-report", got["token"], role="reports")["released"]
+    True
+    """
+    return calls.call(ACQUIRE, _store, role, (name, ttl), {"wait": wait, "replicas": replicas})
+
+
+def redis_renew(
+    name: str, token: str, ttl: float, *, role: str | None = None, replicas: int | None = None
+) -> Result:
+    """Extend the lease ``name`` held with ``token`` to ``ttl`` seconds from now; error_code
+    ``lost`` if the token no longer holds it (it expired, or another holder took it).
+
+    >>> got = redis_acquire("sync", 10, role="reports")
+    >>> redis_renew("sync", got["token"], 10, role="reports")["fence"] == got["fence"]
+    True
+    """
+    return calls.call(RENEW, _store, role, (name, token, ttl), {"replicas": replicas})
+
+
+def redis_release(name: str, token: str, *, role: str | None = None) -> Result:
+    """Give up the lease ``name`` held with ``token``; ``released`` False if it no longer held
+    it (a lease taken since by another holder is left alone).
+
+    >>> redis_release("sync", "not-the-token", role="reports")["released"]
+    False
+    """
+    return calls.call(RELEASE, _store, role, (name, token))
+
+
+def lease(
+    name: str,
+    ttl: float = 30,
+    *,
+    wait: float = 0,
+    role: str | None = None,
+    replicas: int | None = None,
+) -> Lease:
+    """``with lease("nightly-report", ttl=30) as held:``: one holder of the name within the
+    role at a time, renewed every third of ``ttl`` by the process's one keeper thread;
+    ``held.fence``, ``held.lost``, ``held.check()``: see docs/leases.md. HeldError if
+    another holds it still after ``wait`` seconds.
+
+    >>> with lease("nightly-report", ttl=30, role="reports") as held:
+    ...     held.check()
+    ...     held.fence > 0
+    True
+    """
+    return Lease(_store(role, skip=-1), name, ttl, wait=wait, replicas=replicas)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["READABLE", "Batch", "Call", "Lenient", "lenient"]
+__all__ = ["READABLE", "Batch", "Call", "Lenient", "Pause", "lenient"]
 
 #: One redis-py call: method name and positional arguments, as in ``client.set(k, v, ex)``.
 Call = tuple[str, tuple[Any, ...]]
@@ -59,3 +59,20 @@ class Batch(list[Call]):
         super().__init__(calls)
         self.repeatable = repeatable
         self.wait = wait
+
+
+class Pause(Batch):
+    """No call at all: the driver waits ``wait`` seconds in the caller (``time.sleep``, or
+    ``asyncio.sleep`` on a loop) and resumes the operation with no replies. How an operation
+    that tries again later (a lease acquire with ``wait``) stays one generator for the sync
+    and the async driver.
+
+    >>> pause = Pause(0.05)
+    >>> pause, pause.wait
+    ([], 0.05)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__((), wait=seconds)

@@ -29,8 +29,10 @@ __all__ = [
     "ConfigError",
     "ConnectionFailedError",
     "DisabledError",
+    "HeldError",
     "InternalError",
     "InvalidArgumentError",
+    "LostError",
     "NotFoundError",
     "OutcomeUnknownError",
     "OverloadedError",
@@ -142,6 +144,25 @@ class ResponderError(RoleRedisError):
         self.context = context
 
 
+class HeldError(RoleRedisError):
+    """A lease another holder holds (still held after ``wait``); ``context`` carries
+    ``retry_after``, the seconds its holder has left unless it renews."""
+
+    error_code = "held"
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        #: fields the failure dict carries (``name``, ``retry_after``)
+        self.context = context
+
+
+class LostError(RoleRedisError):
+    """A lease that is no longer this holder's: it expired (a renewal failed or came too
+    late), was released, or another holder took it since; never renewed again."""
+
+    error_code = "lost"
+
+
 class InternalError(RoleRedisError):
     """Anything unexpected: a bug in roleredis or a reply it does not understand."""
 
@@ -162,6 +183,8 @@ ERROR_CODES: tuple[str, ...] = tuple(
         OverloadedError,
         OutcomeUnknownError,
         ResponderError,
+        HeldError,
+        LostError,
         InternalError,
     )
 )
@@ -248,6 +271,14 @@ _EXCEPTION_MAP: tuple[tuple[_ExcTypes, str | None, type[RoleRedisError], str], .
     (
         rex.ResponseError,
         r"^(NOPERM|NOAUTH|WRONGPASS)",
+        PermissionDeniedError,
+        "Redis refused: {text}",
+    ),
+    (
+        # a function's inner command or key refused by the calling user's ACL (the server
+        # says it without NOPERM)
+        rex.ResponseError,
+        r"^The user executing the script can't",
         PermissionDeniedError,
         "Redis refused: {text}",
     ),

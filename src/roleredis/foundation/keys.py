@@ -13,6 +13,8 @@
 '__roleredis__:{weather}:mail:radar'
 >>> ks.event_stream("alerts")
 '__roleredis__:{weather}:events:alerts'
+>>> ks.lease("nightly-report"), ks.fences()
+('__roleredis__:{weather}:lease:nightly-report', '__roleredis__:{weather}:fences')
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "escape_glob",
     "raw_key",
     "validate_key",
+    "validate_lease_name",
     "validate_role",
     "validate_topic",
 ]
@@ -92,13 +95,31 @@ def validate_topic(topic: Any) -> str:
     >>> validate_topic("alerts.v1")
     'alerts.v1'
     """
-    if not isinstance(topic, str):
-        raise InvalidArgumentError(f"topic must be a str, got {type(topic).__name__}")
-    if _ROLE_RE.fullmatch(topic) is None:
+    return _short_name(topic, "topic")
+
+
+def validate_lease_name(name: Any) -> str:
+    """Return ``name`` if it is a valid lease name, else raise :class:`InvalidArgumentError`.
+
+    A lease name is part of an internal key (``__roleredis__:{role}:lease:<name>``) and a
+    field of the role's fence counters, so it follows the topic rule: 1-64 characters of
+    ``[A-Za-z0-9_.-]``.
+
+    >>> validate_lease_name("nightly-report")
+    'nightly-report'
+    """
+    return _short_name(name, "lease name")
+
+
+def _short_name(value: Any, what: str) -> str:
+    """``value`` if it is 1-64 characters of ``[A-Za-z0-9_.-]``, else InvalidArgumentError."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{what} must be a str, got {type(value).__name__}")
+    if _ROLE_RE.fullmatch(value) is None:
         raise InvalidArgumentError(
-            f"invalid topic {topic[:80]!r}: use 1-64 characters of A-Z a-z 0-9 _ . -"
+            f"invalid {what} {value[:80]!r}: use 1-64 characters of A-Z a-z 0-9 _ . -"
         )
-    return topic
+    return value
 
 
 def validate_key(key: Any) -> str:
@@ -225,6 +246,16 @@ class Keyspace:
     def event_stream(self, topic: str) -> str:
         """This role's event log for ``topic``: written by this role only, read by every role."""
         return self.internal_key("events:" + validate_topic(topic))
+
+    def lease(self, name: str) -> str:
+        """The key of this role's lease ``name`` while it is held (``<token> <fence>``, expiring
+        with the lease): written only through the lease functions (see core/leases.py)."""
+        return self.internal_key("lease:" + validate_lease_name(name))
+
+    def fences(self) -> str:
+        """This role's fence counters: a hash of lease name -> the last fence granted, which
+        never expires (a lease key's expiry must not reset its fence)."""
+        return self.internal_key("fences")
 
     def internal_pattern(self) -> str:
         """The ACL key pattern of all of the role's internal keys."""

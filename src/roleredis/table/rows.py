@@ -13,13 +13,15 @@ from it, and agent tool schemas take their descriptions from it.
 
 from __future__ import annotations
 
-from ..core import events, mail, ops, results
+from ..core import events, leases, mail, ops, results
+from ..core.mail import touching
 from .health import health_result, with_breaker
 from .operation import Args, Operation, Result, Store
 from .queueing import queue_read, queue_send, queue_write
 
 __all__ = [
     "ACK",
+    "ACQUIRE",
     "BY_TOOL",
     "CLEAR_ROLE_DATA",
     "DEAD_LETTERS",
@@ -34,12 +36,15 @@ __all__ = [
     "READ_EVENTS",
     "READ_MANY",
     "RECEIVE",
+    "RELEASE",
+    "RENEW",
     "REPLAY_DEAD_LETTERS",
     "REPLY",
     "REQUEST",
     "SEND",
     "SEND_ASYNC",
     "TABLE",
+    "TOUCH",
     "WRITE",
     "WRITE_ASYNC",
     "WRITE_MANY",
@@ -267,6 +272,46 @@ REPLY = Operation(
     mail.reply,
     subject="id",
 )
+TOUCH = Operation(
+    "touch",
+    "Restart the visibility timeout of received messages (a long handler keeps them).",
+    frozenset({"xclaim"}),
+    lambda t, s, a: results.touched(t, s.role),
+    "touch",
+    touching.touch,
+    fallback={"touched": 0, "ids": [], "missing": []},
+)
+
+#: What the lease functions run inside (the server checks the caller's ACL for each, on the
+#: role's own keys): granted with FCALL, never EVAL, nor FUNCTION LOAD (an administrator's).
+_LEASE_INSIDE = frozenset({"get", "set", "pttl", "hincrby", "del"})
+ACQUIRE = Operation(
+    "acquire",
+    "Take the role's lease of a name for ttl seconds: its token and fence (held: wait or fail).",
+    frozenset({"fcall", "wait"}) | _LEASE_INSIDE,
+    lambda g, s, a: results.granted(g, s.role),
+    "acquire",
+    leases.acquire,
+    subject="name",
+)
+RENEW = Operation(
+    "renew",
+    "Extend the role's lease held with a token to ttl seconds from now.",
+    frozenset({"fcall", "wait"}) | _LEASE_INSIDE,
+    lambda r, s, a: results.renewed(r, s.role),
+    "renew",
+    leases.renew,
+    subject="name",
+)
+RELEASE = Operation(
+    "release",
+    "Give up the role's lease held with a token (a lease taken since is left alone).",
+    frozenset({"fcall"}) | _LEASE_INSIDE,
+    lambda r, s, a: results.released(r, s.role),
+    "release",
+    leases.release,
+    subject="name",
+)
 
 #: Every public operation, in the order the guide lists them.
 TABLE: tuple[Operation, ...] = (
@@ -292,6 +337,10 @@ TABLE: tuple[Operation, ...] = (
     SEND_ASYNC,
     REQUEST,
     REPLY,
+    TOUCH,
+    ACQUIRE,
+    RENEW,
+    RELEASE,
 )
 
 #: the rows by the name of their tool

@@ -19,6 +19,8 @@ same logic:
   on the same connection, in the same round trip); its reply is the smallest count. A batch
   with a WAIT that meets redirections sends WAIT again after the redirected commands, and the
   smallest count wins: a reply never claims more replicas than every write reached;
+- FCALL goes to the node of its first key (a role's lease keys share its slot); FUNCTION
+  (LOAD) goes to every primary, its reply the first error or else the first reply;
 - SCAN goes to the node of the role's hash tag (``{weather}:*``), or, for a pattern without a
   tag, walks every primary in turn with a composite cursor (node index in the high bits);
 - a MOVED reply refreshes the slot map and sends the command again; ASK sends it once to the
@@ -313,6 +315,11 @@ class ClusterRoute:
             piece = self._scan_piece(index, command, scans)
             pieces.append(piece)
             return _counted(1, lambda got: got[0])
+        if name == "FUNCTION":  # a function library belongs on every primary (LOAD, DELETE)
+            primaries = self.client.primaries()
+            for target in primaries:
+                pieces.append(_Piece(index, command, None, target))
+            return _counted(len(primaries), _first_error_or_first)
         if name in ("PING", "INFO", "ASKING") or len(command) < 2:
             pieces.append(_Piece(index, command, None, self.client.any_primary()))
             return _counted(1, lambda got: got[0])
@@ -374,14 +381,23 @@ def _routing_key(name: str, command: Command) -> Any:
     '{a}:k'
     >>> _routing_key("XREADGROUP", ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "{a}:k", ">"))
     '{a}:k'
+    >>> _routing_key("FCALL", ("FCALL", "f", 2, "{a}:k", "{a}:f", "x"))
+    '{a}:k'
     """
     if name in ("XGROUP", "XINFO"):
         return command[2]
+    if name in ("FCALL", "FCALL_RO") and int(command[2]) > 0:  # FCALL name numkeys key ...
+        return command[3]
     if name in ("XREAD", "XREADGROUP"):
         for i, word in enumerate(command):
             if str(word).upper() == "STREAMS":
                 return command[i + 1]
     return command[1]
+
+
+def _first_error_or_first(got: list[Any]) -> Any:
+    """One reply for a command sent to every primary: the first error, else the first reply."""
+    return next((reply for reply in got if _is_error(reply)), got[0])
 
 
 def _counted(count: int, merge: Callable[[list[Any]], Any]) -> _Merge:

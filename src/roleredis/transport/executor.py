@@ -42,7 +42,7 @@ import redis.exceptions as rex
 from hiredis import pack_command
 
 from ..foundation import lifecycle
-from ..foundation.batch import READABLE, Batch, Lenient
+from ..foundation.batch import READABLE, Batch, Lenient, Pause
 from ..foundation.errors import RoleRedisError, refusal
 from ..foundation.internals import check_out, connected_socket, is_plain_socket
 from ..foundation.keys import raw_key
@@ -107,6 +107,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
         # the command name as bytes: no redis-py reply callback matches it, so the reply comes
         # back raw (redis-py's XPENDING callback reads only the summary form)
         return (b"XPENDING", *args)
+    if name == "xclaim":  # raw too: redis-py's XCLAIM callback reads entries, not JUSTID's ids
+        return (b"XCLAIM", *args)
     return (name.upper(), *args)
 
 
@@ -114,10 +116,15 @@ def drive(op: Generator[list[Call], list[Any], T], run: Callable[[list[Call]], l
     """Run an operation generator to its end, sending each batch through ``run``.
 
     A batch that fails is raised into the operation (at its ``yield``), which may handle it.
+    A :class:`~roleredis.foundation.batch.Pause` is slept here, in the caller.
     """
     try:
         batch = next(op)
         while True:
+            if type(batch) is Pause:
+                time.sleep(batch.wait)
+                batch = op.send([])
+                continue
             try:
                 replies = run(batch)
             except RoleRedisError as exc:

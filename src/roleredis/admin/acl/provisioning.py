@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from ...core import leases
 from ...foundation.config import Settings
 from ...foundation.errors import RoleRedisError
 from .nodes import data_nodes, node_error, raise_if_all_failed, raise_if_any_failed
@@ -26,7 +27,22 @@ from .rules import (
     withholding_events,
 )
 
-__all__ = ["list_report", "list_users", "provision", "revoke", "revoke_report"]
+__all__ = [
+    "list_report",
+    "list_users",
+    "load_functions",
+    "provision",
+    "revoke",
+    "revoke_report",
+]
+
+
+def load_functions(client: Any) -> None:
+    """Load (or replace) the lease functions (:data:`roleredis.core.leases.LIBRARY`) on the
+    node of ``client``, a primary: role users may call them (FCALL) but never load them.
+    Replicas get them by replication."""
+    name, args = leases.load_call()
+    client.execute_command(name.upper(), *args)
 
 
 def provision(
@@ -49,7 +65,8 @@ def provision(
     does not own; a node that lacks it gets the password hash the other nodes have. If the
     nodes' passwords differ, each keeps its own, a node without the user fails, and
     ``drift`` says so: ``new_password=True`` sets one new password everywhere (the old ones
-    stop working at once). ``db`` (default: the deployment's database) decides whether SELECT
+    stop working at once). The lease functions (FCALL) are loaded on every primary. ``db``
+    (default: the deployment's database) decides whether SELECT
     is allowed. ``settings`` default to the process's; ``client`` limits the work to one
     connection.
 
@@ -101,6 +118,8 @@ def provision(
                 rules[:0] = ["reset", "resetchannels"]
             try:
                 node.client.execute_command("ACL", "SETUSER", username, *rules)
+                if node.kind != "replica":
+                    load_functions(node.client)
             except Exception as exc:
                 err, text = node_error(exc, [password])
                 first = first or err

@@ -33,7 +33,7 @@ callers name them ``ops.read``, ``ops.Scope``, ``ops.Batch``.
 
 from __future__ import annotations
 
-from ...foundation.batch import READABLE, Batch, Call, Lenient, lenient
+from ...foundation.batch import READABLE, Batch, Call, Lenient, Pause, lenient
 from .listing import ACL_PROBE, SCAN_COUNT, clear, list_keys, reindex
 from .probe import HEALTH_PROBE, Health, health
 from .reads import Entry, ReadMany, exists, read, read_many, remaining_ttl
@@ -51,6 +51,7 @@ __all__ = [
     "Health",
     "Lenient",
     "Op",
+    "Pause",
     "PreparedWrite",
     "ReadMany",
     "Scope",

@@ -46,6 +46,9 @@ class Scope:
     scattered: bool = False
     #: how long a write with ``replicas=N`` waits for them (async.wait_timeout), seconds
     wait_timeout: float = 1.0
+    #: the replicas a lease's grant and renewals wait for unless ``replicas=`` says otherwise
+    #: (async.wait_replicas; see roleredis.core.leases)
+    wait_replicas: int = 0
     #: the sharing section of config.yaml (None: there is none; see roleredis.foundation.sharing)
     sharing: sharing.Sharing | None = None
     #: set on the scope of a read with ``from_role``: the role reading (keyspace: the owner's)

@@ -25,8 +25,11 @@ __all__ = [
     "PreparedWrite",
     "Written",
     "WrittenMany",
+    "check_replicated",
     "delete",
     "prepare_write",
+    "replica_count",
+    "wait_call",
     "write",
     "write_many",
 ]
@@ -87,7 +90,7 @@ def _acknowledged(replies: list[Any], what: str) -> None:
             raise InternalError(f"{what}: the server did not acknowledge the write ({reply!r})")
 
 
-def _replicas(replicas: Any) -> int:
+def replica_count(replicas: Any) -> int:
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
         raise InvalidArgumentError(
             f"replicas must be a whole number of replicas (0: do not wait), got {replicas!r}"
@@ -95,7 +98,7 @@ def _replicas(replicas: Any) -> int:
     return replicas
 
 
-def _wait_call(scope: Scope, replicas: int) -> list[Call]:
+def wait_call(scope: Scope, replicas: int) -> list[Call]:
     """WAIT for ``replicas`` after the writes, in the same batch (so on the same connection:
     WAIT counts the writes of its own connection); none for 0."""
     if not replicas:
@@ -103,7 +106,7 @@ def _wait_call(scope: Scope, replicas: int) -> list[Call]:
     return [("wait", (replicas, max(1, round(scope.wait_timeout * 1000))))]
 
 
-def _replicated(scope: Scope, reply: Any, replicas: int, what: str) -> None:
+def check_replicated(scope: Scope, reply: Any, replicas: int, what: str) -> None:
     reached = int(reply)
     if reached < replicas:
         raise TimeoutError(
@@ -128,9 +131,9 @@ def write(
     ``encrypt`` None follows the role's configuration (encryption.roles). ``replicas=N``:
     wait (async.wait_timeout) until N replicas have the write; fewer is a TimeoutError.
     """
-    replicas = _replicas(replicas)
+    replicas = replica_count(replicas)
     prepared = prepare_write(scope, key, value, ttl, encrypt)
-    wait = _wait_call(scope, replicas)
+    wait = wait_call(scope, replicas)
     if prepared.index is None:
         replies = yield [prepared.call, *wait]
     else:  # ZADD, SET, ZADD: see roleredis.core.index on the order
@@ -138,7 +141,7 @@ def write(
     what = f"write of {prepared.written.full_key!r}"
     _acknowledged(replies[:1], what)
     if wait:
-        _replicated(scope, replies[-1], replicas, f"the {what}")
+        check_replicated(scope, replies[-1], replicas, f"the {what}")
     return prepared.written
 
 
@@ -184,7 +187,7 @@ def write_many(
     ``replicas=N``: wait (async.wait_timeout) until N replicas have every write; fewer is a
     TimeoutError.
     """
-    replicas = _replicas(replicas)
+    replicas = replica_count(replicas)
     if not isinstance(mapping, Mapping):
         raise InvalidArgumentError(
             f"mapping must be a dict of key -> value, got {type(mapping).__name__}"
@@ -201,7 +204,7 @@ def write_many(
     keys = list(mapping)
     if calls:
         sets = len(calls)
-        wait = _wait_call(scope, replicas)
+        wait = wait_call(scope, replicas)
         if scope.index:  # ZADD, SETs, ZADD: see roleredis.core.index on the order
             score = index.score_for(seconds)
             update = index.add_call(scope.keyspace, [(score, key) for key in keys])
@@ -210,5 +213,5 @@ def write_many(
             replies = yield [*calls, *wait]
         _acknowledged(replies[:sets], "write_many")
         if wait:
-            _replicated(scope, replies[-1], replicas, f"write_many of {sets} keys")
+            check_replicated(scope, replies[-1], replicas, f"write_many of {sets} keys")
     return WrittenMany(keys, NO_EXPIRY if seconds is None else seconds, warning)

@@ -76,6 +76,17 @@ _OWN_ROLE = (
 _ROLE_NAME = dict(minLength=1, maxLength=64)
 
 
+_MSG_ID = {"type": "string", "minLength": 1}
+_LEASE_NAME = _p(
+    "string",
+    "The lease's name (1-64 characters of A-Z a-z 0-9 _ . -), e.g. 'nightly-report'.",
+    minLength=1,
+    maxLength=64,
+)
+_LEASE_TTL = _p("number", "Seconds the lease lasts unless renewed.", minimum=0.01, maximum=3600)
+_LEASE_TOKEN = _p("string", "The token redis_acquire returned.", minLength=1, maxLength=128)
+
+
 def _count(items: str) -> Schema:
     return _p("integer", f"The most {items} to return.", minimum=1, maximum=1000)
 
@@ -268,6 +279,42 @@ AGENT_TOOLS: tuple[AgentTool, ...] = (
         listed="events",
         cursor=("id", "last_id"),
     ),
+    AgentTool(
+        "redis_touch",
+        {
+            "ids": _p(
+                "array",
+                "The id of each message still being handled.",
+                items=_MSG_ID,
+                minItems=1,
+                maxItems=1000,
+            )
+        },
+        note="Call it within each visibility timeout while a long task runs.",
+    ),
+    AgentTool(
+        "redis_acquire",
+        {
+            "name": _LEASE_NAME,
+            "ttl": _LEASE_TTL,
+            "wait": _p(
+                "number",
+                "Seconds to wait if another holds it; 0 fails at once.",
+                minimum=0,
+                maximum=30,
+            ),
+        },
+        note=(
+            "Keep the token: renew with redis_renew before ttl runs out, release with "
+            "redis_release when done. error_code 'held': another holds it (retry_after)."
+        ),
+    ),
+    AgentTool(
+        "redis_renew",
+        {"name": _LEASE_NAME, "token": _LEASE_TOKEN, "ttl": _LEASE_TTL},
+        note="error_code 'lost': it is no longer yours; stop the work it protects.",
+    ),
+    AgentTool("redis_release", {"name": _LEASE_NAME, "token": _LEASE_TOKEN}),
 )
 
 BY_NAME = {tool.name: tool for tool in AGENT_TOOLS}
