@@ -12,7 +12,7 @@ from pathlib import Path
 import roleredis
 
 SOURCE = Path(roleredis.__file__).parent
-#: the guide's original module's hooks, looked up by name in faces/tools.py itself
+#: the guide's original module's hooks, looked up by name in faces/tools/ itself
 HOOKS = {"_get_calling_role", "_get_redis_client", "_get_redis_config"}
 
 

@@ -17,21 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .. import runtime
-from ..core import results
-from ..core.holding import Lease
-from ..core.store import RoleStore
-from ..foundation.config import RedactedDict, Settings
-from ..foundation.errors import DisabledError, InvalidArgumentError, TimeoutError
-from ..foundation.keys import Keyspace, validate_role
-from ..runtime import reset
-from ..table import calls, roles
-from ..table.roles import acting_as
-from ..table.rows import (
-    ACK,
-    ACQUIRE,
+from ... import runtime
+from ...core import results
+from ...core.store import RoleStore
+from ...foundation.config import RedactedDict, Settings
+from ...foundation.errors import DisabledError, InvalidArgumentError, TimeoutError
+from ...foundation.keys import Keyspace, validate_role
+from ...runtime import reset
+from ...table import calls, roles
+from ...table.roles import acting_as
+from ...table.rows import (
     CLEAR_ROLE_DATA,
-    DEAD_LETTERS,
     DELETE,
     EXISTS,
     GET_KEYS,
@@ -41,20 +37,11 @@ from ..table.rows import (
     READ_ASYNC,
     READ_EVENTS,
     READ_MANY,
-    RECEIVE,
-    RELEASE,
-    RENEW,
-    REPLAY_DEAD_LETTERS,
-    REPLY,
-    REQUEST,
-    SEND,
-    SEND_ASYNC,
-    TOUCH,
     WRITE,
     WRITE_ASYNC,
     WRITE_MANY,
 )
-from ..transport.writer import process as writer_process
+from ...transport.writer import process as writer_process
 
 __all__ = [
     "acting_as",
@@ -90,8 +77,8 @@ __all__ = [
 
 Result = dict[str, Any]
 
-_stores: dict[str, RoleStore] = {}
-runtime.on_reset(lambda forked: _stores.clear())  # their executors hold the old client
+role_stores: dict[str, RoleStore] = {}
+runtime.on_reset(lambda forked: role_stores.clear())  # their executors hold the old client
 runtime.on_reset(roles.forget_warning)
 
 #: The guide's original module set this False when redis could not be imported. redis-py is a
@@ -132,7 +119,7 @@ def _get_calling_role() -> str:
 
 
 _DETECTING_ROLE = _get_calling_role  # the one above, unless a test patched it
-#: The tool's caller, in frames above _resolve: _store, calls.call, the tool, the caller.
+#: The tool's caller, in frames above _resolve: role_store, calls.call, the tool, the caller.
 _TOOL_CALLER = 4
 
 
@@ -163,7 +150,7 @@ def _unprefix_key(key: str, role: str | None = None) -> str:
 
 def _resolve(role: str | None, skip: int = 0) -> tuple[Settings, str]:
     """The settings and the calling role, or the error that stops the call before any I/O
-    (``skip``: frames between the user's and _store's other than a tool's and calls.call's)."""
+    (``skip``: frames between the user's and role_store's other than a tool's and calls.call's)."""
     if not REDIS_AVAILABLE:
         raise DisabledError(
             "Redis not available: roleredis.tools.REDIS_AVAILABLE is False (patched by a test?)"
@@ -176,12 +163,12 @@ def _resolve(role: str | None, skip: int = 0) -> tuple[Settings, str]:
     return settings, validate_role(_get_calling_role())
 
 
-def _store(role: str | None, skip: int = 0) -> RoleStore:
+def role_store(role: str | None, skip: int = 0) -> RoleStore:
     settings, name = _resolve(role, skip)
     client = _get_redis_client()
-    store = _stores.get(name)
+    store = role_stores.get(name)
     if store is None or store.client is not client or store.settings is not settings:
-        store = _stores[name] = RoleStore(name, client=client, settings=settings)
+        store = role_stores[name] = RoleStore(name, client=client, settings=settings)
     return store
 
 
@@ -205,7 +192,7 @@ def redis_write(
     'web:user_session'
     """
     return calls.call(
-        WRITE, _store, role, (key, value, ttl), {"encrypt": encrypt, "replicas": replicas}
+        WRITE, role_store, role, (key, value, ttl), {"encrypt": encrypt, "replicas": replicas}
     )
 
 
@@ -222,7 +209,7 @@ def redis_read(key: str, *, role: str | None = None, from_role: str | None = Non
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return calls.call(READ, _store, role, (key,), {"from_role": from_role})
+    return calls.call(READ, role_store, role, (key,), {"from_role": from_role})
 
 
 def redis_get_keys(
@@ -237,7 +224,7 @@ def redis_get_keys(
     >>> redis_get_keys("session:*", role="web")["keys"]
     ['session:abc123']
     """
-    return calls.call(GET_KEYS, _store, role, (pattern,), {"from_role": from_role})
+    return calls.call(GET_KEYS, role_store, role, (pattern,), {"from_role": from_role})
 
 
 def redis_delete(key: str, *, role: str | None = None) -> Result:
@@ -247,7 +234,7 @@ def redis_delete(key: str, *, role: str | None = None) -> Result:
     >>> redis_delete("user_session", role="web")["deleted"]
     True
     """
-    return calls.call(DELETE, _store, role, (key,))
+    return calls.call(DELETE, role_store, role, (key,))
 
 
 def redis_exists(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
@@ -257,7 +244,7 @@ def redis_exists(key: str, *, role: str | None = None, from_role: str | None = N
     >>> redis_exists("never written", role="web")["exists"]
     False
     """
-    return calls.call(EXISTS, _store, role, (key,), {"from_role": from_role})
+    return calls.call(EXISTS, role_store, role, (key,), {"from_role": from_role})
 
 
 def redis_health_check(*, role: str | None = None) -> Result:
@@ -271,7 +258,7 @@ def redis_health_check(*, role: str | None = None) -> Result:
     >>> redis_health_check()["connected"]
     True
     """
-    return calls.call(HEALTH_CHECK, _store, role)
+    return calls.call(HEALTH_CHECK, role_store, role)
 
 
 def redis_clear_role_data(role: str | None = None) -> Result:
@@ -281,7 +268,7 @@ def redis_clear_role_data(role: str | None = None) -> Result:
     >>> redis_clear_role_data("timer")["deleted_count"]
     2
     """
-    return calls.call(CLEAR_ROLE_DATA, _store, role)
+    return calls.call(CLEAR_ROLE_DATA, role_store, role)
 
 
 def redis_write_many(
@@ -300,7 +287,7 @@ def redis_write_many(
     2
     """
     return calls.call(
-        WRITE_MANY, _store, role, (mapping, ttl), {"encrypt": encrypt, "replicas": replicas}
+        WRITE_MANY, role_store, role, (mapping, ttl), {"encrypt": encrypt, "replicas": replicas}
     )
 
 
@@ -315,7 +302,7 @@ def redis_read_many(
     >>> redis_read_many(["a", "b", "zzz"], role="web")["missing"]
     ['zzz']
     """
-    return calls.call(READ_MANY, _store, role, (keys,), {"from_role": from_role})
+    return calls.call(READ_MANY, role_store, role, (keys,), {"from_role": from_role})
 
 
 # --- events: each role's log per topic, which every role may read ---------------------------
@@ -332,7 +319,7 @@ def redis_publish(topic: str, event: Any, *, role: str | None = None) -> Result:
     >>> redis_publish("forecasts", {"sky": "clear"}, role="weather")["success"]
     True
     """
-    return calls.call(PUBLISH, _store, role, (topic, event))
+    return calls.call(PUBLISH, role_store, role, (topic, event))
 
 
 def redis_read_events(
@@ -361,7 +348,7 @@ def redis_read_events(
     """
     return calls.call(
         READ_EVENTS,
-        _store,
+        role_store,
         role,
         (from_role, topic),
         {"after": after, "count": count, "block_ms": block_ms},
@@ -389,7 +376,7 @@ def redis_write_async(
     >>> redis_flush(timeout=5)["success"]
     True
     """
-    return calls.call(WRITE_ASYNC, _store, role, (key, value, ttl), {"encrypt": encrypt})
+    return calls.call(WRITE_ASYNC, role_store, role, (key, value, ttl), {"encrypt": encrypt})
 
 
 def redis_read_async(
@@ -408,7 +395,7 @@ def redis_read_async(
     >>> got[0]["value"]
     {'user_id': 7}
     """
-    return calls.call(READ_ASYNC, _store, role, (key, callback))
+    return calls.call(READ_ASYNC, role_store, role, (key, callback))
 
 
 def redis_flush(timeout: float | None = None) -> Result:
@@ -437,212 +424,16 @@ def redis_flush(timeout: float | None = None) -> Result:
         return results.failure(exc, written=0, pending=writer_process.current_pending(), lost=0)
 
 
-# --- mail between roles ----------------------------------------------------------------------
-
-
-def redis_send(to_role: str, message: Any, *, role: str | None = None) -> Result:
-    """Send ``message`` (any value :func:`redis_write` stores exactly) to ``to_role``'s inbox.
-
-    ``id`` is what the recipient acks; ``msg_id`` is made here and kept across retries and
-    replays, so the recipient can drop duplicates (delivery is at least once). A send whose
-    reply was lost fails with error_code ``unknown_outcome`` (and its ``msg_id``) instead of
-    being sent twice; a full channel (messaging.max_length unacknowledged) with ``overloaded``.
-
-    >>> sent = redis_send("planner", {"task": "forecast"}, role="weather")
-    >>> sent["success"], sent["from"], sent["to"], len(sent["msg_id"])
-    (True, 'weather', 'planner', 32)
-    """
-    return calls.call(SEND, _store, role, (to_role, message))
-
-
-def redis_receive(
-    count: int = 10, block_ms: int = 0, *, role: str | None = None, max_bytes: int | None = None
-) -> Result:
-    """Up to ``count`` messages from the calling role's inbox: each with ``id``, ``msg_id``,
-    ``from`` (the sender, as the server authenticated it), ``body``, ``sent_at`` and
-    ``deliveries``. ``block_ms`` 0 returns at once; more waits up to that long for one.
-
-    A message not acknowledged within messaging.visibility_timeout is delivered again (to
-    any process of the role); after messaging.max_deliveries it becomes a dead letter.
-    ``max_bytes``: return no more messages than fit in that many bytes as JSON (at least one;
-    the agent tools pass what mcp.max_result_bytes leaves): the rest wait in this process for
-    the next receive, which returns them at once without counting another delivery, and the
-    result says ``truncated: true``.
-
-    >>> _ = redis_send("planner", {"task": "forecast"}, role="weather")
-    >>> got = redis_receive(role="planner")
-    >>> [(m["from"], m["body"], m["deliveries"]) for m in got["messages"]]
-    [('weather', {'task': 'forecast'}, 1)]
-    >>> redis_ack([m["id"] for m in got["messages"]], role="planner")["acked"]
-    1
-    """
-    return calls.call(RECEIVE, _store, role, (count, block_ms), {"max_bytes": max_bytes})
-
-
-def redis_request(
-    to_role: str, body: Any, *, timeout: float = 30.0, role: str | None = None
-) -> Result:
-    """Send ``body`` to ``to_role`` as a request and wait up to ``timeout`` seconds for its
-    answer: ``reply`` (the value), ``from`` (who answered, as the server authenticated it:
-    only ``to_role``'s ACL user may write the answer), ``msg_id`` and ``elapsed_ms``.
-
-    Fails with error_code ``timeout`` when no answer comes in time, ``overloaded`` when the
-    channel is full (nothing was sent), ``responder_error`` (with the responder's text in
-    ``reply_error``) when the responder answered with an error. The responder gets the
-    request from :func:`redis_receive`, marked ``reply_expected`` with its ``deadline``, and
-    answers with :func:`redis_reply` (or runs :func:`roleredis.serve`).
-
-    >>> import threading
-    >>> answers = []
-    >>> ask = lambda: answers.append(redis_request("worker", {"n": 3}, timeout=10, role="boss"))
-    >>> asking = threading.Thread(target=ask)
-    >>> asking.start()
-    >>> (job,) = redis_receive(block_ms=5000, role="worker")["messages"]
-    >>> job["reply_expected"], job["from"], job["body"]
-    (True, 'boss', {'n': 3})
-    >>> redis_reply(job["id"], {"square": 9}, role="worker")["delivered"]
-    True
-    >>> asking.join()
-    >>> answers[0]["reply"], answers[0]["from"]
-    ({'square': 9}, 'worker')
-    """
-    return calls.call(REQUEST, _store, role, (to_role, body), {"timeout": timeout})
-
-
-def redis_reply(id: str, body: Any = None, *, error: Any = None, role: str | None = None) -> Result:
-    """Answer the request ``id`` (as :func:`redis_receive` gave it) with ``body``, or with
-    ``error`` (a text, or an exception: its type and message, at most 1,000 characters,
-    never a traceback), and acknowledge it, in one round trip.
-
-    ``delivered`` is False when the requester had stopped waiting (past its deadline the
-    answer is dropped: nothing is written). Mail that is not a request fails with
-    ``invalid_argument``: acknowledge it with :func:`redis_ack`.
-
-    >>> redis_reply("boss/1-0", {"late": True}, role="worker")["error_code"]
-    'not_found'
-    """
-    return calls.call(REPLY, _store, role, (id, body), {"error": error})
-
-
-def redis_ack(ids: Iterable[str], *, role: str | None = None) -> Result:
-    """Acknowledge received messages by their ``id``: they are not delivered again, and
-    leave the channel. ``acked`` counts those acknowledged now.
-
-    >>> redis_ack([], role="planner")["acked"]
-    0
-    """
-    return calls.call(ACK, _store, role, (ids,))
-
-
-def redis_dead_letters(*, role: str | None = None, count: int = 100) -> Result:
-    """The calling role's dead letters (oldest first, at most ``count``): messages delivered
-    messaging.max_deliveries times without an ack, with ``from``, ``msg_id``, ``body``,
-    ``sent_at``, ``deliveries`` and ``reason``.
-
-    >>> redis_dead_letters(role="planner")["count"]
-    0
-    """
-    return calls.call(DEAD_LETTERS, _store, role, (), {"count": count})
-
-
-def redis_replay_dead_letters(
-    ids: Iterable[str] | None = None, *, role: str | None = None
-) -> Result:
-    """Put dead letters (all, or those whose ``id`` is in ``ids``) back in the inbox, each in
-    its sender's channel with its msg_id; ``replayed`` counts them.
-
-    >>> redis_replay_dead_letters(role="planner")["replayed"]
-    0
-    """
-    return calls.call(REPLAY_DEAD_LETTERS, _store, role, (ids,))
-
-
-def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> Result:
-    """Queue a message for ``to_role`` and return at once; the fire-and-forget writer sends
-    it (in order with the calling thread's other queued work). Checked and encoded now; a
-    full channel is refused now (by the length seen at most a second ago plus what this
-    process queued since). If it cannot be carried out, it is counted and logged as lost
-    (see :func:`redis_flush`).
-
-    >>> redis_send_async("planner", "ping", role="weather")["async"]
-    True
-    >>> redis_flush(timeout=5)["lost"]
-    0
-    """
-    return calls.call(SEND_ASYNC, _store, role, (to_role, message))
-
-
-def redis_touch(ids: Iterable[str], *, role: str | None = None) -> Result:
-    """Restart the visibility timeout of received, unacknowledged messages (by ``id``)
-    without counting a delivery; ``missing``: ids no longer pending (acknowledged).
-
-    >>> _ = redis_send("planner", "long job", role="weather")
-    >>> got = redis_receive(role="planner")["messages"]
-    >>> redis_touch([m["id"] for m in got], role="planner")["touched"]
-    1
-    """
-    return calls.call(TOUCH, _store, role, (ids,))
-
-
-# --- leases: one holder of a name within a role at a time (docs/leases.md) ---------------------
-
-
-def redis_acquire(
-    name: str, ttl: float, *, wait: float = 0, role: str | None = None, replicas: int | None = None
-) -> Result:
-    """Take the role's lease ``name`` for ``ttl`` seconds: ``token`` (for renew and release)
-    and ``fence``, which grows with every grant of the name. Held by another still after
-    ``wait`` seconds: error_code ``held`` with ``retry_after``. ``replicas`` (default
-    async.wait_replicas): replicas that must confirm the grant (WAIT after it).
-
-    >>> got = redis_acquire("nightly-report", 30, role="reports")
-    >>> got["success"], redis_acquire("nightly-report", 30, role="reports")["error_code"]
-    (True, 'held')
-    >>> redis_release("nightly-report", got["token"], role="reports")["released"]
-    True
-    """
-    return calls.call(ACQUIRE, _store, role, (name, ttl), {"wait": wait, "replicas": replicas})
-
-
-def redis_renew(
-    name: str, token: str, ttl: float, *, role: str | None = None, replicas: int | None = None
-) -> Result:
-    """Extend the lease ``name`` held with ``token`` to ``ttl`` seconds from now; error_code
-    ``lost`` if the token no longer holds it (it expired, or another holder took it).
-
-    >>> got = redis_acquire("sync", 10, role="reports")
-    >>> redis_renew("sync", got["token"], 10, role="reports")["fence"] == got["fence"]
-    True
-    """
-    return calls.call(RENEW, _store, role, (name, token, ttl), {"replicas": replicas})
-
-
-def redis_release(name: str, token: str, *, role: str | None = None) -> Result:
-    """Give up the lease ``name`` held with ``token``; ``released`` False if it no longer held
-    it (a lease taken since by another holder is left alone).
-
-    >>> redis_release("sync", "not-the-token", role="reports")["released"]
-    False
-    """
-    return calls.call(RELEASE, _store, role, (name, token))
-
-
-def lease(
-    name: str,
-    ttl: float = 30,
-    *,
-    wait: float = 0,
-    role: str | None = None,
-    replicas: int | None = None,
-) -> Lease:
-    """``with lease("nightly-report", ttl=30) as held:``: one holder of the name within the
-    role at a time, renewed every third of ``ttl`` by the process's one keeper thread;
-    ``held.fence``, ``held.lost``, ``held.check()``: see docs/leases.md. HeldError if
-    another holds it still after ``wait`` seconds.
-
-    >>> with lease("nightly-report", ttl=30, role="reports") as held:
-    ...     held.check()
-    ...     held.fence > 0
-    True
-    """
-    return Lease(_store(role, skip=-1), name, ttl, wait=wait, replicas=replicas)
+# the mail and lease tools live in rooms of their own (they use role_store, defined above)
+from .leases import lease, redis_acquire, redis_release, redis_renew  # noqa: E402
+from .mail import (  # noqa: E402
+    redis_ack,
+    redis_dead_letters,
+    redis_receive,
+    redis_replay_dead_letters,
+    redis_reply,
+    redis_request,
+    redis_send,
+    redis_send_async,
+    redis_touch,
+)
