@@ -317,3 +317,25 @@ def test_requests_and_replies_are_counted_in_metrics() -> None:
 
     assert count("request", "planner") == 1 and count("reply", "worker") == 1
     assert after["request"]["planner"]["latency"]["sum"] > 0
+
+
+def test_serve_keeps_a_message_while_a_long_handler_runs(
+    write_config: Config,
+    serving_worker: Callable[[Callable[[dict[str, Any]], Any]], None],
+) -> None:
+    """Issue 22, item 4: a handler slower than the visibility timeout keeps its message (it is
+    touched every third of the timeout): no other server receives it again meanwhile, and no
+    delivery is counted."""
+    write_config({"messaging": {"visibility_timeout": 0.3}})
+    handled: list[tuple[Any, int]] = []
+
+    def slow(message: dict[str, Any]) -> Any:
+        handled.append((message["body"], message["deliveries"]))
+        time.sleep(1.2)  # four visibility timeouts
+        return "done"
+
+    serving_worker(slow)
+    serving_worker(slow)  # a second server, which would claim an idle message
+    answers = [asking("worker", n, role="planner", timeout=15) for n in range(2)]
+    assert [a.outcome()["reply"] for a in answers] == ["done", "done"]
+    assert sorted(handled) == [(0, 1), (1, 1)]

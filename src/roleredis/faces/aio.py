@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from ..core import events, results
-from ..core.holding import AsyncLease
+from ..core.holding import AsyncKeptMessages, AsyncLease
 from ..core.store import AsyncRoleStore, Following
 from ..table import calls, roles, rows
 from ..table.serving import (
@@ -38,6 +38,7 @@ from ..table.serving import (
     Handle,
     Handled,
     HandlingSpans,
+    Keeping,
     Receive,
     Reply,
     Step,
@@ -189,15 +190,19 @@ async def serve(
     stopped = stop if stop is not None else asyncio.Event()
     loop = serving(count, block_ms)
     spans = HandlingSpans()
+    keeping = Keeping(lambda ids: AsyncKeptMessages(calls.async_store(role), ids).start())
     with _stop_on_signals(stopped.set):
         step: Step | None = next(loop)
         try:
             while step is not None and not (stopped.is_set() and isinstance(step, Receive)):
                 spans.before(step)
+                keeping.before(step)
                 outcome = await _carry_out(step, handler, role, stopped)
+                keeping.after(step, outcome)
                 spans.after(outcome)
                 step = drive(loop, outcome, stopped.is_set())
         finally:
+            keeping.close()
             spans.close()
 
 

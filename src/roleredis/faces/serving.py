@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
+from ..core.holding import KeptMessages
 from ..table import roles
 from ..table.serving import (
     Ack,
     Handle,
     Handled,
     HandlingSpans,
+    Keeping,
     Pause,
     Receive,
     Reply,
@@ -71,7 +73,10 @@ def serve(
     ``handler(message)`` gets each message as :func:`~roleredis.tools.redis_receive` gives it.
     For a request (``message["reply_expected"]``) its return value is the reply and an
     exception it raises an error reply (type and message); the request is acknowledged with
-    the reply. Plain mail is acknowledged once handled; if the handler raises, the message
+    the reply. The messages of a receive are touched every third of
+    messaging.visibility_timeout (``redis_touch``) until the next receive: a long handler
+    keeps its message, and those waiting behind it stay this process's. Plain mail is
+    acknowledged once handled; if the handler raises, the message
     stays unacknowledged (delivered again, a dead letter after messaging.max_deliveries).
 
     >>> import threading
@@ -90,15 +95,19 @@ def serve(
     stopped = stop if stop is not None else threading.Event()
     loop = serving(count, block_ms)
     spans = HandlingSpans()
+    keeping = Keeping(lambda ids: KeptMessages(tools.role_store(role), ids).start())
     with stop_on_signals(stopped.set):
         step: Step | None = next(loop)
         try:
             while step is not None and not (stopped.is_set() and isinstance(step, Receive)):
                 spans.before(step)
+                keeping.before(step)
                 outcome = _carry_out(step, handler, role, stopped)
+                keeping.after(step, outcome)
                 spans.after(outcome)
                 step = drive(loop, outcome, stopped.is_set())
         finally:
+            keeping.close()
             spans.close()
 
 

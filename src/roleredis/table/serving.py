@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from ..core.mail import error_text
@@ -38,6 +38,7 @@ __all__ = [
     "Handle",
     "Handled",
     "HandlingSpans",
+    "Keeping",
     "Pause",
     "Receive",
     "Reply",
@@ -218,3 +219,29 @@ def drive(loop: Generator[Step, Any, None], outcome: Any, stopped: bool) -> Step
     while stopped and isinstance(step, Handle):
         step = loop.throw(Stopping())
     return None if stopped and isinstance(step, Receive) else step
+
+
+class Keeping:
+    """The messages of the last receive, kept while the loop works through them: touched
+    every third of messaging.visibility_timeout (``redis_touch``, see
+    :class:`~roleredis.core.holding.KeptMessages`) from the receive until the next one, so a
+    long handler keeps its message, and the messages waiting behind it in the same receive
+    are not claimed by another process meanwhile; no delivery is counted. Those acknowledged
+    drop out of it. ``keep(ids)`` makes the keeper (sync or of the loop) and starts it."""
+
+    def __init__(self, keep: Callable[[list[str]], Any]) -> None:
+        self._keep = keep
+        self._kept: Any = None
+
+    def before(self, step: Step) -> None:
+        if isinstance(step, Receive):
+            self.close()
+
+    def after(self, step: Step, outcome: Any) -> None:
+        if isinstance(step, Receive) and outcome.get("success") and outcome.get("messages"):
+            self._kept = self._keep([m["id"] for m in outcome["messages"]])
+
+    def close(self) -> None:
+        if self._kept is not None:
+            self._kept.stop()
+            self._kept = None
