@@ -312,7 +312,7 @@ def test_a_queued_send_the_server_refuses_is_counted_as_lost(raw: Any) -> None:
     from roleredis.core import mail
     from roleredis.transport.writer.process import stats
 
-    mail.mailbox(tools._store("alpha").scope).clock = lambda: 0.0  # the length stays fresh
+    mail.mailbox(tools.role_store("alpha").scope).clock = lambda: 0.0  # the length stays fresh
     assert redis_send_async("beta", 1, role="alpha")["success"] is True
     assert redis_flush(timeout=10)["lost"] == 0
     channel = Keyspace("beta").mail_channel("alpha")

@@ -104,6 +104,10 @@ CALLS: dict[str, Callable[[], dict[str, Any]]] = {
     "redis_send_async": lambda: tools.redis_send_async("worker", SECRET_VALUE, role="planner"),
     "redis_request": lambda: _request_answered(),
     "redis_reply": lambda: tools.redis_reply("planner/1-1", 1, role="worker"),
+    "redis_touch": lambda: tools.redis_touch(["planner/1-1"], role="worker"),
+    "redis_acquire": lambda: tools.redis_acquire("job", 10, role="planner"),
+    "redis_renew": lambda: tools.redis_renew("job", "not-the-token", 10, role="planner"),
+    "redis_release": lambda: tools.redis_release("job", "not-the-token", role="planner"),
 }
 
 #: rows that make no span of their own: redis_flush waits for the writer (its batches have

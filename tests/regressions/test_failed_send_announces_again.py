@@ -21,7 +21,7 @@ pytestmark = pytest.mark.backends("redis", "memory")
 @pytest.mark.parametrize("send", [redis_send, redis_send_async])
 def test_a_send_after_a_failed_first_send_is_received(raw: Any, send: Any) -> None:
     # the clock stands still: every send is within ANNOUNCE_EVERY of the failed one
-    mail.mailbox(tools._store("alpha").scope).clock = lambda: 0.0
+    mail.mailbox(tools.role_store("alpha").scope).clock = lambda: 0.0
     channel = Keyspace("beta").mail_channel("alpha")
     raw.set(channel, "not a stream")  # the XLEN before the first send is refused
     failed = send("beta", "lost?", role="alpha")

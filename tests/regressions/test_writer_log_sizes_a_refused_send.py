@@ -20,7 +20,7 @@ pytestmark = pytest.mark.backends("memory")
 def test_a_refused_send_is_logged_with_its_bodys_size(
     raw: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mail.mailbox(tools._store("alpha").scope).clock = lambda: 0.0  # the length stays fresh
+    mail.mailbox(tools.role_store("alpha").scope).clock = lambda: 0.0  # the length stays fresh
     assert redis_send_async("beta", 1, role="alpha")["success"] is True
     assert redis_flush(timeout=10)["lost"] == 0
     channel = Keyspace("beta").mail_channel("alpha")
