@@ -59,3 +59,20 @@ def test_mail_of_a_role_nobody_wrote_to(cli: Cli) -> None:
     shown = cli("mail", "nobody")
     assert shown.returncode == 0 and "no role has sent it any" in shown.stdout, shown
     assert cli("mail", "bad role!").returncode == 2
+
+
+def test_mail_counts_requests_that_expired_unanswered(cli: Cli) -> None:
+    """Issue 21, item 3: a request past its deadline is acknowledged by the receive that finds
+    it, never handed out, and counted on its sender's line."""
+    from roleredis import redis_request
+
+    for _ in range(2):
+        late = redis_request("beta", "anyone?", timeout=0.05, role="alpha")
+        assert late["error_code"] == "timeout", late
+    redis_send("beta", "plain", role="alpha")
+    got = redis_receive(10, role="beta")["messages"]
+    assert [m["body"] for m in got] == ["plain"]  # the two requests were never handed out
+    text = cli("mail", "beta")
+    assert "2 requests expired unanswered" in text.stdout, text
+    body = cli("mail", "beta", "--json").json()
+    assert body["senders"][0]["expired"] == 2
