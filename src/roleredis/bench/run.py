@@ -18,6 +18,7 @@ from .cluster import run_cluster
 from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_memory
 from .index import index_listing, index_write_cost
 from .leases import lease_rows
+from .limits import limit_rows
 from .mail import mail_rows
 from .report import Row, print_rows
 from .requests import request_rows
@@ -46,6 +47,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     rows += tracing_rows(value, rounds=rounds, calls=max(1000, int(5000 * scale)))
     rows += aio_rows(url, value, raw_value, scale=scale, rounds=rounds)
     rows += lease_rows(r, scale=scale, rounds=rounds)
+    rows += limit_rows(url, value, scale=scale, rounds=rounds)
 
     roleredis.redis_clear_role_data("bench")
     for key in r.scan_iter("raw:*", count=1000):
@@ -56,6 +58,19 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     rows += mail_rows(url, scale=scale, rounds=rounds)
     rows += request_rows(url, scale=scale, rounds=rounds)
     return rows
+
+
+def run_limits(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
+    """Only the limit rows (issue 26), against the server at ``url``."""
+    from roleredis import runtime
+    from roleredis.foundation.config import load_settings
+
+    runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
+    value = {"user_id": 123, "login_time": "2024-01-01T10:00:00Z", "permissions": ["read"]}
+    try:
+        return limit_rows(url, value, scale=scale, rounds=rounds)
+    finally:
+        runtime.use_settings(None)
 
 
 def run_leases(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
@@ -86,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mail", action="store_true", help="only the mail benchmarks (issue 12)")
     parser.add_argument("--leases", action="store_true", help="only the lease benchmark (issue 22)")
     parser.add_argument(
+        "--limits",
+        action="store_true",
+        help="only the limit rows (issue 26): a hand-written client's batched SET, XADD, MSET, "
+        "MGET and round trips beside roleredis's, as fractions",
+    )
+    parser.add_argument(
         "--requests",
         action="store_true",
         help="only the request/reply benchmarks (issue 21): round trip p50/p99 and requests/s "
@@ -113,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = mail_rows(server.url, scale=args.scale, rounds=args.rounds)
         elif args.requests:
             rows = request_rows(server.url, scale=args.scale, rounds=args.rounds)
+        elif args.limits:
+            rows = run_limits(server.url, scale=args.scale, rounds=args.rounds)
         elif args.leases:
             rows = run_leases(server.url, scale=args.scale, rounds=args.rounds)
         else:
