@@ -252,8 +252,8 @@ end}}
 
 #: How long a waiter behind others (or for a concurrency place) sleeps between tries, at first
 #: and at most (with jitter); a waiter for the window sleeps until the window has room.
-FIRST_PAUSE = 0.002
-LAST_PAUSE = 0.05
+FIRST_PAUSE = 0.001
+LAST_PAUSE = 0.01
 _ID = re.compile(r"[0-9a-f]{16}-(\d{1,12})")
 
 
