@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from roleredis import RoleStore, redis_give_back, redis_report, redis_take
+from roleredis import RoleStore, redis_give_back, redis_take
 from roleredis.core import budgets
 from roleredis.foundation.budgets import parse
 
@@ -77,7 +77,9 @@ def test_three_processes_of_four_threads_never_exceed_the_budget(roleredis_env: 
     _define("proof", rate="100/s", tokens="5000/s", concurrency=4, lease=30)
     env = {**os.environ, "REDIS_URL": roleredis_env.url}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(SECONDS)], env=env, stdout=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(SECONDS)], env=env, stdout=subprocess.PIPE
+        )
         for _ in range(3)
     ]
     rows = []

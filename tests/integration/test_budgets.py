@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 import redis
 
-from roleredis import RoleStore, TimeoutError, aio, budget, redis_give_back, redis_report, redis_take
+from roleredis import (
+    RoleStore,
+    TimeoutError,
+    aio,
+    budget,
+    redis_give_back,
+    redis_report,
+    redis_take,
+)
 from roleredis.core import budgets
 from roleredis.foundation.budgets import parse
 from roleredis.table import metrics

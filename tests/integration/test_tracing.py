@@ -129,6 +129,7 @@ def _budget_taken() -> dict[str, Any]:
     _TAKEN.append(tools.redis_take("traced", 2, role="planner"))
     return _TAKEN[-1]
 
+
 #: rows that make no span of their own: redis_flush waits for the writer (its batches have
 #: spans); the fire-and-forget rows while tracing.fire_and_forget is off
 NO_SPAN = {"flush"}

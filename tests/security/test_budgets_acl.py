@@ -132,7 +132,11 @@ def test_no_role_selector_matches_a_budgets_keys(users: dict[str, Any]) -> None:
         return admin.execute_command("ACL", "DRYRUN", users[role].username, *command) == b"OK"
 
     for key in every:
-        for command in (("XADD", key, "*", "f", "v"), ("SADD", key, "x"), ("XRANGE", key, "-", "+")):
+        for command in (
+            ("XADD", key, "*", "f", "v"),
+            ("SADD", key, "x"),
+            ("XRANGE", key, "-", "+"),
+        ):
             assert not allowed("gamma", *command), command
         assert allowed("beta", "SADD", key, "x") is (not key.endswith(":def"))
         assert allowed("beta", "EXISTS", key)

@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mail", action="store_true", help="only the mail benchmarks (issue 12)")
     parser.add_argument("--leases", action="store_true", help="only the lease benchmark (issue 22)")
-    parser.add_argument("--budgets", action="store_true", help="only the budget benchmark (issue 23)")
+    parser.add_argument(
+        "--budgets", action="store_true", help="only the budget benchmark (issue 23)"
+    )
     parser.add_argument(
         "--requests",
         action="store_true",

@@ -102,7 +102,10 @@ def budget_status(name: NameArg, as_json: JsonFlag = False) -> None:
     b = now.budget
     say(_line(b.name, b.describe()))
     if b.rate:
-        say(f"  requests in the last {b.rate.period_ms / 1000:g} s: {now.requests} of {b.rate.amount}")
+        say(
+            f"  requests in the last {b.rate.period_ms / 1000:g} s: {now.requests} "
+            f"of {b.rate.amount}"
+        )
     if b.tokens:
         say(
             f"  tokens in the last {b.tokens.period_ms / 1000:g} s: {now.tokens} "

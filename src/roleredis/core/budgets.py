@@ -28,6 +28,7 @@ so every process enforces the same limits whatever its own config file says.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -371,7 +372,9 @@ def _seconds(us: Any) -> float:
 
 def _count(tokens: Any) -> int:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 <= tokens <= 10**12:
-        raise InvalidArgumentError(f"tokens must be a whole number from 0 to 10**12, got {tokens!r}")
+        raise InvalidArgumentError(
+            f"tokens must be a whole number from 0 to 10**12, got {tokens!r}"
+        )
     return tokens
 
 
@@ -412,7 +415,10 @@ def take(scope: Scope, budget: str, tokens: int = 0, *, timeout: float = 0) -> O
             left = deadline - time.monotonic()
             sent_at = time.monotonic()
             got = yield from _fcall(
-                scope, _TAKE, keys, (grant, need, place, max(0, int(left * 1000)) if timeout else -1)
+                scope,
+                _TAKE,
+                keys,
+                (grant, need, place, max(0, int(left * 1000)) if timeout else -1),
             )
             code = int(got[0])
             if code == 1:
@@ -446,10 +452,8 @@ def take(scope: Scope, budget: str, tokens: int = 0, *, timeout: float = 0) -> O
         raise  # closed by its driver (interrupted): the queue forgets it once it goes stale
     except BaseException:
         if queued:  # a waiter that gives up (or fails) leaves the queue
-            try:
+            with contextlib.suppress(RoleRedisError):
                 yield [("fcall", (_LEAVE, 2, keys[2], keys[3], grant))]
-            except RoleRedisError:
-                pass
         raise
 
 

@@ -48,8 +48,8 @@ from ..transport.aexecutor import aclose
 from . import tools
 from .agents.calls import acall_tool
 from .serving import STOP_SIGNALS
-from .tools.budgets import Budget
 from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
+from .tools.budgets import Budget
 
 __all__ = [
     "AsyncRoleStore",
@@ -78,8 +78,8 @@ __all__ = [
     "redis_release",
     "redis_renew",
     "redis_replay_dead_letters",
-    "redis_report",
     "redis_reply",
+    "redis_report",
     "redis_request",
     "redis_send",
     "redis_send_async",

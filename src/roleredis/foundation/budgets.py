@@ -190,7 +190,9 @@ def parse_budget(name: str, raw: Any, where: str) -> Budget:
     if unknown:
         raise ConfigError(f"{where}: unknown field {unknown[0]!r} (use {', '.join(_FIELDS)})")
     rate = parse_limit(raw["rate"], f"{where}.rate") if raw.get("rate") is not None else None
-    tokens = parse_limit(raw["tokens"], f"{where}.tokens") if raw.get("tokens") is not None else None
+    tokens = (
+        parse_limit(raw["tokens"], f"{where}.tokens") if raw.get("tokens") is not None else None
+    )
     concurrency = raw.get("concurrency") or 0
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 0:
         raise ConfigError(f"{where}.concurrency must be a whole number >= 0, got {concurrency!r}")

@@ -30,9 +30,9 @@ from typing import Any
 import yaml
 
 from . import checks
+from .budgets import parse as parse_budgets
 from .errors import ConfigError
 from .settings import IGNORED, RedactedDict, Settings, flat_field, is_configured
-from .budgets import parse as parse_budgets
 from .sharing import parse as parse_sharing
 from .urls import REDACTED, URL_SCHEMES, redact_url, url_parts
 

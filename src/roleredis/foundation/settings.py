@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 from urllib.parse import urlsplit
 
 from . import checks
+from .budgets import Budget
+from .budgets import parse as parse_budgets
 from .errors import ConfigError
 from .setting_groups import (
     GROUPS,
@@ -49,8 +51,6 @@ from .setting_groups import (
     WriterSettings,
     setting,
 )
-from .budgets import Budget
-from .budgets import parse as parse_budgets
 from .sharing import Sharing
 from .sharing import parse as parse_sharing
 from .urls import (

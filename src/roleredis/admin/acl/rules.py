@@ -189,7 +189,9 @@ def budget_rules(role: str, settings: Settings | None) -> list[str]:
     for name, budget in sorted(settings.budgets.items()):
         if role in budget.roles:
             rules.append(f"%R~{budget_pattern(name, 'def')}")
-            rules.extend(f"~{budget_pattern(name, part)}" for part in ("log", "holders", "queue", "alive"))
+            rules.extend(
+                f"~{budget_pattern(name, part)}" for part in ("log", "holders", "queue", "alive")
+            )
     return rules
 
 

@@ -22,7 +22,15 @@ from ...table import calls
 from ...table.rows import GIVE_BACK, REPORT, TAKE
 from . import Result, role_store
 
-__all__ = ["Budget", "Drawing", "budget", "raise_failure", "redis_give_back", "redis_report", "redis_take"]
+__all__ = [
+    "Budget",
+    "Drawing",
+    "budget",
+    "raise_failure",
+    "redis_give_back",
+    "redis_report",
+    "redis_take",
+]
 
 log = logging.getLogger("roleredis.budgets")
 
@@ -172,7 +180,9 @@ class Drawing:
     def report(self, actual: int) -> int:
         """Charge ``actual`` tokens for this take (instead of the estimate); returns the debt."""
         owner = self._owner
-        return self._reported(calls.call(REPORT, role_store, owner.role, (owner.name, self.id, actual)))
+        return self._reported(
+            calls.call(REPORT, role_store, owner.role, (owner.name, self.id, actual))
+        )
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
