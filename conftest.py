@@ -16,6 +16,21 @@ def _doctest_server() -> Iterator[RedisServer]:
         yield server
 
 
+def _define_doc_budget(server: RedisServer) -> None:
+    """The budget the budget tools' examples draw on (``roleredis budget set`` writes these)."""
+    from roleredis.foundation.budgets import budget_key, parse
+
+    (doc,) = parse(
+        {"doc-llm": {"rate": "100/s", "tokens": "1000/s", "concurrency": 2, "roles": ["planner"]}},
+        "doctest",
+    ).values()
+    client = server.client()
+    try:
+        client.hset(budget_key("doc-llm", "def"), mapping=doc.as_hash())
+    finally:
+        client.close()
+
+
 @pytest.fixture(autouse=True)
 def _doctest_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     if not isinstance(request.node, pytest.DoctestItem):
@@ -38,6 +53,7 @@ def _doctest_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ROLEREDIS_ROLE", "doctest")
     monkeypatch.chdir(request.config.rootpath / "src")
     roleredis.reset()
+    _define_doc_budget(server)
     try:
         yield
     finally:

@@ -105,10 +105,30 @@ CALLS: dict[str, Callable[[], dict[str, Any]]] = {
     "redis_request": lambda: _request_answered(),
     "redis_reply": lambda: tools.redis_reply("planner/1-1", 1, role="worker"),
     "redis_touch": lambda: tools.redis_touch(["planner/1-1"], role="worker"),
-    "redis_acquire": lambda: tools.redis_acquire("job", 10, role="planner"),
-    "redis_renew": lambda: tools.redis_renew("job", "not-the-token", 10, role="planner"),
-    "redis_release": lambda: tools.redis_release("job", "not-the-token", role="planner"),
+    "redis_acquire": lambda: tools.redis_acquire("nightly", 30, role="planner"),
+    "redis_renew": lambda: tools.redis_renew("nightly", "not-the-token", 30, role="planner"),
+    "redis_release": lambda: tools.redis_release("nightly", "not-the-token", role="planner"),
+    "redis_take": lambda: _budget_taken(),
+    "redis_report": lambda: tools.redis_report("traced", _TAKEN[-1]["id"], 3, role="planner"),
+    "redis_give_back": lambda: tools.redis_give_back("traced", "no-such-place", role="planner"),
 }
+
+
+_TAKEN: list[dict[str, Any]] = []
+
+
+def _budget_taken() -> dict[str, Any]:
+    """A take of a budget defined here (``roleredis budget set`` writes definitions)."""
+    from roleredis import RoleStore
+    from roleredis.core import budgets
+    from roleredis.foundation.budgets import parse
+
+    store = RoleStore("planner")
+    defined = parse({"traced": {"tokens": "1000/s", "roles": ["planner"]}}, "t")["traced"]
+    store.run(budgets.define(store.scope, defined))
+    _TAKEN.append(tools.redis_take("traced", 2, role="planner"))
+    return _TAKEN[-1]
+
 
 #: rows that make no span of their own: redis_flush waits for the writer (its batches have
 #: spans); the fire-and-forget rows while tracing.fire_and_forget is off

@@ -14,6 +14,7 @@ import redis
 
 from .aio import aio_rows
 from .batches import batch_rows
+from .budgets import budget_rows
 from .cluster import run_cluster
 from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_memory
 from .index import index_listing, index_write_cost
@@ -48,6 +49,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     rows += aio_rows(url, value, raw_value, scale=scale, rounds=rounds)
     rows += lease_rows(r, scale=scale, rounds=rounds)
     rows += limit_rows(url, value, scale=scale, rounds=rounds)
+    rows += budget_rows(r, scale=scale, rounds=rounds)
 
     roleredis.redis_clear_role_data("bench")
     for key in r.scan_iter("raw:*", count=1000):
@@ -73,15 +75,18 @@ def run_limits(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
         runtime.use_settings(None)
 
 
-def run_leases(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
-    """Only the lease benchmark, against the server at ``url``."""
+def run_leases(
+    url: str, *, scale: float = 1.0, rounds: int = 3, budgets: bool = False
+) -> list[Row]:
+    """Only the lease benchmark (or, with ``budgets``, the budget one) against ``url``."""
     from roleredis import runtime
     from roleredis.foundation.config import load_settings
 
     runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
     r = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
     try:
-        return lease_rows(r, scale=scale, rounds=rounds)
+        rows = budget_rows if budgets else lease_rows
+        return rows(r, scale=scale, rounds=rounds)
     finally:
         r.close()
         runtime.use_settings(None)
@@ -105,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the limit rows (issue 26): a hand-written client's batched SET, XADD, MSET, "
         "MGET and round trips beside roleredis's, as fractions",
+    )
+    parser.add_argument(
+        "--budgets", action="store_true", help="only the budget benchmark (issue 23)"
     )
     parser.add_argument(
         "--requests",
@@ -136,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = request_rows(server.url, scale=args.scale, rounds=args.rounds)
         elif args.limits:
             rows = run_limits(server.url, scale=args.scale, rounds=args.rounds)
+        elif args.budgets:
+            rows = run_leases(server.url, scale=args.scale, rounds=args.rounds, budgets=True)
         elif args.leases:
             rows = run_leases(server.url, scale=args.scale, rounds=args.rounds)
         else:

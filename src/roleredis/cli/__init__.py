@@ -21,7 +21,7 @@ commands, imported here in the order ``roleredis --help`` lists them.
 from __future__ import annotations
 
 # the groups register their commands on the app when imported: this order is the help's
-from . import health, roles, keys, mail, settings, acl, copy, demo, mcp  # noqa: F401  # isort: skip
+from . import health, roles, keys, mail, settings, acl, budget, copy, demo, mcp  # noqa: F401  # isort: skip
 from .app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, app, main
 from .roles import role_usage
 

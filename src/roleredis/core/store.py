@@ -30,7 +30,7 @@ from ..transport.aexecutor import loop_executor
 from ..transport.connection import describe, embedded_backend, uses_tls
 from ..transport.executor import SyncExecutor, drive, waiting_places
 from ..transport.retry import WRITER_BACKOFF
-from . import events, leases, ops
+from . import budgets, events, leases, ops
 from .codec import Codec
 from .crypto import Keyring
 from .mail import dead, housekeeping, receiving, requesting, sending, touching
@@ -216,6 +216,10 @@ class RoleStore:
     acquire = _method(leases.acquire)
     renew = _method(leases.renew)
     release = _method(leases.release)
+    take = _method(budgets.take)
+    report = _method(budgets.report)
+    give_back = _method(budgets.give_back)
+    renew_place = _method(budgets.renew_place)
 
     def run(self, op: ops.Op[T]) -> T:
         """Drive ``op``, an operation generator made for this store's scope, on the store's
@@ -328,6 +332,10 @@ class AsyncRoleStore:
     acquire = _async_method(leases.acquire)
     renew = _async_method(leases.renew)
     release = _async_method(leases.release)
+    take = _async_method(budgets.take)
+    report = _async_method(budgets.report)
+    give_back = _async_method(budgets.give_back)
+    renew_place = _async_method(budgets.renew_place)
 
     async def clear(self, progress: Callable[[int], object] | None = None) -> int:
         """Delete every key of the role (SCAN + UNLINK in batches); returns how many.

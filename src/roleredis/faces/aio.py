@@ -50,11 +50,13 @@ from . import tools
 from .agents.calls import acall_tool
 from .serving import STOP_SIGNALS
 from .tools import redis_flush, redis_read_async, redis_send_async, redis_write_async
+from .tools.budgets import Budget
 
 __all__ = [
     "AsyncRoleStore",
     "Following",
     "aclose",
+    "budget",
     "call_tool",
     "follow_events",
     "lease",
@@ -66,6 +68,7 @@ __all__ = [
     "redis_exists",
     "redis_flush",
     "redis_get_keys",
+    "redis_give_back",
     "redis_health_check",
     "redis_publish",
     "redis_read",
@@ -77,9 +80,11 @@ __all__ = [
     "redis_renew",
     "redis_replay_dead_letters",
     "redis_reply",
+    "redis_report",
     "redis_request",
     "redis_send",
     "redis_send_async",
+    "redis_take",
     "redis_touch",
     "redis_write",
     "redis_write_async",
@@ -253,6 +258,24 @@ redis_touch = calls.bind_async(rows.TOUCH, tools.redis_touch, PUBLIC_PATH)
 redis_acquire = calls.bind_async(rows.ACQUIRE, tools.redis_acquire, PUBLIC_PATH)
 redis_renew = calls.bind_async(rows.RENEW, tools.redis_renew, PUBLIC_PATH)
 redis_release = calls.bind_async(rows.RELEASE, tools.redis_release, PUBLIC_PATH)
+redis_take = calls.bind_async(rows.TAKE, tools.redis_take, PUBLIC_PATH)
+redis_report = calls.bind_async(rows.REPORT, tools.redis_report, PUBLIC_PATH)
+redis_give_back = calls.bind_async(rows.GIVE_BACK, tools.redis_give_back, PUBLIC_PATH)
+
+
+def budget(name: str, *, role: str | None = None) -> Budget:
+    """``async with budget("openai").take(tokens=500, timeout=30) as t:``:
+    :func:`roleredis.tools.budget` for asyncio code (``await t.areport(actual)``), its
+    concurrency place renewed by the running loop's keeper task (see docs/budgets.md).
+
+    >>> import asyncio
+    >>> async def ask():
+    ...     async with budget("doc-llm", role="planner").take(tokens=10) as t:
+    ...         return await t.areport(15)
+    >>> asyncio.run(ask())
+    5
+    """
+    return Budget(name, calls.async_store(role, skip=1))
 
 
 def lease(

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from . import checks
+from .budgets import parse as parse_budgets
 from .errors import ConfigError
 from .settings import IGNORED, RedactedDict, Settings, flat_field, is_configured
 from .sharing import parse as parse_sharing
@@ -261,4 +262,15 @@ def load_settings(
         config_has_redis=has_redis,
         sources=sources,
         sharing=sharing,
+        budgets=_read_budgets(file_path),
     )
+
+
+def _read_budgets(path: Path | None) -> dict[str, Any]:
+    """The top-level ``budgets:`` section of the file, checked (empty without one)."""
+    if path is None:
+        return {}
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(document, Mapping):
+        return {}
+    return parse_budgets(document.get("budgets"), str(path))

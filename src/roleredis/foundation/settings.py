@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 from urllib.parse import urlsplit
 
 from . import checks
+from .budgets import Budget
+from .budgets import parse as parse_budgets
 from .errors import ConfigError
 from .setting_groups import (
     GROUPS,
@@ -142,6 +144,9 @@ class Settings:
     #: the top-level ``sharing:`` section of config.yaml (granted reads checked in the
     #: library, see :mod:`roleredis.foundation.sharing`); None when there is none
     sharing: Sharing | None = None
+    #: the top-level ``budgets:`` section of config.yaml (shared rate budgets, written to Redis
+    #: by ``roleredis budget set``: see :mod:`roleredis.foundation.budgets`); name -> Budget
+    budgets: Mapping[str, Budget] = dataclasses.field(default_factory=dict, compare=False)
 
     #: the flat names, in the order as_dict() and ``roleredis config`` show them
     FLAT: ClassVar[dict[str, Flat[Any]]]
@@ -223,6 +228,7 @@ class Settings:
         config_has_redis: bool | None = None,
         sources: Mapping[str, str] | None = None,
         sharing: Sharing | Mapping[str, Any] | None = None,
+        budgets: Mapping[str, Any] | None = None,
         **flat: Any,
     ) -> None:
         groups = (
@@ -271,6 +277,9 @@ class Settings:
         if sharing is not None and not isinstance(sharing, Sharing):
             sharing = parse_sharing(sharing, "sharing")
         object.__setattr__(self, "sharing", sharing)
+        if budgets and not all(isinstance(b, Budget) for b in budgets.values()):
+            budgets = parse_budgets(budgets, "budgets")
+        object.__setattr__(self, "budgets", dict(budgets or {}))
 
     @property
     def mode(self) -> str:

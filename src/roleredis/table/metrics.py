@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from .. import runtime
+from .budgeting import budget_counters
 
 __all__ = [
     "BUCKETS",
@@ -162,6 +163,7 @@ def snapshot() -> dict[str, Any]:
         "operations": operations,
         "background": writer_process.stats(),
         "pool": pool_usage(client, runtime.settings()) if client is not None else None,
+        "budgets": budget_counters(),
     }
 
 

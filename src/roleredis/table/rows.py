@@ -13,8 +13,9 @@ from it, and agent tool schemas take their descriptions from it.
 
 from __future__ import annotations
 
-from ..core import events, leases, mail, ops, results
+from ..core import budgets, events, leases, mail, ops, results
 from ..core.mail import touching
+from .budgeting import after_report, after_take, given_back, reported, taken
 from .health import health_result, with_breaker
 from .operation import Args, Operation, Result, Store
 from .queueing import queue_read, queue_send, queue_write
@@ -29,6 +30,7 @@ __all__ = [
     "EXISTS",
     "FLUSH",
     "GET_KEYS",
+    "GIVE_BACK",
     "HEALTH_CHECK",
     "PUBLISH",
     "READ",
@@ -40,10 +42,12 @@ __all__ = [
     "RENEW",
     "REPLAY_DEAD_LETTERS",
     "REPLY",
+    "REPORT",
     "REQUEST",
     "SEND",
     "SEND_ASYNC",
     "TABLE",
+    "TAKE",
     "TOUCH",
     "WRITE",
     "WRITE_ASYNC",
@@ -313,6 +317,42 @@ RELEASE = Operation(
     subject="name",
 )
 
+#: What the budget functions run inside (on the budget's keys; the definition read, never
+#: written): granted with FCALL. TIME: the server's clock, the only one every process shares.
+_BUDGET_INSIDE = frozenset(
+    {"time", "hgetall", "zadd", "zrem", "zscore", "zcard", "zcount", "zrange", "pexpire"}
+    | {"zrangebyscore", "zremrangebyscore"}
+)
+TAKE = Operation(
+    "take",
+    "Draw a request and estimated tokens on a shared budget, waiting up to timeout for room.",
+    frozenset({"fcall"}) | _BUDGET_INSIDE,
+    lambda t, s, a: taken(t, s.role),
+    "take",
+    budgets.take,
+    subject="budget",
+    finish=after_take,
+)
+REPORT = Operation(
+    "report",
+    "Report the actual tokens of a take: less lowers it, more is charged as debt.",
+    frozenset({"fcall"}) | _BUDGET_INSIDE,
+    lambda r, s, a: reported(r, s.role),
+    "report",
+    budgets.report,
+    subject="budget",
+    finish=after_report,
+)
+GIVE_BACK = Operation(
+    "give_back",
+    "Give back a budget's concurrency place that a take returned.",
+    frozenset({"fcall"}) | _BUDGET_INSIDE,
+    lambda g, s, a: given_back(g, s.role),
+    "give_back",
+    budgets.give_back,
+    subject="budget",
+)
+
 #: Every public operation, in the order the guide lists them.
 TABLE: tuple[Operation, ...] = (
     WRITE,
@@ -341,6 +381,9 @@ TABLE: tuple[Operation, ...] = (
     ACQUIRE,
     RENEW,
     RELEASE,
+    TAKE,
+    REPORT,
+    GIVE_BACK,
 )
 
 #: the rows by the name of their tool

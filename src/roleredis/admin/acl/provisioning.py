@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ...core import leases
+from ...core import budgets, leases
 from ...foundation.config import Settings
 from ...foundation.errors import RoleRedisError
 from .nodes import data_nodes, node_error, raise_if_all_failed, raise_if_any_failed
@@ -38,11 +38,13 @@ __all__ = [
 
 
 def load_functions(client: Any) -> None:
-    """Load (or replace) the lease functions (:data:`roleredis.core.leases.LIBRARY`) on the
+    """Load (or replace) the lease and budget functions (:data:`roleredis.core.leases.LIBRARY`,
+    :data:`roleredis.core.budgets.LIBRARY`) on the
     node of ``client``, a primary: role users may call them (FCALL) but never load them.
     Replicas get them by replication."""
-    name, args = leases.load_call()
-    client.execute_command(name.upper(), *args)
+    for library in (leases, budgets):
+        name, args = library.load_call()
+        client.execute_command(name.upper(), *args)
 
 
 def provision(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ...foundation.budgets import budget_pattern
 from ...foundation.config import Settings
 from ...foundation.errors import register_needed_commands
 from ...foundation.keys import INTERNAL_PREFIX, Keyspace, escape_glob, validate_role
@@ -29,6 +30,7 @@ __all__ = [
     "SEND_COMMANDS",
     "USER_PREFIX",
     "as_grant",
+    "budget_rules",
     "grant_pattern",
     "key_pattern",
     "password_hashes",
@@ -159,6 +161,7 @@ def user_rules(
         f"~{key_pattern(role, settings)}",
         f"~{Keyspace(role).internal_pattern()}",
         *([f"%R~{EVENTS_PATTERN}"] if events else []),
+        *budget_rules(role, settings),
         "-@all",
         *(f"+{command}" for command in COMMANDS),
         *([f"+{SELECT}"] if db else []),
@@ -168,6 +171,28 @@ def user_rules(
         _selector(SENDERS_PATTERN, ANNOUNCE_COMMANDS),
         _selector(replying_pattern(role), REPLY_COMMANDS),
     ]
+
+
+def budget_rules(role: str, settings: Settings | None) -> list[str]:
+    """The key rules of the budgets that list ``role`` (in the settings' ``budgets:``): each
+    one's log, holders and waiters, and its definition read-only (the functions read it;
+    only an administrator writes it). Nothing of a budget that does not list the role.
+
+    >>> from roleredis.foundation.budgets import parse
+    >>> s = Settings(budgets=parse({"ai": {"rate": "1/s", "roles": ["a"]}}, "x"))
+    >>> budget_rules("a", s)[:2], budget_rules("b", s)
+    (['%R~__roleredis__:budget:{ai}:def', '~__roleredis__:budget:{ai}:log'], [])
+    """
+    if settings is None:
+        return []
+    rules: list[str] = []
+    for name, budget in sorted(settings.budgets.items()):
+        if role in budget.roles:
+            rules.append(f"%R~{budget_pattern(name, 'def')}")
+            rules.extend(
+                f"~{budget_pattern(name, part)}" for part in ("log", "holders", "queue", "alive")
+            )
+    return rules
 
 
 def _selector(pattern: str, commands: Sequence[str]) -> str:

@@ -45,6 +45,7 @@ from ...transport.writer import process as writer_process
 
 __all__ = [
     "acting_as",
+    "budget",
     "lease",
     "redis_ack",
     "redis_acquire",
@@ -54,6 +55,7 @@ __all__ = [
     "redis_exists",
     "redis_flush",
     "redis_get_keys",
+    "redis_give_back",
     "redis_health_check",
     "redis_publish",
     "redis_read",
@@ -65,9 +67,11 @@ __all__ = [
     "redis_renew",
     "redis_replay_dead_letters",
     "redis_reply",
+    "redis_report",
     "redis_request",
     "redis_send",
     "redis_send_async",
+    "redis_take",
     "redis_touch",
     "redis_write",
     "redis_write_async",
@@ -424,7 +428,9 @@ def redis_flush(timeout: float | None = None) -> Result:
         return results.failure(exc, written=0, pending=writer_process.current_pending(), lost=0)
 
 
-# the mail and lease tools live in rooms of their own (they use role_store, defined above)
+# the mail, lease and budget tools live in rooms of their own (they use role_store, defined
+# above)
+from .budgets import budget, redis_give_back, redis_report, redis_take  # noqa: E402
 from .leases import lease, redis_acquire, redis_release, redis_renew  # noqa: E402
 from .mail import (  # noqa: E402
     redis_ack,
