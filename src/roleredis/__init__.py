@@ -14,6 +14,7 @@ from .admin import acl
 from .core.store import RoleStore
 from .faces import aio, tools
 from .faces.agents.calls import call_tool
+from .faces.caching import ainvalidate_tags, cache_bypass, cached, invalidate_tags
 from .faces.agents.schemas import tool_schemas
 from .faces.serving import serve
 from .faces.tools import (
@@ -98,8 +99,12 @@ __all__ = [
     "acl",
     "acting_as",
     "aio",
+    "ainvalidate_tags",
+    "cache_bypass",
+    "cached",
     "call_tool",
     "carry_role",
+    "invalidate_tags",
     "lease",
     "load_settings",
     "metrics",

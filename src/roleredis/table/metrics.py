@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from .. import runtime
+from . import cachestats
 
 __all__ = [
     "BUCKETS",
@@ -120,6 +121,7 @@ def reset_metrics() -> None:
         _retired.clear()
         for _, table in _tables:
             table.clear()
+    cachestats.reset()
 
 
 def _fold() -> Table:
@@ -162,6 +164,7 @@ def snapshot() -> dict[str, Any]:
         "operations": operations,
         "background": writer_process.stats(),
         "pool": pool_usage(client, runtime.settings()) if client is not None else None,
+        "cache": cachestats.snapshot(),
     }
 
 
