@@ -55,6 +55,7 @@ __all__ = [
     "poll",
     "put",
     "refresh",
+    "wake",
 ]
 
 log = logging.getLogger("roleredis.cache")
@@ -230,6 +231,11 @@ def drop_tags(scope: Scope, tags: list[str]) -> Op[int]:
         calls.append(_log_call(scope, entries))
     replies = yield calls
     return min(int(replies[0]), len(entries))
+
+
+def wake(scope: Scope) -> Op[None]:
+    """An entry without keys in the role's log: ends a follower's blocked read (it stops)."""
+    yield [("xadd", (cachekeys.log_key(scope.keyspace), "MAXLEN", "~", LOG_LENGTH, "*", "w", 1))]
 
 
 def newest(scope: Scope) -> Op[str]:

@@ -48,6 +48,8 @@ log = logging.getLogger("roleredis.cache")
 BLOCK_MS = 1000
 #: Seconds between tries after the log could not be read.
 RETRY = (0.05, 0.2, 0.5, 1.0, 2.0)
+#: Seconds a stopping follower is waited for.
+WAKE_JOIN = 2.0
 
 
 class LocalCache:
@@ -188,8 +190,17 @@ class Follower:
             self.live = False
 
     def stop(self) -> None:
+        """Stop following, and wait (briefly) for the thread to end before the client closes:
+        an entry without keys appended to the log ends its blocked read at once."""
         self.stopped = True
         self._drop_all()
+        if not self._thread.is_alive():
+            return
+        try:
+            self.store.run(caching.wake(self.store.scope))
+        except RoleRedisError:
+            pass  # the server is gone: the read ends with the client
+        self._thread.join(WAKE_JOIN)
 
 
 _lock = threading.Lock()
