@@ -245,7 +245,8 @@ def test_stale_is_served_while_one_caller_refreshes() -> None:
         assert waited < 5  # no caller waited for the refresh (it is blocked until released)
         release.set()
         until(lambda: slow(1) == 2)
-    until(lambda: metrics.snapshot()["cache"]["stale"]["refreshes"] == 1)
+    # at least one (the entry, refreshed with a 0.2 s ttl, may go stale again meanwhile)
+    until(lambda: metrics.snapshot()["cache"]["stale"]["refreshes"] >= 1)
     assert metrics.snapshot()["cache"]["stale"]["stale"] >= 20
 
 
@@ -265,7 +266,7 @@ def test_sliding_entries_live_while_read(raw: redis.Redis) -> None:
 def test_redis_read_touch_renews_and_is_refused_for_a_granted_read(raw: redis.Redis) -> None:
     redis_write("session", {"u": 1}, ttl=10, role="web")
     got = redis_read("session", role="web", touch=500)
-    assert got["success"] is True and got["value"] == {"u": 1} and got["ttl"] == 500
+    assert got["success"] is True and got["value"] == {"u": 1} and 499 <= got["ttl"] <= 500
     refused = redis_read("session", role="api", from_role="web", touch=500)
     assert refused["success"] is False and refused["error_code"] == "permission"
     assert redis_read("session", role="web", touch=0)["error_code"] == "invalid_argument"
