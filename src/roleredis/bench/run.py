@@ -17,6 +17,7 @@ from .batches import batch_rows
 from .cluster import run_cluster
 from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_memory
 from .index import index_listing, index_write_cost
+from .caching import cache_rows
 from .leases import lease_rows
 from .mail import mail_rows
 from .report import Row, print_rows
@@ -46,6 +47,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     rows += tracing_rows(value, rounds=rounds, calls=max(1000, int(5000 * scale)))
     rows += aio_rows(url, value, raw_value, scale=scale, rounds=rounds)
     rows += lease_rows(r, scale=scale, rounds=rounds)
+    rows += cache_rows(r, scale=scale, rounds=rounds)
 
     roleredis.redis_clear_role_data("bench")
     for key in r.scan_iter("raw:*", count=1000):

@@ -208,6 +208,14 @@ class CacheControl:
         self.sliding = bool(sliding)
         self.max_bytes = max_bytes
         self.signature = inspect.signature(func)
+        params = list(self.signature.parameters.values())
+        #: the parameters' names when all are plain (positional or keyword), else None
+        self._plain: tuple[str, ...] | None = (
+            tuple(p.name for p in params)
+            if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+            else None
+        )
+        self._defaults_of = {p.name: p.default for p in params}
         self.func_id = cachekeys.function_id(func)
         names = list(self.signature.parameters)
         self.skip = names[0] if names and names[0] in ("self", "cls") else None
@@ -218,15 +226,40 @@ class CacheControl:
 
     # the parts of one call ----------------------------------------------------------------
 
-    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by name, defaults applied, in the signature's order (what
+        ``Signature.bind`` + ``apply_defaults`` give; for a signature of plain parameters,
+        made directly, at a fifth of the cost; anything unusual goes through ``bind``)."""
+        plain = self._plain
+        if plain is not None and len(args) <= len(plain):
+            arguments = dict(zip(plain, args))
+            if kwargs:
+                for name, value in kwargs.items():
+                    if name in arguments or name not in self._defaults_of:
+                        break  # a duplicate or unknown name: bind says what is wrong
+                    arguments[name] = value
+                else:
+                    kwargs = {}
+            if not kwargs:
+                if len(arguments) < len(plain):
+                    defaults = self._defaults_of
+                    for name in plain:
+                        if name not in arguments:
+                            value = defaults[name]
+                            if value is inspect.Parameter.empty:
+                                break  # missing: bind says so
+                            arguments[name] = value
+                    else:
+                        return {name: arguments[name] for name in plain}
+                else:
+                    return arguments
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        return bound
+        return bound.arguments
 
-    def material(self, bound: inspect.BoundArguments, args: Any, kwargs: Any) -> bytes:
+    def material(self, arguments: dict[str, Any], args: Any, kwargs: Any) -> bytes:
         """The canonical bytes naming the call (Uncanonical: it is not cached)."""
         spec = self.key_spec
-        arguments = bound.arguments
         if spec is None:
             if self.skip is not None:
                 arguments = {k: v for k, v in arguments.items() if k != self.skip}
@@ -328,9 +361,9 @@ class CacheControl:
     # what f.cache offers -----------------------------------------------------------------
 
     def _planned(self, store: Store, args: Any, kwargs: Any) -> caching.Plan:
-        bound = self.bind(args, kwargs)
+        arguments = self.bind(args, kwargs)
         try:
-            material = self.material(bound, args, kwargs)
+            material = self.material(arguments, args, kwargs)
         except cachekeys.Uncanonical as exc:
             raise InvalidArgumentError(f"these arguments are never cached ({exc})") from None
         return self.plan(store, material, args, kwargs)
@@ -433,10 +466,10 @@ def _sync_wrapper(control: CacheControl) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _bypass.get():
             return func(*args, **kwargs)
-        bound = bind(args, kwargs)
+        arguments = bind(args, kwargs)
         store = tools.role_store(None, _SYNC_SKIP)
         try:
-            material = material_of(bound, args, kwargs)
+            material = material_of(arguments, args, kwargs)
         except cachekeys.Uncanonical as exc:
             control.warn_once("uncanonical", f"a call was not cached: its arguments hold {exc}")
             return func(*args, **kwargs)
@@ -466,10 +499,10 @@ def _async_wrapper(control: CacheControl) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _bypass.get():
             return await func(*args, **kwargs)
-        bound = control.bind(args, kwargs)
+        arguments = control.bind(args, kwargs)
         store = calls.async_store(None, skip=_ASYNC_SKIP)
         try:
-            material = control.material(bound, args, kwargs)
+            material = control.material(arguments, args, kwargs)
         except cachekeys.Uncanonical as exc:
             control.warn_once("uncanonical", f"a call was not cached: its arguments hold {exc}")
             return await func(*args, **kwargs)
