@@ -209,11 +209,11 @@ def drop(scope: Scope, keys: list[str], *, logged: bool = True) -> Op[int]:
     return int(replies[0])
 
 
-def drop_tags(scope: Scope, tags: list[str]) -> Op[int]:
+def drop_tags(scope: Scope, tags: list[str]) -> Op[tuple[int, list[str]]]:
     """Delete every entry listed by the tags ``tags`` (keys made by cachekeys.tag_key), and the
-    tags; logged for local tiers. Two round trips; how many entries existed."""
+    tags; logged for local tiers. Two round trips; how many entries existed, and their keys."""
     if not tags:
-        return 0
+        return 0, []
     listed = yield [("zrange", (tag, 0, TAG_MEMBERS - 1)) for tag in tags]
     keyspace = scope.keyspace
     # a member is only ever one of the role's entry keys: the role's own user could add any
@@ -230,7 +230,7 @@ def drop_tags(scope: Scope, tags: list[str]) -> Op[int]:
     if entries:
         calls.append(_log_call(scope, entries))
     replies = yield calls
-    return min(int(replies[0]), len(entries))
+    return min(int(replies[0]), len(entries)), entries
 
 
 def wake(scope: Scope) -> Op[None]:

@@ -39,7 +39,7 @@ from . import caching
 if TYPE_CHECKING:
     from .store import RoleStore
 
-__all__ = ["Follower", "LocalCache", "follower_for"]
+__all__ = ["Follower", "LocalCache", "follower_for", "invalidated_here"]
 
 log = logging.getLogger("roleredis.cache")
 
@@ -219,6 +219,14 @@ def follower_for(store: RoleStore) -> Follower:
         if found is None or found.stopped:
             found = _followers[key] = Follower(store)
         return found
+
+
+def invalidated_here(store: RoleStore, keys: list[str]) -> None:
+    """This process's local caches of ``store``'s role drop ``keys`` now (an invalidation made
+    here is seen here at once; other processes see it through the log)."""
+    found = _followers.get((id(store.client), store.role))
+    if found is not None and keys:
+        found.invalidated(keys)
 
 
 def _forget(forked: bool) -> None:

@@ -540,7 +540,8 @@ def invalidate_tags(*tags: str, role: str | None = None) -> int:
     0
     """
     store = tools.role_store(role, _SYNC_SKIP)
-    gone = store.run(caching.drop_tags(store.scope, _tag_keys(store, tags)))
+    gone, keys = store.run(caching.drop_tags(store.scope, _tag_keys(store, tags)))
+    localtier.invalidated_here(store, keys)
     cachestats.count(store.role, "invalidations", len(tags))
     return gone
 
@@ -548,6 +549,7 @@ def invalidate_tags(*tags: str, role: str | None = None) -> int:
 async def ainvalidate_tags(*tags: str, role: str | None = None) -> int:
     """:func:`invalidate_tags`, awaitable."""
     store = calls.async_store(role, skip=_ASYNC_SKIP)
-    gone = await store.run(caching.drop_tags(store.scope, _tag_keys(store, tags)))
+    gone, keys = await store.run(caching.drop_tags(store.scope, _tag_keys(store, tags)))
+    localtier.invalidated_here(tools.role_store(store.role), keys)
     cachestats.count(store.role, "invalidations", len(tags))
     return gone
