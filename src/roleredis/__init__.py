@@ -14,8 +14,8 @@ from .admin import acl
 from .core.store import RoleStore
 from .faces import aio, tools
 from .faces.agents.calls import call_tool
-from .faces.caching import ainvalidate_tags, cache_bypass, cached, invalidate_tags
 from .faces.agents.schemas import tool_schemas
+from .faces.caching import ainvalidate_tags, cache_bypass, cached, invalidate_tags
 from .faces.serving import serve
 from .faces.tools import (
     lease,
@@ -98,8 +98,8 @@ __all__ = [
     "TimeoutError",
     "acl",
     "acting_as",
-    "aio",
     "ainvalidate_tags",
+    "aio",
     "cache_bypass",
     "cached",
     "call_tool",

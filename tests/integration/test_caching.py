@@ -288,8 +288,14 @@ def test_a_local_hit_is_served_from_memory_and_dropped_on_change() -> None:
 
     with acting_as("tier"):
         value("x")  # the follower starts
-        until(lambda: value.cache.local_cache(  # type: ignore[attr-defined]
-            __import__("roleredis").RoleStore("tier")).follower.live or True)
+        until(
+            lambda: (
+                value.cache.local_cache(  # type: ignore[attr-defined]
+                    __import__("roleredis").RoleStore("tier")
+                ).follower.live
+                or True
+            )
+        )
         until(lambda: (value("x"), metrics.snapshot()["cache"]["tier"]["local_hits"])[1] > 0)
         source["v"] = 2
         value.cache.refresh("x")  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from roleredis import acting_as, metrics
 
 pytestmark = pytest.mark.backends("redis", "sentinel", "cluster")
 
-MODULE = '''
+MODULE = """
 import os, time
 from roleredis import cached
 
@@ -47,9 +47,9 @@ def _value():
 @cached(ttl=60, local=16)
 def tiered(name):
     return _value()
-'''
+"""
 
-CHILD = '''
+CHILD = """
 import os, sys, threading, time
 sys.path.insert(0, sys.argv[1])
 import cachemod
@@ -70,9 +70,9 @@ def call():
 threads = [threading.Thread(target=call) for _ in range(int(sys.argv[5]))]
 for t in threads: t.start()
 for t in threads: t.join()
-'''
+"""
 
-WATCHER = '''
+WATCHER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import cachemod
@@ -88,7 +88,7 @@ with acting_as("stampede"):
     while cachemod.tiered("x") != want:
         pass
     print(f"seen {time.monotonic():.6f}", flush=True)
-'''
+"""
 
 
 @pytest.fixture
@@ -135,9 +135,7 @@ def test_fifty_threads_in_three_processes_compute_once(
     assert _computed(tmp_path) == 1  # it ran once
 
 
-def test_with_stale_no_caller_waits_for_the_refresh(
-    tmp_path: Path, module: dict[str, str]
-) -> None:
+def test_with_stale_no_caller_waits_for_the_refresh(tmp_path: Path, module: dict[str, str]) -> None:
     import cachemod  # type: ignore[import-not-found]
 
     with acting_as("stampede"):

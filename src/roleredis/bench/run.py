@@ -14,10 +14,10 @@ import redis
 
 from .aio import aio_rows
 from .batches import batch_rows
+from .caching import cache_rows
 from .cluster import run_cluster
 from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_memory
 from .index import index_listing, index_write_cost
-from .caching import cache_rows
 from .leases import lease_rows
 from .mail import mail_rows
 from .report import Row, print_rows

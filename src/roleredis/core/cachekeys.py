@@ -181,4 +181,3 @@ def is_entry(keyspace: Keyspace, key: Any) -> bool:
     """Whether ``key`` (str or bytes, as a reply gives it) names one of the role's entries."""
     text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
     return isinstance(text, str) and text.startswith(entry_prefix(keyspace))
-

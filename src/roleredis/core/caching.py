@@ -402,5 +402,7 @@ def check_life(ttl: Any, stale: Any) -> tuple[int, int]:
             or not isinstance(value, int | float)
             or not least <= value <= leases.MAX_TTL * 52
         ):
-            raise InvalidArgumentError(f"cached: {name} must be seconds >= {least:g}, got {value!r}")
+            raise InvalidArgumentError(
+                f"cached: {name} must be seconds >= {least:g}, got {value!r}"
+            )
     return max(1, round(ttl * 1000)), round(stale * 1000)

@@ -26,6 +26,7 @@ A forked child starts with no follower and empty local caches.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -196,10 +197,8 @@ class Follower:
         self._drop_all()
         if not self._thread.is_alive():
             return
-        try:
+        with contextlib.suppress(RoleRedisError):  # gone: the read ends with the client
             self.store.run(caching.wake(self.store.scope))
-        except RoleRedisError:
-            pass  # the server is gone: the read ends with the client
         self._thread.join(WAKE_JOIN)
 
 

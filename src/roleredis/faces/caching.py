@@ -53,7 +53,9 @@ _SYNC_SKIP = -1
 #: Frames between roles.current and the caller of a cached coroutine function: the wrapper.
 _ASYNC_SKIP = 1
 
-_bypass: contextvars.ContextVar[bool] = contextvars.ContextVar("roleredis_cache_bypass", default=False)
+_bypass: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "roleredis_cache_bypass", default=False
+)
 
 _HOW = {
     "hit": "hits",
@@ -190,8 +192,12 @@ class CacheControl:
         self.ttl_ms, self.stale_ms = caching.check_life(ttl, stale)
         if isinstance(local, bool) or not isinstance(local, int) or local < 0:
             raise InvalidArgumentError(f"cached: local must be a whole number >= 0, got {local!r}")
-        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
-            raise InvalidArgumentError(f"cached: max_bytes must be a whole number >= 1, got {max_bytes!r}")
+        if max_bytes is not None and (
+            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1
+        ):
+            raise InvalidArgumentError(
+                f"cached: max_bytes must be a whole number >= 1, got {max_bytes!r}"
+            )
         if not callable(tags):
             if isinstance(tags, str):
                 tags = (tags,)
@@ -232,7 +238,7 @@ class CacheControl:
         made directly, at a fifth of the cost; anything unusual goes through ``bind``)."""
         plain = self._plain
         if plain is not None and len(args) <= len(plain):
-            arguments = dict(zip(plain, args))
+            arguments = dict(zip(plain, args, strict=False))  # the first len(args) names
             if kwargs:
                 for name, value in kwargs.items():
                     if name in arguments or name not in self._defaults_of:
@@ -314,9 +320,7 @@ class CacheControl:
         cachestats.count(role, _HOW.get(served.how, served.how))
         if served.unstored is not None:
             cachestats.count(role, "unstored")
-            self.warn_once(
-                "unstored", f"a result was returned but not cached ({served.unstored})"
-            )
+            self.warn_once("unstored", f"a result was returned but not cached ({served.unstored})")
         if local is not None and served.fresh_for > 0:
             local.fill(material, plan.key, served.value, served.fresh_for, seen)
 

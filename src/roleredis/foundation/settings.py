@@ -34,9 +34,9 @@ from urllib.parse import urlsplit
 from . import checks
 from .errors import ConfigError
 from .setting_groups import (
-    CacheSettings,
     GROUPS,
     BreakerSettings,
+    CacheSettings,
     ConnectionSettings,
     DeploymentSettings,
     EncryptionSettings,

@@ -14,7 +14,6 @@ from ...foundation.errors import (
     PermissionDeniedError,
     SerializationError,
 )
-from ...foundation.keys import Keyspace
 from ...foundation.ttl import NO_EXPIRY
 from .scope import Op, Scope, as_reader, granted, reading
 
@@ -64,7 +63,9 @@ def read(
             )
         seconds, _ = scope.ttl(touch)
         if seconds is None or touch == NO_EXPIRY:
-            raise InvalidArgumentError(f"touch must be a positive whole number of seconds, got {touch!r}")
+            raise InvalidArgumentError(
+                f"touch must be a positive whole number of seconds, got {touch!r}"
+            )
     scope = reading(scope, from_role)
     full = scope.keyspace.full_key(key)
     granted(scope, (key,))
