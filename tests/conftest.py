@@ -367,6 +367,7 @@ class LayoutClient:
             "get", "set", "ttl", "pttl", "rpush", "lrange", "type", "strlen", "expire",
             "persist", "hgetall", "hset", "getrange", "incr", "append", "setex", "sadd",
             "smembers", "object", "memory_usage", "expiretime", "xlen", "xrange", "xadd", "hget",
+            "zcard", "pexpire",
         }
     )  # fmt: skip
     #: commands whose every positional argument is a key

@@ -15,6 +15,7 @@ from .core.store import RoleStore
 from .faces import aio, tools
 from .faces.agents.calls import call_tool
 from .faces.agents.schemas import tool_schemas
+from .faces.caching import ainvalidate_tags, cache_bypass, cached, invalidate_tags
 from .faces.serving import serve
 from .faces.tools import (
     budget,
@@ -101,10 +102,14 @@ __all__ = [
     "TimeoutError",
     "acl",
     "acting_as",
+    "ainvalidate_tags",
     "aio",
     "budget",
+    "cache_bypass",
+    "cached",
     "call_tool",
     "carry_role",
+    "invalidate_tags",
     "lease",
     "load_settings",
     "metrics",

@@ -15,6 +15,7 @@ import redis
 from .aio import aio_rows
 from .batches import batch_rows
 from .budgets import budget_rows
+from .caching import cache_rows
 from .cluster import run_cluster
 from .fire_and_forget import fire_and_forget_rows, metrics_row, pending_write_memory
 from .index import index_listing, index_write_cost
@@ -50,6 +51,7 @@ def run_all(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     rows += lease_rows(r, scale=scale, rounds=rounds)
     rows += limit_rows(url, value, scale=scale, rounds=rounds)
     rows += budget_rows(r, scale=scale, rounds=rounds)
+    rows += cache_rows(r, scale=scale, rounds=rounds)
 
     roleredis.redis_clear_role_data("bench")
     for key in r.scan_iter("raw:*", count=1000):

@@ -310,6 +310,11 @@ class AsyncRoleStore:
         run = await loop_executor(self.client, self.settings, self._target)
         return await drive_async(op, run)
 
+    async def run(self, op: ops.Op[T]) -> T:
+        """Drive ``op``, an operation generator made for this store's scope, on the running
+        loop's runner (what every method does), and return its outcome."""
+        return await self._run(op)
+
     write = _async_method(ops.write)
     read = _async_method(ops.read)
     ttl = _async_method(ops.remaining_ttl)

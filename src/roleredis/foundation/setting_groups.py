@@ -16,6 +16,7 @@ from .urls import REDACTED, redact_url
 __all__ = [
     "GROUPS",
     "BreakerSettings",
+    "CacheSettings",
     "ConnectionSettings",
     "DeploymentSettings",
     "EncryptionSettings",
@@ -262,6 +263,16 @@ class TracingSettings(_Group):
     fire_and_forget: bool = setting(False, checks.boolean, "redis.tracing.fire_and_forget")
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class CacheSettings(_Group):
+    """The ``@cached`` decorator (see ``roleredis.cached``): how long a caller that finds an
+    entry being computed by another waits for it before it computes the entry itself."""
+
+    #: seconds a caller waits for another's computation of a missing entry (longer than a
+    #: typical computation); also the life of the lease that guards a computation
+    wait: float = setting(10.0, checks.seconds, "redis.cache.wait")
+
+
 GROUPS: dict[str, type[_Group]] = {
     "connection": ConnectionSettings,
     "tls": TlsSettings,
@@ -275,4 +286,5 @@ GROUPS: dict[str, type[_Group]] = {
     "messaging": MessagingSettings,
     "mcp": McpSettings,
     "tracing": TracingSettings,
+    "cache": CacheSettings,
 }

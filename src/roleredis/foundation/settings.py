@@ -4,7 +4,7 @@
 :class:`TlsSettings`, :class:`PoolSettings`, :class:`KeySettings`, :class:`WriterSettings`,
 :class:`BreakerSettings`, :class:`SerializationSettings`, :class:`EncryptionSettings`,
 :class:`DeploymentSettings`, :class:`MessagingSettings`, :class:`McpSettings`,
-:class:`TracingSettings`, defined in
+:class:`TracingSettings`, :class:`CacheSettings`, defined in
 :mod:`roleredis.foundation.setting_groups` and exposed here) plus where the values came from.
 A bad value is refused where it is given, with a
 :class:`~roleredis.foundation.errors.ConfigError` that names the setting;
@@ -38,6 +38,7 @@ from .errors import ConfigError
 from .setting_groups import (
     GROUPS,
     BreakerSettings,
+    CacheSettings,
     ConnectionSettings,
     DeploymentSettings,
     EncryptionSettings,
@@ -67,6 +68,7 @@ __all__ = [
     "IGNORED",
     "REDACTED",
     "BreakerSettings",
+    "CacheSettings",
     "ConnectionSettings",
     "DeploymentSettings",
     "EncryptionSettings",
@@ -135,6 +137,7 @@ class Settings:
     messaging: MessagingSettings
     mcp: McpSettings
     tracing: TracingSettings
+    cache: CacheSettings
     use_env_overrides: bool
     config_path: str | None
     #: whether the config file read (config_path) had a ``redis:`` section; a file without one
@@ -206,6 +209,7 @@ class Settings:
     mcp_max_connections = Flat[int]("mcp", "max_connections")
     tracing_key_names = Flat[bool]("tracing", "key_names")
     tracing_fire_and_forget = Flat[bool]("tracing", "fire_and_forget")
+    cache_wait = Flat[float]("cache", "wait")
 
     def __init__(
         self,
@@ -223,6 +227,7 @@ class Settings:
         messaging: MessagingSettings | None = None,
         mcp: McpSettings | None = None,
         tracing: TracingSettings | None = None,
+        cache: CacheSettings | None = None,
         use_env_overrides: Any = True,
         config_path: str | None = None,
         config_has_redis: bool | None = None,
@@ -244,6 +249,7 @@ class Settings:
             messaging,
             mcp,
             tracing,
+            cache,
         )
         given: dict[str, Any] = dict(zip(GROUPS, groups, strict=True))
         changes: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}

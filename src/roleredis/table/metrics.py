@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from .. import runtime
+from . import cachestats
 from .budgeting import budget_counters
 
 __all__ = [
@@ -121,6 +122,7 @@ def reset_metrics() -> None:
         _retired.clear()
         for _, table in _tables:
             table.clear()
+    cachestats.reset()
 
 
 def _fold() -> Table:
@@ -164,6 +166,7 @@ def snapshot() -> dict[str, Any]:
         "background": writer_process.stats(),
         "pool": pool_usage(client, runtime.settings()) if client is not None else None,
         "budgets": budget_counters(),
+        "cache": cachestats.snapshot(),
     }
 
 

@@ -72,7 +72,7 @@ WRITE = Operation(
 READ = Operation(
     "read",
     "Read the role's key: its value as written and the seconds it has left.",
-    frozenset({"get", "ttl"}),
+    frozenset({"get", "getex", "ttl"}),
     lambda e, s, a: results.entry(e),
     "read",
     ops.read,

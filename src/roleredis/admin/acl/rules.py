@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ...core.caching import COMMANDS as CACHE_COMMANDS
 from ...foundation.budgets import budget_pattern
 from ...foundation.config import Settings
 from ...foundation.errors import register_needed_commands
@@ -54,7 +55,9 @@ _CONNECTION = frozenset({"hello", "echo", "client|setname", "client|id", "ping",
 _INDEX = frozenset({"zadd", "zrem", "zrange", "zscore", "zcard", "zremrangebyscore", "pttl"})
 #: ``roleredis mail ROLE`` (roleredis.core.mail.status): a channel's group, for its unread count.
 _MAIL_STATUS = frozenset({"xinfo|groups", "hget"})
-COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX | _MAIL_STATUS))
+#: ``@cached`` (roleredis.core.caching): entries, tags and the invalidation log, all internal
+#: keys of the role (GETEX for sliding entries, XREAD of its own log for local tiers).
+COMMANDS = tuple(sorted(face_commands() | _CONNECTION | _INDEX | _MAIL_STATUS | CACHE_COMMANDS))
 #: Granted only for a database other than 0: redis-py selects it on every connect.
 SELECT = "select"
 #: Granted only in a Cluster: what redis-py's cluster client sends to learn the command table

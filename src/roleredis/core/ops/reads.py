@@ -8,7 +8,12 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from ...foundation.errors import InvalidArgumentError, NotFoundError, SerializationError
+from ...foundation.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    SerializationError,
+)
 from ...foundation.ttl import NO_EXPIRY
 from .scope import Op, Scope, as_reader, granted, reading
 
@@ -36,15 +41,36 @@ def _remaining(ttl_reply: Any) -> int:
     return NO_EXPIRY if ttl == -1 else max(ttl, 0)
 
 
-def read(scope: Scope, key: str, *, from_role: str | None = None) -> Op[Entry]:
+def read(
+    scope: Scope, key: str, *, from_role: str | None = None, touch: int | None = None
+) -> Op[Entry]:
     """The value and remaining TTL of ``key``; raises NotFoundError if it is missing.
 
     ``from_role``: read that role's ``key`` instead, as this role (a granted read).
+    ``touch``: renew the key's TTL to ``touch`` seconds (the TTL policy applies: max_ttl
+    caps it) in the same round trip (GETEX ... EX); refused with ``from_role`` (a granted
+    reader may not write).
+
+    >>> next(read(Scope(Keyspace("w")), "k", touch=60))
+    [('getex', ('w:k', 'EX', 60)), ('ttl', ('w:k',))]
     """
+    get: tuple[str, tuple[Any, ...]]
+    if touch is not None:
+        if from_role is not None and from_role != scope.role:
+            raise PermissionDeniedError(
+                f"touch renews the key's TTL, a write: a read of {from_role}'s keys may not "
+                "touch them (a granted reader may only read)"
+            )
+        seconds, _ = scope.ttl(touch)
+        if seconds is None or touch == NO_EXPIRY:
+            raise InvalidArgumentError(
+                f"touch must be a positive whole number of seconds, got {touch!r}"
+            )
     scope = reading(scope, from_role)
     full = scope.keyspace.full_key(key)
     granted(scope, (key,))
-    data, ttl = yield from as_reader(scope, [key], [("get", (full,)), ("ttl", (full,))])
+    get = ("get", (full,)) if touch is None else ("getex", (full, "EX", seconds))
+    data, ttl = yield from as_reader(scope, [key], [get, ("ttl", (full,))])
     if data is None:
         raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
     return Entry(key, full, _decode(scope, data, full), _remaining(ttl))

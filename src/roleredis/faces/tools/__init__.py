@@ -200,12 +200,20 @@ def redis_write(
     )
 
 
-def redis_read(key: str, *, role: str | None = None, from_role: str | None = None) -> Result:
+def redis_read(
+    key: str,
+    *,
+    role: str | None = None,
+    from_role: str | None = None,
+    touch: int | None = None,
+) -> Result:
     """Read ``<role>:<key>``: ``value`` as written, ``ttl`` remaining (-1: never expires).
 
     ``from_role``: read that role's ``key`` as the calling role (a granted read: with ACL
     users the server checks the grant, else the config's ``sharing:`` section, if any); the
     result then also carries ``role`` (the caller) and ``from_role``.
+    ``touch``: renew the key's TTL to ``touch`` seconds in the same round trip (sliding
+    expiry: GETEX); refused with ``from_role``.
 
     >>> _ = redis_write("user_session", {"user_id": 123}, role="web")
     >>> redis_read("user_session", role="web")["value"]
@@ -213,7 +221,7 @@ def redis_read(key: str, *, role: str | None = None, from_role: str | None = Non
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
-    return calls.call(READ, role_store, role, (key,), {"from_role": from_role})
+    return calls.call(READ, role_store, role, (key,), {"from_role": from_role, "touch": touch})
 
 
 def redis_get_keys(
