@@ -205,10 +205,13 @@ class _Block:
     def _leave(self) -> Held | None:
         """Stop renewing; the lease to release, unless it is a forked child's parent's."""
         held, self.held = self.held, None
-        if held is None:
+        if held is None or not held._mine():
+            # in a forked child the keeper it was added to is the parent's: its lock may be
+            # held by a thread that does not exist here (it would never be let go), and the
+            # child's own keeper never had it
             return None
         held._keeper.discard(held)
-        return held if held._mine() else None
+        return held
 
     @staticmethod
     def _release_failed(held: Held, failed: RoleRedisError) -> None:
