@@ -38,7 +38,9 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
-local function us(x) return string.format('%.0f', x) end
+-- Numbers go to redis.call as they are: Redis writes them with %.17g, exact for whole
+-- microseconds (formatting them in Lua costs more than the command). Scores are whole
+-- microseconds, so the exclusive bound after x is written x + 1.
 
 local function definition(key, part)
   local v = redis.call('HMGET', string.sub(key, 1, #key - #part) .. 'def',
@@ -65,7 +67,7 @@ end
 local function rebuild(log, now, rate_us, tok_us, span)
   local s = {{n = 0, req = 0, tok = 0, rcut = now - rate_us, tcut = now - tok_us, exp = 0,
     changed = true}}
-  redis.call('ZREMRANGEBYSCORE', log, '-inf', us(now - span))
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - span)
   local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
   for i = 1, #entries, 2 do
     local n, debt = parse(entries[i])
@@ -77,9 +79,12 @@ local function rebuild(log, now, rate_us, tok_us, span)
   return s
 end
 
--- The sums at now: the entries that left the windows since the last call subtracted (each
--- read once, as it leaves) and dropped from the log.
-local function window(log, sums, now, rate_us, tok_us, span)
+-- The sums at now. They may still count entries that left the windows since the last trim,
+-- so they are never below the windows' true use: a take that fits them fits the windows.
+-- Trimmed (the entries that left subtracted, each read once as it leaves, and dropped from
+-- the log) when a take does not fit them, or once they are a span behind (the log then holds
+-- at most two spans of entries): a refusal is always decided on exact sums.
+local function window(log, sums, now, rate_us, tok_us, span, d, need)
   local v = redis.call('HMGET', sums, 'n', 'req', 'rcut', 'tok', 'tcut', 'rms', 'tms', 'exp')
   local s = {{n = tonumber(v[1]), req = tonumber(v[2]), rcut = tonumber(v[3]),
     tok = tonumber(v[4]), tcut = tonumber(v[5]), exp = tonumber(v[8]) or 0, changed = false}}
@@ -87,9 +92,13 @@ local function window(log, sums, now, rate_us, tok_us, span)
       or tonumber(v[7]) ~= tok_us or now - rate_us < s.rcut or now - tok_us < s.tcut then
     return rebuild(log, now, rate_us, tok_us, span)
   end
+  if (not d.rate or s.req + 1 <= d.rate) and (not d.tokens or s.tok + need <= d.tokens)
+      and s.rcut >= now - rate_us - span and s.tcut >= now - tok_us - span then
+    return s
+  end
   local rcut, tcut, drop = now - rate_us, now - tok_us, false
   if rate_us > 0 and rcut > s.rcut then
-    local gone = redis.call('ZRANGEBYSCORE', log, '(' .. us(s.rcut), us(rcut))
+    local gone = redis.call('ZRANGEBYSCORE', log, s.rcut + 1, rcut)
     for _, m in ipairs(gone) do
       local n, debt = parse(m)
       if not debt then s.req = s.req - 1 end
@@ -99,14 +108,14 @@ local function window(log, sums, now, rate_us, tok_us, span)
     s.changed = true
   end
   if tok_us > 0 and tcut > s.tcut and rate_us ~= tok_us then
-    local gone = redis.call('ZRANGEBYSCORE', log, '(' .. us(s.tcut), us(tcut))
+    local gone = redis.call('ZRANGEBYSCORE', log, s.tcut + 1, tcut)
     for _, m in ipairs(gone) do s.tok = s.tok - parse(m) end
     if tok_us == span and #gone > 0 then drop = true end
     s.changed = true
   end
   s.rcut, s.tcut = rcut, tcut
   if drop then
-    s.n = s.n - redis.call('ZREMRANGEBYSCORE', log, '-inf', us(now - span))
+    s.n = s.n - redis.call('ZREMRANGEBYSCORE', log, '-inf', now - span)
   end
   return s
 end
@@ -118,7 +127,7 @@ local function renewing(exp, now, span, fresh)
 end
 
 local function expire(log, sums, exp, now)
-  local keep = us((exp - now) / 1000)
+  local keep = math.floor((exp - now) / 1000)
   redis.call('PEXPIRE', log, keep)
   redis.call('PEXPIRE', sums, keep)
 end
@@ -127,9 +136,8 @@ end
 local function save(log, sums, s, now, rate_us, tok_us, span, fresh)
   local exp = renewing(s.exp, now, span, fresh)
   if s.changed or exp then
-    redis.call('HSET', sums, 'n', us(s.n), 'req', us(s.req), 'rcut', us(s.rcut),
-      'tok', us(s.tok), 'tcut', us(s.tcut), 'rms', us(rate_us), 'tms', us(tok_us),
-      'exp', us(exp or s.exp))
+    redis.call('HSET', sums, 'n', s.n, 'req', s.req, 'rcut', s.rcut, 'tok', s.tok,
+      'tcut', s.tcut, 'rms', rate_us, 'tms', tok_us, 'exp', exp or s.exp)
   end
   if exp then expire(log, sums, exp, now) end
 end
@@ -139,7 +147,7 @@ end
 local function room_for_request(log, s, rate, rate_us)
   local k, offset, seen = s.req + 1 - rate, 0, 0
   while true do
-    local got = redis.call('ZRANGEBYSCORE', log, '(' .. us(s.rcut), '+inf', 'WITHSCORES',
+    local got = redis.call('ZRANGEBYSCORE', log, s.rcut + 1, '+inf', 'WITHSCORES',
       'LIMIT', offset, 64)
     if #got == 0 then return s.rcut + rate_us end
     for i = 1, #got, 2 do
@@ -156,7 +164,7 @@ end
 local function room_for_tokens(log, s, limit, need, tok_us)
   local left, offset = s.tok, 0
   while true do
-    local got = redis.call('ZRANGEBYSCORE', log, '(' .. us(s.tcut), '+inf', 'WITHSCORES',
+    local got = redis.call('ZRANGEBYSCORE', log, s.tcut + 1, '+inf', 'WITHSCORES',
       'LIMIT', offset, 64)
     if #got == 0 then return s.tcut + tok_us end
     for i = 1, #got, 2 do
@@ -184,7 +192,7 @@ redis.register_function('{FUNCTIONS["take"]}', function(keys, args)
   local span = math.max(rate_us, tok_us)
   local s
   if span > 0 then
-    s = window(log, sums, now, rate_us, tok_us, span)
+    s = window(log, sums, now, rate_us, tok_us, span, d, need)
     if d.rate and s.req + 1 > d.rate then
       local at = room_for_request(log, s, d.rate, rate_us)
       if at > earliest then earliest, reason = at, 'rate' end
@@ -196,12 +204,12 @@ redis.register_function('{FUNCTIONS["take"]}', function(keys, args)
   end
   local full = false
   if d.concurrency and d.concurrency > 0 then
-    redis.call('ZREMRANGEBYSCORE', holders, '-inf', us(now))
+    redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
     full = redis.call('ZCARD', holders) >= d.concurrency
   end
   local head = redis.call('ZRANGE', queue, 0, 0)[1]
   if head ~= nil then
-    local stale = redis.call('ZRANGEBYSCORE', alive, '-inf', us(now), 'LIMIT', 0, 32)
+    local stale = redis.call('ZRANGEBYSCORE', alive, '-inf', now, 'LIMIT', 0, 32)
     for _, m in ipairs(stale) do forget(queue, alive, m) end
     if #stale > 0 then head = redis.call('ZRANGE', queue, 0, 0)[1] end
   end
@@ -209,7 +217,7 @@ redis.register_function('{FUNCTIONS["take"]}', function(keys, args)
   if earliest <= now and not full and not behind then
     if span > 0 then
       local fresh = s.n == 0
-      s.n = s.n + redis.call('ZADD', log, us(now), id .. '|' .. need)
+      s.n = s.n + redis.call('ZADD', log, now, id .. '|' .. need)
       if rate_us > 0 then s.req = s.req + 1 end
       if tok_us > 0 then s.tok = s.tok + need end
       s.changed = true
@@ -218,68 +226,73 @@ redis.register_function('{FUNCTIONS["take"]}', function(keys, args)
     local place, lease = '', 0
     if d.concurrency and d.concurrency > 0 then
       place, lease = args[3], d.lease_ms
-      redis.call('ZADD', holders, us(now + d.lease_ms * 1000), place)
+      redis.call('ZADD', holders, now + d.lease_ms * 1000, place)
       redis.call('PEXPIRE', holders, d.lease_ms * 2 + 1000)
     end
     if head ~= nil then forget(queue, alive, id) end
-    return {{1, us(now), place, lease}}
+    return {{1, now, place, lease}}
   end
   if span > 0 then save(log, sums, s, now, rate_us, tok_us, span, false) end
   if reason == '' then reason = full and 'concurrency' or 'queue' end
   if wait_left < 0 or earliest - now > wait_left * 1000 then
     forget(queue, alive, id)
-    return {{0, us(earliest), us(now), reason, 0}}
+    return {{0, earliest, now, reason, 0}}
   end
-  redis.call('ZADD', queue, 'NX', us(now), id)
-  redis.call('ZADD', alive, us(earliest + 2000000), id)
+  redis.call('ZADD', queue, 'NX', now, id)
+  redis.call('ZADD', alive, earliest + 2000000, id)
   local keep = math.floor((earliest - now) / 1000) + 60000
   redis.call('PEXPIRE', queue, keep)
   redis.call('PEXPIRE', alive, keep)
-  return {{0, us(earliest), us(now), reason, 1}}
+  return {{0, earliest, now, reason, 1}}
 end)
 
 -- KEYS: log, sums. ARGV: id, estimate, actual. {{now, debt}}: the grant lowered to actual, or
 -- the excess logged as debt now (once per grant: a repeated report adds nothing). The sums
--- follow when they are kept for this definition's windows (else the next take rebuilds them).
+-- follow, for the windows they are kept for (a take rebuilds them if the definition changed).
 redis.register_function('{FUNCTIONS["report"]}', function(keys, args)
   local log, sums = keys[1], keys[2]
-  local d = definition(log, 'log')
   local now = now_us()
   local id, estimate, actual = args[1], tonumber(args[2]), tonumber(args[3])
-  if not d.tokens or actual == estimate then return {{us(now), 0}} end
-  local rate_us = d.rate and d.rate_ms * 1000 or 0
-  local tok_us = d.tokens_ms * 1000
+  if actual == estimate then return {{now, 0}} end
   local v = redis.call('HMGET', sums, 'n', 'tok', 'tcut', 'rms', 'tms', 'exp')
-  local kept = v[1] and v[2] and v[3] and tonumber(v[4]) == rate_us and tonumber(v[5]) == tok_us
+  local rate_us, tok_us = tonumber(v[4]), tonumber(v[5])
+  local kept = v[1] and v[2] and v[3] and rate_us and tok_us
+  if not kept then  -- no sums (the next take rebuilds them): the definition says the windows
+    local d = definition(log, 'log')
+    if not d.tokens then return {{now, 0}} end
+    rate_us, tok_us = d.rate and d.rate_ms * 1000 or 0, d.tokens_ms * 1000
+  elseif tok_us == 0 then
+    return {{now, 0}}  -- tokens not limited
+  end
   if actual < estimate then
     local score = redis.call('ZSCORE', log, id .. '|' .. estimate)
     if score then
       redis.call('ZADD', log, score, id .. '|' .. actual)  -- before the ZREM: never emptied
       redis.call('ZREM', log, id .. '|' .. estimate)
       if kept and tonumber(score) > tonumber(v[3]) then
-        redis.call('HINCRBY', sums, 'tok', us(actual - estimate))
+        redis.call('HINCRBY', sums, 'tok', actual - estimate)
       end
     end
-    return {{us(now), 0}}
+    return {{now, 0}}
   end
   local debt = actual - estimate
-  local added = redis.call('ZADD', log, 'NX', us(now), id .. '+|' .. debt)
+  local added = redis.call('ZADD', log, 'NX', now, id .. '+|' .. debt)
   local span = math.max(rate_us, tok_us)
   if kept and added == 1 then
     local n = tonumber(v[1]) + 1
     local tok = tonumber(v[2]) + (now > tonumber(v[3]) and debt or 0)
     local exp = renewing(tonumber(v[6]) or 0, now, span, n == 1)
-    redis.call('HSET', sums, 'n', us(n), 'tok', us(tok), 'exp', us(exp or tonumber(v[6])))
+    redis.call('HSET', sums, 'n', n, 'tok', tok, 'exp', exp or tonumber(v[6]))
     if exp then expire(log, sums, exp, now) end
   elseif not kept then
     redis.call('PEXPIRE', log, math.floor(span / 1000) * 2 + 1000)
   end
-  return {{us(now), debt}}
+  return {{now, debt}}
 end)
 
 -- ARGV: place. {{1 or 0, now}}: given back, or no longer held (expired).
 redis.register_function('{FUNCTIONS["give_back"]}', function(keys, args)
-  return {{redis.call('ZREM', keys[1], args[1]), us(now_us())}}
+  return {{redis.call('ZREM', keys[1], args[1]), now_us()}}
 end)
 
 -- ARGV: place. 1: renewed for the budget's lease; 0: no longer held (expired).
@@ -288,7 +301,7 @@ redis.register_function('{FUNCTIONS["renew"]}', function(keys, args)
   local now = now_us()
   local score = redis.call('ZSCORE', keys[1], args[1])
   if not score or tonumber(score) <= now or not d.lease_ms then return 0 end
-  redis.call('ZADD', keys[1], 'XX', us(now + d.lease_ms * 1000), args[1])
+  redis.call('ZADD', keys[1], 'XX', now + d.lease_ms * 1000, args[1])
   redis.call('PEXPIRE', keys[1], d.lease_ms * 2 + 1000)
   return 1
 end)
@@ -308,7 +321,7 @@ redis.register_function{{function_name='{FUNCTIONS["status"]}', flags={{'no-writ
   local tok_us = d.tokens and d.tokens_ms * 1000 or 0
   local span = math.max(rate_us, tok_us)
   local req, tok, debt = 0, 0, 0
-  local entries = redis.call('ZRANGEBYSCORE', keys[1], '(' .. us(now - span), '+inf', 'WITHSCORES')
+  local entries = redis.call('ZRANGEBYSCORE', keys[1], now - span + 1, '+inf', 'WITHSCORES')
   for i = 1, #entries, 2 do
     local n, is_debt = parse(entries[i])
     local s = tonumber(entries[i + 1])
@@ -317,8 +330,8 @@ redis.register_function{{function_name='{FUNCTIONS["status"]}', flags={{'no-writ
       if is_debt then debt = debt + n else tok = tok + n end
     end
   end
-  local holders = redis.call('ZCOUNT', keys[2], '(' .. us(now), '+inf')
-  local waiters = redis.call('ZCOUNT', keys[4], '(' .. us(now), '+inf')
-  return {{us(now), req, tok, debt, holders, waiters}}
+  local holders = redis.call('ZCOUNT', keys[2], now + 1, '+inf')
+  local waiters = redis.call('ZCOUNT', keys[4], now + 1, '+inf')
+  return {{now, req, tok, debt, holders, waiters}}
 end}}
 """
