@@ -132,12 +132,15 @@ local function expire(log, sums, exp, now)
   redis.call('PEXPIRE', sums, keep)
 end
 
--- The sums written back (when they changed), then the TTLs (the hash may be new).
+-- The sums written back: all of them after a trim (or a rebuild), else the counts a grant
+-- changed; then the TTLs (the hash may be new).
 local function save(log, sums, s, now, rate_us, tok_us, span, fresh)
   local exp = renewing(s.exp, now, span, fresh)
   if s.changed or exp then
     redis.call('HSET', sums, 'n', s.n, 'req', s.req, 'rcut', s.rcut, 'tok', s.tok,
       'tcut', s.tcut, 'rms', rate_us, 'tms', tok_us, 'exp', exp or s.exp)
+  elseif s.counted then
+    redis.call('HSET', sums, 'n', s.n, 'req', s.req, 'tok', s.tok)
   end
   if exp then expire(log, sums, exp, now) end
 end
@@ -220,7 +223,7 @@ redis.register_function('{FUNCTIONS["take"]}', function(keys, args)
       s.n = s.n + redis.call('ZADD', log, now, id .. '|' .. need)
       if rate_us > 0 then s.req = s.req + 1 end
       if tok_us > 0 then s.tok = s.tok + need end
-      s.changed = true
+      s.counted = true
       save(log, sums, s, now, rate_us, tok_us, span, fresh)
     end
     local place, lease = '', 0

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import random
 import re
@@ -38,7 +39,7 @@ import time
 from typing import Any
 
 from ..foundation.batch import Call, Pause
-from ..foundation.budgets import Budget, budget_key, validate_budget_name
+from ..foundation.budgets import Budget, budget_key, budget_keys, validate_budget_name
 from ..foundation.errors import (
     ConfigError,
     InvalidArgumentError,
@@ -152,15 +153,10 @@ def load_call() -> Call:
     return ("function", ("LOAD", "REPLACE", SOURCE))
 
 
-def _keys(name: str) -> tuple[str, str, str, str, str]:
-    """A take's keys: log, holders, queue, alive, sums."""
-    return (
-        budget_key(name, "log"),
-        budget_key(name, "holders"),
-        budget_key(name, "queue"),
-        budget_key(name, "alive"),
-        budget_key(name, "sums"),
-    )
+@functools.lru_cache(maxsize=256)
+def _keys(name: str) -> tuple[str, ...]:
+    """A take's keys: log, holders, queue, alive, sums (built once per budget name)."""
+    return budget_keys(name)
 
 
 def _fcall(scope: Scope, function: str, keys: tuple[str, ...], args: tuple[Any, ...]) -> Op[Any]:
@@ -233,8 +229,8 @@ def take(scope: Scope, budget: str, tokens: int = 0, *, timeout: float = 0) -> O
     started = time.monotonic()
     deadline = started + _timeout(timeout)
     keys = _keys(name)
-    grant = f"{secrets.token_hex(8)}-{need}"
-    place = secrets.token_hex(12)
+    token = secrets.token_hex(20)  # one draw for both
+    grant, place = f"{token[:16]}-{need}", token[16:]
     pause = FIRST_PAUSE
     queued = 0
     try:
@@ -294,7 +290,7 @@ def report(scope: Scope, budget: str, id: str, actual: int) -> Op[Reported]:
     got = yield from _fcall(
         scope,
         _REPORT,
-        (budget_key(name, "log"), budget_key(name, "sums")),
+        _keys(name)[::4],  # log, sums
         (id, int(match.group(1)), _count(actual)),
     )
     return Reported(name, id, actual, int(got[1]), _seconds(got[0]))
