@@ -25,7 +25,8 @@ LIBRARY = f"roleredis_budget_{VERSION}"
 #: Libraries of earlier layouts: deleted where this one is loaded by provisioning.
 OLD_LIBRARIES = tuple(f"roleredis_budget_{v}" for v in range(1, VERSION))
 FUNCTIONS = {
-    name: f"{LIBRARY}_{name}" for name in ("take", "report", "give_back", "renew", "leave", "status")
+    name: f"{LIBRARY}_{name}"
+    for name in ("take", "report", "give_back", "renew", "leave", "status")
 }
 
 SOURCE = f"""#!lua name={LIBRARY}

@@ -190,7 +190,8 @@ def budget_rules(role: str, settings: Settings | None) -> list[str]:
         if role in budget.roles:
             rules.append(f"%R~{budget_pattern(name, 'def')}")
             rules.extend(
-                f"~{budget_pattern(name, part)}" for part in ("log", "holders", "queue", "alive", "sums")
+                f"~{budget_pattern(name, part)}"
+                for part in ("log", "holders", "queue", "alive", "sums")
             )
     return rules
 
