@@ -67,11 +67,11 @@ def refused(client: redis.Redis, *command: Any) -> bool:
 
 
 def keys(name: str) -> list[str]:
-    return [budget_key(name, part) for part in ("log", "holders", "queue", "alive")]
+    return [budget_key(name, part) for part in ("log", "holders", "queue", "alive", "sums")]
 
 
 def take_args(name: str) -> list[Any]:
-    return ["FCALL", TAKE, 4, *keys(name), "0123456789abcdef-1", 1, "p", -1]
+    return ["FCALL", TAKE, 5, *keys(name), "0123456789abcdef-1", 1, "p", -1]
 
 
 def connect_as(role: str, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +126,7 @@ def test_no_role_selector_matches_a_budgets_keys(users: dict[str, Any]) -> None:
     """gamma's selectors (``__roleredis__:{*}:mail:gamma``, senders, replies, events) match no
     key of a budget; a listed role's writes reach every key but the definition."""
     admin = users["admin"]
-    every = [budget_key("shared", p) for p in ("def", "log", "holders", "queue", "alive")]
+    every = [budget_key("shared", p) for p in ("def", "log", "holders", "queue", "alive", "sums")]
 
     def allowed(role: str, *command: Any) -> bool:
         return admin.execute_command("ACL", "DRYRUN", users[role].username, *command) == b"OK"

@@ -1,8 +1,8 @@
 """Budgets: ``redis_take`` + ``redis_report`` of a shared budget (requests and tokens, a 1 s
 sliding window), beside a raw redis-py fixed-window counter the usual way (``INCR`` +
-``EXPIRE``): two round trips each (issue 23: at most 2x the raw pair's time). A take scans the
-entries of its window, so its cost grows with the takes of the last period: the row says how
-many the window held."""
+``EXPIRE``): two round trips each (issue 23: at most 2x the raw pair's time). A take's cost
+does not grow with the takes of the window (the functions keep running sums): the row says
+how many the window held, to show it."""
 
 from __future__ import annotations
 

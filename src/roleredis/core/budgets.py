@@ -23,13 +23,14 @@ so every process enforces the same limits whatever its own config file says.
 >>> from roleredis.foundation.keys import Keyspace
 >>> from roleredis.core.ops import Scope
 >>> next(give_back(Scope(Keyspace("w")), "openai", "p1"))[0][1][:3]
-('roleredis_budget_1_give_back', 1, '__roleredis__:budget:{openai}:holders')
+('roleredis_budget_2_give_back', 1, '__roleredis__:budget:{openai}:holders')
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import random
 import re
@@ -38,7 +39,7 @@ import time
 from typing import Any
 
 from ..foundation.batch import Call, Pause
-from ..foundation.budgets import Budget, budget_key, validate_budget_name
+from ..foundation.budgets import Budget, budget_key, budget_keys, validate_budget_name
 from ..foundation.errors import (
     ConfigError,
     InvalidArgumentError,
@@ -47,10 +48,12 @@ from ..foundation.errors import (
     RoleRedisError,
     TimeoutError,
 )
+from .budget_library import FUNCTIONS, LIBRARY, OLD_LIBRARIES, SOURCE
 from .ops import Op, Scope
 
 __all__ = [
     "LIBRARY",
+    "OLD_LIBRARIES",
     "SOURCE",
     "GivenBack",
     "Reported",
@@ -67,189 +70,12 @@ __all__ = [
     "take",
 ]
 
-VERSION = 1
-LIBRARY = f"roleredis_budget_{VERSION}"
-_TAKE = f"{LIBRARY}_take"
-_REPORT = f"{LIBRARY}_report"
-_GIVE_BACK = f"{LIBRARY}_give_back"
-_RENEW = f"{LIBRARY}_renew"
-_LEAVE = f"{LIBRARY}_leave"
-_STATUS = f"{LIBRARY}_status"
-
-SOURCE = f"""#!lua name={LIBRARY}
--- roleredis shared budgets (see roleredis/core/budgets.py). Times are server microseconds.
--- KEYS end in :log, :holders, :queue, :alive; the definition, :def, is read (never written)
--- by the functions: listed roles may read it, not change it.
-
-local function now_us()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-
-local function us(x) return string.format('%.0f', x) end
-
-local function definition(key, part)
-  local fields = redis.call('HGETALL', string.sub(key, 1, #key - #part) .. 'def')
-  local d = {{}}
-  for i = 1, #fields, 2 do d[fields[i]] = tonumber(fields[i + 1]) end
-  return d
-end
-
--- entry "<id>|<tokens>" (a grant) or "<id>+|<tokens>" (a debt)
-local function parse(m)
-  local bar = string.find(m, '|', 1, true)
-  return tonumber(string.sub(m, bar + 1)), string.sub(m, bar - 1, bar - 1) == '+'
-end
-
-local function forget(queue, alive, id)
-  redis.call('ZREM', queue, id)
-  redis.call('ZREM', alive, id)
-end
-
--- ARGV: id, tokens, place ('' : none wanted), wait left ms (-1: not waiting).
--- {{1, now, place, lease ms}}: granted. {{0, earliest, now, reason, queued}}: refused (when the
--- window has room, exact; reason: rate, tokens, concurrency, queue). {{-1}}: no definition.
--- {{-2, limit}}: more tokens than the limit.
-redis.register_function('{_TAKE}', function(keys, args)
-  local log, holders, queue, alive = keys[1], keys[2], keys[3], keys[4]
-  local d = definition(log, 'log')
-  if not (d.rate or d.tokens or d.concurrency) then return {{-1}} end
-  local now = now_us()
-  local id, need, wait_left = args[1], tonumber(args[2]), tonumber(args[4])
-  if d.tokens and need > d.tokens then return {{-2, d.tokens}} end
-  local stale = redis.call('ZRANGEBYSCORE', alive, '-inf', us(now), 'LIMIT', 0, 32)
-  for _, m in ipairs(stale) do forget(queue, alive, m) end
-  local earliest, reason = now, ''
-  local rate_us, tok_us = (d.rate_ms or 0) * 1000, (d.tokens_ms or 0) * 1000
-  local span = math.max(rate_us, tok_us)
-  if span > 0 then
-    redis.call('ZREMRANGEBYSCORE', log, '-inf', us(now - span))
-    local entries = redis.call('ZRANGEBYSCORE', log, '(' .. us(now - span), '+inf', 'WITHSCORES')
-    local req, tok_at, tok_n, sum = {{}}, {{}}, {{}}, 0
-    for i = 1, #entries, 2 do
-      local n, debt = parse(entries[i])
-      local s = tonumber(entries[i + 1])
-      if d.rate and not debt and s > now - rate_us then req[#req + 1] = s end
-      if d.tokens and s > now - tok_us then
-        tok_at[#tok_at + 1] = s
-        tok_n[#tok_n + 1] = n
-        sum = sum + n
-      end
-    end
-    if d.rate and #req + 1 > d.rate then
-      local at = req[#req - d.rate + 1] + rate_us
-      if at > earliest then earliest, reason = at, 'rate' end
-    end
-    if d.tokens and sum + need > d.tokens then
-      local i, left = 0, sum
-      while left + need > d.tokens do
-        i = i + 1
-        left = left - tok_n[i]
-      end
-      local at = tok_at[i] + tok_us
-      if at > earliest then earliest, reason = at, 'tokens' end
-    end
-  end
-  local full = false
-  if d.concurrency and d.concurrency > 0 then
-    redis.call('ZREMRANGEBYSCORE', holders, '-inf', us(now))
-    full = redis.call('ZCARD', holders) >= d.concurrency
-  end
-  local head = redis.call('ZRANGE', queue, 0, 0)[1]
-  local behind = head ~= nil and head ~= id
-  if earliest <= now and not full and not behind then
-    if span > 0 then
-      redis.call('ZADD', log, us(now), id .. '|' .. need)
-      redis.call('PEXPIRE', log, math.floor(span / 1000) + 1000)
-    end
-    local place, lease = '', 0
-    if d.concurrency and d.concurrency > 0 then
-      place, lease = args[3], d.lease_ms
-      redis.call('ZADD', holders, us(now + d.lease_ms * 1000), place)
-      redis.call('PEXPIRE', holders, d.lease_ms * 2 + 1000)
-    end
-    if head ~= nil then forget(queue, alive, id) end
-    return {{1, us(now), place, lease}}
-  end
-  if reason == '' then reason = full and 'concurrency' or 'queue' end
-  if wait_left < 0 or earliest - now > wait_left * 1000 then
-    forget(queue, alive, id)
-    return {{0, us(earliest), us(now), reason, 0}}
-  end
-  redis.call('ZADD', queue, 'NX', us(now), id)
-  redis.call('ZADD', alive, us(earliest + 2000000), id)
-  local keep = math.floor((earliest - now) / 1000) + 60000
-  redis.call('PEXPIRE', queue, keep)
-  redis.call('PEXPIRE', alive, keep)
-  return {{0, us(earliest), us(now), reason, 1}}
-end)
-
--- ARGV: id, estimate, actual. {{now, debt}}: the grant lowered to actual, or the excess logged
--- as debt now (once per grant: a repeated report adds nothing).
-redis.register_function('{_REPORT}', function(keys, args)
-  local log = keys[1]
-  local d = definition(log, 'log')
-  local now = now_us()
-  local id, estimate, actual = args[1], tonumber(args[2]), tonumber(args[3])
-  if not d.tokens or actual == estimate then return {{us(now), 0}} end
-  if actual < estimate then
-    local score = redis.call('ZSCORE', log, id .. '|' .. estimate)
-    if score then
-      redis.call('ZREM', log, id .. '|' .. estimate)
-      redis.call('ZADD', log, score, id .. '|' .. actual)
-    end
-    return {{us(now), 0}}
-  end
-  local debt = actual - estimate
-  redis.call('ZADD', log, 'NX', us(now), id .. '+|' .. debt)
-  local span = math.max(d.rate_ms or 0, d.tokens_ms or 0)
-  redis.call('PEXPIRE', log, span + 1000)
-  return {{us(now), debt}}
-end)
-
--- ARGV: place. {{1 or 0, now}}: given back, or no longer held (expired).
-redis.register_function('{_GIVE_BACK}', function(keys, args)
-  return {{redis.call('ZREM', keys[1], args[1]), us(now_us())}}
-end)
-
--- ARGV: place. 1: renewed for the budget's lease; 0: no longer held (expired).
-redis.register_function('{_RENEW}', function(keys, args)
-  local d = definition(keys[1], 'holders')
-  local now = now_us()
-  local score = redis.call('ZSCORE', keys[1], args[1])
-  if not score or tonumber(score) <= now or not d.lease_ms then return 0 end
-  redis.call('ZADD', keys[1], 'XX', us(now + d.lease_ms * 1000), args[1])
-  redis.call('PEXPIRE', keys[1], d.lease_ms * 2 + 1000)
-  return 1
-end)
-
--- ARGV: id. A waiter that gives up leaves the queue.
-redis.register_function('{_LEAVE}', function(keys, args)
-  forget(keys[1], keys[2], args[1])
-  return 1
-end)
-
--- {{now, requests, tokens, debt, holders, waiters}} in the current windows.
-redis.register_function{{function_name='{_STATUS}', flags={{'no-writes'}}, callback=function(keys)
-  local d = definition(keys[1], 'log')
-  local now = now_us()
-  local rate_us, tok_us = (d.rate_ms or 0) * 1000, (d.tokens_ms or 0) * 1000
-  local span = math.max(rate_us, tok_us)
-  local req, tok, debt = 0, 0, 0
-  local entries = redis.call('ZRANGEBYSCORE', keys[1], '(' .. us(now - span), '+inf', 'WITHSCORES')
-  for i = 1, #entries, 2 do
-    local n, is_debt = parse(entries[i])
-    local s = tonumber(entries[i + 1])
-    if not is_debt and s > now - rate_us then req = req + 1 end
-    if s > now - tok_us then
-      if is_debt then debt = debt + n else tok = tok + n end
-    end
-  end
-  local holders = redis.call('ZCOUNT', keys[2], '(' .. us(now), '+inf')
-  local waiters = redis.call('ZCOUNT', keys[4], '(' .. us(now), '+inf')
-  return {{us(now), req, tok, debt, holders, waiters}}
-end}}
-"""
+_TAKE = FUNCTIONS["take"]
+_REPORT = FUNCTIONS["report"]
+_GIVE_BACK = FUNCTIONS["give_back"]
+_RENEW = FUNCTIONS["renew"]
+_LEAVE = FUNCTIONS["leave"]
+_STATUS = FUNCTIONS["status"]
 
 #: How long a waiter behind others (or for a concurrency place) sleeps between tries, at first
 #: and at most (with jitter); a waiter for the window sleeps until the window has room.
@@ -327,13 +153,10 @@ def load_call() -> Call:
     return ("function", ("LOAD", "REPLACE", SOURCE))
 
 
-def _keys(name: str) -> tuple[str, str, str, str]:
-    return (
-        budget_key(name, "log"),
-        budget_key(name, "holders"),
-        budget_key(name, "queue"),
-        budget_key(name, "alive"),
-    )
+@functools.lru_cache(maxsize=256)
+def _keys(name: str) -> tuple[str, ...]:
+    """A take's keys: log, holders, queue, alive, sums (built once per budget name)."""
+    return budget_keys(name)
 
 
 def _fcall(scope: Scope, function: str, keys: tuple[str, ...], args: tuple[Any, ...]) -> Op[Any]:
@@ -406,8 +229,8 @@ def take(scope: Scope, budget: str, tokens: int = 0, *, timeout: float = 0) -> O
     started = time.monotonic()
     deadline = started + _timeout(timeout)
     keys = _keys(name)
-    grant = f"{secrets.token_hex(8)}-{need}"
-    place = secrets.token_hex(12)
+    token = secrets.token_hex(20)  # one draw for both
+    grant, place = f"{token[:16]}-{need}", token[16:]
     pause = FIRST_PAUSE
     queued = 0
     try:
@@ -465,7 +288,10 @@ def report(scope: Scope, budget: str, id: str, actual: int) -> Op[Reported]:
     if match is None:
         raise InvalidArgumentError(f"id must be the id redis_take returned, got {str(id)[:40]!r}")
     got = yield from _fcall(
-        scope, _REPORT, (budget_key(name, "log"),), (id, int(match.group(1)), _count(actual))
+        scope,
+        _REPORT,
+        _keys(name)[::4],  # log, sums
+        (id, int(match.group(1)), _count(actual)),
     )
     return Reported(name, id, actual, int(got[1]), _seconds(got[0]))
 
@@ -515,6 +341,6 @@ def status(scope: Scope, budget: str) -> Op[Status]:
     """``budget``'s definition and its use now: requests and tokens in the current windows,
     debt, holders, waiters."""
     found = yield from show(scope, budget)
-    got = yield from _fcall(scope, _STATUS, _keys(found.name), ())
+    got = yield from _fcall(scope, _STATUS, _keys(found.name)[:4], ())
     now, req, tok, debt, holders, waiters = got
     return Status(found, _seconds(now), int(req), int(tok), int(debt), int(holders), int(waiters))

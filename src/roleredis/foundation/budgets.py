@@ -49,8 +49,9 @@ __all__ = [
 
 #: The keys of a budget: its definition (a hash), its log of grants and debts (a sorted set,
 #: score = server ms), its holders (token -> expiry ms), its waiters (id -> arrival ms) and
-#: their liveness (id -> ms until which the waiter is taken as alive).
-PARTS = ("def", "log", "holders", "queue", "alive")
+#: their liveness (id -> ms until which the waiter is taken as alive), and the running sums of
+#: the log's windows (a hash the functions keep: see :mod:`roleredis.core.budget_library`).
+PARTS = ("def", "log", "holders", "queue", "alive", "sums")
 #: The seconds a concurrency place lasts unless its holder renews it.
 DEFAULT_LEASE = 30.0
 _UNITS = {"s": 1000, "sec": 1000, "second": 1000, "min": 60_000, "minute": 60_000, "h": 3_600_000}

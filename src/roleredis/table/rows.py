@@ -318,10 +318,11 @@ RELEASE = Operation(
 )
 
 #: What the budget functions run inside (on the budget's keys; the definition read, never
-#: written): granted with FCALL. TIME: the server's clock, the only one every process shares.
+#: written; HSET and HINCRBY on the sums only): granted with FCALL. TIME: the server's clock,
+#: the only one every process shares. HGETALL: the definition read by ``status``.
 _BUDGET_INSIDE = frozenset(
-    {"time", "hgetall", "zadd", "zrem", "zscore", "zcard", "zcount", "zrange", "pexpire"}
-    | {"zrangebyscore", "zremrangebyscore"}
+    {"time", "hgetall", "hmget", "hset", "hincrby", "pexpire"}
+    | {"zadd", "zrem", "zscore", "zcard", "zcount", "zrange", "zrangebyscore", "zremrangebyscore"}
 )
 TAKE = Operation(
     "take",

@@ -8,8 +8,11 @@ raise only if all failed.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
+
+import redis
 
 from ...core import budgets, leases
 from ...foundation.config import Settings
@@ -41,10 +44,15 @@ def load_functions(client: Any) -> None:
     """Load (or replace) the lease and budget functions (:data:`roleredis.core.leases.LIBRARY`,
     :data:`roleredis.core.budgets.LIBRARY`) on the
     node of ``client``, a primary: role users may call them (FCALL) but never load them.
-    Replicas get them by replication."""
+    Replicas get them by replication. Budget libraries of an earlier data layout are deleted:
+    a process still calling them fails (and says to provision) instead of keeping the log
+    without the sums."""
     for library in (leases, budgets):
         name, args = library.load_call()
         client.execute_command(name.upper(), *args)
+    for old in budgets.OLD_LIBRARIES:
+        with contextlib.suppress(redis.exceptions.ResponseError):  # not loaded
+            client.execute_command("FUNCTION", "DELETE", old)
 
 
 def provision(

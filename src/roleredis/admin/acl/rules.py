@@ -178,7 +178,7 @@ def user_rules(
 
 def budget_rules(role: str, settings: Settings | None) -> list[str]:
     """The key rules of the budgets that list ``role`` (in the settings' ``budgets:``): each
-    one's log, holders and waiters, and its definition read-only (the functions read it;
+    one's log, its sums, holders and waiters, and its definition read-only (the functions read it;
     only an administrator writes it). Nothing of a budget that does not list the role.
 
     >>> from roleredis.foundation.budgets import parse
@@ -193,7 +193,8 @@ def budget_rules(role: str, settings: Settings | None) -> list[str]:
         if role in budget.roles:
             rules.append(f"%R~{budget_pattern(name, 'def')}")
             rules.extend(
-                f"~{budget_pattern(name, part)}" for part in ("log", "holders", "queue", "alive")
+                f"~{budget_pattern(name, part)}"
+                for part in ("log", "holders", "queue", "alive", "sums")
             )
     return rules
 
