@@ -14,10 +14,11 @@ its invalidation). Every write and invalidation of a function with a local tier 
 the role's invalidation log (a stream, :func:`~roleredis.core.cachekeys.log_key`) in the same
 round trip, which every process keeping a local tier follows.
 
-A flow yields steps: :class:`Run` (an operation for the store to run; its outcome, or its
-error, comes back), :data:`COMPUTE` (call the function; its result comes back, or its
-exception is thrown in), a :class:`~roleredis.foundation.batch.Pause`. It returns a
-:class:`Served`.
+A flow yields steps: a batch of calls (a list: for the store's runner to send as it is; its
+replies, or its error, come back), :class:`Run` (an operation for the store to run; its
+outcome, or its error, comes back), :data:`COMPUTE` (call the function; its result comes
+back, or its exception is thrown in), a :class:`~roleredis.foundation.batch.Pause`. It
+returns a :class:`Served`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "drop",
     "drop_tags",
     "fetch",
+    "fetch_calls",
     "follow",
     "lookup",
     "newest",
@@ -79,12 +81,11 @@ LAST_LOOK = 0.05
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
-    """One cached call: its entry key, the lease guarding its computation, its lifetimes (ms),
-    its tags' keys, whether reads renew it (sliding) and whether its writes are logged for
-    local tiers."""
+    """One cached call: its entry key, its lifetimes (ms), its tags' keys, whether reads renew
+    it (sliding) and whether its writes are logged for local tiers; :attr:`lease` names the
+    lease guarding its computation (made only when a miss needs it)."""
 
     key: str
-    lease: str
     ttl_ms: int
     stale_ms: int
     tags: tuple[str, ...] = ()
@@ -92,6 +93,11 @@ class Plan:
     logged: bool = False
     #: a result whose stored bytes exceed this is returned but not cached (None: no limit)
     max_bytes: int | None = None
+
+    @property
+    def lease(self) -> str:
+        """The lease that guards the computation of the entry."""
+        return cachekeys.lease_name(self.key)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,11 +127,13 @@ class _Compute:
 #: A flow's step: call the function now; send back its result or throw in its exception.
 COMPUTE = _Compute()
 
-Step = Run | _Compute | Pause
+Step = list[Call] | Run | _Compute | Pause
 Flow = Generator[Step, Any, "Served"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# not frozen: one is made per call, and a frozen dataclass's __init__ costs three times as
+# much (the Redis hit must stay close to a raw GET); nothing changes one once returned
+@dataclasses.dataclass(slots=True)
 class Served:
     """What a cached call returns: ``value``; ``how`` it was served (``hit``, ``stale``,
     ``miss``, ``waited``: computed by another caller, ``alone``: computed without the lease
@@ -141,25 +149,35 @@ class Served:
     fresh_for: float = 0.0
 
 
+def _fresh_ms(pttl: Any, plan: Plan) -> int:
+    """Milliseconds an entry read with ``pttl`` stays fresh (<= 0: it is stale)."""
+    left = int(pttl)
+    if left == -1:  # no expiry (set by another client): fresh for a ttl at most
+        left = plan.ttl_ms + plan.stale_ms
+    return left - plan.stale_ms
+
+
 def _found(data: Any, pttl: Any, plan: Plan) -> Found:
     if data is None:
         return Found(None, False)
     if isinstance(data, str):  # a client made with decode_responses=True
         data = data.encode("utf-8")
-    left = int(pttl)
-    if left == -1:  # no expiry (set by another client): fresh for a ttl at most
-        left = plan.ttl_ms + plan.stale_ms
-    return Found(data, left > plan.stale_ms, max(0, left - plan.stale_ms) / 1000)
+    fresh = _fresh_ms(pttl, plan)
+    return Found(data, fresh > 0, max(0, fresh) / 1000)
+
+
+def fetch_calls(plan: Plan) -> list[Call]:
+    """The batch that reads an entry: PTTL and GET (GETEX PX renewing it, sliding), in one
+    round trip (PTTL first: a sliding read says how fresh it was before it renewed it)."""
+    key = plan.key
+    if plan.sliding:
+        return [("pttl", (key,)), ("getex", (key, "PX", plan.ttl_ms + plan.stale_ms))]
+    return [("pttl", (key,)), ("get", (key,))]
 
 
 def fetch(scope: Scope, plan: Plan) -> Op[Found]:
-    """The entry and whether it is fresh: PTTL and GET (GETEX PX renewing it, sliding) in one
-    round trip (PTTL first: a sliding read says how fresh it was before it renewed it)."""
-    key = plan.key
-    get: Call = (
-        ("getex", (key, "PX", plan.ttl_ms + plan.stale_ms)) if plan.sliding else ("get", (key,))
-    )
-    pttl, data = yield [("pttl", (key,)), get]
+    """The entry and whether it is fresh (the replies of :func:`fetch_calls`)."""
+    pttl, data = yield fetch_calls(plan)
     return _found(data, pttl, plan)
 
 
@@ -342,14 +360,19 @@ def lookup(scope: Scope, plan: Plan, wait: float) -> Flow:
 
     A failure of Redis never fails the call: the function is called without the cache."""
     try:
-        found = yield Run(fetch(scope, plan))
+        # the batch itself, not Run(fetch(...)): a hit costs the driver one send, no nested
+        # operation (a Redis hit is the path that must stay close to a raw GET)
+        pttl, data = yield fetch_calls(plan)
     except RoleRedisError as exc:
         _quietly("reading an entry", scope, exc)
         return Served((yield COMPUTE), "failed")
-    if found.data is not None:
-        value = _decoded(scope, plan, found.data)
-        if found.fresh:
-            return Served(value, "hit", fresh_for=found.fresh_for)
+    if data is not None:  # what _found says, without its object
+        if isinstance(data, str):  # a client made with decode_responses=True
+            data = data.encode("utf-8")
+        value = _decoded(scope, plan, data)
+        fresh = _fresh_ms(pttl, plan)
+        if fresh > 0:
+            return Served(value, "hit", False, None, fresh / 1000)
         return Served(value, "stale", refresh=True)
     deadline = time.monotonic() + wait
     try:
