@@ -106,10 +106,17 @@ def canonical_arguments(arguments: dict[str, Any]) -> bytes:
     >>> canonical_arguments({"a": 1, "b": [1, (2,)]})
     b'{"a":1,"b":[1,{"t":[2]}]}'
     """
-    out = {}
-    for name, value in arguments.items():
+    out = arguments  # as it is while every value is a str, int or bool (the usual call)
+    for value in arguments.values():
         kind = type(value)
-        out[name] = value if kind is str or kind is int or kind is bool else _typed(value)
+        if not (kind is str or kind is int or kind is bool):
+            out = {
+                name: value
+                if (kind := type(value)) is str or kind is int or kind is bool
+                else _typed(value)
+                for name, value in arguments.items()
+            }
+            break
     try:
         return orjson.dumps(out, option=orjson.OPT_SORT_KEYS)
     except RecursionError:

@@ -57,6 +57,7 @@ __all__ = [
     "poll",
     "put",
     "refresh",
+    "served_entry",
     "wake",
 ]
 
@@ -352,28 +353,46 @@ def _compute_and_store(
     return Served(value, how, unstored=why)
 
 
-def lookup(scope: Scope, plan: Plan, wait: float) -> Flow:
+def served_entry(scope: Scope, plan: Plan, replies: list[Any]) -> Served | None:
+    """What the replies of :func:`fetch_calls` serve: the entry's value, fresh (``hit``) or
+    stale (a refresh asked for); None when there is no entry."""
+    pttl, data = replies
+    if data is None:
+        return None
+    if isinstance(data, str):  # a client made with decode_responses=True
+        data = data.encode("utf-8")
+    value = _decoded(scope, plan, data)
+    fresh = _fresh_ms(pttl, plan)
+    if fresh > 0:
+        return Served(value, "hit", False, None, fresh / 1000)
+    return Served(value, "stale", refresh=True)
+
+
+def lookup(
+    scope: Scope,
+    plan: Plan,
+    wait: float,
+    fetched: list[Any] | RoleRedisError | None = None,
+) -> Flow:
     """A cached call: the entry if there is one (stale: served, with a refresh asked for);
     else one caller computes it under the entry's lease and the others look at the entry until
     it is there, the lease is given up without it (then one of them computes), or ``wait``
     seconds have passed (then each computes by itself).
 
+    ``fetched``: the replies of :func:`fetch_calls` (or the error it failed with) when the
+    driver sent it already (the hit path: served by :func:`served_entry` with no flow at all).
     A failure of Redis never fails the call: the function is called without the cache."""
     try:
-        # the batch itself, not Run(fetch(...)): a hit costs the driver one send, no nested
-        # operation (a Redis hit is the path that must stay close to a raw GET)
-        pttl, data = yield fetch_calls(plan)
+        # the batch itself, not Run(fetch(...)): the driver sends it as it is
+        replies = (yield fetch_calls(plan)) if fetched is None else fetched
+        if isinstance(replies, RoleRedisError):
+            raise replies
     except RoleRedisError as exc:
         _quietly("reading an entry", scope, exc)
         return Served((yield COMPUTE), "failed")
-    if data is not None:  # what _found says, without its object
-        if isinstance(data, str):  # a client made with decode_responses=True
-            data = data.encode("utf-8")
-        value = _decoded(scope, plan, data)
-        fresh = _fresh_ms(pttl, plan)
-        if fresh > 0:
-            return Served(value, "hit", False, None, fresh / 1000)
-        return Served(value, "stale", refresh=True)
+    served = served_entry(scope, plan, replies)
+    if served is not None:
+        return served
     deadline = time.monotonic() + wait
     try:
         while True:

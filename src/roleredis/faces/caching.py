@@ -35,7 +35,7 @@ from ..core import cachekeys, caching, localtier
 from ..core.store import AsyncRoleStore, RoleStore
 from ..foundation import lifecycle
 from ..foundation.batch import Pause
-from ..foundation.errors import InvalidArgumentError
+from ..foundation.errors import InvalidArgumentError, RoleRedisError
 from ..foundation.keys import Keyspace
 from ..table import cachestats, calls, roles
 from . import tools
@@ -363,8 +363,9 @@ class CacheControl:
         local: localtier.LocalCache | None,
         seen: int,
     ) -> None:
-        role = store.role
-        cachestats.count(role, _HOW.get(served.how, served.how))
+        role = store.scope.keyspace.role
+        how = served.how
+        cachestats.count(role, _HOW.get(how, how))
         if served.unstored is not None:
             cachestats.count(role, "unstored")
             self.warn_once("unstored", f"a result was returned but not cached ({served.unstored})")
@@ -534,8 +535,17 @@ def _sync_wrapper(control: CacheControl) -> Callable[..., Any]:
                 return hit[0]
             seen = local.follower.seen()
         plan = control.plan(store, material, args, kwargs)
-        flow = caching.lookup(store.scope, plan, control.wait(store))
-        served = _drive(flow, store, lambda: func(*args, **kwargs))
+        scope = store.scope
+        # the flow's first step sent here: a hit needs no flow (see caching.served_entry)
+        fetched: list[Any] | RoleRedisError
+        try:
+            fetched = store.send_batch(caching.fetch_calls(plan))
+        except RoleRedisError as exc:
+            fetched = exc
+        served = None if type(fetched) is not list else caching.served_entry(scope, plan, fetched)
+        if served is None:
+            flow = caching.lookup(scope, plan, control.wait(store), fetched)
+            served = _drive(flow, store, lambda: func(*args, **kwargs))
         control.served(store, served, material, plan, local, seen)
         if served.refresh:
             control.refresh_later(store, plan, args, kwargs)
@@ -567,8 +577,17 @@ def _async_wrapper(control: CacheControl) -> Callable[..., Any]:
                 return hit[0]
             seen = local.follower.seen()
         plan = control.plan(store, material, args, kwargs)
-        flow = caching.lookup(store.scope, plan, control.wait(store))
-        served = await _adrive(flow, store, lambda: func(*args, **kwargs))
+        scope = store.scope
+        # the flow's first step sent here: a hit needs no flow (see caching.served_entry)
+        fetched: list[Any] | RoleRedisError
+        try:
+            fetched = await store.send_batch(caching.fetch_calls(plan))
+        except RoleRedisError as exc:
+            fetched = exc
+        served = None if type(fetched) is not list else caching.served_entry(scope, plan, fetched)
+        if served is None:
+            flow = caching.lookup(scope, plan, control.wait(store), fetched)
+            served = await _adrive(flow, store, lambda: func(*args, **kwargs))
         control.served(store, served, material, plan, local, seen)
         if served.refresh:
             control.refresh_later(store, plan, args, kwargs)
