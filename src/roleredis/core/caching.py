@@ -94,6 +94,15 @@ class Plan:
     logged: bool = False
     #: a result whose stored bytes exceed this is returned but not cached (None: no limit)
     max_bytes: int | None = None
+    #: the batch that reads the entry (see :func:`fetch_calls`), made once: never changed
+    reads: list[Call] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = self.key
+        get: Call = (
+            ("getex", (key, "PX", self.ttl_ms + self.stale_ms)) if self.sliding else ("get", (key,))
+        )
+        object.__setattr__(self, "reads", [("pttl", (key,)), get])
 
     @property
     def lease(self) -> str:
@@ -170,10 +179,7 @@ def _found(data: Any, pttl: Any, plan: Plan) -> Found:
 def fetch_calls(plan: Plan) -> list[Call]:
     """The batch that reads an entry: PTTL and GET (GETEX PX renewing it, sliding), in one
     round trip (PTTL first: a sliding read says how fresh it was before it renewed it)."""
-    key = plan.key
-    if plan.sliding:
-        return [("pttl", (key,)), ("getex", (key, "PX", plan.ttl_ms + plan.stale_ms))]
-    return [("pttl", (key,)), ("get", (key,))]
+    return plan.reads
 
 
 def fetch(scope: Scope, plan: Plan) -> Op[Found]:
