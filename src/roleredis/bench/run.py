@@ -94,6 +94,22 @@ def run_leases(
         runtime.use_settings(None)
 
 
+def run_cache(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
+    """Only the cache rows (issue 24), against the server at ``url``."""
+    import roleredis
+    from roleredis import runtime
+    from roleredis.foundation.config import load_settings
+
+    runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
+    r = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
+    try:
+        return cache_rows(r, scale=scale, rounds=rounds)
+    finally:
+        roleredis.redis_clear_role_data("bench")
+        r.close()
+        runtime.use_settings(None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0, help="work per benchmark (1.0 = full)")
@@ -116,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budgets", action="store_true", help="only the budget benchmark (issue 23)"
     )
+    parser.add_argument("--cache", action="store_true", help="only the cache rows (issue 24)")
     parser.add_argument(
         "--requests",
         action="store_true",
@@ -146,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = request_rows(server.url, scale=args.scale, rounds=args.rounds)
         elif args.limits:
             rows = run_limits(server.url, scale=args.scale, rounds=args.rounds)
+        elif args.cache:
+            rows = run_cache(server.url, scale=args.scale, rounds=args.rounds)
         elif args.budgets:
             rows = run_leases(server.url, scale=args.scale, rounds=args.rounds, budgets=True)
         elif args.leases:

@@ -27,6 +27,7 @@ import enum
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,6 +40,7 @@ __all__ = [
     "canonical",
     "canonical_arguments",
     "entry_key",
+    "entry_namer",
     "entry_prefix",
     "function_id",
     "is_entry",
@@ -104,10 +106,17 @@ def canonical_arguments(arguments: dict[str, Any]) -> bytes:
     >>> canonical_arguments({"a": 1, "b": [1, (2,)]})
     b'{"a":1,"b":[1,{"t":[2]}]}'
     """
-    out = {}
-    for name, value in arguments.items():
+    out = arguments  # as it is while every value is a str, int or bool (the usual call)
+    for value in arguments.values():
         kind = type(value)
-        out[name] = value if kind is str or kind is int or kind is bool else _typed(value)
+        if not (kind is str or kind is int or kind is bool):
+            out = {
+                name: value
+                if (kind := type(value)) is str or kind is int or kind is bool
+                else _typed(value)
+                for name, value in arguments.items()
+            }
+            break
     try:
         return orjson.dumps(out, option=orjson.OPT_SORT_KEYS)
     except RecursionError:
@@ -151,7 +160,31 @@ def entry_key(keyspace: Keyspace, func_id: str, args: bytes) -> str:
     ``__roleredis__:{role}:cache:<name>:<hash>`` (the role's slot in a Cluster, internal:
     never in the role's key listing or index). Always hashed: a fixed length whatever the
     arguments, and nothing of theirs in a key name."""
-    return f"{entry_prefix(keyspace)}{safe_name(func_id)}:{_digest(func_id.encode(), args)}"
+    return entry_namer(keyspace, func_id)(args)
+
+
+def entry_namer(keyspace: Keyspace, func_id: str) -> Callable[[bytes], str]:
+    """:func:`entry_key` for one role and function, made once: the key's prefix and the hash
+    of the function's name are computed here, so each call hashes only its arguments.
+
+    >>> name = entry_namer(Keyspace("weather"), "app.forecast")
+    >>> name(b"{}") == entry_key(Keyspace("weather"), "app.forecast", b"{}")
+    True
+    """
+    prefix = f"{entry_prefix(keyspace)}{safe_name(func_id)}:"
+    named = func_id.encode()
+    seeded = hashlib.blake2b(digest_size=16)  # as _digest(func_id, args): lengths, then parts
+    seeded.update(len(named).to_bytes(4, "big"))
+    seeded.update(named)
+    copy = seeded.copy
+
+    def name(args: bytes) -> str:
+        h = copy()
+        h.update(len(args).to_bytes(4, "big"))
+        h.update(args)
+        return prefix + h.hexdigest()
+
+    return name
 
 
 def tag_key(keyspace: Keyspace, tag: Any) -> str:

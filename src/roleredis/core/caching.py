@@ -14,10 +14,11 @@ its invalidation). Every write and invalidation of a function with a local tier 
 the role's invalidation log (a stream, :func:`~roleredis.core.cachekeys.log_key`) in the same
 round trip, which every process keeping a local tier follows.
 
-A flow yields steps: :class:`Run` (an operation for the store to run; its outcome, or its
-error, comes back), :data:`COMPUTE` (call the function; its result comes back, or its
-exception is thrown in), a :class:`~roleredis.foundation.batch.Pause`. It returns a
-:class:`Served`.
+A flow yields steps: a batch of calls (a list: for the store's runner to send as it is; its
+replies, or its error, come back), :class:`Run` (an operation for the store to run; its
+outcome, or its error, comes back), :data:`COMPUTE` (call the function; its result comes
+back, or its exception is thrown in), a :class:`~roleredis.foundation.batch.Pause`. It
+returns a :class:`Served`.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ __all__ = [
     "drop",
     "drop_tags",
     "fetch",
+    "fetch_calls",
     "follow",
     "lookup",
     "newest",
     "poll",
     "put",
     "refresh",
+    "served_entry",
     "wake",
 ]
 
@@ -79,12 +82,11 @@ LAST_LOOK = 0.05
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
-    """One cached call: its entry key, the lease guarding its computation, its lifetimes (ms),
-    its tags' keys, whether reads renew it (sliding) and whether its writes are logged for
-    local tiers."""
+    """One cached call: its entry key, its lifetimes (ms), its tags' keys, whether reads renew
+    it (sliding) and whether its writes are logged for local tiers; :attr:`lease` names the
+    lease guarding its computation (made only when a miss needs it)."""
 
     key: str
-    lease: str
     ttl_ms: int
     stale_ms: int
     tags: tuple[str, ...] = ()
@@ -92,6 +94,20 @@ class Plan:
     logged: bool = False
     #: a result whose stored bytes exceed this is returned but not cached (None: no limit)
     max_bytes: int | None = None
+    #: the batch that reads the entry (see :func:`fetch_calls`), made once: never changed
+    reads: list[Call] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        key = self.key
+        get: Call = (
+            ("getex", (key, "PX", self.ttl_ms + self.stale_ms)) if self.sliding else ("get", (key,))
+        )
+        object.__setattr__(self, "reads", [("pttl", (key,)), get])
+
+    @property
+    def lease(self) -> str:
+        """The lease that guards the computation of the entry."""
+        return cachekeys.lease_name(self.key)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,11 +137,13 @@ class _Compute:
 #: A flow's step: call the function now; send back its result or throw in its exception.
 COMPUTE = _Compute()
 
-Step = Run | _Compute | Pause
+Step = list[Call] | Run | _Compute | Pause
 Flow = Generator[Step, Any, "Served"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+# not frozen: one is made per call, and a frozen dataclass's __init__ costs three times as
+# much (the Redis hit must stay close to a raw GET); nothing changes one once returned
+@dataclasses.dataclass(slots=True)
 class Served:
     """What a cached call returns: ``value``; ``how`` it was served (``hit``, ``stale``,
     ``miss``, ``waited``: computed by another caller, ``alone``: computed without the lease
@@ -141,25 +159,32 @@ class Served:
     fresh_for: float = 0.0
 
 
+def _fresh_ms(pttl: Any, plan: Plan) -> int:
+    """Milliseconds an entry read with ``pttl`` stays fresh (<= 0: it is stale)."""
+    left = int(pttl)
+    if left == -1:  # no expiry (set by another client): fresh for a ttl at most
+        left = plan.ttl_ms + plan.stale_ms
+    return left - plan.stale_ms
+
+
 def _found(data: Any, pttl: Any, plan: Plan) -> Found:
     if data is None:
         return Found(None, False)
     if isinstance(data, str):  # a client made with decode_responses=True
         data = data.encode("utf-8")
-    left = int(pttl)
-    if left == -1:  # no expiry (set by another client): fresh for a ttl at most
-        left = plan.ttl_ms + plan.stale_ms
-    return Found(data, left > plan.stale_ms, max(0, left - plan.stale_ms) / 1000)
+    fresh = _fresh_ms(pttl, plan)
+    return Found(data, fresh > 0, max(0, fresh) / 1000)
+
+
+def fetch_calls(plan: Plan) -> list[Call]:
+    """The batch that reads an entry: PTTL and GET (GETEX PX renewing it, sliding), in one
+    round trip (PTTL first: a sliding read says how fresh it was before it renewed it)."""
+    return plan.reads
 
 
 def fetch(scope: Scope, plan: Plan) -> Op[Found]:
-    """The entry and whether it is fresh: PTTL and GET (GETEX PX renewing it, sliding) in one
-    round trip (PTTL first: a sliding read says how fresh it was before it renewed it)."""
-    key = plan.key
-    get: Call = (
-        ("getex", (key, "PX", plan.ttl_ms + plan.stale_ms)) if plan.sliding else ("get", (key,))
-    )
-    pttl, data = yield [("pttl", (key,)), get]
+    """The entry and whether it is fresh (the replies of :func:`fetch_calls`)."""
+    pttl, data = yield fetch_calls(plan)
     return _found(data, pttl, plan)
 
 
@@ -334,23 +359,46 @@ def _compute_and_store(
     return Served(value, how, unstored=why)
 
 
-def lookup(scope: Scope, plan: Plan, wait: float) -> Flow:
+def served_entry(scope: Scope, plan: Plan, replies: list[Any]) -> Served | None:
+    """What the replies of :func:`fetch_calls` serve: the entry's value, fresh (``hit``) or
+    stale (a refresh asked for); None when there is no entry."""
+    pttl, data = replies
+    if data is None:
+        return None
+    if isinstance(data, str):  # a client made with decode_responses=True
+        data = data.encode("utf-8")
+    value = _decoded(scope, plan, data)
+    fresh = _fresh_ms(pttl, plan)
+    if fresh > 0:
+        return Served(value, "hit", False, None, fresh / 1000)
+    return Served(value, "stale", refresh=True)
+
+
+def lookup(
+    scope: Scope,
+    plan: Plan,
+    wait: float,
+    fetched: list[Any] | RoleRedisError | None = None,
+) -> Flow:
     """A cached call: the entry if there is one (stale: served, with a refresh asked for);
     else one caller computes it under the entry's lease and the others look at the entry until
     it is there, the lease is given up without it (then one of them computes), or ``wait``
     seconds have passed (then each computes by itself).
 
+    ``fetched``: the replies of :func:`fetch_calls` (or the error it failed with) when the
+    driver sent it already (the hit path: served by :func:`served_entry` with no flow at all).
     A failure of Redis never fails the call: the function is called without the cache."""
     try:
-        found = yield Run(fetch(scope, plan))
+        # the batch itself, not Run(fetch(...)): the driver sends it as it is
+        replies = (yield fetch_calls(plan)) if fetched is None else fetched
+        if isinstance(replies, RoleRedisError):
+            raise replies
     except RoleRedisError as exc:
         _quietly("reading an entry", scope, exc)
         return Served((yield COMPUTE), "failed")
-    if found.data is not None:
-        value = _decoded(scope, plan, found.data)
-        if found.fresh:
-            return Served(value, "hit", fresh_for=found.fresh_for)
-        return Served(value, "stale", refresh=True)
+    served = served_entry(scope, plan, replies)
+    if served is not None:
+        return served
     deadline = time.monotonic() + wait
     try:
         while True:

@@ -35,7 +35,7 @@ from ..core import cachekeys, caching, localtier
 from ..core.store import AsyncRoleStore, RoleStore
 from ..foundation import lifecycle
 from ..foundation.batch import Pause
-from ..foundation.errors import InvalidArgumentError
+from ..foundation.errors import InvalidArgumentError, RoleRedisError
 from ..foundation.keys import Keyspace
 from ..table import cachestats, calls, roles
 from . import tools
@@ -52,6 +52,9 @@ Store = RoleStore | AsyncRoleStore
 _SYNC_SKIP = -1
 #: Frames between roles.current and the caller of a cached coroutine function: the wrapper.
 _ASYNC_SKIP = 1
+
+#: Plans kept per function and role (by the canonical arguments; all dropped when full).
+_PLANS_KEPT = 1024
 
 _bypass: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "roleredis_cache_bypass", default=False
@@ -125,7 +128,9 @@ def _drive(flow: caching.Flow, store: RoleStore, compute: Callable[[], Any]) -> 
     try:
         while True:
             try:
-                if type(step) is caching.Run:
+                if type(step) is list:
+                    out = store.send_batch(step)
+                elif type(step) is caching.Run:
                     out = store.run(step.op)
                 elif step is caching.COMPUTE:
                     out = compute()
@@ -147,7 +152,9 @@ async def _adrive(
     try:
         while True:
             try:
-                if type(step) is caching.Run:
+                if type(step) is list:
+                    out = await store.send_batch(step)
+                elif type(step) is caching.Run:
                     out = await store.run(step.op)
                 elif step is caching.COMPUTE:
                     out = await compute()
@@ -222,6 +229,14 @@ class CacheControl:
             else None
         )
         self._defaults_of = {p.name: p.default for p in params}
+        #: n -> the defaults of the parameters after the first n (None: one of them has
+        #: none), for a call of n positional arguments and no keywords: bound in one update
+        self._tails: tuple[dict[str, Any] | None, ...] = tuple(
+            None
+            if any(p.default is inspect.Parameter.empty for p in params[n:])
+            else {p.name: p.default for p in params[n:]}
+            for n in range(len(params) + 1)
+        )
         self.func_id = cachekeys.function_id(func)
         names = list(self.signature.parameters)
         self.skip = names[0] if names and names[0] in ("self", "cls") else None
@@ -229,6 +244,10 @@ class CacheControl:
         self._warned: set[str] = set()
         #: (client id, role) -> the local cache of this function for that role
         self._locals: dict[tuple[int, str], localtier.LocalCache] = {}
+        self.logged = bool(local)
+        #: role -> (the scope it was made for, the entry_namer of this function in it, the
+        #: plans made for it by material)
+        self._named: dict[str, tuple[Any, Callable[[bytes], str], dict[bytes, caching.Plan]]] = {}
 
     # the parts of one call ----------------------------------------------------------------
 
@@ -238,6 +257,12 @@ class CacheControl:
         made directly, at a fifth of the cost; anything unusual goes through ``bind``)."""
         plain = self._plain
         if plain is not None and len(args) <= len(plain):
+            if not kwargs:  # the usual call: positional arguments, then the defaults
+                tail = self._tails[len(args)]
+                if tail is not None:
+                    arguments = dict(zip(plain, args, strict=False))
+                    arguments.update(tail)
+                    return arguments
             arguments = dict(zip(plain, args, strict=False))  # the first len(args) names
             if kwargs:
                 for name, value in kwargs.items():
@@ -275,18 +300,40 @@ class CacheControl:
         return cachekeys.canonical_arguments({name: arguments[name] for name in spec})
 
     def plan(self, store: Store, material: bytes, args: Any, kwargs: Any) -> caching.Plan:
-        keyspace = store.scope.keyspace
-        key = cachekeys.entry_key(keyspace, self.func_id, material)
-        tags = _tag_list(self.tags, args, kwargs) if self.tags else ()
+        """The plan of the call named by ``material``; without tags made by a callable, a
+        pure function of the role's scope and ``material``, so kept (the hit path then hashes
+        nothing and makes no object)."""
+        scope = store.scope
+        named = self._named.get(scope.role)
+        if named is None or named[0] is not scope:  # a store of new settings: named again
+            named = self._named[scope.role] = (
+                scope,
+                cachekeys.entry_namer(scope.keyspace, self.func_id),
+                {},
+            )
+        if not callable(self.tags):
+            plans = named[2]
+            known = plans.get(material)
+            if known is not None:
+                return known
+            if len(plans) >= _PLANS_KEPT:
+                plans.clear()
+            keyspace = scope.keyspace
+            known = plans[material] = caching.Plan(
+                named[1](material),
+                self.ttl_ms,
+                self.stale_ms,
+                tuple(cachekeys.tag_key(keyspace, tag) for tag in self.tags),
+                self.sliding,
+                self.logged,
+                self.max_bytes,
+            )
+            return known
+        key = named[1](material)
+        keyspace = scope.keyspace
+        tags = tuple(cachekeys.tag_key(keyspace, t) for t in _tag_list(self.tags, args, kwargs))
         return caching.Plan(
-            key,
-            cachekeys.lease_name(key),
-            self.ttl_ms,
-            self.stale_ms,
-            tuple(cachekeys.tag_key(keyspace, tag) for tag in tags),
-            self.sliding,
-            bool(self.local),
-            self.max_bytes,
+            key, self.ttl_ms, self.stale_ms, tags, self.sliding, self.logged, self.max_bytes
         )
 
     def wait(self, store: Store) -> float:
@@ -316,8 +363,9 @@ class CacheControl:
         local: localtier.LocalCache | None,
         seen: int,
     ) -> None:
-        role = store.role
-        cachestats.count(role, _HOW.get(served.how, served.how))
+        role = store.scope.keyspace.role
+        how = served.how
+        cachestats.count(role, _HOW.get(how, how))
         if served.unstored is not None:
             cachestats.count(role, "unstored")
             self.warn_once("unstored", f"a result was returned but not cached ({served.unstored})")
@@ -487,8 +535,17 @@ def _sync_wrapper(control: CacheControl) -> Callable[..., Any]:
                 return hit[0]
             seen = local.follower.seen()
         plan = control.plan(store, material, args, kwargs)
-        flow = caching.lookup(store.scope, plan, control.wait(store))
-        served = _drive(flow, store, lambda: func(*args, **kwargs))
+        scope = store.scope
+        # the flow's first step sent here: a hit needs no flow (see caching.served_entry)
+        fetched: list[Any] | RoleRedisError
+        try:
+            fetched = store.send_batch(caching.fetch_calls(plan))
+        except RoleRedisError as exc:
+            fetched = exc
+        served = None if type(fetched) is not list else caching.served_entry(scope, plan, fetched)
+        if served is None:
+            flow = caching.lookup(scope, plan, control.wait(store), fetched)
+            served = _drive(flow, store, lambda: func(*args, **kwargs))
         control.served(store, served, material, plan, local, seen)
         if served.refresh:
             control.refresh_later(store, plan, args, kwargs)
@@ -520,8 +577,17 @@ def _async_wrapper(control: CacheControl) -> Callable[..., Any]:
                 return hit[0]
             seen = local.follower.seen()
         plan = control.plan(store, material, args, kwargs)
-        flow = caching.lookup(store.scope, plan, control.wait(store))
-        served = await _adrive(flow, store, lambda: func(*args, **kwargs))
+        scope = store.scope
+        # the flow's first step sent here: a hit needs no flow (see caching.served_entry)
+        fetched: list[Any] | RoleRedisError
+        try:
+            fetched = await store.send_batch(caching.fetch_calls(plan))
+        except RoleRedisError as exc:
+            fetched = exc
+        served = None if type(fetched) is not list else caching.served_entry(scope, plan, fetched)
+        if served is None:
+            flow = caching.lookup(scope, plan, control.wait(store), fetched)
+            served = await _adrive(flow, store, lambda: func(*args, **kwargs))
         control.served(store, served, material, plan, local, seen)
         if served.refresh:
             control.refresh_later(store, plan, args, kwargs)

@@ -84,6 +84,10 @@ _BACKOFF = SYNC_BACKOFF
 _READ_SIZE = 1 << 16
 
 
+#: The calls whose command is not their name in capitals followed by their arguments.
+_SHAPED = frozenset({READABLE, "set", "scan", "mget", "memory_usage", "xpending_range", "xclaim"})
+
+
 def to_wire(call: Call) -> tuple[Any, ...]:
     """The Redis command for a redis-py method call.
 
@@ -93,6 +97,8 @@ def to_wire(call: Call) -> tuple[Any, ...]:
     ('MEMORY', 'USAGE', b'k')
     """
     name, args = call
+    if name not in _SHAPED:  # most calls: one set look-up instead of the seven tests below
+        return (name.upper(), *args)
     if name == READABLE:  # EXISTS, its refusal a reply (see roleredis.foundation.batch.READABLE)
         return ("EXISTS", *args)
     if name == "set":
