@@ -338,5 +338,8 @@ def test_serve_keeps_a_message_while_a_long_handler_runs(
     serving_worker(slow)  # a second server, which would claim an idle message
     answers = [asking("worker", n, role="planner", timeout=15) for n in range(2)]
     outcomes = [a.outcome() for a in answers]
-    assert [o.get("reply") for o in outcomes] == ["done", "done"], (outcomes, handled)
+    assert [o.get("reply") for o in outcomes] == ["done", "done"], (
+        [(o.get("error_code"), o.get("error")) for o in outcomes],
+        handled,
+    )
     assert sorted(handled) == [(0, 1), (1, 1)]

@@ -50,7 +50,7 @@ from .. import ops
 from .common import SLICE, Mailbox, mailbox, parse_id, to_text
 from .deadlines import DEADLINE_MAX_MS, REQUEST_ID, deadline_ms
 from .housekeeping import ack
-from .sending import encode_body, prepare_send, send_prepared
+from .sending import PreparedSend, encode_body, prepare_send, send_prepared
 
 __all__ = ["ERROR_TEXT_MAX", "Answer", "Answered", "error_text", "reply", "request"]
 
@@ -128,7 +128,26 @@ def request(scope: ops.Scope, to_role: Any, body: Any, *, timeout: Any = 30.0) -
         prepared.unsent()
         box.litter.append(key)
         raise
-    box.litter.append(key)  # unlinked with the next request's first batch, or expires
+    try:
+        return (yield from _await_answer(scope, box, prepared, key, sent.id, started, seconds))
+    finally:
+        # the stream is done with only now (a request of another thread of this store, sent
+        # meanwhile, must not unlink it while this one waits): unlinked with the next
+        # request's first batch, or it expires
+        box.litter.append(key)
+
+
+def _await_answer(
+    scope: ops.Scope,
+    box: Mailbox,
+    prepared: PreparedSend,
+    key: str,
+    entry_id: str,
+    started: float,
+    seconds: float,
+) -> ops.Op[Answer]:
+    """The first entry of the reply stream, read in slices until the deadline."""
+    responder = prepared.to
     deadline = started + seconds
     while True:
         remaining = deadline - box.clock()
@@ -148,7 +167,7 @@ def request(scope: ops.Scope, to_role: Any, body: Any, *, timeout: Any = 30.0) -
         if fields is not None:
             value = _answer(scope, key, responder, prepared.msg_id, fields)
             elapsed = round((box.clock() - started) * 1000, 3)
-            return Answer(value, responder, prepared.msg_id, sent.id, elapsed)
+            return Answer(value, responder, prepared.msg_id, entry_id, elapsed)
 
 
 def _first_entry(streams: Any) -> dict[bytes, Any] | None:
