@@ -5,12 +5,13 @@ Who answered is vouched for by the server, never by a field:
 
 - The requester R makes the reply stream first, empty, on its own side:
   ``__roleredis__:{R}:reply:<P>:<msg_id>`` (``UNLINK`` of whatever is under that name, then
-  ``XADD ... MAXLEN 0`` and ``PEXPIRE`` of the timeout), then sends the request to P's inbox like
+  ``XADD ... MAXLEN 0`` and ``PEXPIRE`` of the timeout and a second), then sends the request to P's inbox like
   mail, with its timeout in a field ``d`` (milliseconds). On one server the two go in one round
   trip, in order on one connection; in a Cluster (the reply stream in R's slot, the channel in
   P's: two nodes, no order between them) the reply stream is made in a round trip of its own
   first. R then waits on the reply stream (XREAD, in slices of a second) until an entry comes
-  or the timeout passes.
+  or the timeout passes, counted from when the send was answered (so after the request's
+  entry, whose time the responder's deadline counts from).
 - P learns R from the channel the request came in on (``__roleredis__:{P}:mail:R``, which only
   R's ACL user may append to) and the reply stream from it and the request's msg_id (checked:
   ``[0-9A-Za-z_-]{1,64}``); never from the body. P appends its answer with
@@ -54,6 +55,8 @@ from .sending import PreparedSend, encode_body, prepare_send, send_prepared
 
 __all__ = ["ERROR_TEXT_MAX", "Answer", "Answered", "error_text", "reply", "request"]
 
+#: How long a reply stream outlives its request's deadline (milliseconds).
+STREAM_MARGIN_MS = 1000
 #: The longest error text a reply carries (characters); a longer one is cut, marked with "...".
 ERROR_TEXT_MAX = 1000
 
@@ -113,7 +116,9 @@ def request(scope: ops.Scope, to_role: Any, body: Any, *, timeout: Any = 30.0) -
         # a raw XADD, even with the last possible id, which would refuse every XADD "*") goes
         ("unlink", (key,)),
         ("xadd", (key, "MAXLEN", 0, "*", "o", 1)),
-        ("pexpire", (key, ms)),
+        # a second past the deadline: the server's deadline counts from the request's entry,
+        # written after this (see below), and an answer in time must find its stream
+        ("pexpire", (key, ms + STREAM_MARGIN_MS)),
     ]
     if box.litter:
         setup.append(ops.lenient("unlink", *box.litter))
@@ -128,8 +133,14 @@ def request(scope: ops.Scope, to_role: Any, body: Any, *, timeout: Any = 30.0) -
         prepared.unsent()
         box.litter.append(key)
         raise
+    # the wait counts from now, the send answered: the request's entry (whose time the
+    # responder's deadline counts from) was written before, so a requester that gave up never
+    # sees its request handed out afterwards
+    deadline = box.clock() + seconds
     try:
-        return (yield from _await_answer(scope, box, prepared, key, sent.id, started, seconds))
+        return (
+            yield from _await_answer(scope, box, prepared, key, sent.id, started, deadline, seconds)
+        )
     finally:
         # the stream is done with only now (a request of another thread of this store, sent
         # meanwhile, must not unlink it while this one waits): unlinked with the next
@@ -144,11 +155,12 @@ def _await_answer(
     key: str,
     entry_id: str,
     started: float,
+    deadline: float,
     seconds: float,
 ) -> ops.Op[Answer]:
-    """The first entry of the reply stream, read in slices until the deadline."""
+    """The first entry of the reply stream, read in slices until ``deadline`` (the store's
+    clock)."""
     responder = prepared.to
-    deadline = started + seconds
     while True:
         remaining = deadline - box.clock()
         if remaining <= 0:
