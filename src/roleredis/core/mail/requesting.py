@@ -5,13 +5,13 @@ Who answered is vouched for by the server, never by a field:
 
 - The requester R makes the reply stream first, empty, on its own side:
   ``__roleredis__:{R}:reply:<P>:<msg_id>`` (``UNLINK`` of whatever is under that name, then
-  ``XADD ... MAXLEN 0`` and ``PEXPIRE`` of the timeout and a second), then sends the request to P's inbox like
-  mail, with its timeout in a field ``d`` (milliseconds). On one server the two go in one round
-  trip, in order on one connection; in a Cluster (the reply stream in R's slot, the channel in
-  P's: two nodes, no order between them) the reply stream is made in a round trip of its own
-  first. R then waits on the reply stream (XREAD, in slices of a second) until an entry comes
-  or the timeout passes, counted from when the send was answered (so after the request's
-  entry, whose time the responder's deadline counts from).
+  ``XADD ... MAXLEN 0`` and ``PEXPIRE`` of the timeout and a second), then sends the request
+  to P's inbox like mail, with its timeout in a field ``d`` (milliseconds). On one server the
+  two go in one round trip, in order on one connection; in a Cluster (the reply stream in R's
+  slot, the channel in P's: two nodes, no order between them) the reply stream is made in a
+  round trip of its own first. R then waits on the reply stream (XREAD, in slices of a
+  second) until an entry comes or the timeout passes, counted from when the send was answered
+  (so after the request's entry, whose time the responder's deadline counts from).
 - P learns R from the channel the request came in on (``__roleredis__:{P}:mail:R``, which only
   R's ACL user may append to) and the reply stream from it and the request's msg_id (checked:
   ``[0-9A-Za-z_-]{1,64}``); never from the body. P appends its answer with

@@ -51,6 +51,8 @@ def read(
     caps it) in the same round trip (GETEX ... EX); refused with ``from_role`` (a granted
     reader may not write).
 
+    >>> from roleredis.core.ops import Scope, read
+    >>> from roleredis.foundation.keys import Keyspace
     >>> next(read(Scope(Keyspace("w")), "k", touch=60))
     [('getex', ('w:k', 'EX', 60)), ('ttl', ('w:k',))]
     """
