@@ -13,10 +13,11 @@ import pytest
 import redis
 
 from roleredis import cached, invalidate_tags, metrics, reset
-from roleredis.admin import acl
 from roleredis.core import cachekeys
 from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
+
+from .acl_users import provisioned
 
 ADMIN_PASSWORD = "admin-pw-c4ch3"
 ROLES = ("alpha", "beta")
@@ -30,14 +31,7 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def users(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("REDIS_URL", server.url)
-    monkeypatch.setenv("REDIS_PASSWORD", ADMIN_PASSWORD)
-    reset()
-    found: dict[str, Any] = {role: acl.provision(role) for role in ROLES}
-    found["admin"] = redis.Redis.from_url(server.url, password=ADMIN_PASSWORD)
-    yield found
-    found["admin"].close()
-    reset()
+    yield from provisioned(server, ADMIN_PASSWORD, ROLES, monkeypatch)
 
 
 def connect_as(role: str, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,8 @@ from roleredis.core import leases
 from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
 
+from .acl_users import provisioned, raw_as
+
 ADMIN_PASSWORD = "admin-pw-l34s3"
 ROLES = ("alpha", "beta")
 ACQUIRE, RENEW, RELEASE = leases.FUNCTIONS
@@ -39,13 +41,7 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def users(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("REDIS_URL", server.url)
-    monkeypatch.setenv("REDIS_PASSWORD", ADMIN_PASSWORD)
-    reset()
-    found: dict[str, Any] = {role: acl.provision(role) for role in ROLES}
-    found["admin"] = redis.Redis.from_url(server.url, password=ADMIN_PASSWORD)
-    yield found
-    found["admin"].close()
+    yield from provisioned(server, ADMIN_PASSWORD, ROLES, monkeypatch)
 
 
 def connect_as(role: str, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,12 +49,6 @@ def connect_as(role: str, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("REDIS_PASSWORD", users[role].password)
     monkeypatch.setenv("ROLEREDIS_ROLE", role)
     reset()
-
-
-def raw_as(role: str, users: dict[str, Any], server: RedisServer) -> redis.Redis:
-    return redis.Redis.from_url(
-        server.url, username=users[role].username, password=users[role].password
-    )
 
 
 def refused(client: redis.Redis, *command: Any) -> bool:

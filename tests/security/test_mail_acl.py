@@ -24,9 +24,10 @@ from roleredis import (
     redis_send_async,
     reset,
 )
-from roleredis.admin import acl
 from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
+
+from .acl_users import provisioned, raw_as, refused
 
 ADMIN_PASSWORD = "admin-pw-m41l"
 ROLES = ("alpha", "beta", "carol")
@@ -41,13 +42,7 @@ def server() -> Iterator[RedisServer]:
 @pytest.fixture
 def users(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """alpha, beta and carol provisioned; the admin's client under "admin"."""
-    monkeypatch.setenv("REDIS_URL", server.url)
-    monkeypatch.setenv("REDIS_PASSWORD", ADMIN_PASSWORD)
-    reset()
-    found: dict[str, Any] = {role: acl.provision(role) for role in ROLES}
-    found["admin"] = redis.Redis.from_url(server.url, password=ADMIN_PASSWORD)
-    yield found
-    found["admin"].close()
+    yield from provisioned(server, ADMIN_PASSWORD, ROLES, monkeypatch)
 
 
 def connect_as(role: str, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,20 +50,6 @@ def connect_as(role: str, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("REDIS_USERNAME", users[role].username)
     monkeypatch.setenv("REDIS_PASSWORD", users[role].password)
     reset()
-
-
-def raw_as(role: str, users: dict[str, Any], server: RedisServer) -> redis.Redis:
-    return redis.Redis.from_url(
-        server.url, username=users[role].username, password=users[role].password
-    )
-
-
-def refused(client: redis.Redis, *command: Any) -> bool:
-    try:
-        client.execute_command(*command)
-    except redis.exceptions.NoPermissionError:
-        return True
-    return False
 
 
 def test_every_forgery_and_tampering_attempt_is_refused(

@@ -20,6 +20,8 @@ from roleredis.foundation.errors import ResponderError
 from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
 
+from .acl_users import refused
+
 ADMIN_PASSWORD = "admin-pw-r3ply"
 ROLES = ("alpha", "beta", "carol")
 WAIT = 30.0
@@ -48,14 +50,6 @@ def users(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     for client in clients.values():
         client.close()
     reset()
-
-
-def refused(client: redis.Redis, *command: Any) -> bool:
-    try:
-        client.execute_command(*command)
-    except redis.exceptions.NoPermissionError:
-        return True
-    return False
 
 
 class Asking(threading.Thread):

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from roleredis import RoleStore, redis_receive, redis_reply, redis_request, reset
-from roleredis.admin import acl
 from roleredis.admin.acl.rules import user_rules
 from roleredis.foundation.keys import Keyspace
 from roleredis.testing import RedisServer
+
+from .acl_users import provisioned, raw_as, refused
 
 ADMIN_PASSWORD = "admin-pw-r3ply"
 ROLES = ("planner", "worker", "carol")
@@ -32,34 +32,13 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def users(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    monkeypatch.setenv("REDIS_URL", server.url)
-    monkeypatch.setenv("REDIS_PASSWORD", ADMIN_PASSWORD)
-    reset()
-    found: dict[str, Any] = {role: acl.provision(role) for role in ROLES}
-    found["admin"] = redis.Redis.from_url(server.url, password=ADMIN_PASSWORD)
-    yield found
-    found["admin"].close()
-    reset()
-
-
-def raw_as(role: str, users: dict[str, Any], server: RedisServer) -> redis.Redis:
-    return redis.Redis.from_url(
-        server.url, username=users[role].username, password=users[role].password
-    )
+    yield from provisioned(server, ADMIN_PASSWORD, ROLES, monkeypatch)
 
 
 def store_as(role: str, users: dict[str, Any], server: RedisServer) -> RoleStore:
     """``role``'s store, logged in as ``role``'s own ACL user (each side of an exchange
     with its own user, in one process)."""
     return RoleStore(role, client=raw_as(role, users, server))
-
-
-def refused(client: redis.Redis, *command: Any) -> bool:
-    try:
-        client.execute_command(*command)
-    except redis.exceptions.NoPermissionError:
-        return True
-    return False
 
 
 def test_provisioning_grants_the_reply_selector_and_nothing_more(
