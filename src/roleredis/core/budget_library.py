@@ -8,19 +8,26 @@ it, in the ``sums`` hash, the running counts of the current windows: the grants 
 window's cut and the tokens after the token window's, updated on every entry added, lowered
 and trimmed. A take trims the entries that left the windows since the last call (each entry
 is read once when it leaves: amortized O(1)) and checks the sums; only a refused take walks
-the oldest entries of its window, to tell exactly when it could fit. The sums are rebuilt
-from the log when they are missing or were kept for other periods (a definition changed), or
-when the server's clock went back.
+the oldest entries of its window, to tell exactly when it could fit. The sums also keep a
+copy of the definition and the time until which a queued waiter may be alive, packed in one
+string (:data:`SUMS_FORMAT`, :func:`read_sums`), so that a take that fits makes four calls
+(TIME, GET, ZADD, SET) whose replies and arguments are few: on Redis 7.0 a ``redis.call``
+costs about 1 us plus about 0.25 us per argument or reply element it converts. They are
+rebuilt from the log and the definition when they are missing (:func:`roleredis.core.budgets.
+define` deletes them, so a new definition holds at once) or when the server's clock went
+back.
 
 >>> LIBRARY, FUNCTIONS["take"]
-('roleredis_budget_2', 'roleredis_budget_2_take')
+('roleredis_budget_3', 'roleredis_budget_3_take')
 """
 
 from __future__ import annotations
 
-__all__ = ["FUNCTIONS", "LIBRARY", "OLD_LIBRARIES", "SOURCE", "VERSION"]
+import struct
 
-VERSION = 2
+__all__ = ["FUNCTIONS", "LIBRARY", "OLD_LIBRARIES", "SOURCE", "SUMS_FORMAT", "VERSION", "read_sums"]
+
+VERSION = 3
 LIBRARY = f"roleredis_budget_{VERSION}"
 #: Libraries of earlier layouts: deleted where this one is loaded by provisioning.
 OLD_LIBRARIES = tuple(f"roleredis_budget_{v}" for v in range(1, VERSION))
@@ -28,6 +35,39 @@ FUNCTIONS = {
     name: f"{LIBRARY}_{name}"
     for name in ("take", "report", "give_back", "renew", "leave", "status")
 }
+
+#: The sums' layout (struct, in Lua and in Python): 14 little-endian doubles, exact for whole
+#: microseconds since the epoch and for counts below 2**53.
+SUMS_FORMAT = "<dddddddddddddd"
+SUMS_SIZE = struct.calcsize(SUMS_FORMAT)
+_SUMS_FIELDS = (
+    "layout", "n", "req", "rcut", "tok", "tcut", "exp", "wq",
+    "rate", "rms", "tokens", "tms", "conc", "lease",
+)  # fmt: skip
+
+
+def read_sums(blob: bytes | None) -> dict[str, int] | None:
+    """A budget's running sums as the functions keep them (None: missing or another layout);
+    a server without Lua's struct library (fakeredis) keeps them as text (``T`` and the numbers).
+
+    >>> read_sums(struct.pack(SUMS_FORMAT, VERSION, 2, 1, 0, 5, 0, 0, 0, 9, 10, 0, 0, 0, 0))["tok"]
+    5
+    >>> read_sums(f"T {VERSION} 2 1 0 5 0 0 0 9 10 0 0 0 0".encode())["rate"]
+    9
+    """
+    if blob is not None and blob.startswith(b"T "):
+        numbers = [int(x) for x in blob[2:].split()]
+        if len(numbers) != len(_SUMS_FIELDS):
+            return None
+        values = dict(zip(_SUMS_FIELDS, numbers, strict=True))
+        return values if values["layout"] == VERSION else None
+    if blob is None or len(blob) != SUMS_SIZE:
+        return None
+    values = dict(
+        zip(_SUMS_FIELDS, (int(v) for v in struct.unpack(SUMS_FORMAT, blob)), strict=True)
+    )
+    return values if values["layout"] == VERSION else None
+
 
 SOURCE = f"""#!lua name={LIBRARY}
 -- roleredis shared budgets (see roleredis/core/budget_library.py). Times are server
@@ -37,6 +77,13 @@ SOURCE = f"""#!lua name={LIBRARY}
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- now, and now as text for a score: built from TIME's strings (a number given to redis.call is
+-- formatted with %.17g, which costs about a microsecond).
+local function now_and_text()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2]), t[1] .. string.sub('00000' .. t[2], -6)
 end
 
 -- Numbers go to redis.call as they are: Redis writes them with %.17g, exact for whole
@@ -61,14 +108,64 @@ local function forget(queue, alive, id)
   redis.call('ZREM', alive, id)
 end
 
--- The sums: n (entries in the log), req (grants scored after rcut), tok (tokens of entries
--- scored after tcut), rms and tms (the window lengths they are kept for, us), exp (until when
--- the log and the sums live). Read from the log when missing, kept for other windows, or when
--- a cut would go back (the clock went back).
-local function rebuild(log, now, rate_us, tok_us, span)
+-- The sums (a string beside the log: 14 little-endian doubles, SUMS_FORMAT, read and written
+-- whole: one reply to convert instead of a field each, which is what a redis.call costs):
+-- the layout mark (VERSION), n (entries in the log), req (grants scored after rcut), tok
+-- (tokens of entries scored after tcut), exp (until when the log and the sums live), wq (until
+-- when a queued waiter may be alive: the queue is looked at only until then), and a copy of
+-- the definition, read when the sums are built: rate and tokens (0: not limited), rms and tms
+-- (their windows, us), conc, lease (ms). They are built from the log and the definition when
+-- missing or unreadable (`roleredis budget set` deletes them, so that a new definition holds at
+-- once) or when a cut would go back (the clock went back).
+-- The sums packed with Lua's struct library, or where a server has none (fakeredis) as text;
+-- which one is found at the first call (a library's load sees only the redis API).
+local packed = nil
+
+local function has_struct()
+  if packed == nil then packed = pcall(function() return struct.pack end) end
+  return packed
+end
+
+local function pack_sums(...)
+  if has_struct() then return struct.pack('{SUMS_FORMAT}', ...) end
+  local v = {{...}}
+  for i = 1, #v do v[i] = string.format('%d', v[i]) end
+  return 'T ' .. table.concat(v, ' ')
+end
+
+local function unpack_sums(blob)
+  if has_struct() then
+    if #blob == {SUMS_SIZE} then return struct.unpack('{SUMS_FORMAT}', blob) end
+    return
+  end
+  if string.sub(blob, 1, 2) ~= 'T ' then return end
+  local v = {{}}
+  for x in string.gmatch(blob, '%-?%d+') do v[#v + 1] = tonumber(x) end
+  if #v == 14 then return (table.unpack or unpack)(v) end
+end
+
+local function read_sums(sums)
+  local blob = redis.pcall('GET', sums)
+  if type(blob) ~= 'string' then return nil end
+  local mark, n, req, rcut, tok, tcut, exp, wq, rate, rate_us, tokens, tok_us, conc, lease =
+    unpack_sums(blob)
+  if mark ~= {VERSION} then return nil end
+  return {{n = n, req = req, rcut = rcut, tok = tok, tcut = tcut, exp = exp, wq = wq,
+    rate = rate, rate_us = rate_us, tokens = tokens, tok_us = tok_us, conc = conc,
+    lease = lease, span = math.max(rate_us, tok_us), changed = false}}
+end
+
+local function rebuild(log, alive, now, d)
+  local rate_us = d.rate and d.rate_ms * 1000 or 0
+  local tok_us = d.tokens and d.tokens_ms * 1000 or 0
   local s = {{n = 0, req = 0, tok = 0, rcut = now - rate_us, tcut = now - tok_us, exp = 0,
+    wq = 0, rate = d.rate or 0, rate_us = rate_us, tokens = d.tokens or 0, tok_us = tok_us,
+    conc = d.concurrency or 0, lease = d.lease_ms or 0, span = math.max(rate_us, tok_us),
     changed = true}}
-  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - span)
+  local last = redis.call('ZRANGE', alive, -1, -1, 'WITHSCORES')
+  if last[2] then s.wq = tonumber(last[2]) end
+  if s.span == 0 then return s end
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - s.span)
   local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
   for i = 1, #entries, 2 do
     local n, debt = parse(entries[i])
@@ -80,22 +177,25 @@ local function rebuild(log, now, rate_us, tok_us, span)
   return s
 end
 
--- The sums at now. They may still count entries that left the windows since the last trim,
--- so they are never below the windows' true use: a take that fits them fits the windows.
--- Trimmed (the entries that left subtracted, each read once as it leaves, and dropped from
--- the log) when a take does not fit them, or once they are a span behind (the log then holds
--- at most two spans of entries): a refusal is always decided on exact sums.
-local function window(log, sums, now, rate_us, tok_us, span, d, need)
-  local v = redis.call('HMGET', sums, 'n', 'req', 'rcut', 'tok', 'tcut', 'rms', 'tms', 'exp')
-  local s = {{n = tonumber(v[1]), req = tonumber(v[2]), rcut = tonumber(v[3]),
-    tok = tonumber(v[4]), tcut = tonumber(v[5]), exp = tonumber(v[8]) or 0, changed = false}}
-  if not (s.n and s.req and s.rcut and s.tok and s.tcut) or tonumber(v[6]) ~= rate_us
-      or tonumber(v[7]) ~= tok_us or now - rate_us < s.rcut or now - tok_us < s.tcut then
-    return rebuild(log, now, rate_us, tok_us, span)
-  end
-  if (not d.rate or s.req + 1 <= d.rate) and (not d.tokens or s.tok + need <= d.tokens)
+-- A take's state at now: the sums as kept, or built. nil: the budget has no definition.
+local function state(log, sums, alive, now)
+  local s = read_sums(sums)
+  if s and now - s.rate_us >= s.rcut and now - s.tok_us >= s.tcut then return s end
+  local d = definition(log, 'log')
+  if not (d.rate or d.tokens or d.concurrency) then return nil end
+  return rebuild(log, alive, now, d)
+end
+
+-- The sums may still count entries that left the windows since the last trim, so they are
+-- never below the windows' true use: a take that fits them fits the windows. Trimmed (the
+-- entries that left subtracted, each read once as it leaves, and dropped from the log) when a
+-- take does not fit them, or once they are a span behind (the log then holds at most two
+-- spans of entries): a refusal is always decided on exact sums.
+local function trim(log, s, now, need)
+  local rate_us, tok_us, span = s.rate_us, s.tok_us, s.span
+  if (s.rate == 0 or s.req + 1 <= s.rate) and (s.tokens == 0 or s.tok + need <= s.tokens)
       and s.rcut >= now - rate_us - span and s.tcut >= now - tok_us - span then
-    return s
+    return
   end
   local rcut, tcut, drop = now - rate_us, now - tok_us, false
   if rate_us > 0 and rcut > s.rcut then
@@ -118,62 +218,59 @@ local function window(log, sums, now, rate_us, tok_us, span, d, need)
   if drop then
     s.n = s.n - redis.call('ZREMRANGEBYSCORE', log, '-inf', now - span)
   end
-  return s
 end
 
--- The log and the sums live 2 spans and a second, renewed together (never on every call)
--- when they would not outlive an entry added now, or when the log was recreated.
+-- The log and the sums live 2 spans (a budget with concurrency alone: 2 leases) and a second,
+-- renewed together (never on every call) when they would not outlive an entry added now, or
+-- when the log was recreated.
 local function renewing(exp, now, span, fresh)
   if fresh or exp < now + span then return now + (math.floor(span / 1000) * 2 + 1000) * 1000 end
 end
 
-local function expire(log, sums, exp, now)
-  local keep = math.floor((exp - now) / 1000)
-  redis.call('PEXPIRE', log, keep)
-  redis.call('PEXPIRE', sums, keep)
-end
-
--- The sums written back: all of them after a trim (or a rebuild), else the counts a grant
--- changed; then the TTLs (the hash may be new).
-local function save(log, sums, s, now, rate_us, tok_us, span, fresh)
-  local exp = renewing(s.exp, now, span, fresh)
-  if s.changed or exp then
-    redis.call('HSET', sums, 'n', s.n, 'req', s.req, 'rcut', s.rcut, 'tok', s.tok,
-      'tcut', s.tcut, 'rms', rate_us, 'tms', tok_us, 'exp', exp or s.exp)
-  elseif s.counted then
-    redis.call('HSET', sums, 'n', s.n, 'req', s.req, 'tok', s.tok)
+-- The sums written back when built, trimmed, counted or a waiter's mark moved, with the
+-- TTLs of both keys when renewed (else the sums keep theirs).
+local function save(log, sums, s, now)
+  local exp = renewing(s.exp, now, s.span > 0 and s.span or s.lease * 1000, s.fresh)
+  if not (s.changed or s.counted or exp) then return end
+  local blob = pack_sums({VERSION}, s.n, s.req, s.rcut, s.tok, s.tcut, exp or s.exp,
+    s.wq, s.rate, s.rate_us, s.tokens, s.tok_us, s.conc, s.lease)
+  if exp then
+    local keep = math.floor((exp - now) / 1000)
+    redis.call('SET', sums, blob, 'PX', keep)
+    redis.call('PEXPIRE', log, keep)
+  else
+    redis.call('SET', sums, blob, 'KEEPTTL')
   end
-  if exp then expire(log, sums, exp, now) end
 end
 
 -- The earliest time at which the window has room for one more request (the k-th oldest
 -- grant after the cut leaving it) or for need more tokens (the oldest entries leaving it).
-local function room_for_request(log, s, rate, rate_us)
-  local k, offset, seen = s.req + 1 - rate, 0, 0
+local function room_for_request(log, s)
+  local k, offset, seen = s.req + 1 - s.rate, 0, 0
   while true do
     local got = redis.call('ZRANGEBYSCORE', log, s.rcut + 1, '+inf', 'WITHSCORES',
       'LIMIT', offset, 64)
-    if #got == 0 then return s.rcut + rate_us end
+    if #got == 0 then return s.rcut + s.rate_us end
     for i = 1, #got, 2 do
       local _, debt = parse(got[i])
       if not debt then
         seen = seen + 1
-        if seen == k then return tonumber(got[i + 1]) + rate_us end
+        if seen == k then return tonumber(got[i + 1]) + s.rate_us end
       end
     end
     offset = offset + #got / 2
   end
 end
 
-local function room_for_tokens(log, s, limit, need, tok_us)
+local function room_for_tokens(log, s, need)
   local left, offset = s.tok, 0
   while true do
     local got = redis.call('ZRANGEBYSCORE', log, s.tcut + 1, '+inf', 'WITHSCORES',
       'LIMIT', offset, 64)
-    if #got == 0 then return s.tcut + tok_us end
+    if #got == 0 then return s.tcut + s.tok_us end
     for i = 1, #got, 2 do
       left = left - parse(got[i])
-      if left + need <= limit then return tonumber(got[i + 1]) + tok_us end
+      if left + need <= s.tokens then return tonumber(got[i + 1]) + s.tok_us end
     end
     offset = offset + #got / 2
   end
@@ -185,61 +282,60 @@ end
 -- queue). {{-1}}: no definition. {{-2, limit}}: more tokens than the limit.
 redis.register_function('{FUNCTIONS["take"]}', function(keys, args)
   local log, holders, queue, alive, sums = keys[1], keys[2], keys[3], keys[4], keys[5]
-  local d = definition(log, 'log')
-  if not (d.rate or d.tokens or d.concurrency) then return {{-1}} end
-  local now = now_us()
+  local now, at = now_and_text()
+  local s = state(log, sums, alive, now)
+  if not s then return {{-1}} end
   local id, need, wait_left = args[1], tonumber(args[2]), tonumber(args[4])
-  if d.tokens and need > d.tokens then return {{-2, d.tokens}} end
+  if s.tokens > 0 and need > s.tokens then return {{-2, s.tokens}} end
   local earliest, reason = now, ''
-  local rate_us = d.rate and d.rate_ms * 1000 or 0
-  local tok_us = d.tokens and d.tokens_ms * 1000 or 0
-  local span = math.max(rate_us, tok_us)
-  local s
-  if span > 0 then
-    s = window(log, sums, now, rate_us, tok_us, span, d, need)
-    if d.rate and s.req + 1 > d.rate then
-      local at = room_for_request(log, s, d.rate, rate_us)
+  if s.span > 0 then
+    trim(log, s, now, need)
+    if s.rate > 0 and s.req + 1 > s.rate then
+      local at = room_for_request(log, s)
       if at > earliest then earliest, reason = at, 'rate' end
     end
-    if d.tokens and s.tok + need > d.tokens then
-      local at = room_for_tokens(log, s, d.tokens, need, tok_us)
+    if s.tokens > 0 and s.tok + need > s.tokens then
+      local at = room_for_tokens(log, s, need)
       if at > earliest then earliest, reason = at, 'tokens' end
     end
   end
   local full = false
-  if d.concurrency and d.concurrency > 0 then
+  if s.conc > 0 then
     redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
-    full = redis.call('ZCARD', holders) >= d.concurrency
+    full = redis.call('ZCARD', holders) >= s.conc
   end
-  local head = redis.call('ZRANGE', queue, 0, 0)[1]
-  if head ~= nil then
-    local stale = redis.call('ZRANGEBYSCORE', alive, '-inf', now, 'LIMIT', 0, 32)
-    for _, m in ipairs(stale) do forget(queue, alive, m) end
-    if #stale > 0 then head = redis.call('ZRANGE', queue, 0, 0)[1] end
+  local head = nil
+  if s.wq >= now then  -- a waiter may be queued
+    head = redis.call('ZRANGE', queue, 0, 0)[1]
+    if head ~= nil then
+      local stale = redis.call('ZRANGEBYSCORE', alive, '-inf', now, 'LIMIT', 0, 32)
+      for _, m in ipairs(stale) do forget(queue, alive, m) end
+      if #stale > 0 then head = redis.call('ZRANGE', queue, 0, 0)[1] end
+    end
   end
   local behind = head ~= nil and head ~= id
   if earliest <= now and not full and not behind then
-    if span > 0 then
-      local fresh = s.n == 0
-      s.n = s.n + redis.call('ZADD', log, now, id .. '|' .. need)
-      if rate_us > 0 then s.req = s.req + 1 end
-      if tok_us > 0 then s.tok = s.tok + need end
+    if s.span > 0 then
+      s.fresh = s.n == 0
+      s.n = s.n + redis.call('ZADD', log, at, id .. '|' .. args[2])
+      if s.rate_us > 0 then s.req = s.req + 1 end
+      if s.tok_us > 0 then s.tok = s.tok + need end
       s.counted = true
-      save(log, sums, s, now, rate_us, tok_us, span, fresh)
     end
+    save(log, sums, s, now)
     local place, lease = '', 0
-    if d.concurrency and d.concurrency > 0 then
-      place, lease = args[3], d.lease_ms
-      redis.call('ZADD', holders, now + d.lease_ms * 1000, place)
-      redis.call('PEXPIRE', holders, d.lease_ms * 2 + 1000)
+    if s.conc > 0 then
+      place, lease = args[3], s.lease
+      redis.call('ZADD', holders, now + s.lease * 1000, place)
+      redis.call('PEXPIRE', holders, s.lease * 2 + 1000)
     end
     if head ~= nil then forget(queue, alive, id) end
     return {{1, now, place, lease}}
   end
-  if span > 0 then save(log, sums, s, now, rate_us, tok_us, span, false) end
   if reason == '' then reason = full and 'concurrency' or 'queue' end
   if wait_left < 0 or earliest - now > wait_left * 1000 then
     forget(queue, alive, id)
+    save(log, sums, s, now)
     return {{0, earliest, now, reason, 0}}
   end
   redis.call('ZADD', queue, 'NX', now, id)
@@ -247,6 +343,8 @@ redis.register_function('{FUNCTIONS["take"]}', function(keys, args)
   local keep = math.floor((earliest - now) / 1000) + 60000
   redis.call('PEXPIRE', queue, keep)
   redis.call('PEXPIRE', alive, keep)
+  if earliest + 2000000 > s.wq then s.wq, s.changed = earliest + 2000000, true end
+  save(log, sums, s, now)
   return {{0, earliest, now, reason, 1}}
 end)
 
@@ -255,16 +353,16 @@ end)
 -- follow, for the windows they are kept for (a take rebuilds them if the definition changed).
 redis.register_function('{FUNCTIONS["report"]}', function(keys, args)
   local log, sums = keys[1], keys[2]
-  local now = now_us()
+  local now, at = now_and_text()
   local id, estimate, actual = args[1], tonumber(args[2]), tonumber(args[3])
   if actual == estimate then return {{now, 0}} end
-  local v = redis.call('HMGET', sums, 'n', 'tok', 'tcut', 'rms', 'tms', 'exp')
-  local rate_us, tok_us = tonumber(v[4]), tonumber(v[5])
-  local kept = v[1] and v[2] and v[3] and rate_us and tok_us
-  if not kept then  -- no sums (the next take rebuilds them): the definition says the windows
+  local s = read_sums(sums)
+  local tok_us = s and s.tok_us
+  if not s then  -- no sums (the next take rebuilds them): the definition says the windows
     local d = definition(log, 'log')
     if not d.tokens then return {{now, 0}} end
-    rate_us, tok_us = d.rate and d.rate_ms * 1000 or 0, d.tokens_ms * 1000
+    tok_us = d.tokens_ms * 1000
+    if d.rate then tok_us = math.max(tok_us, d.rate_ms * 1000) end
   elseif tok_us == 0 then
     return {{now, 0}}  -- tokens not limited
   end
@@ -273,23 +371,21 @@ redis.register_function('{FUNCTIONS["report"]}', function(keys, args)
     if score then
       redis.call('ZADD', log, score, id .. '|' .. actual)  -- before the ZREM: never emptied
       redis.call('ZREM', log, id .. '|' .. estimate)
-      if kept and tonumber(score) > tonumber(v[3]) then
-        redis.call('HINCRBY', sums, 'tok', actual - estimate)
+      if s and tonumber(score) > s.tcut then
+        s.tok, s.counted = s.tok + actual - estimate, true
+        save(log, sums, s, now)
       end
     end
     return {{now, 0}}
   end
   local debt = actual - estimate
-  local added = redis.call('ZADD', log, 'NX', now, id .. '+|' .. debt)
-  local span = math.max(rate_us, tok_us)
-  if kept and added == 1 then
-    local n = tonumber(v[1]) + 1
-    local tok = tonumber(v[2]) + (now > tonumber(v[3]) and debt or 0)
-    local exp = renewing(tonumber(v[6]) or 0, now, span, n == 1)
-    redis.call('HSET', sums, 'n', n, 'tok', tok, 'exp', exp or tonumber(v[6]))
-    if exp then expire(log, sums, exp, now) end
-  elseif not kept then
-    redis.call('PEXPIRE', log, math.floor(span / 1000) * 2 + 1000)
+  local added = redis.call('ZADD', log, 'NX', at, id .. '+|' .. debt)
+  if s and added == 1 then
+    s.n, s.fresh, s.counted = s.n + 1, s.n == 0, true
+    if now > s.tcut then s.tok = s.tok + debt end
+    save(log, sums, s, now)
+  elseif not s then
+    redis.call('PEXPIRE', log, math.floor(tok_us / 1000) * 2 + 1000)
   end
   return {{now, debt}}
 end)

@@ -23,7 +23,7 @@ so every process enforces the same limits whatever its own config file says.
 >>> from roleredis.foundation.keys import Keyspace
 >>> from roleredis.core.ops import Scope
 >>> next(give_back(Scope(Keyspace("w")), "openai", "p1"))[0][1][:3]
-('roleredis_budget_2_give_back', 1, '__roleredis__:budget:{openai}:holders')
+('roleredis_budget_3_give_back', 1, '__roleredis__:budget:{openai}:holders')
 """
 
 from __future__ import annotations
@@ -322,9 +322,15 @@ def _place(place: Any) -> str:
 
 
 def define(scope: Scope, budget: Budget) -> Op[Budget]:
-    """Write ``budget``'s definition (an administrator's: listed roles only read it)."""
+    """Write ``budget``'s definition (an administrator's: listed roles only read it), and
+    delete the running sums, which keep a copy of it: the next take reads the new one."""
     key = budget_key(budget.name, "def")
-    yield [("unlink", (key,)), ("hset", (key, *(x for kv in budget.as_hash().items() for x in kv)))]
+    fields = (x for kv in budget.as_hash().items() for x in kv)
+    yield [
+        ("unlink", (key,)),
+        ("hset", (key, *fields)),
+        ("unlink", (budget_key(budget.name, "sums"),)),
+    ]
     return budget
 
 
