@@ -403,6 +403,13 @@ def lookup(
     try:
         while True:
             token = yield from _acquire(scope, plan, wait)
+            if token:  # another caller may have stored it since the miss, and let go
+                served = served_entry(scope, plan, (yield fetch_calls(plan)))
+                if served is not None:
+                    yield from _release(scope, plan, token)
+                    return (
+                        served if served.how != "hit" else dataclasses.replace(served, how="waited")
+                    )
             if token is not None:
                 return (yield from _compute_and_store(scope, plan, token, "miss"))
             pause = FIRST_LOOK
