@@ -39,6 +39,7 @@ def plan_batch(
     run: list[Any] = []
     run_args: list[Any] = []
     run_role = ""
+    run_prefix = _NO_RUN  # run_role + ":" once a run of writes has begun
     group_index: list[Any] = []  # the ZADD of the role's writes since its first
     group_at = (0, 0)  # where the role's writes begin: in commands, in plan
     each = Each()  # consecutive packed sends: one plan entry, a reply each
@@ -73,15 +74,20 @@ def plan_batch(
                 if run_role != _PACKED:
                     close_group()
                     run_role = _PACKED
+                    run_prefix = _NO_RUN
                 commands.append(call[2])
                 each.append(item)
                 continue
             args = call[1]
-            role = args[0].partition(":")[0]
-            if role != run_role:
-                close_group()
-                run_role = role
-                group_at = (len(commands), len(plan))
+            # the role's writes follow each other: the run's prefix, tested without making a
+            # str per write (the role is what comes before the key's first ':')
+            if not args[0].startswith(run_prefix):
+                role = args[0].partition(":")[0]
+                if role != run_role:
+                    close_group()
+                    run_role = role
+                    run_prefix = role + ":"
+                    group_at = (len(commands), len(plan))
             update = item[2]
             if update is not None:  # ("zadd", (index, "GT", score, member))
                 group_index.extend(update[1] if not group_index else update[1][2:])
@@ -95,6 +101,7 @@ def plan_batch(
         else:
             close_group()
             run_role = ""
+            run_prefix = _NO_RUN
             commands.extend(item.commands)
             plan.append((item, len(item.commands)))
     close_group()
@@ -119,3 +126,7 @@ INDEX = object()
 
 #: ``run_role`` of :func:`plan_batch` in a run of packed sends (no role's name: never equal)
 _PACKED = "\x00packed"
+
+#: ``run_prefix`` of :func:`plan_batch` outside a run of writes: longer than any key (a key is
+#: at most 1,024 bytes after a role's prefix of at most 66), so no key starts with it
+_NO_RUN = "\x00" * 8192
