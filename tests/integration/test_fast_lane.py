@@ -225,3 +225,13 @@ def test_a_reset_forgets_the_lanes() -> None:
     assert "lane" in fastlane._lanes
     roleredis.reset()
     assert not fastlane._lanes
+
+
+@pytest.mark.real_server
+def test_a_pending_write_through_the_lane_holds_at_most_600_bytes(redis_server: Any) -> None:
+    """Issue 26: memory per pending write stays at most 600 B (a 108-byte value, the server
+    paused; the bench's row, on a server of its own)."""
+    from roleredis.bench.fire_and_forget import pending_write_memory
+
+    row = pending_write_memory(5000)
+    assert row.ours <= 600, row

@@ -56,6 +56,7 @@ class Lane:
         "prefix",
         "role",
         "scope",
+        "submit",
         "writer",
     )
 
@@ -64,6 +65,7 @@ class Lane:
         self.role = store.role
         self.scope = scope
         self.writer = writer
+        self.submit = writer.submit_write
         self.operation = operation
         # a prefix to put before a checked key; "" (auto_prefix off): the keyspace checks the
         # key against the internal prefix, so the lane leaves such a role to the general call
@@ -105,9 +107,11 @@ def write_async(
     started = perf_counter()
     if (_GATE.tracer if started < _GATE.until else _GATE.check(started)) is not None:
         return None  # a traced call gets its span from the general call
-    lane = _lanes.get(role) if type(role) is str else None
+    if type(role) is not str:
+        return None
+    lane = _lanes.get(role)
     if lane is None:  # (a forked child's writer is new: the reset hook forgot the lanes)
-        lane = _lane(store_for, role, operation) if type(role) is str else None
+        lane = _lane(store_for, role, operation)
         if lane is None:
             return None
     # the key: what Keyspace.full_key accepts, for an ASCII key (a byte a character) and a
@@ -132,7 +136,7 @@ def write_async(
     update = None
     if lane.indexed:
         update = index.add_call(lane.scope.keyspace, [(index.score_for(seconds), key)])
-    if not lane.writer.submit_write(
+    if not lane.submit(
         ("set", (full_key, data)) if seconds is None else ("set", (full_key, data, seconds)),
         update,
     ):
