@@ -65,7 +65,7 @@ class Lane:
         self.role = store.role
         self.scope = scope
         self.writer = writer
-        self.submit = writer.submit_write
+        self.submit = writer.submit_set
         self.operation = operation
         # a prefix to put before a checked key; "" (auto_prefix off): the keyspace checks the
         # key against the internal prefix, so the lane leaves such a role to the general call
@@ -136,10 +136,7 @@ def write_async(
     update = None
     if lane.indexed:
         update = index.add_call(lane.scope.keyspace, [(index.score_for(seconds), key)])
-    if not lane.submit(
-        ("set", (full_key, data)) if seconds is None else ("set", (full_key, data, seconds)),
-        update,
-    ):
+    if not lane.submit(full_key, data, seconds, update):
         return None  # full or closing: the general call says which
     elapsed = perf_counter() - started
     record(operation, role, elapsed)

@@ -29,7 +29,7 @@ from ..connection import build_client, close_client, describe, route_for, uses_t
 from ..executor import answers_ping, roundtrip, send_packed, tell_breaker
 from ..retry import WRITER_BACKOFF, Decision, RetryPolicy
 from .ledger import Flush, Ledger, Orphaned, ReadRequest
-from .plan import Lead, Trail, plan_batch
+from .plan import Lead, Trail, plan_batch, queued
 
 __all__ = ["Writer"]
 
@@ -125,7 +125,23 @@ class Writer(Ledger):
         queue = self._queue  # _enqueue inline: this runs once a fire-and-forget call
         if len(queue) + self.in_flight >= self.max_pending or self._closing:
             return False
-        queue.append((command, self.clock(), index))
+        queue.append(queued(command, self.clock(), index))
+        if self._sleeping:
+            self._wake.set()
+        return True
+
+    def submit_set(
+        self, key: str, data: bytes, seconds: int | None, index: tuple[Any, ...] | None
+    ) -> bool:
+        """:meth:`submit_write` of ``SET key data [EX seconds]``, the queued tuple made here
+        (the fire-and-forget lane's: no call tuple to make and take apart)."""
+        queue = self._queue
+        if len(queue) + self.in_flight >= self.max_pending or self._closing:
+            return False
+        if seconds is None:
+            queue.append(("set", self.clock(), index, None, key, data))
+        else:
+            queue.append(("set", self.clock(), index, None, key, data, seconds))
         if self._sleeping:
             self._wake.set()
         return True
