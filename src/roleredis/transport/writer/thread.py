@@ -260,17 +260,19 @@ class Writer(Ledger):
         with self._fate:
             if self._taken:
                 return items
-            while queue and len(items) < self.batch_size:
+            limit = self.batch_size
+            take, keep = queue.popleft, items.append  # thousands a batch: bound once
+            while queue and len(items) < limit:
                 if type(queue[0]) is Flush:
                     if items:
                         break
-                    marker = queue.popleft()
+                    marker = take()
                     marker.written = self.carried - marker.carried_before
                     marker.lost = self.given_up + self.failed - marker.lost_before
                     marker.done.set()
                     continue
-                item = queue.popleft()
-                items.append(item)
+                item = take()
+                keep(item)
                 if type(item) is tuple:
                     writes += 1
             self._batch = items
