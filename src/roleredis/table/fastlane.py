@@ -11,9 +11,10 @@ checks its key, TTL and value in line, queues a tuple, counts itself in the metr
 its result.
 
 The lane only carries calls that succeed. Whatever is not its plain case (no ``role=``, a
-tracer, an invalid key, TTL or value, a full queue, a patched hook of the tools) returns None
-before anything is queued, and the caller makes the general call, which finds the same
-error and reports it (the result, the metrics' error_code, the log line) as it always has.
+span per fire-and-forget call (``tracing.fire_and_forget``), an invalid key, TTL or value, a
+full queue, a patched hook of the tools) returns None before anything is queued, and the
+caller makes the general call, which finds the same error and reports it (the result, the
+metrics' error_code, the log line) as it always has.
 """
 
 from __future__ import annotations
@@ -105,8 +106,9 @@ def write_async(
     through the lane, or None if the lane does not carry it (nothing was queued then: make the
     general call). ``operation`` is the row's name (the metrics' and the log's)."""
     started = perf_counter()
-    if (_GATE.tracer if started < _GATE.until else _GATE.check(started)) is not None:
-        return None  # a traced call gets its span from the general call
+    tracer = _GATE.tracer if started < _GATE.until else _GATE.check(started)
+    if tracer is not None and _GATE.queued:
+        return None  # tracing.fire_and_forget: the general call makes the span
     if type(role) is not str:
         return None
     lane = _lanes.get(role)
