@@ -235,3 +235,19 @@ def test_a_pending_write_through_the_lane_holds_at_most_600_bytes(redis_server: 
 
     row = pending_write_memory(5000)
     assert row.ours <= 600, row
+
+
+def test_the_bench_row_of_the_callers_cpu_measures_the_lane() -> None:
+    from roleredis.bench.fire_and_forget import caller_cpu_row
+    from roleredis.bench.report import interleaved
+
+    row = caller_cpu_row(200, rounds=3)
+    assert (row.unit, row.target, row.raw) == ("us/call", "<= 3", None) and row.ours > 0
+    assert roleredis.redis_read("c199", role="bench")["value"] == {
+        "a": 1,
+        "b": "x",
+        "c": 2.5,
+        "d": True,
+    }
+    ours, limit = interleaved(10, lambda: None, lambda: None, 3)
+    assert ours > 0 and limit > 0
