@@ -119,6 +119,12 @@ def _check(value: Any) -> bool:
                 continue
             if t is float and v - v == 0.0:
                 continue
+            if t is list:  # a list of str, bool and None (tags, names): no call for it
+                for leaf in v:
+                    if type(leaf) not in _PLAIN_LEAVES:
+                        break
+                else:
+                    continue
             try:
                 big = _check(v) or big
             except _Refused as exc:
