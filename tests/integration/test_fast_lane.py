@@ -86,6 +86,11 @@ INEXACT = [
     {"l": [{"t": (1,)}]},
     {1: "int key"},
     {"s": {1, 2}},
+    # a list of plain leaves is checked in the dict's loop: what follows them is still seen
+    {"tags": ["a", None, Level.HIGH]},
+    {"tags": ["a", True, float("nan")]},
+    {"tags": ["a", (1,)]},
+    {"tags": ["a", ["b", Colour.RED]]},
 ]
 
 
