@@ -6,16 +6,17 @@ strings. Only SETs are merged."""
 from __future__ import annotations
 
 from roleredis.transport.writer.plan import plan_batch as _plan
+from roleredis.transport.writer.plan import queued
 
 
 def test_only_sets_are_merged_into_mset() -> None:
     items = [
-        (("set", ("w:a", b"1")), 0.0, None),
-        (("sadd", ("__roleredis__:{b}:senders", "w")), 0.0, None),
-        (("sadd", ("__roleredis__:{c}:senders", "w")), 0.0, None),
-        (("set", ("w:b", b"2")), 0.0, None),
-        (("set", ("w:c", b"3")), 0.0, None),
-        (("xadd", ("__roleredis__:{b}:mail:w", "*", "m", "x", "t", "1", "b", b"1")), 0.0, None),
+        queued(("set", ("w:a", b"1")), 0.0),
+        queued(("sadd", ("__roleredis__:{b}:senders", "w")), 0.0),
+        queued(("sadd", ("__roleredis__:{c}:senders", "w")), 0.0),
+        queued(("set", ("w:b", b"2")), 0.0),
+        queued(("set", ("w:c", b"3")), 0.0),
+        queued(("xadd", ("__roleredis__:{b}:mail:w", "*", "m", "x", "t", "1", "b", b"1")), 0.0),
     ]
     commands, plan = _plan(items)
     assert commands == [

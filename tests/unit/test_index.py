@@ -15,6 +15,7 @@ from roleredis.foundation.errors import InvalidArgumentError
 from roleredis.foundation.keys import INTERNAL_PREFIX, Keyspace, validate_role
 from roleredis.testing import RedisServer
 from roleredis.transport.writer.plan import plan_batch as _plan
+from roleredis.transport.writer.plan import queued
 
 IDX = "__roleredis__:{weather}:index"
 
@@ -115,7 +116,7 @@ def test_index_off_sends_the_same_calls_as_before() -> None:
 def test_the_writer_adds_one_zadd_per_run_of_a_roles_writes() -> None:
     def item(role: str, key: str, ttl: int | None) -> tuple[Any, ...]:
         prepared = ops.prepare_write(ops.Scope(Keyspace(role), index=True), key, 1, ttl)
-        return (prepared.call, 0.0, prepared.index)
+        return queued(prepared.call, 0.0, prepared.index)
 
     items = [item("weather", "a", None), item("weather", "b", None), item("weather", "t", 60)]
     expiry = items[2][2][1][2]
@@ -140,7 +141,7 @@ def test_the_writer_adds_one_zadd_per_run_of_a_roles_writes() -> None:
 
 def test_the_writer_plan_is_unchanged_with_the_index_off() -> None:
     off = ops.Scope(Keyspace("weather"))
-    items = [(ops.prepare_write(off, k, 1, None).call, 0.0, None) for k in ("a", "b")]
+    items = [queued(ops.prepare_write(off, k, 1, None).call, 0.0) for k in ("a", "b")]
     commands, plan = _plan(items)
     assert commands == [("MSET", "weather:a", b"1", "weather:b", b"1")]
     assert [count for _, count in plan] == [1]

@@ -16,6 +16,7 @@ from roleredis.foundation.errors import InvalidArgumentError, OverloadedError
 from roleredis.foundation.keys import Keyspace
 from roleredis.transport.retry import ConnectionDropped, RetryPolicy
 from roleredis.transport.writer.plan import plan_batch as _plan
+from roleredis.transport.writer.plan import queued
 
 
 def scope(role: str = "alpha", **messaging: object) -> ops.Scope:
@@ -239,8 +240,8 @@ def test_a_packed_send_is_its_xadd_in_the_redis_protocol() -> None:
 def test_the_writer_sends_packed_sends_as_they_are_and_settles_each() -> None:
     s = scope("alpha")
     sends = [mail.prepare_send(s, "beta", n, packed=True) for n in range(3)]
-    items = [((*p.calls[0], p.packed), 0.0, None) for p in sends]
-    items.insert(1, (("set", ("alpha:k", b"1")), 0.0, None))
+    items = [queued((*p.calls[0], p.packed), 0.0) for p in sends]
+    items.insert(1, queued(("set", ("alpha:k", b"1")), 0.0))
     commands, plan = _plan(items, packed=True)
     assert commands == [sends[0].packed, ("SET", "alpha:k", b"1"), sends[1].packed, sends[2].packed]
     assert [(len(owner), count) for owner, count in plan] == [(1, 1), (1, 1), (2, 2)]

@@ -87,6 +87,37 @@ def fire_and_forget_rows(
     return rows
 
 
+#: The small dict of issue 26's caller target.
+SMALL_DICT = {"a": 1, "b": "x", "c": 2.5, "d": True}
+
+
+def caller_cpu_row(n: int, *, rounds: int = 5) -> Row:
+    """The caller thread's own CPU time (``time.thread_time``) per ``redis_write_async`` of a
+    small dict with ``role=`` given: the median of ``rounds`` bursts of ``n`` calls, each
+    flushed before the next (the writer's work is its own thread's, not counted here)."""
+    import statistics
+
+    import roleredis
+
+    roleredis.redis_write_async("warm", SMALL_DICT, role="bench")
+    roleredis.redis_flush(30)
+    per_call: list[float] = []
+    for _ in range(rounds):
+        started = time.thread_time()
+        for i in range(n):
+            roleredis.redis_write_async(f"c{i}", SMALL_DICT, role="bench")
+        per_call.append((time.thread_time() - started) / n)
+        if not roleredis.redis_flush(60)["success"]:
+            raise RuntimeError("flush failed")
+    return Row(
+        "caller CPU (thread_time) per redis_write_async of a small dict, role= given (median)",
+        statistics.median(per_call) * 1e6,
+        None,
+        "<= 3",
+        "us/call",
+    )
+
+
 def metrics_row(sync_write: Row, burst: Row) -> Row:
     """What recording one call's metrics costs, against a sync write (``sync_write``) and a
     fire-and-forget caller (``burst``, the caller time of a burst)."""

@@ -9,6 +9,7 @@ import operator
 import os
 import platform
 import re
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +110,19 @@ def pair(
         a.append(rate(n, ours, 1))
         b.append(rate(n, raw, 1))
     return max(a), max(b)
+
+
+def interleaved(
+    n: int, ours: Callable[[], Any], limit: Callable[[], Any], rounds: int
+) -> tuple[float, float]:
+    """Medians of ``rounds`` rounds of ``ours`` and ``limit`` taken in turn (each ``n``
+    operations), in operations/s: both see the same machine, and one lucky round (a loaded
+    machine's other agents pausing) moves neither."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(rate(n, ours, 1))
+        b.append(rate(n, limit, 1))
+    return statistics.median(a), statistics.median(b)
 
 
 def machine() -> str:

@@ -37,7 +37,6 @@ _BYTES_HEADER = ENVELOPE_MAGIC + b"b"
 _ZLIB_HEADER = ENVELOPE_MAGIC + b"z"
 _ZSTD_HEADER = ENVELOPE_MAGIC + b"s"
 _SEALED_HEADER = ENVELOPE_MAGIC + b"e"
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _LONG_DIGITS = re.compile(rb"\d{19}")
 _ORJSON_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATACLASS
@@ -81,51 +80,75 @@ def _bad_float(value: float) -> _Refused:
     return _Refused(f"the float {value!r} has no JSON form (NaN and infinity are refused)")
 
 
+#: leaves JSON carries exactly as they are (an int or a float needs a look at its value)
+_PLAIN_LEAVES = frozenset({str, bool, type(None)})
+
+
 def _check(value: Any) -> bool:
     """Walk ``value``; raise _Refused for what JSON cannot carry. True if an int is > 64 bits.
 
-    Scalars are checked inline, without a call per leaf: this walk runs on every write.
-    ``x - x != 0.0`` is true only for NaN and the infinities.
+    Scalars are checked inline, without a call per leaf: this walk runs on every write (a
+    dict's and a list's loops are apart, the int bounds are literals, one set look-up
+    passes str, bool and None). ``x - x != 0.0`` is true only for NaN and the infinities;
+    anything but a plain leaf, an int or a finite float is looked at by the recursive call,
+    which refuses it or walks it.
     """
     kind = type(value)
-    if kind is str or kind is bool or value is None:
+    if kind in _PLAIN_LEAVES:
         return False
     if kind is int:
-        return not _INT64_MIN <= value <= _INT64_MAX
+        return not -9223372036854775808 <= value <= 9223372036854775807
     if kind is float:
         if value - value != 0.0:
             raise _bad_float(value)
         return False
-    if kind is dict:
-        pairs: Any = value.items()
-    elif kind is list:
-        pairs = enumerate(value)
-    else:
-        raise _Refused(_describe(value))
     big = False
-    for k, v in pairs:
-        if kind is dict and type(k) is not str:
-            raise _Refused(  # the key's type, never its repr: it may hold a secret
-                f"a dict key is a {type(k).__name__}; JSON keys are text, so it would "
-                "come back as a str: use str keys"
-            )
-        t = type(v)
-        if t is str or t is bool or v is None:
-            continue
-        if t is int:
-            if not _INT64_MIN <= v <= _INT64_MAX:
-                big = True
-            continue
-        try:
-            if t is float:
-                if v - v != 0.0:
-                    raise _bad_float(v)
+    if kind is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _Refused(  # the key's type, never its repr: it may hold a secret
+                    f"a dict key is a {type(k).__name__}; JSON keys are text, so it would "
+                    "come back as a str: use str keys"
+                )
+            t = type(v)
+            if t in _PLAIN_LEAVES:
                 continue
-            big = _check(v) or big
-        except _Refused as exc:
-            exc.path.append(f"[{k!r}]")
-            raise
-    return big
+            if t is int:
+                if not -9223372036854775808 <= v <= 9223372036854775807:
+                    big = True
+                continue
+            if t is float and v - v == 0.0:
+                continue
+            if t is list:  # a list of str, bool and None (tags, names): no call for it
+                for leaf in v:
+                    if type(leaf) not in _PLAIN_LEAVES:
+                        break
+                else:
+                    continue
+            try:
+                big = _check(v) or big
+            except _Refused as exc:
+                exc.path.append(f"[{k!r}]")
+                raise
+        return big
+    if kind is list:
+        for i, v in enumerate(value):
+            t = type(v)
+            if t in _PLAIN_LEAVES:
+                continue
+            if t is int:
+                if not -9223372036854775808 <= v <= 9223372036854775807:
+                    big = True
+                continue
+            if t is float and v - v == 0.0:
+                continue
+            try:
+                big = _check(v) or big
+            except _Refused as exc:
+                exc.path.append(f"[{i!r}]")
+                raise
+        return big
+    raise _Refused(_describe(value))
 
 
 def encode(value: Any) -> bytes:

@@ -92,19 +92,20 @@ def written(w: ops.Written, role: str) -> Result:
     )
 
 
-def queued_write(w: ops.Written, role: str) -> Result:
-    return _with_warning(
-        {
-            "success": True,
-            "key": w.key,
-            "prefixed_key": w.full_key,
-            "role": role,
-            "ttl": w.ttl,
-            "async": True,
-            "message": f"Write to {w.full_key} started (fire and forget)",
-        },
-        w.warning,
-    )
+def queued_write(key: str, full_key: str, role: str, ttl: int, warning: str | None) -> Result:
+    """A fire-and-forget write queued (``ttl``: the expiry it will get, -1 for none)."""
+    result = {
+        "success": True,
+        "key": key,
+        "prefixed_key": full_key,
+        "role": role,
+        "ttl": ttl,
+        "async": True,
+        "message": f"Write to {full_key} started (fire and forget)",
+    }
+    if warning:
+        result["warning"] = warning
+    return result
 
 
 def queued_read(key: str, full_key: str, has_callback: bool) -> Result:

@@ -36,6 +36,7 @@ BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0,
 )  # fmt: skip
+_FIRST = BUCKETS[0]
 
 
 class _Stats:
@@ -111,7 +112,8 @@ def record(operation: str, role: str | None, seconds: float, error_code: str | N
     if stats is None:
         stats = table[key] = _Stats()
     stats.total += seconds
-    stats.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+    # most calls (every fire-and-forget one) fall in the first bucket: no bisect for them
+    stats.buckets[0 if seconds <= _FIRST else bisect.bisect_left(BUCKETS, seconds)] += 1
     if error_code is not None:
         stats.errors[error_code] = stats.errors.get(error_code, 0) + 1
 

@@ -58,7 +58,8 @@ def queue_write(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resu
     prepared = ops.prepare_write(store.scope, key, value, ttl, kwargs["encrypt"])
     if not writer_for(store).submit_write(prepared.call, prepared.index):
         raise _overloaded("write")
-    return results.queued_write(prepared.written, store.role)
+    w = prepared.written
+    return results.queued_write(w.key, w.full_key, store.role, w.ttl, w.warning)
 
 
 def queue_read(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Result:

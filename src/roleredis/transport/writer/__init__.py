@@ -38,8 +38,9 @@ The package's modules, top to bottom (each imports only those below it):
   retries, outage logging, replication waits, halving a batch the server refuses, the close.
 - ``ledger.py``: what is queued besides writes (``ReadRequest``, ``Flush``) and ``Ledger``, the
   writer's accounting: settling a batch's replies, giving up, read callbacks.
-- ``plan.py``: ``plan_batch``, the I/O-free planning of a batch (MSET runs, the index's ZADDs
-  around a role's writes, packed sends).
+- ``plan.py``: ``queued``, a write as the queue holds it (one flat tuple: name, time queued,
+  index update, packed bytes, arguments), and ``plan_batch``, the I/O-free planning of a batch
+  (MSET runs, the index's ZADDs around a role's writes, packed sends).
 
 Every module logs to ``roleredis.background`` (the name users and tests filter on).
 """

@@ -1,7 +1,7 @@
 """The writer's ledger: what is queued besides writes, and who accounts for the batch in hand.
 
 A :class:`Flush` marker and a :class:`ReadRequest` are the queue's items besides writes (a
-tuple: call, time queued, index update). :class:`Ledger` is the part of
+flat tuple: :func:`.plan.queued`). :class:`Ledger` is the part of
 :class:`.thread.Writer` that settles a batch: it counts what was written, refused or given up
 (under the lock with which the closing thread takes the batch over at exit, after which the
 writer stops: :class:`Orphaned`), logs it, and hands each read its result on its caller's
@@ -23,7 +23,7 @@ import redis.exceptions as rex
 
 from ...foundation.errors import translate
 from ..retry import refused_by_server
-from .plan import INDEX, Each
+from .plan import ARGS, INDEX, Each, call_of
 
 log = logging.getLogger("roleredis.background")
 
@@ -115,13 +115,13 @@ class Ledger:
             self._deliver(item, item.failure(error))
             return
         self._settled(1, failed=1)
-        args = item[0][1]
+        key, data = item[ARGS : ARGS + 2]
         log.error(
             "roleredis writer: Redis closed the connection on a write of %d bytes to %.200r "
             "but still answers PING (a value over its proto-max-bulk-len?); gave up that "
             "write, the others are sent; %d refused so far",
-            len(args[1]),
-            args[0],
+            len(data),
+            key,
             self.failed,
         )
 
@@ -166,7 +166,7 @@ class Ledger:
             reads=[request for request, _ in reads],
         )
         for owner, reply in refused:
-            name, first = owner[0][0][:2]
+            name, first = call_of(owner[0])
             log.error(
                 "roleredis writer: Redis refused %d writes (the first to %.200r, %d bytes): %s",
                 len(owner),

@@ -13,15 +13,43 @@ from typing import Any
 from ..executor import to_wire
 
 
+def queued(command: tuple[Any, ...], queued_at: float, index: Any = None) -> tuple[Any, ...]:
+    """A write as the writer's queue holds it: one flat tuple, ``(name, queued_at, index update
+    or None, packed bytes or None, *args)``, for ``command`` (``(name, args)``, or ``(name,
+    args, packed)`` for a send packed in the caller's thread). One object a pending write
+    instead of three (the call and its arguments, then the entry): the caller allocates less
+    and the queue holds less (issue 26).
+
+    >>> queued(("set", ("r:k", b"1")), 5.0)
+    ('set', 5.0, None, None, 'r:k', b'1')
+    """
+    packed = command[2] if len(command) == 3 else None
+    return (command[0], queued_at, index, packed, *command[1])
+
+
+def call_of(item: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The call (``(name, args)``) of a queued write (see :func:`queued`).
+
+    >>> call_of(queued(("set", ("r:k", b"1", 60)), 5.0))
+    ('set', ('r:k', b'1', 60))
+    """
+    return item[0], item[ARGS:]
+
+
+#: where a queued write's arguments begin (see :func:`queued`): ``item[ARGS]`` is its key
+ARGS = 4
+
+
 def plan_batch(
     items: list[Any], *, packed: bool = False
 ) -> tuple[list[Any], list[tuple[Any, int]]]:
     """The commands for a batch, and what each reply settles: ``(writes, replies)`` (the
     first reply is that of their SET or MSET) or ``(read request, its command count)``.
 
-    A write's call may carry a third element, the command already in the Redis protocol
-    (a fire-and-forget send packs its XADD in the caller's thread): sent as those bytes when
-    ``packed`` (one server, a plain socket), else made from the call like any other.
+    ``items`` are writes as :func:`queued` makes them, and queued reads. A write may carry
+    its command already in the Redis protocol (a fire-and-forget send packs its XADD in the
+    caller's thread): sent as those bytes when ``packed`` (one server, a plain socket), else
+    made from the call like any other.
 
     Consecutive writes without a TTL to the same role go out as one MSET: one command and one
     reply for hundreds of writes, which is where the writer's time went (redis-py-free packing
@@ -39,6 +67,7 @@ def plan_batch(
     run: list[Any] = []
     run_args: list[Any] = []
     run_role = ""
+    run_prefix = _NO_RUN  # run_role + ":" once a run of writes has begun
     group_index: list[Any] = []  # the ZADD of the role's writes since its first
     group_at = (0, 0)  # where the role's writes begin: in commands, in plan
     each = Each()  # consecutive packed sends: one plan entry, a reply each
@@ -49,7 +78,7 @@ def plan_batch(
             plan.append((each, len(each)))
             each = Each()
         if run:
-            commands.append(("MSET", *run_args) if len(run) > 1 else to_wire(run[0][0]))
+            commands.append(("MSET", *run_args) if len(run) > 1 else to_wire(call_of(run[0])))
             plan.append((run.copy(), 1))
             run.clear()
             run_args.clear()
@@ -68,33 +97,39 @@ def plan_batch(
 
     for item in items:
         if type(item) is tuple:
-            call = item[0]
-            if packed and len(call) == 3:  # a packed send (no TTL, no index): as it is
+            if packed and item[3] is not None:  # a packed send (no TTL, no index): as it is
                 if run_role != _PACKED:
                     close_group()
                     run_role = _PACKED
-                commands.append(call[2])
+                    run_prefix = _NO_RUN
+                commands.append(item[3])
                 each.append(item)
                 continue
-            args = call[1]
-            role = args[0].partition(":")[0]
-            if role != run_role:
-                close_group()
-                run_role = role
-                group_at = (len(commands), len(plan))
+            key = item[4]
+            # the role's writes follow each other: the run's prefix, tested without making a
+            # str per write (the role is what comes before the key's first ':')
+            if not key.startswith(run_prefix):
+                role = key.partition(":")[0]
+                if role != run_role:
+                    close_group()
+                    run_role = role
+                    run_prefix = role + ":"
+                    group_at = (len(commands), len(plan))
             update = item[2]
             if update is not None:  # ("zadd", (index, "GT", score, member))
                 group_index.extend(update[1] if not group_index else update[1][2:])
-            if len(args) == 2 and item[0][0] == "set":  # SET key value: no TTL
+            if len(item) == 6 and item[0] == "set":  # SET key value: no TTL
                 run.append(item)
-                run_args += args
+                run_args.append(key)
+                run_args.append(item[5])
                 continue
             close_run()
-            commands.append(to_wire((call[0], args) if len(call) == 3 else call))
+            commands.append(to_wire(call_of(item)))
             plan.append(([item], 1))
         else:
             close_group()
             run_role = ""
+            run_prefix = _NO_RUN
             commands.extend(item.commands)
             plan.append((item, len(item.commands)))
     close_group()
@@ -119,3 +154,7 @@ INDEX = object()
 
 #: ``run_role`` of :func:`plan_batch` in a run of packed sends (no role's name: never equal)
 _PACKED = "\x00packed"
+
+#: ``run_prefix`` of :func:`plan_batch` outside a run of writes: longer than any key (a key is
+#: at most 1,024 bytes after a role's prefix of at most 66), so no key starts with it
+_NO_RUN = "\x00" * 8192

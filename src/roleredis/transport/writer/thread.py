@@ -29,7 +29,7 @@ from ..connection import build_client, close_client, describe, route_for, uses_t
 from ..executor import answers_ping, roundtrip, send_packed, tell_breaker
 from ..retry import WRITER_BACKOFF, Decision, RetryPolicy
 from .ledger import Flush, Ledger, Orphaned, ReadRequest
-from .plan import Lead, Trail, plan_batch
+from .plan import Lead, Trail, plan_batch, queued
 
 __all__ = ["Writer"]
 
@@ -125,7 +125,23 @@ class Writer(Ledger):
         queue = self._queue  # _enqueue inline: this runs once a fire-and-forget call
         if len(queue) + self.in_flight >= self.max_pending or self._closing:
             return False
-        queue.append((command, self.clock(), index))
+        queue.append(queued(command, self.clock(), index))
+        if self._sleeping:
+            self._wake.set()
+        return True
+
+    def submit_set(
+        self, key: str, data: bytes, seconds: int | None, index: tuple[Any, ...] | None
+    ) -> bool:
+        """:meth:`submit_write` of ``SET key data [EX seconds]``, the queued tuple made here
+        (the fire-and-forget lane's: no call tuple to make and take apart)."""
+        queue = self._queue
+        if len(queue) + self.in_flight >= self.max_pending or self._closing:
+            return False
+        if seconds is None:
+            queue.append(("set", self.clock(), index, None, key, data))
+        else:
+            queue.append(("set", self.clock(), index, None, key, data, seconds))
         if self._sleeping:
             self._wake.set()
         return True
@@ -244,17 +260,19 @@ class Writer(Ledger):
         with self._fate:
             if self._taken:
                 return items
-            while queue and len(items) < self.batch_size:
+            limit = self.batch_size
+            take, keep = queue.popleft, items.append  # thousands a batch: bound once
+            while queue and len(items) < limit:
                 if type(queue[0]) is Flush:
                     if items:
                         break
-                    marker = queue.popleft()
+                    marker = take()
                     marker.written = self.carried - marker.carried_before
                     marker.lost = self.given_up + self.failed - marker.lost_before
                     marker.done.set()
                     continue
-                item = queue.popleft()
-                items.append(item)
+                item = take()
+                keep(item)
                 if type(item) is tuple:
                     writes += 1
             self._batch = items

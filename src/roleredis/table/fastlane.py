@@ -1,0 +1,147 @@
+"""The fire-and-forget write's fast lane: ``redis_write_async(..., role=...)`` in about half
+the caller's time of the general call (:func:`roleredis.table.calls.call` with the row's run
+hook, :func:`roleredis.table.queueing.queue_write`), with the same checks, result, metrics and
+log line.
+
+What the general call works out again at every call (the role validated, its store, its
+settings, its key prefix, the default TTL, whether values are only JSON-encoded, the writer) is
+kept per role in a :class:`Lane`, made by the first call through the lane and forgotten on
+:func:`roleredis.runtime.reset` (and in a forked child). A call then does one dict look-up,
+checks its key, TTL and value in line, queues a tuple, counts itself in the metrics and builds
+its result.
+
+The lane only carries calls that succeed. Whatever is not its plain case (no ``role=``, a
+span per fire-and-forget call (``tracing.fire_and_forget``), an invalid key, TTL or value, a
+full queue, a patched hook of the tools) returns None before anything is queued, and the
+caller makes the general call, which finds the same error and reports it (the result, the
+metrics' error_code, the log line) as it always has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from logging import DEBUG
+from time import perf_counter
+from typing import Any
+
+from .. import runtime
+from ..core import index
+from ..core.codec import encode
+from ..core.results import queued_write
+from ..core.store import RoleStore
+from ..foundation.keys import MAX_KEY_BYTES
+from ..foundation.ttl import NO_EXPIRY
+from ..transport.writer.thread import Writer
+from . import queueing, tracing
+from .calls import log
+from .metrics import record
+from .operation import Result
+
+__all__ = ["Lane", "write_async"]
+
+#: values the lane encodes with :func:`roleredis.core.codec.encode` straight away: a str or
+#: bytes value goes through the scope, whose size floor refuses a huge one before encoding it
+_ENCODED_AS_IS = frozenset({dict, list, int, float, bool, type(None)})
+
+
+class Lane:
+    """What a role's fire-and-forget writes need, worked out once (see the module doc)."""
+
+    __slots__ = (
+        "default_ttl",
+        "default_warning",
+        "indexed",
+        "max_value_bytes",
+        "operation",
+        "plain",
+        "prefix",
+        "role",
+        "scope",
+        "submit",
+        "writer",
+    )
+
+    def __init__(self, store: RoleStore, writer: Writer, operation: str) -> None:
+        scope = store.scope
+        self.role = store.role
+        self.scope = scope
+        self.writer = writer
+        self.submit = writer.submit_set
+        self.operation = operation
+        # a prefix to put before a checked key; "" (auto_prefix off): the keyspace checks the
+        # key against the internal prefix, so the lane leaves such a role to the general call
+        self.prefix = scope.keyspace.prefix
+        self.default_ttl, self.default_warning = scope.ttl(None)
+        self.max_value_bytes = scope.max_value_bytes
+        coder = scope.codec
+        self.plain = coder.compression_threshold is None and not coder.encrypt
+        self.indexed = scope.index
+
+
+_GATE = tracing.GATE  # mutated in place, never replaced
+_lanes: dict[str, Lane] = {}
+runtime.on_reset(lambda forked: _lanes.clear())
+
+
+def _lane(store_for: Callable[[str | None], RoleStore], role: str, operation: str) -> Lane | None:
+    """The role's lane, made now (None where the general call must report an error)."""
+    try:
+        store = store_for(role)
+        lane = _lanes[role] = Lane(store, queueing.writer_for(store), operation)
+    except Exception:  # the general call reports it
+        return None
+    return lane
+
+
+def write_async(
+    operation: str,
+    store_for: Callable[[str | None], RoleStore],
+    role: Any,
+    key: Any,
+    value: Any,
+    ttl: Any,
+    encrypt: Any,
+) -> Result | None:
+    """The result of ``redis_write_async(key, value, ttl, role=role, encrypt=encrypt)`` queued
+    through the lane, or None if the lane does not carry it (nothing was queued then: make the
+    general call). ``operation`` is the row's name (the metrics' and the log's)."""
+    started = perf_counter()
+    tracer = _GATE.tracer if started < _GATE.until else _GATE.check(started)
+    if tracer is not None and _GATE.queued:
+        return None  # tracing.fire_and_forget: the general call makes the span
+    if type(role) is not str:
+        return None
+    lane = _lanes.get(role)
+    if lane is None:  # (a forked child's writer is new: the reset hook forgot the lanes)
+        lane = _lane(store_for, role, operation)
+        if lane is None:
+            return None
+    # the key: what Keyspace.full_key accepts, for an ASCII key (a byte a character) and a
+    # prefix (without one, a key must also stay out of the internal keys: the general call)
+    prefix = lane.prefix
+    if type(key) is not str or not 0 < len(key) <= MAX_KEY_BYTES or not key.isascii() or not prefix:
+        return None
+    full_key = prefix + key
+    try:
+        if ttl is None:
+            seconds, warning = lane.default_ttl, lane.default_warning
+        else:
+            seconds, warning = lane.scope.ttl(ttl)
+        if lane.plain and encrypt is None and type(value) in _ENCODED_AS_IS:
+            data = encode(value)
+            if len(data) > lane.max_value_bytes:
+                return None
+        else:
+            data = lane.scope.encode(value, full_key, encrypt)
+    except Exception:  # the general call reports it
+        return None
+    update = None
+    if lane.indexed:
+        update = index.add_call(lane.scope.keyspace, [(index.score_for(seconds), key)])
+    if not lane.submit(full_key, data, seconds, update):
+        return None  # full or closing: the general call says which
+    elapsed = perf_counter() - started
+    record(operation, role, elapsed)
+    if log.isEnabledFor(DEBUG):
+        log.debug("%s ok role=%s key=%.200r in %.2f ms", operation, role, key, elapsed * 1e3)
+    return queued_write(key, full_key, role, NO_EXPIRY if seconds is None else seconds, warning)
