@@ -378,6 +378,17 @@ def test_bench_json(cli: Cli) -> None:
     assert body["results"] and all("ratio" in row for row in body["results"])
 
 
+def test_bench_only_one_group(cli: Cli) -> None:
+    ran, wrong = cli.many(
+        Job(("bench", "--json", "--only", "budgets", "--scale", "0.01", "--rounds", "1")),
+        Job(("bench", "--only", "nope")),
+    )
+    assert ran.returncode == 0, ran
+    rows = ran.json()["results"]
+    assert rows and all(row["name"].startswith("budget ") for row in rows), rows
+    assert_error(wrong, 2, "--only must be one of limits, budgets", "[invalid_argument]")
+
+
 # --------------------------------------------------------------------------- embedded backend
 
 

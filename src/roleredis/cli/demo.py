@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import EXIT_FAILED, CliError, JsonFlag, app, exit_code_for
+from .app import EXIT_FAILED, EXIT_USAGE, CliError, JsonFlag, app, exit_code_for
 from .output import emit_json, say
 
 
@@ -69,6 +69,10 @@ def _demo_over_mcp(as_json: bool) -> None:
         raise CliError(str(exc), exit_code_for(exc.error_code, takes_arguments=False)) from None
 
 
+#: The groups of ``roleredis bench --only`` (each a flag of ``python -m roleredis.bench``).
+BENCH_GROUPS = ("limits", "budgets", "cache", "leases", "mail", "requests", "index", "cluster")
+
+
 @app.command()
 def bench(
     scale: Annotated[
@@ -81,6 +85,16 @@ def bench(
         int, typer.Option("--rounds", metavar="N", min=1, help="Best of N rounds.")
     ] = 3,
     as_json: JsonFlag = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            metavar="GROUP",
+            help="Only one group of rows: " + ", ".join(BENCH_GROUPS) + " (limits: a "
+            "hand-written client's batched SET, XADD, MSET, MGET and round trips beside "
+            "roleredis's, as fractions).",
+        ),
+    ] = None,
 ) -> None:
     """Run the benchmarks (roleredis against raw redis-py) on a throwaway redis-server.
 
@@ -89,7 +103,14 @@ def bench(
     from .. import bench as benchmarks
     from ..testing import RedisServerError
 
+    if only is not None and only not in BENCH_GROUPS:
+        raise CliError(
+            f"--only must be one of {', '.join(BENCH_GROUPS)}, got {only!r}",
+            EXIT_USAGE,
+            "invalid_argument",
+        )
     argv = ["--scale", repr(scale), "--rounds", str(rounds)] + (["--json"] if as_json else [])
+    argv += [f"--{only}"] if only else []
     try:
         code = benchmarks.main(argv)
     except RedisServerError as exc:
