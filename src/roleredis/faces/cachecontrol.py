@@ -144,7 +144,7 @@ def _tag_list(tags: Any, args: Any, kwargs: Any) -> list[str]:
 
 class Begun:
     """A call of a cached function past its local tier: its plan (key, read), the canonical
-    arguments, the local tier and its follower's position when the call looked (see
+    arguments, the local tier and its watch's position when the call looked (see
     ``localtier.LocalCache.fill``)."""
 
     __slots__ = ("local", "material", "plan", "seen")
@@ -160,6 +160,24 @@ class Begun:
         self.material = material
         self.local = local
         self.seen = seen
+
+    def tracked(self) -> list[Any] | None:
+        """The replies of the entry's read sent on the local tier's tracking reader (changes
+        after it reach this process), or None: send it the usual way (then what it finds is
+        kept locally only if the watch follows the role's log)."""
+        local = self.local
+        if local is None or self.seen < 0:
+            return None
+        watch = local.follower
+        if watch.mode != "tracking":
+            return None
+        plan = self.plan
+        replies = watch.read(caching.tracked_calls(plan))
+        if replies is not None:
+            replies = caching.tracked_replies(plan, replies)
+        if replies is None:  # no reader free, or the link broke: not tracked, not kept
+            self.seen = -1
+        return replies
 
 
 class CacheControl:
@@ -328,6 +346,9 @@ class CacheControl:
             log.warning("cached %s: %s", self.func_id, why)
 
     def local_cache(self, store: Store) -> localtier.LocalCache:
+        """This function's local tier for the store's role (made, with the role's watch, on
+        first use; made again when the watch stopped: a tracker the server refused is
+        followed by a follower of the log)."""
         sync = store if isinstance(store, RoleStore) else tools.role_store(store.role)
         slot = (id(sync.client), sync.role)
         found = self._locals.get(slot)

@@ -19,6 +19,7 @@ tier is :mod:`roleredis.core.localtier`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -111,11 +112,14 @@ def _sync_wrapper(control: CacheControl) -> Callable[..., Any]:
         if not isinstance(begun, Begun):
             return begun[0] if begun else func(*args, **kwargs)
         # the flow's first step sent here: a hit needs no flow (see caching.served_entry)
-        fetched: list[Any] | RoleRedisError
-        try:
-            fetched = store.send_batch(caching.fetch_calls(begun.plan))
-        except RoleRedisError as exc:
-            fetched = exc
+        fetched: list[Any] | RoleRedisError | None = None
+        if begun.local is not None:
+            fetched = begun.tracked()
+        if fetched is None:
+            try:
+                fetched = store.send_batch(caching.fetch_calls(begun.plan))
+            except RoleRedisError as exc:
+                fetched = exc
         served = control.hit(store, begun, fetched)
         if served is None:
             flow = control.lookup(store, begun, fetched)
@@ -136,11 +140,15 @@ def _async_wrapper(control: CacheControl) -> Callable[..., Any]:
         begun = control.begin(store, arguments, args, kwargs)
         if not isinstance(begun, Begun):
             return begun[0] if begun else await func(*args, **kwargs)
-        fetched: list[Any] | RoleRedisError
-        try:
-            fetched = await store.send_batch(caching.fetch_calls(begun.plan))
-        except RoleRedisError as exc:
-            fetched = exc
+        fetched: list[Any] | RoleRedisError | None = None
+        if begun.local is not None and begun.local.follower.mode == "tracking":
+            # a tracked read is a blocking one: in a worker thread
+            fetched = await asyncio.to_thread(begun.tracked)
+        if fetched is None:
+            try:
+                fetched = await store.send_batch(caching.fetch_calls(begun.plan))
+            except RoleRedisError as exc:
+                fetched = exc
         served = control.hit(store, begun, fetched)
         if served is None:
             flow = control.lookup(store, begun, fetched)
