@@ -204,3 +204,33 @@ def test_a_flush_empties_the_tier_and_tracking_goes_on(raw: redis.Redis, backend
         source["v"] = 2
         assert value("x") == 2
         _filled(value)
+
+
+def test_the_local_hit_path_keeps_types_apart_and_invalidation_drops_every_local_key() -> None:
+    computed: list[Any] = []
+
+    @cached(ttl=60, local=16)
+    def echo(x: Any, y: int = 0) -> str:
+        computed.append(x)
+        return f"{type(x).__name__}:{x!r}:{y}"
+
+    def kept(*args: Any, **kwargs: Any) -> str:
+        """Call until the call is a local hit; its value."""
+        hits = _local_hits()
+        until(lambda: (echo(*args, **kwargs), _local_hits())[1] > hits)
+        return echo(*args, **kwargs)  # type: ignore[no-any-return]
+
+    with acting_as(ROLE):
+        metrics.reset_metrics()
+        # 1, True, 1.0 and "1" are equal or alike as tuple members: four entries, never mixed
+        assert [kept(x) for x in (1, True, 1.0, "1")] == [
+            "int:1:0",
+            "bool:True:0",
+            "float:1.0:0",
+            "str:'1':0",
+        ]
+        assert kept(1, 0) == kept(x=1) == "int:1:0"  # one entry, kept under three local keys
+        before = len(computed)
+        assert echo.cache.invalidate(1)  # type: ignore[attr-defined]
+        assert echo(1) == echo(x=1) == echo(1, 0) == "int:1:0"
+        assert len(computed) == before + 1  # every local key of the entry was dropped

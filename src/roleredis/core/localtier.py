@@ -43,6 +43,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -79,28 +80,35 @@ WAKE_JOIN = 2.0
 
 
 class LocalCache:
-    """One function's entries in this process, for one role: canonical arguments -> (value,
-    entry key, monotonic time until which it is fresh), at most ``size``, least recently
-    used first out."""
+    """One function's entries in this process, for one role: local key -> (value, entry key,
+    monotonic time until which it is fresh), at most ``size``, least recently used first out.
+
+    A local key is the call's canonical arguments (bytes), or, for a call of positional
+    arguments that are all str or int (no bool, no subclass: ``1``, ``True`` and ``1.0`` are
+    equal as tuple members, so they never make a local key), the tuple of those arguments
+    itself, which names the same entry every time (the decorator looks that up before it binds
+    anything: see ``CacheControl.local_hit``). One entry may be kept under both."""
 
     __slots__ = ("__weakref__", "_by_key", "entries", "follower", "size")
 
     def __init__(self, size: int, follower: Watch) -> None:
         self.size = size
         self.follower = follower
-        self.entries: collections.OrderedDict[bytes, tuple[Any, str, float]] = (
+        self.entries: collections.OrderedDict[Hashable, tuple[Any, str, float]] = (
             collections.OrderedDict()
         )
-        self._by_key: dict[str, bytes] = {}
+        #: entry key -> its local keys
+        self._by_key: dict[str, list[Hashable]] = {}
         follower.attach(self)
 
-    def get(self, args: bytes) -> tuple[Any, str, float] | None:
+    def get(self, args: Hashable) -> tuple[Any, str, float] | None:
         """The fresh local entry of ``args``, or None (no lock: a dict look-up)."""
         found = self.entries.get(args)
         if found is None:
             return None
         if found[2] <= time.monotonic():
-            self.drop_keys((found[1],))
+            with self.follower.lock:
+                self.drop_keys((found[1],))
             return None
         try:
             self.entries.move_to_end(args)
@@ -108,28 +116,34 @@ class LocalCache:
             return None
         return found
 
-    def fill(self, args: bytes, key: str, value: Any, fresh_for: float, seen: int) -> bool:
-        """Keep ``value`` for ``fresh_for`` seconds if no invalidation came since the epoch
-        ``seen`` (noted before the entry was read) and the follower is live."""
+    def fill(self, args: Hashable, key: str, value: Any, fresh_for: float, seen: int) -> bool:
+        """Keep ``value`` for ``fresh_for`` seconds under the local key ``args`` if no
+        invalidation came since the epoch ``seen`` (noted before the entry was read) and the
+        watch is live."""
         follower = self.follower
         with follower.lock:
             if seen < 0 or follower.epoch != seen:
                 return False
-            self.entries[args] = (value, key, time.monotonic() + fresh_for)
-            self.entries.move_to_end(args)
-            self._by_key[key] = args
-            while len(self.entries) > self.size:
-                _, (_, old, _) = self.entries.popitem(last=False)
-                self._by_key.pop(old, None)
+            entries = self.entries
+            entries[args] = (value, key, time.monotonic() + fresh_for)
+            entries.move_to_end(args)
+            named = self._by_key.setdefault(key, [])
+            if args not in named:
+                named.append(args)
+            while len(entries) > self.size:
+                gone, (_, old, _) = entries.popitem(last=False)
+                left = self._by_key.get(old)
+                if left is not None:
+                    left.remove(gone)
+                    if not left:
+                        del self._by_key[old]
         return True
 
     def drop_keys(self, keys: Any) -> None:
-        """Forget the entries of these entry keys (the caller holds the follower's lock, or
-        forgets only what has expired)."""
+        """Forget the entries of these entry keys (the caller holds the watch's lock)."""
         by_key, entries = self._by_key, self.entries
         for key in keys:
-            args = by_key.pop(key, None)
-            if args is not None:
+            for args in by_key.pop(key, ()):
                 entries.pop(args, None)
 
     def clear(self) -> None:

@@ -102,13 +102,17 @@ def _sync_wrapper(control: CacheControl) -> Callable[..., Any]:
     func = control.func
     bind = control.bind
     begin = control.begin
+    quick = control.quick
+    quick_begin = control.quick_begin
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _bypass.get():
             return func(*args, **kwargs)
-        arguments = bind(args, kwargs)
         store = tools.role_store(None, SYNC_SKIP)
-        begun = begin(store, arguments, args, kwargs)
+        # a call seen before: its local entry or its plan by its arguments, nothing bound
+        begun = quick_begin(store, args) if quick and not kwargs else None
+        if begun is None:
+            begun = begin(store, bind(args, kwargs), args, kwargs)
         if not isinstance(begun, Begun):
             return begun[0] if begun else func(*args, **kwargs)
         # the flow's first step sent here: a hit needs no flow (see caching.served_entry)
@@ -135,9 +139,10 @@ def _async_wrapper(control: CacheControl) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _bypass.get():
             return await func(*args, **kwargs)
-        arguments = control.bind(args, kwargs)
         store = calls.async_store(None, skip=ASYNC_SKIP)
-        begun = control.begin(store, arguments, args, kwargs)
+        begun = control.quick_begin(store, args) if control.quick and not kwargs else None
+        if begun is None:
+            begun = control.begin(store, control.bind(args, kwargs), args, kwargs)
         if not isinstance(begun, Begun):
             return begun[0] if begun else await func(*args, **kwargs)
         fetched: list[Any] | RoleRedisError | None = None
