@@ -7,6 +7,7 @@ entry. (Across processes: test_caching_processes.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -234,3 +235,29 @@ def test_the_local_hit_path_keeps_types_apart_and_invalidation_drops_every_local
         assert echo.cache.invalidate(1)  # type: ignore[attr-defined]
         assert echo(1) == echo(x=1) == echo(1, 0) == "int:1:0"
         assert len(computed) == before + 1  # every local key of the entry was dropped
+
+
+@pytest.mark.backends(*TRACKING)
+def test_an_async_functions_tier_is_tracked_too(raw: redis.Redis) -> None:
+    source = {"v": 1}
+
+    @cached(ttl=60, local=4)
+    async def value(name: str) -> int:
+        return source["v"]
+
+    async def scenario() -> None:
+        with acting_as(ROLE):
+            metrics.reset_metrics()
+            deadline = time.monotonic() + 10
+            while _local_hits() == 0:  # the tracked read runs in a worker thread
+                assert time.monotonic() < deadline
+                await value("x")
+            assert _tier(value).follower.mode == "tracking"
+            source["v"] = 2
+            changed = time.monotonic()
+            raw.delete(value.cache.key("x"))  # type: ignore[attr-defined]
+            while await value("x") != 2:
+                assert time.monotonic() - changed < 1
+            assert time.monotonic() - changed < 0.1
+
+    asyncio.run(scenario())

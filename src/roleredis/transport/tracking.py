@@ -41,6 +41,8 @@ CHANNEL = b"__redis__:invalidate"
 MAX_READERS = 4
 #: Seconds between checks of the idle readers (and the longest a listen waits).
 CHECK_EVERY = 1.0
+#: Seconds the SUBSCRIBE's answer is waited for when the connection has no socket_timeout.
+OPEN_TIMEOUT = 5.0
 #: What :meth:`TrackingLink.listen` returns for "every key": the database was flushed.
 FLUSHED = object()
 
@@ -82,7 +84,9 @@ class TrackingLink:
             self._give_back(self._new_reader())
             sock = connected_socket(conn)
             sock.sendall(pack([("SUBSCRIBE", CHANNEL)]))
-            reply = self._next(sock, None)
+            reply = self._next(sock, getattr(conn, "socket_timeout", None) or OPEN_TIMEOUT)
+            if reply is None:
+                raise LinkBroken(f"SUBSCRIBE {CHANNEL.decode()} was not answered")
             if not (isinstance(reply, list) and reply and reply[0] == b"subscribe"):
                 raise LinkBroken(f"SUBSCRIBE {CHANNEL.decode()} answered {reply!r}")
         except BaseException:
