@@ -261,3 +261,18 @@ def test_an_async_functions_tier_is_tracked_too(raw: redis.Redis) -> None:
             assert time.monotonic() - changed < 0.1
 
     asyncio.run(scenario())
+
+
+def test_a_stopped_watch_is_followed_by_a_new_one_on_the_next_miss() -> None:
+    # (a local hit looks in the last tier it used without asking whether its watch still
+    # runs: a stopped watch's tier is empty, and the miss that follows must find a new one)
+    value, _ = _tiered()
+    with acting_as(ROLE):
+        old = _filled(value).follower
+        value("x")  # a local hit through the decorator's own store
+        old.stop()
+        assert not old.live
+        metrics.reset_metrics()
+        until(lambda: (value("x"), _local_hits())[1] > 0)  # fills again: a new watch
+        tier = _tier(value)
+        assert tier.follower is not old and tier.follower.live

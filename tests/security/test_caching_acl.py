@@ -7,7 +7,10 @@ only of its own, and may neither publish nor listen elsewhere."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -208,3 +211,23 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def test_cli_provisions_with_tracking(
+    server: RedisServer, users: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "ROLEREDIS_"))}
+    env.update(REDIS_URL=server.url, REDIS_PASSWORD=ADMIN_PASSWORD)
+    command = [sys.executable, "-m", "roleredis", "acl", "provision", "alpha"]
+    said = subprocess.run([*command, "--tracking"], env=env, capture_output=True, text=True)
+    assert said.returncode == 0, said.stderr
+    assert "client tracking" in said.stdout
+    login = raw_as("alpha", users, server)
+    try:
+        assert not refused(login, "CLIENT", "TRACKING", "ON")
+        assert not refused(login, "CLIENT", "TRACKING", "OFF")
+    finally:
+        login.close()
+    again = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert _cannot_track("alpha", users, server)

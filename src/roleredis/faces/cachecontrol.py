@@ -381,8 +381,8 @@ class CacheControl:
             found = self._locals[slot] = localtier.LocalCache(
                 self.local, localtier.follower_for(sync)
             )
-        # a stopped watch has emptied its caches and never fills them again: the last store's
-        # tier may be used without this check until the next miss comes here
+        # a stopped watch has emptied its caches and never fills them again: a local hit may
+        # look in the last store's tier without this check (a miss checks: quick_begin)
         self._last = (store, found)
         return found
 
@@ -430,6 +430,8 @@ class CacheControl:
             if found is not None:
                 cachestats.count(store.role, "local_hits")
                 return found
+            if local.follower.stopped:  # type: ignore[union-attr]
+                local = self.local_cache(store)  # (a stopped watch's tier is empty)
             seen = local.follower.seen()  # type: ignore[union-attr]
         scope = store.scope
         named = self._named.get(scope.role)
