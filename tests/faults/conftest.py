@@ -5,9 +5,13 @@ skip)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from roleredis import reset
+from roleredis.testing.cluster import RedisClusterProcesses, SentinelGroup
 
 _HERE = Path(__file__).parent
 
@@ -15,6 +19,32 @@ _HERE = Path(__file__).parent
 @pytest.fixture(autouse=True)
 def _clean_roleredis(roleredis_env: object) -> None:
     """Autouse: REDIS_URL at the throwaway server, tmp cwd, reset() around, FLUSHDB after."""
+
+
+@pytest.fixture
+def group(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[SentinelGroup]:
+    """A Sentinel group of this test's own (it gets its primary killed), roleredis on it."""
+    with SentinelGroup() as started:
+        monkeypatch.setenv("REDIS_URL", started.url)
+        reset()
+        try:
+            yield started
+        finally:
+            reset()
+
+
+@pytest.fixture
+def cluster(
+    monkeypatch: pytest.MonkeyPatch, write_config: object
+) -> Iterator[RedisClusterProcesses]:
+    """A cluster of this test's own (it gets a primary killed); roles co-located."""
+    with RedisClusterProcesses() as started:
+        monkeypatch.setenv("REDIS_URL", started.url)
+        reset()
+        try:
+            yield started
+        finally:
+            reset()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,28 +7,14 @@ primary: the tier fills again and a change by another client reaches it within 1
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from roleredis import RoleStore, acting_as, cached, metrics, reset
+from roleredis import RoleStore, acting_as, cached, metrics
 from roleredis.core import cachekeys, localtier
 from roleredis.foundation.keys import Keyspace
 from roleredis.testing.cluster import RedisClusterProcesses, SentinelGroup
 
 ROLE = "failover"
-
-
-@pytest.fixture
-def group(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[SentinelGroup]:
-    with SentinelGroup() as started:
-        monkeypatch.setenv("REDIS_URL", started.url)
-        reset()
-        try:
-            yield started
-        finally:
-            reset()
 
 
 def _until(condition: Any, seconds: float) -> None:
@@ -89,18 +75,6 @@ def test_the_tier_is_emptied_by_a_sentinel_failover_and_tracked_again_after(
         group.wait_for_failover(old)
 
     _emptied_then_tracked_again(kill, lambda: group.current_primary().client())
-
-
-@pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[Any]:
-    """A cluster of this test's own (it gets a primary killed); roles co-located."""
-    with RedisClusterProcesses() as started:
-        monkeypatch.setenv("REDIS_URL", started.url)
-        reset()
-        try:
-            yield started
-        finally:
-            reset()
 
 
 def test_the_tier_is_emptied_by_a_cluster_failover_and_tracked_again_after(
