@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,16 +22,21 @@ def _clean_roleredis(roleredis_env: object) -> None:
     """Autouse: REDIS_URL at the throwaway server, tmp cwd, reset() around, FLUSHDB after."""
 
 
-@pytest.fixture
-def group(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[SentinelGroup]:
-    """A Sentinel group of this test's own (it gets its primary killed), roleredis on it."""
-    with SentinelGroup() as started:
+def _in_use(deployment: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start ``deployment`` and point roleredis at it for the test."""
+    with deployment as started:
         monkeypatch.setenv("REDIS_URL", started.url)
         reset()
         try:
             yield started
         finally:
             reset()
+
+
+@pytest.fixture
+def group(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[SentinelGroup]:
+    """A Sentinel group of this test's own (it gets its primary killed), roleredis on it."""
+    yield from _in_use(SentinelGroup(), monkeypatch)
 
 
 @pytest.fixture
@@ -38,13 +44,7 @@ def cluster(
     monkeypatch: pytest.MonkeyPatch, write_config: object
 ) -> Iterator[RedisClusterProcesses]:
     """A cluster of this test's own (it gets a primary killed); roles co-located."""
-    with RedisClusterProcesses() as started:
-        monkeypatch.setenv("REDIS_URL", started.url)
-        reset()
-        try:
-            yield started
-        finally:
-            reset()
+    yield from _in_use(RedisClusterProcesses(), monkeypatch)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
