@@ -274,7 +274,9 @@ class Tracker(Watch):
                 except rex.ResponseError as exc:  # NOPERM, or no CLIENT TRACKING (Redis < 6)
                     self.refused = str(exc)
                     self.stopped = True
-                    log.warning(
+                    # info, not a warning: a role's ACL user is refused unless provisioned
+                    # with --tracking, and the log keeps the tier as true
+                    log.info(
                         "cache of role %s: the server refused client tracking (%s): the local "
                         "tier follows the role's invalidation log instead",
                         self.store.role,
