@@ -10,7 +10,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from roleredis import (
     redis_read,
     redis_write,
     redis_write_async,
-    reset,
 )
 from roleredis.testing.cluster import RedisClusterProcesses
 from roleredis.testing.server import RedisServer
@@ -30,18 +28,6 @@ from roleredis.testing.server import RedisServer
 FAILOVER_WINDOW = 15.0
 #: what a call may answer while its slot has no primary
 CLEAN_FAILURES = ("connection", "timeout")
-
-
-@pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[Any]:
-    """A cluster of this test's own (it gets a primary killed); roles co-located."""
-    with RedisClusterProcesses() as started:
-        monkeypatch.setenv("REDIS_URL", started.url)
-        reset()
-        try:
-            yield started
-        finally:
-            reset()
 
 
 def _replicated(primary: RedisServer, tag: str) -> None:

@@ -6,9 +6,6 @@ after; fire-and-forget writes queued across the failover land."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from roleredis import (
     redis_flush,
@@ -16,23 +13,11 @@ from roleredis import (
     redis_read,
     redis_write,
     redis_write_async,
-    reset,
 )
 from roleredis.testing.cluster import SentinelGroup
 
 #: down-after-milliseconds 1000 gives about 2.5 s here; what a test waits for, at most
 FAILOVER_WINDOW = 15.0
-
-
-@pytest.fixture
-def group(monkeypatch: pytest.MonkeyPatch, write_config: object) -> Iterator[SentinelGroup]:
-    with SentinelGroup() as started:
-        monkeypatch.setenv("REDIS_URL", started.url)
-        reset()
-        try:
-            yield started
-        finally:
-            reset()
 
 
 def _replicated(group: SentinelGroup) -> None:

@@ -68,6 +68,16 @@ def acl_provision(
             "own); provisioning again without it lets it read them again.",
         ),
     ] = False,
+    tracking: Annotated[
+        bool,
+        typer.Option(
+            "--tracking",
+            help="Let ROLE's local cache tiers be kept true by the server (CLIENT TRACKING, "
+            "SUBSCRIBE to __redis__:invalidate). On Redis 7 CLIENT TRACKING also allows BCAST, "
+            "which shows the user every key name changed on the node: grant it only where roles "
+            "may see each other's key names. Without it the tiers follow the role's log.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create the ACL user of ROLE on every node (printing its password once), or update its
@@ -83,7 +93,13 @@ def acl_provision(
     from ..admin import acl
 
     settings = connecting("acl provision", role)
-    creds = acl.provision(role, new_password=new_password, settings=settings, events=not no_events)
+    creds = acl.provision(
+        role,
+        new_password=new_password,
+        settings=settings,
+        events=not no_events,
+        tracking=tracking,
+    )
     if as_json:
         emit_json(creds.as_dict())
         _fail_for_nodes(creds.nodes, "acl provision")
@@ -95,6 +111,8 @@ def acl_provision(
     say(f"{done} ACL user {creds.username}{where_}: it may use only the keys {pattern}")
     others = "may not read" if no_events else "may read"
     say(f"it publishes its own events and {others} other roles' events")
+    if tracking:
+        say("its local cache tiers may use client tracking (see the --tracking caveat)")
     _node_lines(creds.nodes)
     for what in creds.drift:
         note(f"the nodes disagreed: {what}")

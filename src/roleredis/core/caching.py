@@ -43,6 +43,8 @@ from .ops import Op, Scope
 __all__ = [
     "COMMANDS",
     "COMPUTE",
+    "TRACKING_CHANNEL",
+    "TRACKING_COMMANDS",
     "Found",
     "Plan",
     "Run",
@@ -58,6 +60,8 @@ __all__ = [
     "put",
     "refresh",
     "served_entry",
+    "tracked_calls",
+    "tracked_replies",
     "wake",
 ]
 
@@ -69,6 +73,13 @@ COMMANDS = frozenset(
     {"get", "getex", "pttl", "exists", "set", "zadd", "zremrangebyscore", "zrange", "pexpire"}
     | {"unlink", "xadd", "xread", "xrevrange", "fcall", "hincrby", "del"}
 )
+#: What a tracking local tier sends beyond :data:`COMMANDS` (see roleredis.core.localtier):
+#: granted only by ``acl provision --tracking`` (CLIENT TRACKING lets a user ask for BCAST,
+#: which on Redis 7 shows every key name changed on the node), with the one channel
+#: :data:`TRACKING_CHANNEL`.
+TRACKING_COMMANDS = frozenset({"client|tracking", "subscribe", "multi", "exec"})
+#: The channel a tracking listener subscribes to.
+TRACKING_CHANNEL = "__redis__:invalidate"
 #: Entries of the invalidation log kept (the oldest go first; a follower that fell further
 #: behind empties its local tier, see roleredis.core.localtier).
 LOG_LENGTH = 10_000
@@ -96,13 +107,18 @@ class Plan:
     max_bytes: int | None = None
     #: the batch that reads the entry (see :func:`fetch_calls`), made once: never changed
     reads: list[Call] = dataclasses.field(init=False, repr=False, compare=False)
+    #: the same on a tracking reader (see :func:`tracked_calls`)
+    tracked: list[Call] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         key = self.key
         get: Call = (
             ("getex", (key, "PX", self.ttl_ms + self.stale_ms)) if self.sliding else ("get", (key,))
         )
-        object.__setattr__(self, "reads", [("pttl", (key,)), get])
+        reads: list[Call] = [("pttl", (key,)), get]
+        object.__setattr__(self, "reads", reads)
+        tracked = [("multi", ()), *reads, ("pttl", (key,)), ("exec", ())] if self.sliding else reads
+        object.__setattr__(self, "tracked", tracked)
 
     @property
     def lease(self) -> str:
@@ -180,6 +196,26 @@ def fetch_calls(plan: Plan) -> list[Call]:
     """The batch that reads an entry: PTTL and GET (GETEX PX renewing it, sliding), in one
     round trip (PTTL first: a sliding read says how fresh it was before it renewed it)."""
     return plan.reads
+
+
+def tracked_calls(plan: Plan) -> list[Call]:
+    """The read of :func:`fetch_calls` for a tracking reader (see
+    :mod:`roleredis.core.localtier`): the same, but for a sliding entry MULTI, PTTL, GETEX,
+    PTTL, EXEC. GETEX changes the key, and a change ends its tracking (the reader's NOLOOP
+    only spares it the message about its own change): the PTTL after it tracks the key again,
+    in the same transaction, so that no change by another client slips in between."""
+    return plan.tracked
+
+
+def tracked_replies(plan: Plan, replies: list[Any]) -> list[Any] | None:
+    """The replies of :func:`fetch_calls` in those of :func:`tracked_calls`; None if the
+    transaction failed."""
+    if not plan.sliding:
+        return replies
+    done = replies[-1]
+    if not isinstance(done, list) or len(done) != 3 or any(isinstance(r, Exception) for r in done):
+        return None
+    return done[:2]
 
 
 def fetch(scope: Scope, plan: Plan) -> Op[Found]:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..core import cachekeys, caching, localtier
@@ -135,6 +135,15 @@ async def adrive(
 # --- the decorator --------------------------------------------------------------------------
 
 
+#: The types of defaults that never change.
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _plain(args: tuple[Any, ...]) -> bool:
+    """Whether every one of ``args`` is exactly a str or an int (see ``LocalCache``)."""
+    return all(type(arg) is str or type(arg) is int for arg in args)
+
+
 def _tag_list(tags: Any, args: Any, kwargs: Any) -> list[str]:
     if callable(tags):  # called as the function was
         made = tags(*args, **kwargs)
@@ -143,23 +152,41 @@ def _tag_list(tags: Any, args: Any, kwargs: Any) -> list[str]:
 
 
 class Begun:
-    """A call of a cached function past its local tier: its plan (key, read), the canonical
-    arguments, the local tier and its follower's position when the call looked (see
-    ``localtier.LocalCache.fill``)."""
+    """A call of a cached function past its local tier: its plan (key, read), its local key
+    (see ``localtier.LocalCache``), the local tier and its watch's position when the call
+    looked (see ``localtier.LocalCache.fill``)."""
 
-    __slots__ = ("local", "material", "plan", "seen")
+    __slots__ = ("local", "local_key", "plan", "seen")
 
     def __init__(
         self,
         plan: caching.Plan,
-        material: bytes,
+        local_key: Hashable,
         local: localtier.LocalCache | None,
         seen: int,
     ) -> None:
         self.plan = plan
-        self.material = material
+        self.local_key = local_key
         self.local = local
         self.seen = seen
+
+    def tracked(self) -> list[Any] | None:
+        """The replies of the entry's read sent on the local tier's tracking reader (changes
+        after it reach this process), or None: send it the usual way (then what it finds is
+        kept locally only if the watch follows the role's log)."""
+        local = self.local
+        if local is None or self.seen < 0:
+            return None
+        watch = local.follower
+        if watch.mode != "tracking":
+            return None
+        plan = self.plan
+        replies = watch.read(caching.tracked_calls(plan))
+        if replies is not None:
+            replies = caching.tracked_replies(plan, replies)
+        if replies is None:  # no reader free, or the link broke: not tracked, not kept
+            self.seen = -1
+        return replies
 
 
 class CacheControl:
@@ -228,9 +255,22 @@ class CacheControl:
         #: (client id, role) -> the local cache of this function for that role
         self._locals: dict[tuple[int, str], localtier.LocalCache] = {}
         self.logged = bool(local)
+        #: whether a call of positional str / int arguments may be looked up (its local entry,
+        #: its plan) by those arguments, before any binding (see ``quick_begin``): they name
+        #: its entry every time unless a callable ``key=`` names it or a default may change
+        #: (a list default appended to), and its plan unless a callable makes its tags
+        self.quick = (
+            not callable(key)
+            and not callable(tags)
+            and all(p.default is p.empty or type(p.default) in _IMMUTABLE for p in params)
+        )
+        #: the store of the last local look-up and its local tier
+        self._last: tuple[Any, localtier.LocalCache | None] = (None, None)
         #: role -> (the scope it was made for, the entry_namer of this function in it, the
-        #: plans made for it by material)
-        self._named: dict[str, tuple[Any, Callable[[bytes], str], dict[bytes, caching.Plan]]] = {}
+        #: plans made for it by material, and by the arguments of quick calls)
+        self._named: dict[
+            str, tuple[Any, Callable[[bytes], str], dict[Hashable, caching.Plan]]
+        ] = {}
 
     # the parts of one call ----------------------------------------------------------------
 
@@ -297,26 +337,29 @@ class CacheControl:
         if not callable(self.tags):
             plans = named[2]
             known = plans.get(material)
-            if known is not None:
-                return known
-            if len(plans) >= _PLANS_KEPT:
-                plans.clear()
-            keyspace = scope.keyspace
-            known = plans[material] = caching.Plan(
-                named[1](material),
-                self.ttl_ms,
-                self.stale_ms,
-                tuple(cachekeys.tag_key(keyspace, tag) for tag in self.tags),
-                self.sliding,
-                self.logged,
-                self.max_bytes,
-            )
+            if known is None:
+                if len(plans) >= _PLANS_KEPT:
+                    plans.clear()
+                known = plans[material] = self._new_plan(scope.keyspace, named[1](material))
+            if self.quick and not kwargs and _plain(args):
+                plans[args] = known  # for quick_begin
             return known
         key = named[1](material)
         keyspace = scope.keyspace
         tags = tuple(cachekeys.tag_key(keyspace, t) for t in _tag_list(self.tags, args, kwargs))
         return caching.Plan(
             key, self.ttl_ms, self.stale_ms, tags, self.sliding, self.logged, self.max_bytes
+        )
+
+    def _new_plan(self, keyspace: Keyspace, key: str) -> caching.Plan:
+        return caching.Plan(
+            key,
+            self.ttl_ms,
+            self.stale_ms,
+            tuple(cachekeys.tag_key(keyspace, tag) for tag in self.tags),
+            self.sliding,
+            self.logged,
+            self.max_bytes,
         )
 
     def wait(self, store: Store) -> float:
@@ -328,6 +371,9 @@ class CacheControl:
             log.warning("cached %s: %s", self.func_id, why)
 
     def local_cache(self, store: Store) -> localtier.LocalCache:
+        """This function's local tier for the store's role (made, with the role's watch, on
+        first use; made again when the watch stopped: a tracker the server refused is
+        followed by a follower of the log)."""
         sync = store if isinstance(store, RoleStore) else tools.role_store(store.role)
         slot = (id(sync.client), sync.role)
         found = self._locals.get(slot)
@@ -335,6 +381,9 @@ class CacheControl:
             found = self._locals[slot] = localtier.LocalCache(
                 self.local, localtier.follower_for(sync)
             )
+        # a stopped watch has emptied its caches and never fills them again: a local hit may
+        # look in the last store's tier without this check (a miss checks: quick_begin)
+        self._last = (store, found)
         return found
 
     def begin(
@@ -350,14 +399,46 @@ class CacheControl:
             return ()
         local = None
         seen = -1
+        local_key: Hashable = material
         if self.local:
             local = self.local_cache(store)
+            if self.quick and not kwargs and _plain(args):
+                local_key = args
             hit = local.get(material)
             if hit is not None:
                 cachestats.count(store.role, "local_hits")
                 return (hit[0],)
             seen = local.follower.seen()
-        return Begun(self.plan(store, material, args, kwargs), material, local, seen)
+        return Begun(self.plan(store, material, args, kwargs), local_key, local, seen)
+
+    def quick_begin(self, store: Store, args: tuple[Any, ...]) -> Begun | tuple[Any, ...] | None:
+        """``begin`` for a call of positional arguments ``args`` (no keywords) that are all
+        str or int, without binding them: the local entry (a tuple, its value first) or a
+        ``Begun`` with the plan this call was given before (both looked up by ``args``
+        itself); None for anything else (then ``begin`` binds and looks). Only for a function
+        with ``quick`` set."""
+        for arg in args:
+            kind = type(arg)
+            if kind is not str and kind is not int:
+                return None
+        local = None
+        seen = -1
+        if self.local:
+            last = self._last
+            local = last[1] if last[0] is store else self.local_cache(store)
+            found = local.get(args)  # type: ignore[union-attr]
+            if found is not None:
+                cachestats.count(store.role, "local_hits")
+                return found
+            if local.follower.stopped:  # type: ignore[union-attr]
+                local = self.local_cache(store)  # (a stopped watch's tier is empty)
+            seen = local.follower.seen()  # type: ignore[union-attr]
+        scope = store.scope
+        named = self._named.get(scope.role)
+        if named is None or named[0] is not scope:
+            return None
+        plan = named[2].get(args)
+        return None if plan is None else Begun(plan, args, local, seen)
 
     @staticmethod
     def hit(store: Store, begun: Begun, fetched: list[Any] | RoleRedisError) -> Any:
@@ -376,7 +457,7 @@ class CacheControl:
         self, store: Store, begun: Begun, served: caching.Served, args: Any, kwargs: Any
     ) -> Any:
         """Count and keep what was served, start a refresh it calls for; its value."""
-        self.served(store, served, begun.material, begun.plan, begun.local, begun.seen)
+        self.served(store, served, begun.local_key, begun.plan, begun.local, begun.seen)
         if served.refresh:
             self.refresh_later(store, begun.plan, args, kwargs)
         return served.value
@@ -385,7 +466,7 @@ class CacheControl:
         self,
         store: Store,
         served: caching.Served,
-        material: bytes,
+        local_key: Hashable,
         plan: caching.Plan,
         local: localtier.LocalCache | None,
         seen: int,
@@ -397,7 +478,7 @@ class CacheControl:
             cachestats.count(role, "unstored")
             self.warn_once("unstored", f"a result was returned but not cached ({served.unstored})")
         if local is not None and served.fresh_for > 0:
-            local.fill(material, plan.key, served.value, served.fresh_for, seen)
+            local.fill(local_key, plan.key, served.value, served.fresh_for, seen)
 
     def refresh_later(self, store: Store, plan: caching.Plan, args: Any, kwargs: Any) -> None:
         """Start a background refresh of a stale entry (one per entry per process at once)."""

@@ -19,6 +19,7 @@ tier is :mod:`roleredis.core.localtier`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -101,21 +102,28 @@ def _sync_wrapper(control: CacheControl) -> Callable[..., Any]:
     func = control.func
     bind = control.bind
     begin = control.begin
+    quick = control.quick
+    quick_begin = control.quick_begin
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _bypass.get():
             return func(*args, **kwargs)
-        arguments = bind(args, kwargs)
         store = tools.role_store(None, SYNC_SKIP)
-        begun = begin(store, arguments, args, kwargs)
+        # a call seen before: its local entry or its plan by its arguments, nothing bound
+        begun = quick_begin(store, args) if quick and not kwargs else None
+        if begun is None:
+            begun = begin(store, bind(args, kwargs), args, kwargs)
         if not isinstance(begun, Begun):
             return begun[0] if begun else func(*args, **kwargs)
         # the flow's first step sent here: a hit needs no flow (see caching.served_entry)
-        fetched: list[Any] | RoleRedisError
-        try:
-            fetched = store.send_batch(caching.fetch_calls(begun.plan))
-        except RoleRedisError as exc:
-            fetched = exc
+        fetched: list[Any] | RoleRedisError | None = None
+        if begun.local is not None:
+            fetched = begun.tracked()
+        if fetched is None:
+            try:
+                fetched = store.send_batch(caching.fetch_calls(begun.plan))
+            except RoleRedisError as exc:
+                fetched = exc
         served = control.hit(store, begun, fetched)
         if served is None:
             flow = control.lookup(store, begun, fetched)
@@ -131,16 +139,21 @@ def _async_wrapper(control: CacheControl) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _bypass.get():
             return await func(*args, **kwargs)
-        arguments = control.bind(args, kwargs)
         store = calls.async_store(None, skip=ASYNC_SKIP)
-        begun = control.begin(store, arguments, args, kwargs)
+        begun = control.quick_begin(store, args) if control.quick and not kwargs else None
+        if begun is None:
+            begun = control.begin(store, control.bind(args, kwargs), args, kwargs)
         if not isinstance(begun, Begun):
             return begun[0] if begun else await func(*args, **kwargs)
-        fetched: list[Any] | RoleRedisError
-        try:
-            fetched = await store.send_batch(caching.fetch_calls(begun.plan))
-        except RoleRedisError as exc:
-            fetched = exc
+        fetched: list[Any] | RoleRedisError | None = None
+        if begun.local is not None and begun.local.follower.mode == "tracking":
+            # a tracked read is a blocking one: in a worker thread
+            fetched = await asyncio.to_thread(begun.tracked)
+        if fetched is None:
+            try:
+                fetched = await store.send_batch(caching.fetch_calls(begun.plan))
+            except RoleRedisError as exc:
+                fetched = exc
         served = control.hit(store, begun, fetched)
         if served is None:
             flow = control.lookup(store, begun, fetched)

@@ -23,6 +23,7 @@ from .rules import (
     EVENTS_PATTERN,
     USER_PREFIX,
     as_grant,
+    channel_rules,
     password_hashes,
     split_rules,
     user_rules,
@@ -63,12 +64,18 @@ def provision(
     db: int | None = None,
     settings: Settings | None = None,
     events: bool = True,
+    tracking: bool = False,
 ) -> Credentials:
     """Create the ACL user of ``role`` on every node, or update the rules of the one it has.
 
     ``events=False`` withholds reading other roles' events (and takes it back from a user
     provisioned with it); the role still publishes and reads its own. Provisioning again
     without it gives it back: the rule is provisioning's, like the command set.
+    ``tracking=True`` lets the role's local cache tiers be kept true by the server (CLIENT
+    TRACKING, SUBSCRIBE to ``__redis__:invalidate`` only); provisioning again without it takes
+    it back. It is off by default: on Redis 7 a user who may run CLIENT TRACKING may also ask
+    for BCAST, which shows it the name of every key changed on the node (see
+    ``rules.TRACKING_COMMANDS``); without it the tiers follow the role's invalidation log.
 
     A new user gets a new password (returned, shown once), the same on every node. An existing
     user keeps its password (``password`` is None in the result) and every grant provisioning
@@ -108,9 +115,12 @@ def provision(
             password = secrets.token_urlsafe(32)
         for i, user in users.items():
             node = nodes[i]
-            rules = user_rules(role, node.db if db is None else db, used, events=events)
+            rules = user_rules(
+                role, node.db if db is None else db, used, events=events, tracking=tracking
+            )
             if user is not None and not events:
                 rules = withholding_events(user, rules)
+            rules += channel_rules(user, tracking)
             if password is not None:
                 rules[:0] = ["resetpass", f">{password}"]
             elif user is None:

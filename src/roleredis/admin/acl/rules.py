@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...core.caching import COMMANDS as CACHE_COMMANDS
+from ...core.caching import TRACKING_CHANNEL
+from ...core.caching import TRACKING_COMMANDS as CACHE_TRACKING
 from ...foundation.budgets import budget_pattern
 from ...foundation.config import Settings
 from ...foundation.errors import register_needed_commands
@@ -29,9 +31,11 @@ __all__ = [
     "SELECT",
     "SENDERS_PATTERN",
     "SEND_COMMANDS",
+    "TRACKING_COMMANDS",
     "USER_PREFIX",
     "as_grant",
     "budget_rules",
+    "channel_rules",
     "grant_pattern",
     "key_pattern",
     "password_hashes",
@@ -66,6 +70,12 @@ SELECT = "select"
 CLUSTER_COMMANDS = (
     "command", "cluster|slots", "cluster|shards", "readonly", "readwrite", "asking",
 )  # fmt: skip
+#: Granted only with ``tracking``: a local tier kept true by the server's invalidation messages
+#: (roleredis.core.localtier). Off by default: CLIENT TRACKING cannot be granted without its
+#: BCAST mode, which on Redis 7 (before redis/redis#15371 made broadcasts check key
+#: permissions) shows a user the name of every key changed on the node, other roles' too.
+#: Without it the role's local tiers follow its invalidation log.
+TRACKING_COMMANDS = tuple(sorted(CACHE_TRACKING - set(COMMANDS)))
 register_needed_commands((*COMMANDS, SELECT, *CLUSTER_COMMANDS))
 
 
@@ -152,12 +162,18 @@ EVENTS_PATTERN = f"{INTERNAL_PREFIX}{{*}}:events:*"
 
 
 def user_rules(
-    role: str, db: int, settings: Settings | None = None, *, events: bool = True
+    role: str,
+    db: int,
+    settings: Settings | None = None,
+    *,
+    events: bool = True,
+    tracking: bool = False,
 ) -> list[str]:
     """What provisioning owns: enabled, the command set, the role's own key patterns (its
     keys in the layout in use, and its internal keys: key index, inbox, dead letters, events,
-    reply streams), reading every role's events, and the selectors for sending mail and for
-    answering requests."""
+    reply streams), reading every role's events, the selectors for sending mail and for
+    answering requests; with ``tracking``, CLIENT TRACKING and SUBSCRIBE (see
+    :data:`TRACKING_COMMANDS`; the channel is :func:`channel_rules`')."""
     cluster = settings is not None and settings.mode == "cluster"
     return [
         "on",
@@ -169,6 +185,7 @@ def user_rules(
         *(f"+{command}" for command in COMMANDS),
         *([f"+{SELECT}"] if db else []),
         *((f"+{command}" for command in CLUSTER_COMMANDS) if cluster else ()),
+        *((f"+{command}" for command in sorted(TRACKING_COMMANDS)) if tracking else ()),
         "clearselectors",
         _selector(sending_pattern(role), SEND_COMMANDS),
         _selector(SENDERS_PATTERN, ANNOUNCE_COMMANDS),
@@ -251,6 +268,33 @@ def password_hashes(reply: Any) -> frozenset[str] | None:
         return None
     found = _field(user, "passwords") or []
     return frozenset(h.decode() if isinstance(h, bytes) else str(h) for h in found)
+
+
+def channel_rules(reply: Any, tracking: bool) -> list[str]:
+    """The channel rules that give (``tracking``) or take back the one channel a tracking
+    local tier listens on, keeping every other channel an ACL GETUSER ``reply`` shows (None:
+    a new user, which has none).
+
+    >>> channel_rules(None, True), channel_rules(None, False)
+    (['&__redis__:invalidate'], [])
+    >>> channel_rules([b"channels", b"&alerts &__redis__:invalidate"], False)
+    ['resetchannels', '&alerts']
+    """
+    ours = f"&{TRACKING_CHANNEL}"
+    user = _user(reply)
+    found = None if user is None else _field(user, "channels")
+    if isinstance(found, bytes):
+        found = found.decode()
+    had = found.split() if isinstance(found, str) else [_text(c) for c in found or ()]
+    if (ours in had) == tracking:
+        return []
+    if tracking:
+        return [ours]
+    return ["resetchannels", *(c for c in had if c != ours)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def root_key_rules(reply: Any) -> list[str]:
