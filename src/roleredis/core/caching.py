@@ -441,11 +441,10 @@ def lookup(
             token = yield from _acquire(scope, plan, wait)
             if token:  # another caller may have stored it since the miss, and let go
                 served = served_entry(scope, plan, (yield fetch_calls(plan)))
-                if served is not None:
+                if served is not None:  # (read untracked: like a waiter's, never kept locally)
                     yield from _release(scope, plan, token)
-                    return (
-                        served if served.how != "hit" else dataclasses.replace(served, how="waited")
-                    )
+                    how = "waited" if served.how == "hit" else served.how
+                    return dataclasses.replace(served, how=how, fresh_for=0.0)
             if token is not None:
                 return (yield from _compute_and_store(scope, plan, token, "miss"))
             pause = FIRST_LOOK
