@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,9 @@ def slow(n):
 @cached(ttl=0.3, stale=60)
 def stale(n):
     _count()
-    time.sleep(0.5 if os.path.exists(COUNT + ".slow") else 0)
+    deadline = time.monotonic() + 30
+    while os.path.exists(COUNT + ".hold") and time.monotonic() < deadline:
+        time.sleep(0.005)  # a refresh held until the test lets it go
     return _value() if os.path.exists(COUNT + ".value") else "old"
 
 def _value():
@@ -104,7 +106,15 @@ def module(
     sys.modules.pop("cachemod", None)
 
 
-def _children(tmp_path: Path, env: dict[str, str], what: str, threads: list[int]) -> list[str]:
+def _children(
+    tmp_path: Path,
+    env: dict[str, str],
+    what: str,
+    threads: list[int],
+    answered: Callable[[], None] = lambda: None,
+) -> list[str]:
+    """Run ``what(7)`` in ``threads`` threads of each child process, all at once; call
+    ``answered`` once every thread has its answer (before the children may exit)."""
     go = tmp_path / f"go-{what}"
     out = tmp_path / f"out-{what}"
     procs = [
@@ -116,6 +126,12 @@ def _children(tmp_path: Path, env: dict[str, str], what: str, threads: list[int]
     ]
     time.sleep(1.0)  # every child imported roleredis and waits for the go
     go.touch()
+    deadline = time.monotonic() + 60
+    while (len(out.read_text().splitlines()) if out.exists() else 0) < sum(threads):
+        assert time.monotonic() < deadline, "the callers did not all answer"
+        assert all(proc.poll() in (None, 0) for proc in procs)
+        time.sleep(0.01)
+    answered()
     for proc in procs:
         assert proc.wait(60) == 0
     return out.read_text().splitlines()
@@ -141,12 +157,12 @@ def test_with_stale_no_caller_waits_for_the_refresh(tmp_path: Path, module: dict
     with acting_as("stampede"):
         assert cachemod.stale(7) == "old"
     (tmp_path / "count.value").write_text("new")
-    (tmp_path / "count.slow").touch()  # a refresh now takes 500 ms
+    hold = tmp_path / "count.hold"
+    hold.touch()  # a refresh now waits until every caller has its answer
     time.sleep(0.35)  # the entry is past its ttl, within its stale time
-    lines = _children(tmp_path, module, "stale", [17, 17, 16])
-    assert {line.split(" ", 1)[1] for line in lines} == {"old"}  # served stale
-    # nobody waited for the 500 ms refresh (a Redis read each, not a computation)
-    assert max(float(line.split()[0]) for line in lines) < 0.5
+    lines = _children(tmp_path, module, "stale", [17, 17, 16], answered=hold.unlink)
+    # served stale, and nobody waited for the refresh: it could not end before they answered
+    assert {line.split(" ", 1)[1] for line in lines} == {"old"}
     deadline = time.monotonic() + 10
     with acting_as("stampede"):
         while cachemod.stale(7) != "new":
