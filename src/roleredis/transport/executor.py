@@ -44,7 +44,7 @@ from hiredis import pack_command
 from ..foundation import lifecycle
 from ..foundation.batch import READABLE, Batch, Lenient, Pause
 from ..foundation.errors import RoleRedisError, refusal
-from ..foundation.internals import check_out, connected_socket, is_plain_socket
+from ..foundation.internals import check_out, connected_socket, give_back, is_plain_socket, lend
 from ..foundation.keys import raw_key
 from .breaker import Breaker
 from .cluster import ClusterClient
@@ -354,14 +354,14 @@ def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0)
     """``commands`` on a pooled connection of ``client`` (a redis-py client of one server),
     in one write; the raw replies (see :func:`roundtrip`)."""
     pool = client.connection_pool
-    conn = check_out(pool)
+    conn = lend(pool)
     try:
         return roundtrip(conn, commands, wait)
     except BaseException:
         conn.disconnect()
         raise
     finally:
-        pool.release(conn)
+        give_back(pool, conn)
 
 
 def with_raw_keys(commands: list[Any]) -> list[Any]:

@@ -65,6 +65,14 @@ class FairQueue(queue.LifoQueue[T]):
         return len(self._waiting)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
+        # the common case, without the lock: nobody waits and an item is idle. list.pop is
+        # atomic; a thread that starts waiting meanwhile found the queue empty under the lock
+        # (an item put while it waits goes to it, never to the queue), so none is overtaken
+        if not self._waiting:
+            try:
+                return self.queue.pop()
+            except IndexError:
+                pass
         with self.mutex:
             if self._qsize() and not self._waiting:
                 return self._get()
