@@ -66,6 +66,16 @@ def check_out(pool: Any) -> Any:
         raise
 
 
+def _lean(pool: Any) -> bool:
+    """Whether :func:`lend` may take ``pool``'s queue itself: the exact pool class roleredis
+    builds (a subclass, such as Sentinel's, may lend otherwise), outside redis-py's
+    maintenance mode (RESP3 only: roleredis speaks RESP2)."""
+    return type(pool) is _BLOCKING_POOL and not pool._in_maintenance
+
+
+_BLOCKING_POOL: Any = redis.BlockingConnectionPool
+
+
 def lend(pool: Any) -> Any:
     """A connection from a sync pool, connected, with nothing unread on its socket: the
     contract of ``pool.get_connection()`` (:func:`check_out`) at a third of its cost, for the
@@ -80,7 +90,7 @@ def lend(pool: Any) -> Any:
     and a connection whose socket is readable (closed or reset by the server while idle,
     or holding data nobody asked for) is reconnected before it is lent, as redis-py does.
     """
-    if type(pool) is not redis.BlockingConnectionPool or pool._in_maintenance:
+    if not _lean(pool):
         return check_out(pool)
     pool._checkpid()
     try:
@@ -111,7 +121,7 @@ def lend(pool: Any) -> Any:
 
 def give_back(pool: Any, conn: Any) -> None:
     """Return a connection :func:`lend` lent (or :func:`check_out` checked out) to ``pool``."""
-    if type(pool) is not redis.BlockingConnectionPool or pool._in_maintenance:
+    if not _lean(pool):
         pool.release(conn)
         return
     pool._checkpid()
