@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import select
 import socket
@@ -75,6 +76,19 @@ def _lean(pool: Any) -> bool:
 
 _BLOCKING_POOL: Any = redis.BlockingConnectionPool
 
+#: this process's id, renewed in a forked child: a pool made by this process has it as its
+#: ``pid``, so a pool's own check (``_checkpid``, a getpid() call) runs only when they differ
+_pid = os.getpid()
+
+
+def _renew_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_pid)
+
 
 def lend(pool: Any) -> Any:
     """A connection from a sync pool, connected, with nothing unread on its socket: the
@@ -89,10 +103,13 @@ def lend(pool: Any) -> Any:
     a forked child's pool starts afresh (``_checkpid``), a free slot makes a new connection,
     and a connection whose socket is readable (closed or reset by the server while idle,
     or holding data nobody asked for) is reconnected before it is lent, as redis-py does.
+    A connection that is not on a plain socket (TLS, with its own buffer; fakeredis's) is
+    checked by redis-py's own ``ensure_connection``.
     """
     if not _lean(pool):
         return check_out(pool)
-    pool._checkpid()
+    if pool.pid != _pid:
+        pool._checkpid()
     try:
         conn = pool.pool.get(True, pool.timeout)
     except queue.Empty:
@@ -108,6 +125,8 @@ def lend(pool: Any) -> Any:
         sock = conn._sock
         if sock is None:
             conn.connect()
+        elif type(sock) is not socket.socket:  # TLS (its own buffer), fakeredis: redis-py's
+            pool.ensure_connection(conn)
         elif select.select((sock,), (), (), 0)[0]:
             conn.disconnect()  # readable while idle: closed by the server, or out of step
             conn.connect()
@@ -124,7 +143,8 @@ def give_back(pool: Any, conn: Any) -> None:
     if not _lean(pool):
         pool.release(conn)
         return
-    pool._checkpid()
+    if pool.pid != _pid:
+        pool._checkpid()
     if conn.pid != pool.pid or conn.should_reconnect():  # lent before a fork, or marked:
         pool.release(conn)  # the pool's own way of forgetting or reconnecting it
         return

@@ -248,7 +248,7 @@ class SyncExecutor:
     module's doc; 0: no bound, for a client the caller owns).
     """
 
-    __slots__ = ("_callbacks", "breaker", "clock", "native", "policy", "route", "waiting")
+    __slots__ = ("_callbacks", "_send", "breaker", "clock", "native", "policy", "route", "waiting")
 
     def __init__(
         self,
@@ -268,7 +268,8 @@ class SyncExecutor:
         self.breaker = breaker if breaker is not None else Breaker()
         self.clock = clock
         self.native = is_native(client)
-        self._callbacks = client.response_callbacks if self.native else {}
+        self._callbacks = {**client.response_callbacks, **_LEAN_CALLBACKS} if self.native else {}
+        self._send = self._send_packed if self.native else self._send_calls
 
     @property
     def client(self) -> Any:
@@ -278,7 +279,14 @@ class SyncExecutor:
         """Send ``batch``; return the replies; raise the translated error."""
         if self.waiting and type(batch) is Batch and batch.wait:
             return self._call_waiting(batch)
-        return self._call(batch)
+        # _call's steps, inline: this is every round trip's path
+        self.breaker.before_call()
+        try:
+            replies = self._send(batch)
+        except Exception as exc:
+            return self._retry(batch, self._send, exc)
+        self.breaker.succeeded()
+        return replies
 
     def _call_waiting(self, batch: list[Call]) -> list[Any]:
         """A waiting batch, through the client's gate (see the module's doc)."""
@@ -294,7 +302,7 @@ class SyncExecutor:
 
     def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
-        send = self._send_packed if self.native else self._send_calls
+        send = self._send
         try:
             replies = send(batch)
         except Exception as exc:
@@ -337,17 +345,31 @@ class SyncExecutor:
         wait = getattr(batch, "wait", 0.0)  # a blocking read: see batch.Batch
         sender = functools.partial(send_packed, wait=wait) if wait else send_packed
         replies: list[Any] = self.route.send(commands, sender)
+        if len(replies) != len(commands):
+            raise rex.InvalidResponse(f"{len(replies)} replies to {len(commands)} commands")
         callbacks = self._callbacks
-        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+        for i, reply in enumerate(replies):
             if isinstance(reply, hiredis.ReplyError):
                 if batch[i][0] == READABLE or type(batch[i][0]) is Lenient:
                     replies[i] = refusal(str(reply))  # the error is the reply
                     continue
                 raise rex.ResponseError(str(reply))
-            callback = callbacks.get(command[0])
+            callback = callbacks.get(commands[i][0])
             if callback is not None:
                 replies[i] = callback(reply)
         return replies
+
+
+def _set_reply(reply: Any) -> Any:
+    """redis-py's SET callback (``parse_set_result``) for the replies the fast path reads, which
+    are always bytes (its own reader, whatever ``decode_responses`` says) and never those of
+    ``SET ... GET`` (roleredis does not send it): OK is True, a refused NX/XX None."""
+    return reply and reply == b"OK"
+
+
+#: redis-py's reply callbacks, replaced for the hot commands by ones that do the same for the
+#: fast path's replies without redis-py's generality (see :func:`_set_reply`).
+_LEAN_CALLBACKS: dict[str, Callable[[Any], Any]] = {"SET": _set_reply}
 
 
 def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
