@@ -74,7 +74,8 @@ class Scope:
         floor = self.codec.stored_floor(value)
         if floor > self.max_value_bytes:
             raise self._too_big(full_key, f"at least {floor}")
-        data = self.codec.encode(value, self.binding(full_key), encrypt)
+        binding = self.binding(full_key) if self.keyspace.hash_tag else full_key
+        data = self.codec.encode(value, binding, encrypt)
         if len(data) > self.max_value_bytes:
             raise self._too_big(full_key, str(len(data)))
         return data

@@ -138,10 +138,11 @@ def write(
         replies = yield [prepared.call, *wait]
     else:  # ZADD, SET, ZADD: see roleredis.core.index on the order
         replies = (yield from _indexed(scope, [prepared.call], prepared.index, wait))[1:]
-    what = f"write of {prepared.written.full_key!r}"
-    _acknowledged(replies[:1], what)
+    full = prepared.written.full_key
+    if replies[0] is not True:  # redis-py's SET callback makes OK True; a stand-in says OK
+        _acknowledged(replies[:1], f"write of {full!r}")
     if wait:
-        check_replicated(scope, replies[-1], replicas, f"the {what}")
+        check_replicated(scope, replies[-1], replicas, f"the write of {full!r}")
     return prepared.written
 
 
