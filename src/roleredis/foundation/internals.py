@@ -25,6 +25,7 @@ __all__ = [
     "connected_socket",
     "give_back",
     "lend",
+    "plain_socket",
     "pool_counts",
     "pool_exhausted",
     "refresh_slots",
@@ -67,13 +68,9 @@ def check_out(pool: Any) -> Any:
         raise
 
 
-def _lean(pool: Any) -> bool:
-    """Whether :func:`lend` may take ``pool``'s queue itself: the exact pool class roleredis
-    builds (a subclass, such as Sentinel's, may lend otherwise), outside redis-py's
-    maintenance mode (RESP3 only: roleredis speaks RESP2)."""
-    return type(pool) is _BLOCKING_POOL and not pool._in_maintenance
-
-
+#: The pool class whose queue :func:`lend` and :func:`give_back` take themselves: the exact class
+#: roleredis builds (a subclass, such as Sentinel's, may lend otherwise), and only outside
+#: redis-py's maintenance mode (RESP3 only: roleredis speaks RESP2).
 _BLOCKING_POOL: Any = redis.BlockingConnectionPool
 
 #: this process's id, renewed in a forked child: a pool made by this process has it as its
@@ -106,7 +103,7 @@ def lend(pool: Any) -> Any:
     A connection that is not on a plain socket (TLS, with its own buffer; fakeredis's) is
     checked by redis-py's own ``ensure_connection``.
     """
-    if not _lean(pool):
+    if type(pool) is not _BLOCKING_POOL or pool._in_maintenance:  # see _BLOCKING_POOL
         return check_out(pool)
     if pool.pid != _pid:
         pool._checkpid()
@@ -140,7 +137,7 @@ def lend(pool: Any) -> Any:
 
 def give_back(pool: Any, conn: Any) -> None:
     """Return a connection :func:`lend` lent (or :func:`check_out` checked out) to ``pool``."""
-    if not _lean(pool):
+    if type(pool) is not _BLOCKING_POOL or pool._in_maintenance:  # see _BLOCKING_POOL
         pool.release(conn)
         return
     if pool.pid != _pid:
@@ -148,8 +145,11 @@ def give_back(pool: Any, conn: Any) -> None:
     if conn.pid != pool.pid or conn.should_reconnect():  # lent before a fork, or marked:
         pool.release(conn)  # the pool's own way of forgetting or reconnecting it
         return
-    with contextlib.suppress(queue.Full):
-        pool.pool.put_nowait(conn)
+    # not contextlib.suppress: three calls more on every round trip
+    try:  # noqa: SIM105
+        pool.pool.put(conn, False)
+    except queue.Full:
+        pass
 
 
 def connected_socket(conn: Any) -> Any:
@@ -163,6 +163,14 @@ def connected_socket(conn: Any) -> Any:
         conn.connect()
         sock = conn._sock
     return sock
+
+
+def plain_socket(conn: Any) -> Any:
+    """The socket of a connected redis-py connection if it is a plain one (TCP, unix), on
+    which :func:`roundtrip`-style direct I/O works; None otherwise (not connected, TLS,
+    fakeredis)."""
+    sock = conn._sock
+    return sock if type(sock) is socket.socket else None
 
 
 def is_plain_socket(sock: Any) -> bool:

@@ -44,7 +44,14 @@ from hiredis import pack_command
 from ..foundation import lifecycle
 from ..foundation.batch import READABLE, Batch, Lenient, Pause
 from ..foundation.errors import RoleRedisError, refusal
-from ..foundation.internals import check_out, connected_socket, give_back, is_plain_socket, lend
+from ..foundation.internals import (
+    check_out,
+    connected_socket,
+    give_back,
+    is_plain_socket,
+    lend,
+    plain_socket,
+)
 from ..foundation.keys import raw_key
 from .breaker import Breaker
 from .cluster import ClusterClient
@@ -343,11 +350,17 @@ class SyncExecutor:
         return send_calls(self.client, batch)
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
-        calls, runs = merged_sets(batch, self.route)
+        route = self.route
+        calls, runs = (batch, None) if len(batch) < _MERGED_RUN else merged_sets(batch, route)
         commands = [to_wire(call) for call in calls]
         wait = getattr(batch, "wait", 0.0)  # a blocking read: see batch.Batch
-        sender = functools.partial(send_packed, wait=wait) if wait else send_packed
-        replies: list[Any] = self.route.send(commands, sender)
+        replies: list[Any]
+        if wait:
+            replies = route.send(commands, functools.partial(send_packed, wait=wait))
+        elif type(route) is Route:  # Route.send's one step, without the call
+            replies = send_packed(route.client, commands)
+        else:
+            replies = route.send(commands, send_packed)
         if len(replies) != len(commands):
             raise rex.InvalidResponse(f"{len(replies)} replies to {len(commands)} commands")
         callbacks = self._callbacks
@@ -475,6 +488,8 @@ def pack(commands: list[Any]) -> bytes:
     b'*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n'
     """
     try:
+        if len(commands) == 1 and type(commands[0]) is not bytes:
+            return pack_command(commands[0])  # type: ignore[no-any-return]
         return b"".join([c if type(c) is bytes else pack_command(c) for c in commands])
     except UnicodeEncodeError:
         return b"".join(
@@ -507,9 +522,11 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> 
     ``wait``: seconds a blocking command of the batch may wait on the server, added to the
     read timeout for this call only.
     """
-    sock = connected_socket(conn)
-    if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
-        return _roundtrip_via_redis_py(conn, commands)
+    sock = plain_socket(conn)  # lent connected (see internals.lend)
+    if sock is None:
+        sock = connected_socket(conn)
+        if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
+            return _roundtrip_via_redis_py(conn, commands)
     if wait:
         usual = getattr(conn, "socket_timeout", None)
         sock.settimeout(None if usual is None else usual + wait)

@@ -96,6 +96,6 @@ class FairQueue(queue.LifoQueue[T]):
                 waiter.item = item
                 waiter.handed.release()
                 return
-            if 0 < self.maxsize <= self._qsize():
+            if 0 < self.maxsize <= len(self.queue):
                 raise queue.Full
-            self._put(item)
+            self.queue.append(item)
