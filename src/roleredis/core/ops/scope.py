@@ -95,6 +95,8 @@ class Scope:
         return keyspace.logical_key(keyspace.strip(full_key)) if keyspace.hash_tag else full_key
 
     def ttl(self, ttl: Any) -> tuple[int | None, str | None]:
+        if ttl is None and self.max_ttl is None:  # apply_ttl's answer, without the call
+            return self.default_ttl, None
         return apply_ttl(ttl, default_ttl=self.default_ttl, max_ttl=self.max_ttl)
 
 

@@ -131,9 +131,10 @@ def write(
     ``encrypt`` None follows the role's configuration (encryption.roles). ``replicas=N``:
     wait (async.wait_timeout) until N replicas have the write; fewer is a TimeoutError.
     """
-    replicas = replica_count(replicas)
+    if replicas or type(replicas) is not int:  # 0, the common case, needs no check
+        replicas = replica_count(replicas)
     prepared = prepare_write(scope, key, value, ttl, encrypt)
-    wait = wait_call(scope, replicas)
+    wait = wait_call(scope, replicas) if replicas else []
     if prepared.index is None:
         replies = yield [prepared.call, *wait]
     else:  # ZADD, SET, ZADD: see roleredis.core.index on the order
