@@ -87,6 +87,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_renew_pid)
 
 
+# file descriptor -> (its socket, a poll object watching it for reading): a poll(0) on a
+# registered descriptor costs half a select(); the socket is compared so that a descriptor
+# number reused by a new socket gets a poll object of its own
+_polls: dict[int, tuple[Any, Any]] = {}
+
+
+def _readable(sock: Any) -> bool:
+    """Whether a plain socket has something to read (or was closed by its peer) right now."""
+    if not hasattr(select, "poll"):  # not on every platform
+        return bool(select.select((sock,), (), (), 0)[0])
+    fd = sock.fileno()
+    entry = _polls.get(fd)
+    if entry is None or entry[0] is not sock:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        entry = _polls[fd] = (sock, poller)
+    return bool(entry[1].poll(0))
+
+
 def lend(pool: Any) -> Any:
     """A connection from a sync pool, connected, with nothing unread on its socket: the
     contract of ``pool.get_connection()`` (:func:`check_out`) at a third of its cost, for the
@@ -124,10 +143,10 @@ def lend(pool: Any) -> Any:
             conn.connect()
         elif type(sock) is not socket.socket:  # TLS (its own buffer), fakeredis: redis-py's
             pool.ensure_connection(conn)
-        elif select.select((sock,), (), (), 0)[0]:
+        elif _readable(sock):
             conn.disconnect()  # readable while idle: closed by the server, or out of step
             conn.connect()
-            if select.select((conn._sock,), (), (), 0)[0]:
+            if _readable(conn._sock):
                 raise rex.ConnectionError("Connection not ready")
     except BaseException:
         give_back(pool, conn)
