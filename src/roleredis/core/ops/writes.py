@@ -81,7 +81,8 @@ def prepare_write(
     update = None
     if scope.index:
         update = index.add_call(scope.keyspace, [(index.score_for(seconds), key)])
-    return PreparedWrite(_set_call(full, data, seconds), written, update)
+    call = ("set", (full, data, seconds)) if seconds is not None else ("set", (full, data))
+    return PreparedWrite(call, written, update)  # the call: _set_call's, inline
 
 
 def _acknowledged(replies: list[Any], what: str) -> None:
