@@ -233,6 +233,11 @@ def decode(data: bytes) -> Any:
             f"stored value has an envelope of kind {data[3:4]!r} that this version of "
             "roleredis does not know"
         )
+    return _plain(data)
+
+
+def _plain(data: bytes) -> Any:
+    """:func:`decode` of ``data`` that is no envelope."""
     if _LONG_DIGITS.search(data) is None:
         try:
             return orjson.loads(data)
@@ -323,6 +328,8 @@ class Codec:
 
     def decode(self, data: bytes, full_key: str) -> Any:
         """The value of stored ``data``; SerializationError if an envelope does not open."""
+        if not data.startswith(ENVELOPE_MAGIC):  # JSON or text (most values): no envelope
+            return _plain(data)
         header = data[:4]
         if header == _SEALED_HEADER:
             if self.keyring is None:
