@@ -38,7 +38,9 @@ _ZLIB_HEADER = ENVELOPE_MAGIC + b"z"
 _ZSTD_HEADER = ENVELOPE_MAGIC + b"s"
 _SEALED_HEADER = ENVELOPE_MAGIC + b"e"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_LONG_RUN = 19  # digits: an integer this long may be beyond 64 bits
+_LONG_DIGITS = re.compile(rb"\d{%d}" % _LONG_RUN)
+_DIGITS = b"0123456789"
 _ORJSON_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
@@ -238,7 +240,12 @@ def decode(data: bytes) -> Any:
 
 def _plain(data: bytes) -> Any:
     """:func:`decode` of ``data`` that is no envelope."""
-    if _LONG_DIGITS.search(data) is None:
+    # fewer than 19 digits in all (a C count, most values) cannot hold a run of 19: the
+    # search for one costs as much as orjson's parse
+    if (
+        len(data) - len(data.translate(None, _DIGITS)) < _LONG_RUN
+        or _LONG_DIGITS.search(data) is None
+    ):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
