@@ -101,19 +101,26 @@ def test_running_loop_is_none_outside_a_loop_and_the_loop_inside() -> None:
     assert asyncio.run(main()) is True
 
 
+def _small_pool(
+    server: RedisServer, queue_class: type[queue.LifoQueue[Any]], size: int
+) -> redis.BlockingConnectionPool:
+    """A blocking pool of ``size`` connections that gives up waiting for one after 50 ms."""
+    return redis.BlockingConnectionPool(
+        host=server.host,
+        port=server.port,
+        max_connections=size,
+        timeout=0.05,
+        queue_class=queue_class,
+    )
+
+
 @QUEUES
 def test_an_exhausted_blocking_pool_is_told_by_type(
     redis_server: RedisServer, queue_class: type[queue.LifoQueue[Any]]
 ) -> None:
     # redis-py says "no connection came free" only in an untyped ConnectionError's text;
     # internals.check_out is the one place that reads it and raises PoolExhausted instead
-    pool = redis.BlockingConnectionPool(
-        host=redis_server.host,
-        port=redis_server.port,
-        max_connections=1,
-        timeout=0.05,
-        queue_class=queue_class,
-    )
+    pool = _small_pool(redis_server, queue_class, 1)
     held = pool.get_connection()
     try:
         try:
@@ -156,13 +163,7 @@ def test_lend_and_give_back_keep_the_pools_books(
     # lend takes from the pool's queue (pool.pool), makes a connection in a free slot
     # (make_connection) and checks pool.pid / conn.pid as get_connection does: the counts the
     # health check reports stay right, and an exhausted pool is told by type
-    pool = redis.BlockingConnectionPool(
-        host=redis_server.host,
-        port=redis_server.port,
-        max_connections=2,
-        timeout=0.05,
-        queue_class=queue_class,
-    )
+    pool = _small_pool(redis_server, queue_class, 2)
     try:
         first = internals.lend(pool)
         second = internals.lend(pool)
