@@ -386,7 +386,7 @@ def test_bench_only_one_group(cli: Cli) -> None:
     assert ran.returncode == 0, ran
     rows = ran.json()["results"]
     assert rows and all(row["name"].startswith("budget ") for row in rows), rows
-    assert_error(wrong, 2, "--only must be one of limits, budgets", "[invalid_argument]")
+    assert_error(wrong, 2, "--only must be one of limits, profile, budgets", "[invalid_argument]")
 
 
 # --------------------------------------------------------------------------- embedded backend

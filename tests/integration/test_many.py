@@ -98,3 +98,21 @@ def test_write_many_and_read_many_are_one_round_trip(
     # One round trip costs one delay; allow a little more, but far less than one per key.
     assert write_time < 4 * delay, f"write_many of {count} keys took {write_time:.3f} s"
     assert read_time < 4 * delay, f"read_many of {count} keys took {read_time:.3f} s"
+
+
+@pytest.mark.backends("redis")
+def test_write_many_without_a_ttl_is_one_mset_and_with_one_a_set_each(raw: redis.Redis) -> None:
+    # issue 26: the runner merges a run of plain SETs into one MSET (same effect, one
+    # command); a TTL needs SET ... EX per key
+    def calls(command: str) -> int:
+        stats = raw.info("commandstats").get(f"cmdstat_{command}", {})
+        return int(stats.get("calls", 0))
+
+    mset, set_ = calls("mset"), calls("set")
+    mapping = {f"k{n}": {"n": n} for n in range(100)}
+    assert redis_write_many(mapping, role="weather")["success"] is True
+    assert (calls("mset") - mset, calls("set") - set_) == (1, 0)
+    assert redis_read_many(list(mapping), role="weather")["values"] == mapping
+    assert redis_write_many(mapping, ttl=60, role="weather")["success"] is True
+    assert (calls("mset") - mset, calls("set") - set_) == (1, 100)
+    assert 0 < raw.ttl("weather:k99") <= 60

@@ -210,3 +210,28 @@ def test_roundtrip_timeout(pair: tuple[socket.socket, socket.socket]) -> None:
     mine.settimeout(0.05)
     with pytest.raises(rex.TimeoutError):
         roundtrip(FakeConn(mine), [("GET", "k")])
+
+
+def test_runs_of_plain_sets_are_merged_and_their_reply_spread() -> None:
+    from roleredis.foundation.batch import lenient
+    from roleredis.transport.cluster import ClusterRoute
+    from roleredis.transport.connection import Route
+    from roleredis.transport.executor import merged_sets, spread
+
+    sets = [("set", (f"k{i}", b"1")) for i in range(5)]
+    batch = [("zadd", ("i", 1, "a")), *sets, ("set", ("t", b"1", 60)), ("wait", (1, 10))]
+    calls, runs = merged_sets(batch, Route(None))
+    assert calls == [
+        ("zadd", ("i", 1, "a")),
+        ("mset", ("k0", b"1", "k1", b"1", "k2", b"1", "k3", b"1", "k4", b"1")),
+        ("set", ("t", b"1", 60)),
+        ("wait", (1, 10)),
+    ]
+    assert runs == [1, 5, 1, 1]
+    assert spread([1, True, True, 2], runs) == [1, True, True, True, True, True, True, 2]
+    # a short run, a lenient SET (its error is its reply), a Cluster: nothing merged
+    short = [*sets[:3], ("get", ("k",))]
+    assert merged_sets(short, Route(None)) == (short, None)
+    lenient_sets = [lenient("set", *args) for _, args in sets]
+    assert merged_sets(lenient_sets, Route(None))[1] is None
+    assert merged_sets(sets, ClusterRoute.__new__(ClusterRoute))[1] is None

@@ -115,11 +115,16 @@ def pair(
 def interleaved(
     n: int, ours: Callable[[], Any], limit: Callable[[], Any], rounds: int
 ) -> tuple[float, float]:
-    """Medians of ``rounds`` rounds of ``ours`` and ``limit`` taken in turn (each ``n``
-    operations), in operations/s: both see the same machine, and one lucky round (a loaded
-    machine's other agents pausing) moves neither."""
+    """The median rates (operations/s) of ``ours`` and ``limit`` (each doing ``n``
+    operations) over ``rounds`` interleaved rounds (at least 5): what issue 26's targets
+    are stated in; on a loaded machine a best-of figure rewards the luckiest round.
+
+    >>> ours, limit = interleaved(1, lambda: None, lambda: None, 1)
+    >>> ours > 0 and limit > 0
+    True
+    """
     a, b = [], []
-    for _ in range(rounds):
+    for _ in range(max(5, rounds)):
         a.append(rate(n, ours, 1))
         b.append(rate(n, limit, 1))
     return statistics.median(a), statistics.median(b)

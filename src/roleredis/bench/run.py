@@ -22,6 +22,7 @@ from .index import index_listing, index_write_cost
 from .leases import lease_rows
 from .limits import limit_rows
 from .mail import mail_rows
+from .profile import profile_rows
 from .report import Row, print_rows
 from .requests import request_rows
 from .single import single_rows
@@ -73,6 +74,19 @@ def run_limits(url: str, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
     value = {"user_id": 123, "login_time": "2024-01-01T10:00:00Z", "permissions": ["read"]}
     try:
         return limit_rows(url, value, scale=scale, rounds=rounds)
+    finally:
+        runtime.use_settings(None)
+
+
+def run_profile(url: str, *, scale: float = 1.0) -> list[Row]:
+    """Only the single-call profile (issue 26, item 3), against the server at ``url``."""
+    from roleredis import runtime
+    from roleredis.foundation.config import load_settings
+
+    runtime.use_settings(load_settings(environ={"REDIS_URL": url}, read_file=False))
+    value = {"user_id": 123, "login_time": "2024-01-01T10:00:00Z", "permissions": ["read"]}
+    try:
+        return profile_rows(value, calls=max(2000, int(20_000 * scale)))
     finally:
         runtime.use_settings(None)
 
@@ -130,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         "MGET and round trips beside roleredis's, as fractions",
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only the single-call profile (issue 26): CPU per redis_write / redis_read, layer "
+        "by layer (run it pinned: taskset -c 0)",
+    )
+    parser.add_argument(
         "--budgets", action="store_true", help="only the budget benchmark (issue 23)"
     )
     parser.add_argument("--cache", action="store_true", help="only the cache rows (issue 24)")
@@ -163,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = request_rows(server.url, scale=args.scale, rounds=args.rounds)
         elif args.limits:
             rows = run_limits(server.url, scale=args.scale, rounds=args.rounds)
+        elif args.profile:
+            rows = run_profile(server.url, scale=args.scale)
         elif args.cache:
             rows = run_cache(server.url, scale=args.scale, rounds=args.rounds)
         elif args.budgets:

@@ -70,7 +70,9 @@ def _demo_over_mcp(as_json: bool) -> None:
 
 
 #: The groups of ``roleredis bench --only`` (each a flag of ``python -m roleredis.bench``).
-BENCH_GROUPS = ("limits", "budgets", "cache", "leases", "mail", "requests", "index", "cluster")
+BENCH_GROUPS = (
+    "limits", "profile", "budgets", "cache", "leases", "mail", "requests", "index", "cluster",
+)  # fmt: skip
 
 
 @app.command()

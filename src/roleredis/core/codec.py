@@ -37,7 +37,9 @@ _BYTES_HEADER = ENVELOPE_MAGIC + b"b"
 _ZLIB_HEADER = ENVELOPE_MAGIC + b"z"
 _ZSTD_HEADER = ENVELOPE_MAGIC + b"s"
 _SEALED_HEADER = ENVELOPE_MAGIC + b"e"
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_LONG_RUN = 19  # digits: an integer this long may be beyond 64 bits
+_LONG_DIGITS = re.compile(rb"\d{%d}" % _LONG_RUN)
+_DIGITS = b"0123456789"
 _ORJSON_OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
@@ -256,7 +258,17 @@ def decode(data: bytes) -> Any:
             f"stored value has an envelope of kind {data[3:4]!r} that this version of "
             "roleredis does not know"
         )
-    if _LONG_DIGITS.search(data) is None:
+    return _plain(data)
+
+
+def _plain(data: bytes) -> Any:
+    """:func:`decode` of ``data`` that is no envelope."""
+    # fewer than 19 digits in all (a C count, most values) cannot hold a run of 19: the
+    # search for one costs as much as orjson's parse
+    if (
+        len(data) - len(data.translate(None, _DIGITS)) < _LONG_RUN
+        or _LONG_DIGITS.search(data) is None
+    ):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -346,6 +358,8 @@ class Codec:
 
     def decode(self, data: bytes, full_key: str) -> Any:
         """The value of stored ``data``; SerializationError if an envelope does not open."""
+        if not data.startswith(ENVELOPE_MAGIC):  # JSON or text (most values): no envelope
+            return _plain(data)
         header = data[:4]
         if header == _SEALED_HEADER:
             if self.keyring is None:

@@ -79,17 +79,17 @@ def _with_warning(result: Result, warning: str | None) -> Result:
 
 
 def written(w: ops.Written, role: str) -> Result:
-    return _with_warning(
-        {
-            "success": True,
-            "key": w.key,
-            "prefixed_key": w.full_key,
-            "role": role,
-            "ttl": w.ttl,
-            "message": f"Data written to {w.full_key}",
-        },
-        w.warning,
-    )
+    result = {
+        "success": True,
+        "key": w.key,
+        "prefixed_key": w.full_key,
+        "role": role,
+        "ttl": w.ttl,
+        "message": f"Data written to {w.full_key}",
+    }
+    if w.warning:  # _with_warning's step, inline: every redis_write takes it
+        result["warning"] = w.warning
+    return result
 
 
 def queued_write(key: str, full_key: str, role: str, ttl: int, warning: str | None) -> Result:

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import queue
+import select
 import socket
 from typing import Any
 
+import redis
 import redis.exceptions as rex
 
 __all__ = [
     "PoolExhausted",
     "check_out",
     "connected_socket",
+    "give_back",
+    "lend",
+    "plain_socket",
     "pool_counts",
     "pool_exhausted",
     "refresh_slots",
@@ -61,6 +68,109 @@ def check_out(pool: Any) -> Any:
         raise
 
 
+#: The pool class whose queue :func:`lend` and :func:`give_back` take themselves: the exact class
+#: roleredis builds (a subclass, such as Sentinel's, may lend otherwise), and only outside
+#: redis-py's maintenance mode (RESP3 only: roleredis speaks RESP2).
+_BLOCKING_POOL: Any = redis.BlockingConnectionPool
+
+#: this process's id, renewed in a forked child: a pool made by this process has it as its
+#: ``pid``, so a pool's own check (``_checkpid``, a getpid() call) runs only when they differ
+_pid = os.getpid()
+
+
+def _renew_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_pid)
+
+
+# file descriptor -> (its socket, a poll object watching it for reading): a poll(0) on a
+# registered descriptor costs half a select(); the socket is compared so that a descriptor
+# number reused by a new socket gets a poll object of its own
+_polls: dict[int, tuple[Any, Any]] = {}
+
+
+def _readable(sock: Any) -> bool:
+    """Whether a plain socket has something to read (or was closed by its peer) right now."""
+    if not hasattr(select, "poll"):  # not on every platform
+        return bool(select.select((sock,), (), (), 0)[0])
+    fd = sock.fileno()
+    entry = _polls.get(fd)
+    if entry is None or entry[0] is not sock:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        entry = _polls[fd] = (sock, poller)
+    return bool(entry[1].poll(0))
+
+
+def lend(pool: Any) -> Any:
+    """A connection from a sync pool, connected, with nothing unread on its socket: the
+    contract of ``pool.get_connection()`` (:func:`check_out`) at a third of its cost, for the
+    exact ``redis.BlockingConnectionPool`` roleredis builds (any other pool goes through
+    :func:`check_out`). Give it back with :func:`give_back`.
+
+    What it skips is redis-py's per-checkout bookkeeping that roleredis has no use for: its
+    observability records (four per call, each looking up the pool's name) and its check that
+    the connection holds no reply through redis-py's parser, made here on the socket itself
+    (the fast path reads replies with its own reader, never redis-py's). It keeps the rest:
+    a forked child's pool starts afresh (``_checkpid``), a free slot makes a new connection,
+    and a connection whose socket is readable (closed or reset by the server while idle,
+    or holding data nobody asked for) is reconnected before it is lent, as redis-py does.
+    A connection that is not on a plain socket (TLS, with its own buffer; fakeredis's) is
+    checked by redis-py's own ``ensure_connection``.
+    """
+    if type(pool) is not _BLOCKING_POOL or pool._in_maintenance:  # see _BLOCKING_POOL
+        return check_out(pool)
+    if pool.pid != _pid:
+        pool._checkpid()
+    try:
+        conn = pool.pool.get(True, pool.timeout)
+    except queue.Empty:
+        raise PoolExhausted("No connection available.") from None
+    if conn is None:  # a free slot: a connection made now (connected just below)
+        try:
+            conn = pool.make_connection()
+        except BaseException:
+            with contextlib.suppress(queue.Full):
+                pool.pool.put_nowait(None)
+            raise
+    try:
+        sock = conn._sock
+        if sock is None:
+            conn.connect()
+        elif type(sock) is not socket.socket:  # TLS (its own buffer), fakeredis: redis-py's
+            pool.ensure_connection(conn)
+        elif _readable(sock):
+            conn.disconnect()  # readable while idle: closed by the server, or out of step
+            conn.connect()
+            if _readable(conn._sock):
+                raise rex.ConnectionError("Connection not ready")
+    except BaseException:
+        give_back(pool, conn)
+        raise
+    return conn
+
+
+def give_back(pool: Any, conn: Any) -> None:
+    """Return a connection :func:`lend` lent (or :func:`check_out` checked out) to ``pool``."""
+    if type(pool) is not _BLOCKING_POOL or pool._in_maintenance:  # see _BLOCKING_POOL
+        pool.release(conn)
+        return
+    if pool.pid != _pid:
+        pool._checkpid()
+    if conn.pid != pool.pid or conn.should_reconnect():  # lent before a fork, or marked:
+        pool.release(conn)  # the pool's own way of forgetting or reconnecting it
+        return
+    # not contextlib.suppress: three calls more on every round trip
+    try:  # noqa: SIM105
+        pool.pool.put(conn, False)
+    except queue.Full:
+        pass
+
+
 def connected_socket(conn: Any) -> Any:
     """The socket of a redis-py connection, connecting it first if it is not connected.
 
@@ -72,6 +182,14 @@ def connected_socket(conn: Any) -> Any:
         conn.connect()
         sock = conn._sock
     return sock
+
+
+def plain_socket(conn: Any) -> Any:
+    """The socket of a connected redis-py connection if it is a plain one (TCP, unix), on
+    which :func:`roundtrip`-style direct I/O works; None otherwise (not connected, TLS,
+    fakeredis)."""
+    sock = conn._sock
+    return sock if type(sock) is socket.socket else None
 
 
 def is_plain_socket(sock: Any) -> bool:

@@ -200,6 +200,24 @@ class Keyspace:
             )
         return self.prefix + validate_key(key)
 
+    def full_keys(self, keys: list[Any]) -> list[str]:
+        """:meth:`full_key` of each of ``keys``: the checks :func:`validate_key` makes, taken
+        in one loop for the common keys (ASCII str, at most MAX_KEY_BYTES), each other key
+        through :meth:`full_key` itself.
+
+        >>> Keyspace("weather").full_keys(["a", "b"])
+        ['weather:a', 'weather:b']
+        """
+        prefix = self.prefix
+        if not prefix:
+            return [self.full_key(key) for key in keys]
+        return [
+            prefix + key
+            if type(key) is str and key and len(key) <= MAX_KEY_BYTES and key.isascii()
+            else self.full_key(key)
+            for key in keys
+        ]
+
     def logical_key(self, key: str) -> str:
         """``<role>:<key>``, the same in every layout: what a sealed value is bound to, so that
         it still opens after its key moves to another layout (``{role}:<key>``)."""

@@ -103,8 +103,12 @@ def _succeeded(op: Operation, store: Store, args: Args, started: float) -> None:
     elapsed = time.perf_counter() - started
     metrics.record(op.name, store.role, elapsed)
     if log.isEnabledFor(logging.DEBUG):
-        key = args[0] if op.subject == "key" else None
-        log.debug("%s ok role=%s key=%.200r in %.2f ms", op.name, store.role, key, elapsed * 1e3)
+        _logged(op, store, args, elapsed)
+
+
+def _logged(op: Operation, store: Store, args: Args, elapsed: float) -> None:
+    key = args[0] if op.subject == "key" else None
+    log.debug("%s ok role=%s key=%.200r in %.2f ms", op.name, store.role, key, elapsed * 1e3)
 
 
 def call(
@@ -148,8 +152,11 @@ def call(
             result = op.build(outcome, seen, args)
         except Exception as exc:
             result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
-        else:
-            _succeeded(op, store, args, started)
+        else:  # _succeeded's steps, inline: every sync call takes them
+            elapsed = time.perf_counter() - started
+            metrics.record(op.name, store.role, elapsed)
+            if log.isEnabledFor(logging.DEBUG):
+                _logged(op, store, args, elapsed)
     finally:
         if traced is not None:
             traced.close(result)

@@ -134,7 +134,7 @@ CLEAR_ROLE_DATA = Operation(
 WRITE_MANY = Operation(
     "write_many",
     "Write many keys of the role in one round trip (none if any is invalid).",
-    frozenset({"set", "wait"}),
+    frozenset({"set", "mset", "wait"}),
     lambda w, s, a: results.written_many(w, s.role),
     "write_many",
     ops.write_many,

@@ -46,7 +46,16 @@ from ..foundation.internals import PoolExhausted, stream_writer
 from .breaker import Breaker
 from .cluster import ClusterRoute
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
-from .executor import Call, pack, rewaited, tell_breaker, to_wire, waiting_places
+from .executor import (
+    Call,
+    merged_sets,
+    pack,
+    rewaited,
+    spread,
+    tell_breaker,
+    to_wire,
+    waiting_places,
+)
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
@@ -165,15 +174,16 @@ class AsyncExecutor:
             slots.release()
 
     async def _send_now(self, batch: list[Call]) -> list[Any]:
-        commands = [to_wire(call) for call in batch]
         route = self.route
+        calls, runs = merged_sets(batch, route)
+        commands = [to_wire(call) for call in calls]
         wait = getattr(batch, "wait", 0.0)  # a blocking read: see batch.Batch
         replies = await route.asend(commands, functools.partial(self._send_packed, wait=wait))
         callbacks = route.client.response_callbacks
         failed = None
         for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
             if isinstance(reply, rex.ResponseError):
-                if batch[i][0] == READABLE or type(batch[i][0]) is Lenient:
+                if calls[i][0] == READABLE or type(calls[i][0]) is Lenient:
                     replies[i] = refusal(reply)  # the error is the reply
                 else:
                     failed = failed or reply
@@ -183,7 +193,7 @@ class AsyncExecutor:
                 replies[i] = callback(reply)
         if failed is not None:
             raise failed
-        return replies
+        return replies if runs is None else spread(replies, runs)
 
     async def _send_packed(
         self, client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0

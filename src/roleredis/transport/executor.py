@@ -44,11 +44,18 @@ from hiredis import pack_command
 from ..foundation import lifecycle
 from ..foundation.batch import READABLE, Batch, Lenient, Pause
 from ..foundation.errors import RoleRedisError, refusal
-from ..foundation.internals import check_out, connected_socket, is_plain_socket
+from ..foundation.internals import (
+    check_out,
+    connected_socket,
+    give_back,
+    is_plain_socket,
+    lend,
+    plain_socket,
+)
 from ..foundation.keys import raw_key
 from .breaker import Breaker
 from .cluster import ClusterClient
-from .connection import route_for
+from .connection import Route, route_for
 from .retry import (
     SYNC_BACKOFF,
     ConnectionDropped,
@@ -65,11 +72,13 @@ __all__ = [
     "answers_ping",
     "drive",
     "is_native",
+    "merged_sets",
     "pack",
     "refused_by_server",
     "retryable",
     "rewaited",
     "roundtrip",
+    "spread",
     "tell_breaker",
     "to_wire",
     "wait_gate",
@@ -248,7 +257,7 @@ class SyncExecutor:
     module's doc; 0: no bound, for a client the caller owns).
     """
 
-    __slots__ = ("_callbacks", "breaker", "clock", "native", "policy", "route", "waiting")
+    __slots__ = ("_callbacks", "_send", "breaker", "clock", "native", "policy", "route", "waiting")
 
     def __init__(
         self,
@@ -268,7 +277,8 @@ class SyncExecutor:
         self.breaker = breaker if breaker is not None else Breaker()
         self.clock = clock
         self.native = is_native(client)
-        self._callbacks = client.response_callbacks if self.native else {}
+        self._callbacks = {**client.response_callbacks, **_LEAN_CALLBACKS} if self.native else {}
+        self._send = self._send_packed if self.native else self._send_calls
 
     @property
     def client(self) -> Any:
@@ -278,7 +288,14 @@ class SyncExecutor:
         """Send ``batch``; return the replies; raise the translated error."""
         if self.waiting and type(batch) is Batch and batch.wait:
             return self._call_waiting(batch)
-        return self._call(batch)
+        # _call's steps, inline: this is every round trip's path
+        self.breaker.before_call()
+        try:
+            replies = self._send(batch)
+        except Exception as exc:
+            return self._retry(batch, self._send, exc)
+        self.breaker.succeeded()
+        return replies
 
     def _call_waiting(self, batch: list[Call]) -> list[Any]:
         """A waiting batch, through the client's gate (see the module's doc)."""
@@ -294,7 +311,7 @@ class SyncExecutor:
 
     def _call(self, batch: list[Call]) -> list[Any]:
         self.breaker.before_call()
-        send = self._send_packed if self.native else self._send_calls
+        send = self._send
         try:
             replies = send(batch)
         except Exception as exc:
@@ -333,35 +350,124 @@ class SyncExecutor:
         return send_calls(self.client, batch)
 
     def _send_packed(self, batch: list[Call]) -> list[Any]:
-        commands = [to_wire(call) for call in batch]
+        route = self.route
+        calls, runs = (batch, None) if len(batch) < _MERGED_RUN else merged_sets(batch, route)
+        commands = [to_wire(call) for call in calls]
         wait = getattr(batch, "wait", 0.0)  # a blocking read: see batch.Batch
-        sender = functools.partial(send_packed, wait=wait) if wait else send_packed
-        replies: list[Any] = self.route.send(commands, sender)
+        replies: list[Any]
+        if wait:
+            replies = route.send(commands, functools.partial(send_packed, wait=wait))
+        elif type(route) is Route:  # Route.send's one step, without the call
+            replies = send_packed(route.client, commands)
+        else:
+            replies = route.send(commands, send_packed)
+        if len(replies) != len(commands):
+            raise rex.InvalidResponse(f"{len(replies)} replies to {len(commands)} commands")
         callbacks = self._callbacks
-        for i, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+        for i, reply in enumerate(replies):
             if isinstance(reply, hiredis.ReplyError):
-                if batch[i][0] == READABLE or type(batch[i][0]) is Lenient:
+                if calls[i][0] == READABLE or type(calls[i][0]) is Lenient:
                     replies[i] = refusal(str(reply))  # the error is the reply
                     continue
                 raise rex.ResponseError(str(reply))
-            callback = callbacks.get(command[0])
+            callback = callbacks.get(commands[i][0])
             if callback is not None:
                 replies[i] = callback(reply)
-        return replies
+        return replies if runs is None else spread(replies, runs)
+
+
+#: Runs shorter than this stay SETs (an MSET saves nothing on two or three).
+_MERGED_RUN = 4
+
+
+def merged_sets(batch: list[Call], route: Any) -> tuple[list[Call], list[int] | None]:
+    """``batch`` with each run of plain SETs (no TTL, not lenient) made one MSET, and how many
+    calls of ``batch`` each call of the result stands for (None: nothing was merged, the batch
+    is returned as it is). For a single server only (``route`` a :class:`Route`): a Cluster's
+    keys may sit in different slots.
+
+    What the server does is the same, only in one command: a run of SETs pipelined on one
+    connection, or MSET (atomic besides), with one reply that :func:`spread` hands to each.
+    This is what a write_many of 1,000 keys without a TTL sends (the writer merges its queued
+    writes the same way).
+
+    >>> calls, runs = merged_sets([("set", (f"k{i}", b"1")) for i in range(4)], Route(None))
+    >>> calls, runs
+    ([('mset', ('k0', b'1', 'k1', b'1', 'k2', b'1', 'k3', b'1'))], [4])
+    >>> merged_sets([("get", ("k",)), ("ttl", ("k",))], Route(None))[1] is None
+    True
+    """
+    if len(batch) < _MERGED_RUN or type(route) is not Route:
+        return batch, None
+    calls: list[Call] = []
+    runs: list[int] = []
+    run: list[Any] = []
+    merged = False
+    for call in batch:
+        name, args = call
+        if name == "set" and type(name) is str and len(args) == 2:
+            run.append(args)
+            continue
+        if run:
+            merged = _close_run(run, calls, runs) or merged
+            run = []
+        calls.append(call)
+        runs.append(1)
+    if run:
+        merged = _close_run(run, calls, runs) or merged
+    return (calls, runs) if merged else (batch, None)
+
+
+def _close_run(run: list[Any], calls: list[Call], runs: list[int]) -> bool:
+    if len(run) < _MERGED_RUN:
+        calls.extend(("set", args) for args in run)
+        runs.extend([1] * len(run))
+        return False
+    calls.append(("mset", tuple(x for args in run for x in args)))
+    runs.append(len(run))
+    return True
+
+
+def spread(replies: list[Any], runs: list[int]) -> list[Any]:
+    """The replies of a batch from those of its merged calls (see :func:`merged_sets`): an
+    MSET's (True once its callback read OK) stands for each SET it merged.
+
+    >>> spread([True, 5], [3, 1])
+    [True, True, True, 5]
+    """
+    out: list[Any] = []
+    for reply, count in zip(replies, runs, strict=True):
+        if count == 1:
+            out.append(reply)
+        else:
+            out.extend([reply] * count)
+    return out
+
+
+def _set_reply(reply: Any) -> Any:
+    """redis-py's SET callback (``parse_set_result``) for the replies the fast path reads, which
+    are always bytes (its own reader, whatever ``decode_responses`` says) and never those of
+    ``SET ... GET`` (roleredis does not send it): OK is True, a refused NX/XX None."""
+    return reply and reply == b"OK"
+
+
+#: redis-py's reply callbacks, replaced for the hot commands by ones that do the same for the
+#: fast path's replies without redis-py's generality (see :func:`_set_reply`).
+_LEAN_CALLBACKS: dict[str, Callable[[Any], Any]] = {"SET": _set_reply}
 
 
 def send_packed(client: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> list[Any]:
     """``commands`` on a pooled connection of ``client`` (a redis-py client of one server),
     in one write; the raw replies (see :func:`roundtrip`)."""
     pool = client.connection_pool
-    conn = check_out(pool)
+    conn = lend(pool)
     try:
         return roundtrip(conn, commands, wait)
     except BaseException:
         conn.disconnect()
         raise
     finally:
-        pool.release(conn)
+        give_back(pool, conn)
 
 
 def with_raw_keys(commands: list[Any]) -> list[Any]:
@@ -382,6 +488,8 @@ def pack(commands: list[Any]) -> bytes:
     b'*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n'
     """
     try:
+        if len(commands) == 1 and type(commands[0]) is not bytes:
+            return pack_command(commands[0])  # type: ignore[no-any-return]
         return b"".join([c if type(c) is bytes else pack_command(c) for c in commands])
     except UnicodeEncodeError:
         return b"".join(
@@ -414,9 +522,11 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> 
     ``wait``: seconds a blocking command of the batch may wait on the server, added to the
     read timeout for this call only.
     """
-    sock = connected_socket(conn)
-    if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
-        return _roundtrip_via_redis_py(conn, commands)
+    sock = plain_socket(conn)  # lent connected (see internals.lend)
+    if sock is None:
+        sock = connected_socket(conn)
+        if not is_plain_socket(sock):  # e.g. fakeredis: its own, in-process I/O
+            return _roundtrip_via_redis_py(conn, commands)
     if wait:
         usual = getattr(conn, "socket_timeout", None)
         sock.settimeout(None if usual is None else usual + wait)

@@ -65,6 +65,14 @@ class FairQueue(queue.LifoQueue[T]):
         return len(self._waiting)
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
+        # the common case, without the lock: nobody waits and an item is idle. list.pop is
+        # atomic; a thread that starts waiting meanwhile found the queue empty under the lock
+        # (an item put while it waits goes to it, never to the queue), so none is overtaken
+        if not self._waiting:
+            try:
+                return self.queue.pop()
+            except IndexError:
+                pass
         with self.mutex:
             if self._qsize() and not self._waiting:
                 return self._get()
@@ -88,6 +96,6 @@ class FairQueue(queue.LifoQueue[T]):
                 waiter.item = item
                 waiter.handed.release()
                 return
-            if 0 < self.maxsize <= self._qsize():
+            if 0 < self.maxsize <= len(self.queue):
                 raise queue.Full
-            self._put(item)
+            self.queue.append(item)

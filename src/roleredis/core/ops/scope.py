@@ -74,7 +74,8 @@ class Scope:
         floor = self.codec.stored_floor(value)
         if floor > self.max_value_bytes:
             raise self._too_big(full_key, f"at least {floor}")
-        data = self.codec.encode(value, self.binding(full_key), encrypt)
+        binding = self.binding(full_key) if self.keyspace.hash_tag else full_key
+        data = self.codec.encode(value, binding, encrypt)
         if len(data) > self.max_value_bytes:
             raise self._too_big(full_key, str(len(data)))
         return data
@@ -94,6 +95,8 @@ class Scope:
         return keyspace.logical_key(keyspace.strip(full_key)) if keyspace.hash_tag else full_key
 
     def ttl(self, ttl: Any) -> tuple[int | None, str | None]:
+        if ttl is None and self.max_ttl is None:  # apply_ttl's answer, without the call
+            return self.default_ttl, None
         return apply_ttl(ttl, default_ttl=self.default_ttl, max_ttl=self.max_ttl)
 
 

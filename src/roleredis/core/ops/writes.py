@@ -81,7 +81,8 @@ def prepare_write(
     update = None
     if scope.index:
         update = index.add_call(scope.keyspace, [(index.score_for(seconds), key)])
-    return PreparedWrite(_set_call(full, data, seconds), written, update)
+    call = ("set", (full, data, seconds)) if seconds is not None else ("set", (full, data))
+    return PreparedWrite(call, written, update)  # the call: _set_call's, inline
 
 
 def _acknowledged(replies: list[Any], what: str) -> None:
@@ -131,17 +132,19 @@ def write(
     ``encrypt`` None follows the role's configuration (encryption.roles). ``replicas=N``:
     wait (async.wait_timeout) until N replicas have the write; fewer is a TimeoutError.
     """
-    replicas = replica_count(replicas)
+    if replicas or type(replicas) is not int:  # 0, the common case, needs no check
+        replicas = replica_count(replicas)
     prepared = prepare_write(scope, key, value, ttl, encrypt)
-    wait = wait_call(scope, replicas)
+    wait = wait_call(scope, replicas) if replicas else []
     if prepared.index is None:
         replies = yield [prepared.call, *wait]
     else:  # ZADD, SET, ZADD: see roleredis.core.index on the order
         replies = (yield from _indexed(scope, [prepared.call], prepared.index, wait))[1:]
-    what = f"write of {prepared.written.full_key!r}"
-    _acknowledged(replies[:1], what)
+    full = prepared.written.full_key
+    if replies[0] is not True:  # redis-py's SET callback makes OK True; a stand-in says OK
+        _acknowledged(replies[:1], f"write of {full!r}")
     if wait:
-        check_replicated(scope, replies[-1], replicas, f"the {what}")
+        check_replicated(scope, replies[-1], replicas, f"the write of {full!r}")
     return prepared.written
 
 
