@@ -32,7 +32,7 @@ import hiredis
 import orjson
 
 from .fire_and_forget import caller_cpu_row
-from .report import Row, interleaved, rate
+from .report import Row, interleaved
 
 __all__ = ["HandClient", "limit_rows", "pinned"]
 
