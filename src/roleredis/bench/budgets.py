@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report import Row, pair
+from .report import Row, interleaved
 
 
 def budget_rows(r: Any, *, scale: float = 1.0, rounds: int = 3) -> list[Row]:
@@ -40,7 +40,7 @@ def _row(store: Any, r: Any, n: int, rounds: int, period: str) -> Row:
             r.incr("raw:count")
             r.expire("raw:count", 1)
 
-    figures = pair(n, ours, raw, rounds)
+    figures = interleaved(n, ours, raw, rounds)
     held = store.run(budgets.status(store.scope, "bench-llm")).requests
     return Row(
         f"budget ({period} window, ~{held} takes in it): redis_take + redis_report vs INCR + "
