@@ -52,10 +52,13 @@ def pair() -> Iterator[tuple[RedisServer, RedisServer]]:
             yield primary, replica
 
 
-def _config(**writer: Any) -> dict[str, Any]:
+def _config(wait_timeout: float = 0.3, **writer: Any) -> dict[str, Any]:
+    """Settings with a short WAIT (0.3 s: a paused replica fails fast); a test that only
+    expects success gives a long one (WAIT returns as soon as the replica answers, and under
+    load an answer took longer than 0.3 s)."""
     return {
         "connection": {"socket_timeout": 5, "socket_connect_timeout": 1},
-        "async": {"wait_timeout": 0.3, "drain_timeout": 1, **writer},
+        "async": {"wait_timeout": wait_timeout, "drain_timeout": 1, **writer},
     }
 
 
@@ -78,7 +81,7 @@ def on_pair(
 def test_replicated_sync_writes_succeed(
     on_pair: tuple[RedisServer, RedisServer], write_config: WriteConfig
 ) -> None:
-    write_config(_config())
+    write_config(_config(wait_timeout=5))
     result = redis_write("k", {"v": 1}, replicas=1, role="weather")
     assert result["success"] is True, result
     many = redis_write_many({"a": 1, "b": 2}, replicas=1, role="weather")
@@ -216,8 +219,11 @@ def on_cluster(
 def test_cluster_replicated_writes_and_the_writer(
     on_cluster: RedisClusterProcesses, write_config: WriteConfig, colocate: bool
 ) -> None:
-    write_config({**_config(wait_replicas=1), "cluster": {"colocate_roles": colocate}})
-    assert redis_write("k", 1, replicas=1, role="weather")["success"] is True
+    write_config(
+        {**_config(wait_timeout=5, wait_replicas=1), "cluster": {"colocate_roles": colocate}}
+    )
+    written = redis_write("k", 1, replicas=1, role="weather")
+    assert written["success"] is True, written
     many = redis_write_many({f"m{i}": i for i in range(50)}, replicas=1, role="weather")
     assert many["success"] is True, many
     for i in range(100):
