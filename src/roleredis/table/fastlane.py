@@ -27,7 +27,7 @@ from typing import Any
 from .. import runtime
 from ..core import index
 from ..core.codec import encode
-from ..core.results import queued_write
+from ..core.results import queued_write, queued_write_form
 from ..core.store import RoleStore
 from ..foundation.keys import MAX_KEY_BYTES
 from ..foundation.ttl import NO_EXPIRY
@@ -50,6 +50,7 @@ class Lane:
     __slots__ = (
         "default_ttl",
         "default_warning",
+        "form",
         "indexed",
         "max_value_bytes",
         "operation",
@@ -76,6 +77,7 @@ class Lane:
         coder = scope.codec
         self.plain = coder.compression_threshold is None and not coder.encrypt
         self.indexed = scope.index
+        self.form = queued_write_form(self.role)
 
 
 _GATE = tracing.GATE  # mutated in place, never replaced
@@ -144,4 +146,5 @@ def write_async(
     record(operation, role, elapsed)
     if log.isEnabledFor(DEBUG):
         log.debug("%s ok role=%s key=%.200r in %.2f ms", operation, role, key, elapsed * 1e3)
-    return queued_write(key, full_key, role, NO_EXPIRY if seconds is None else seconds, warning)
+    ttl = NO_EXPIRY if seconds is None else seconds
+    return queued_write(key, full_key, role, ttl, warning, lane.form)
