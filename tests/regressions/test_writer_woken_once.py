@@ -48,7 +48,7 @@ def test_a_sleeping_writer_is_woken_once_per_sleep(roleredis_env: RoleredisEnv) 
         real, writer._wake = writer._wake, counted
         for i in range(100):
             assert writer.submit_write(("set", (f"w:k{i}", b"1")))
-            assert writer.submit_set(f"w:s{i}", b"1", None, None)
+            assert writer.submit_set(f"w:s{i}", b"1", None, None, writer.clock())
         assert counted.calls == 1
         real.set()  # deliver it: everything lands
         done, written, _, lost = writer.flush(10)

@@ -60,6 +60,7 @@ class Lane:
         "role",
         "scope",
         "submit",
+        "timed_alike",
         "writer",
     )
 
@@ -69,6 +70,7 @@ class Lane:
         self.scope = scope
         self.writer = writer
         self.submit = writer.submit_set
+        self.timed_alike = writer.clock is perf_counter
         self.operation = operation
         # a prefix to put before a checked key; "" (auto_prefix off): the keyspace checks the
         # key against the internal prefix, so the lane leaves such a role to the general call
@@ -145,7 +147,9 @@ def write_async(
     update = None
     if lane.indexed:
         update = index.add_call(lane.scope.keyspace, [(index.score_for(seconds), key)])
-    if not lane.submit(full_key, data, seconds, update):
+    # queued at the call's start, on the writer's clock (its default: the one read above)
+    queued_at = started if lane.timed_alike else lane.writer.clock()
+    if not lane.submit(full_key, data, seconds, update, queued_at):
         return None  # full or closing: the general call says which
     elapsed = perf_counter() - started
     record(operation, role, elapsed)

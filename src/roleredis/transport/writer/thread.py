@@ -54,13 +54,15 @@ class Writer(Ledger):
         self,
         settings: Settings,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.perf_counter,
         pause: Callable[[float], object] | None = None,
         breaker: Breaker,
     ) -> None:
         self.settings = settings
         #: seconds from an arbitrary origin, for ages, backoff and the exit drain; tests pass
-        #: a roleredis.testing.FakeClock and advance it
+        #: a roleredis.testing.FakeClock and advance it. The default, perf_counter (monotonic
+        #: too), is the clock calls are timed with: a caller that has just read it passes its
+        #: reading with a write (submit_set's ``queued_at``) instead of reading it again
         self.clock = clock
         #: waits between retries; the default waits on the writer's Event (a flush or the
         #: exit drain cuts it short), a test may advance its fake clock instead
@@ -131,17 +133,23 @@ class Writer(Ledger):
         return True
 
     def submit_set(
-        self, key: str, data: bytes, seconds: int | None, index: tuple[Any, ...] | None
+        self,
+        key: str,
+        data: bytes,
+        seconds: int | None,
+        index: tuple[Any, ...] | None,
+        queued_at: float,
     ) -> bool:
         """:meth:`submit_write` of ``SET key data [EX seconds]``, the queued tuple made here
-        (the fire-and-forget lane's: no call tuple to make and take apart)."""
+        (the fire-and-forget lane's: no call tuple to make and take apart); ``queued_at``: a
+        reading of :attr:`clock` (the call's start, say)."""
         queue = self._queue
         if len(queue) + self.in_flight >= self.max_pending or self._closing:
             return False
         if seconds is None:
-            queue.append(("set", self.clock(), index, None, key, data))
+            queue.append(("set", queued_at, index, None, key, data))
         else:
-            queue.append(("set", self.clock(), index, None, key, data, seconds))
+            queue.append(("set", queued_at, index, None, key, data, seconds))
         if self._sleeping:
             self._wake_up()
         return True
