@@ -286,12 +286,16 @@ class Writer(Ledger):
                     marker.lost = self.given_up + self.failed - marker.lost_before
                     marker.done.set()
                     continue
+                # counted in flight before it leaves the queue: a caller's check of the pending
+                # work (len(queue) + in_flight, against async.max_pending) never misses what is
+                # being taken (it may run between any two steps here)
+                self.in_flight += 1
                 item = take()
                 keep(item)
                 if type(item) is tuple:
                     writes += 1
             self._batch = items
-            self.in_flight = len(items)
+            self.in_flight = len(items)  # (what it is already, unless it had drifted)
             self._unsettled_writes = writes
         return items
 
