@@ -156,28 +156,24 @@ def _check_keys(value: Any) -> None:
     and leaves) that is not exactly a str: JSON keys are text, so it would come back as one."""
     kind = type(value)
     if kind is dict:
-        for k, v in value.items():
+        for k in value:
             if type(k) is not str:
                 raise _Refused(  # the key's type, never its repr: it may hold a secret
                     f"a dict key is a {type(k).__name__}; JSON keys are text, so it would "
                     "come back as a str: use str keys"
                 )
-            t = type(v)
-            if t is dict or t is list:
-                try:
-                    _check_keys(v)
-                except _Refused as exc:
-                    exc.path.append(f"[{k!r}]")
-                    raise
+        inside: Any = value.items()
     elif kind is list:
-        for i, v in enumerate(value):
-            t = type(v)
-            if t is dict or t is list:
-                try:
-                    _check_keys(v)
-                except _Refused as exc:
-                    exc.path.append(f"[{i!r}]")
-                    raise
+        inside = enumerate(value)
+    else:
+        return
+    for where, v in inside:
+        if type(v) is dict or type(v) is list:
+            try:
+                _check_keys(v)
+            except _Refused as exc:
+                exc.path.append(f"[{where!r}]")
+                raise
 
 
 def _refusal(exc: _Refused) -> SerializationError:
