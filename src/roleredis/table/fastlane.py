@@ -1,20 +1,24 @@
-"""The fire-and-forget write's fast lane: ``redis_write_async(..., role=...)`` in about half
-the caller's time of the general call (:func:`roleredis.table.calls.call` with the row's run
-hook, :func:`roleredis.table.queueing.queue_write`), with the same checks, result, metrics and
-log line.
+"""The fire-and-forget fast lane: ``redis_write_async(..., role=...)`` (:func:`write_async`)
+in about half the caller's time of the general call (:func:`roleredis.table.calls.call` with
+the row's run hook, :func:`roleredis.table.queueing.queue_write`), and
+``redis_send_async(..., role=...)`` (:func:`send_async`) in about four fifths of it, with the
+same checks, result, metrics and log line.
 
 What the general call works out again at every call (the role validated, its store, its
 settings, its key prefix, the default TTL, whether values are only JSON-encoded, the writer) is
 kept per role in a :class:`Lane`, made by the first call through the lane and forgotten on
-:func:`roleredis.runtime.reset` (and in a forked child). A call then does one dict look-up,
+:func:`roleredis.runtime.reset` (and in a forked child). A write then does one dict look-up,
 checks its key, TTL and value in line, queues a tuple, counts itself in the metrics and builds
-its result.
+its result; a send runs the general call's own preparation and queueing
+(:func:`roleredis.core.mail.prepare_send`, :func:`.queueing.known_length`,
+:func:`.queueing.submit_send`) without its role resolution and look-ups.
 
 The lane only carries calls that succeed. Whatever is not its plain case (no ``role=``, a
-span per fire-and-forget call (``tracing.fire_and_forget``), an invalid key, TTL or value, a
-full queue, a patched hook of the tools) returns None before anything is queued, and the
-caller makes the general call, which finds the same error and reports it (the result, the
-metrics' error_code, the log line) as it always has.
+span per fire-and-forget call (``tracing.fire_and_forget``), an invalid key, TTL, value,
+recipient or message, a full queue, a channel length to ask, a patched hook of the tools)
+returns None before anything is queued, and the caller makes the general call, which finds
+the same error and reports it (the result, the metrics' error_code, the log line) as it
+always has.
 """
 
 from __future__ import annotations
