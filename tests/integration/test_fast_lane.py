@@ -1,7 +1,8 @@
-"""The fire-and-forget write's fast lane (roleredis.table.fastlane, issue 26): what it queues
-is exactly what the general call would, and everything it does not carry (a refused value,
-key or TTL, an encrypted or compressed role, an index, a full queue) gets the general call's
-result, metrics and log.
+"""The fire-and-forget fast lane (roleredis.table.fastlane, issue 26): what it queues is
+exactly what the general call would, and everything it does not carry (a refused value, key or
+TTL, an encrypted or compressed role, an index, a full queue; for a send: a bad recipient or
+message, a channel whose length must be asked, a full channel) gets the general call's result,
+metrics and log.
 
 The lane's promise is one of sameness: each case is compared with the general call
 (``calls.call`` with the row), and stored values are read back with their types.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,9 @@ import yaml
 
 import roleredis
 from roleredis.faces import tools
+from roleredis.foundation.keys import Keyspace
 from roleredis.table import calls, fastlane, metrics
-from roleredis.table.rows import WRITE_ASYNC
+from roleredis.table.rows import SEND_ASYNC, WRITE_ASYNC
 
 pytestmark = [pytest.mark.integration, pytest.mark.backends("redis", "memory")]
 
@@ -44,9 +47,22 @@ def _general(key: Any, value: Any, ttl: Any = None, role: Any = "lane", **kw: An
     )
 
 
-def _count(role: str) -> tuple[int, dict[str, int]]:
-    stats = metrics.snapshot()["operations"].get("write_async", {}).get(role)
+def _count(role: str, operation: str = "write_async") -> tuple[int, dict[str, int]]:
+    stats = metrics.snapshot()["operations"].get(operation, {}).get(role)
     return (0, {}) if stats is None else (stats["count"], stats["errors"])
+
+
+def _refused_alike(operation: str, lane: Callable[[], Any], general: Callable[[], Any]) -> None:
+    """The lane's call is refused (serialization) exactly as the general call is, and each is
+    counted once with its error_code; nothing is lost."""
+    before, errors_before = _count("lane", operation)
+    got = lane()
+    assert got["success"] is False and got["error_code"] == "serialization", got
+    assert got == general()
+    count, errors = _count("lane", operation)
+    assert count - before == 2
+    assert errors["serialization"] - errors_before.get("serialization", 0) == 2
+    assert roleredis.redis_flush(timeout=10)["lost"] == 0
 
 
 def test_the_lane_carries_a_plain_write_and_keeps_its_type(
@@ -96,15 +112,11 @@ INEXACT = [
 
 @pytest.mark.parametrize("value", INEXACT)
 def test_what_json_cannot_carry_exactly_is_refused_as_by_the_general_call(value: Any) -> None:
-    before, errors_before = _count("lane")
-    got = roleredis.redis_write_async("k", value, role="lane")
-    assert got["success"] is False and got["error_code"] == "serialization", got
-    assert got == _general("k", value)
-    count, errors = _count("lane")
-    assert (
-        count - before == 2 and errors["serialization"] - errors_before.get("serialization", 0) == 2
+    _refused_alike(
+        "write_async",
+        lambda: roleredis.redis_write_async("k", value, role="lane"),
+        lambda: _general("k", value),
     )
-    assert roleredis.redis_flush(timeout=10)["lost"] == 0
     assert roleredis.redis_exists("k", role="lane")["exists"] is False
 
 
@@ -256,3 +268,157 @@ def test_the_bench_row_of_the_callers_cpu_measures_the_lane() -> None:
     }
     ours, limit = interleaved(10, lambda: None, lambda: None, 3)
     assert ours > 0 and limit > 0
+
+
+# --- redis_send_async ---------------------------------------------------------------------
+
+
+def _general_send(to: Any, message: Any, role: Any = "lane") -> Any:
+    return calls.call(SEND_ASYNC, tools.role_store, role, (to, message))
+
+
+def _without_id(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k not in ("msg_id", "message")}
+
+
+def _received(role: str) -> list[Any]:
+    got = roleredis.redis_receive(100, 200, role=role)
+    assert got["success"] is True, got
+    roleredis.redis_ack([m["id"] for m in got["messages"]], role=role)
+    return [(m["from"], m["body"]) for m in got["messages"]]
+
+
+def test_the_lane_carries_a_send_and_its_body_keeps_its_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = {"n": 1, "f": 2.5, "none": None, "l": [1, "a"], "big": 2**70}
+    # the first send to a recipient asks the channel's length: the general call
+    first = roleredis.redis_send_async("inbox", "first", role="lane")
+    assert first["success"] is True, first
+    before, _ = _count("lane", "send_async")
+    with monkeypatch.context() as patched:  # the lane carries the next: no general call
+        patched.setattr(calls, "call", lambda *a, **k: pytest.fail("the general call ran"))
+        result = roleredis.redis_send_async("inbox", body, role="lane")
+    msg_id = result["msg_id"]
+    assert result == {
+        "success": True,
+        "to": "inbox",
+        "from": "lane",
+        "msg_id": msg_id,
+        "async": True,
+        "message": f"Message {msg_id} from lane to inbox queued (fire and forget)",
+    }
+    assert _count("lane", "send_async")[0] - before == 1  # counted by the lane
+    general = _general_send("inbox", "third")
+    assert _without_id(result) == _without_id(general)
+    assert roleredis.redis_flush(timeout=10)["lost"] == 0
+    got = _received("inbox")
+    assert got == [("lane", "first"), ("lane", body), ("lane", "third")]
+    assert type(got[1][1]["big"]) is int and type(got[1][1]["f"]) is float
+
+
+@pytest.mark.parametrize("message", INEXACT)
+def test_a_message_json_cannot_carry_exactly_is_refused_as_by_the_general_call(
+    message: Any,
+) -> None:
+    assert roleredis.redis_send_async("inbox", "warm", role="lane")["success"] is True
+    _refused_alike(
+        "send_async",
+        lambda: roleredis.redis_send_async("inbox", message, role="lane"),
+        lambda: _general_send("inbox", message),
+    )
+    assert _received("inbox") == [("lane", "warm")]
+
+
+@pytest.mark.parametrize("to", ["", 5, None, "bad role", "a:b", "x" * 200])
+def test_bad_recipients_get_the_general_calls_failure(to: Any) -> None:
+    assert roleredis.redis_send_async("inbox", "warm", role="lane")["success"] is True
+    got = roleredis.redis_send_async(to, 1, role="lane")
+    assert got["success"] is False and got["error_code"] == "invalid_argument", got
+    assert got == _general_send(to, 1)
+
+
+def test_a_full_channel_is_refused_by_the_lane_as_by_the_general_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _config(tmp_path, monkeypatch, messaging={"max_length": 3})
+    for n in range(3):  # the first asks the length (general), the next two take the lane
+        assert roleredis.redis_send_async("inbox", n, role="lane")["success"] is True
+    # full by what this process counted: the lane leaves it to the general call, which asks
+    # (XLEN: what the server holds, so the queued sends are flushed first)
+    assert roleredis.redis_flush(timeout=10)["lost"] == 0
+    refused = roleredis.redis_send_async("inbox", 3, role="lane")
+    assert refused["success"] is False and refused["error_code"] == "overloaded", refused
+    assert "messaging.max_length" in refused["error"]
+    assert _without_id(refused) == _without_id(_general_send("inbox", 3))
+    assert [body for _, body in _received("inbox")] == [0, 1, 2]
+
+
+def test_the_announce_is_sent_when_the_lane_leaves_a_send_to_the_general_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lane prepares a send (which marks the recipient announced) before it knows whether
+    the channel's length must be asked; leaving it to the general call undoes that mark, so the
+    general call's send carries the announce (SADD), which is how the recipient finds the
+    channel."""
+    store = tools.role_store("lane")
+    from roleredis.core.mail import mailbox
+
+    box = mailbox(store.scope)
+    assert roleredis.redis_send_async("inbox", "first", role="lane")["success"] is True
+    assert roleredis.redis_flush(timeout=10)["lost"] == 0
+    assert _received("inbox") == [("lane", "first")]
+    route = box.routes["inbox"]
+    route.announced_at = None  # the announce is due again, and the length must be asked
+    route.checked_at = None
+    with monkeypatch.context() as patched:
+        seen: list[Any] = []
+        real = calls.call
+        patched.setattr(calls, "call", lambda *a, **k: seen.append(a[0]) or real(*a, **k))
+        assert roleredis.redis_send_async("inbox", "second", role="lane")["success"] is True
+    assert seen == [SEND_ASYNC]  # the general call made this one
+    assert route.announced_at is not None
+    assert roleredis.redis_flush(timeout=10)["lost"] == 0
+    senders = Keyspace("inbox").mail_senders()
+    raw = store.client
+    assert raw.sismember(senders, "lane")
+    assert _received("inbox") == [("lane", "second")]
+
+
+def test_a_full_queue_refuses_a_send_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert roleredis.redis_send_async("inbox", "warm", role="lane")["success"] is True
+    writer = roleredis.runtime.writer()
+    monkeypatch.setattr(writer, "max_pending", 0)
+    got = roleredis.redis_send_async("inbox", 1, role="lane")
+    assert got["success"] is False and got["error_code"] == "overloaded", got
+    assert _without_id(got) == _without_id(_general_send("inbox", 1))
+    monkeypatch.undo()
+    assert roleredis.redis_flush(timeout=10)["lost"] == 0
+    assert _received("inbox") == [("lane", "warm")]
+
+
+def test_the_send_lane_logs_what_the_general_call_logs(caplog: pytest.LogCaptureFixture) -> None:
+    assert roleredis.redis_send_async("inbox", "warm", role="lane")["success"] is True
+    with caplog.at_level(logging.DEBUG, logger="roleredis.tools"):
+        roleredis.redis_send_async("inbox", 1, role="lane")  # the lane
+        _general_send("inbox", 2)
+    lines = [r.getMessage() for r in caplog.records if "send_async ok" in r.getMessage()]
+    assert len(lines) == 2
+    assert all(line.startswith("send_async ok role=lane key=None in ") for line in lines)
+    roleredis.redis_flush(timeout=10)
+
+
+def test_a_patched_hook_or_no_role_sends_through_the_general_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert roleredis.redis_send_async("inbox", "warm", role="lane")["success"] is True
+    seen: list[Any] = []
+    real = calls.call
+    monkeypatch.setattr(calls, "call", lambda *a, **k: seen.append(a[0]) or real(*a, **k))
+    with roleredis.acting_as("lane"):
+        assert roleredis.redis_send_async("inbox", 1)["from"] == "lane"
+    assert seen == [SEND_ASYNC]
+    monkeypatch.setattr(tools, "REDIS_AVAILABLE", False)
+    assert roleredis.redis_send_async("inbox", 1, role="lane")["error_code"] == "disabled"
+    monkeypatch.undo()
+    roleredis.redis_flush(timeout=10)

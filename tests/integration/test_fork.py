@@ -301,3 +301,26 @@ def test_multiprocessing_child_that_exits_without_flush_loses_nothing(raw: redis
     process.join(30)
     assert process.exitcode == 0
     assert len(raw.keys("mpexit:*")) == 10000
+
+
+def test_a_forked_child_makes_msg_ids_of_its_own() -> None:
+    """A msg_id is a per-process random prefix and a counter: a child that went on with its
+    parent's prefix and counter would give the parent's next ids to other messages (and a
+    recipient drops the second as a duplicate). The prefix is made again in the child by the
+    reset hook run after a fork, not by comparing the pid at each id."""
+    from roleredis.core.mail import sending
+
+    before = sending.new_msg_id()
+
+    def body() -> dict[str, Any]:
+        return {"ok": True, "ids": [sending.new_msg_id(), sending.new_msg_id()]}
+
+    pid, read_end = start_child(body)
+    code, report = wait_child(pid, read_end)
+    assert code == 0, report
+    after = sending.new_msg_id()
+    child = report["ids"]
+    assert child[0][:16] != before[:16]  # a new prefix in the child
+    assert after[:16] == before[:16]  # the parent keeps its own and counts on
+    assert int(after[16:], 16) == int(before[16:], 16) + 1
+    assert len({before, after, *child}) == 4

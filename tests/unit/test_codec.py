@@ -11,6 +11,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -509,3 +510,37 @@ def test_module_exports() -> None:
         "json_size",
         "jsonable",
     }
+
+
+# ------------------------------------------------- dict keys: refused by orjson, named by us
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "what"),
+    [
+        ({StrSub("k"): 1}, "value", "a dict key is a StrSub"),
+        ({"a": [{"b": {1.5: "x"}}]}, "value['a'][0]['b']", "a dict key is a float"),
+        ({True: 1, "n": 2**70}, "value", "a dict key is a bool"),  # the json.dumps path
+        ([2**70, {"k": {None: 1}}], "value[1]['k']", "a dict key is a NoneType"),
+    ],
+)
+def test_a_key_that_is_not_exactly_a_str_is_refused_where_it_is(
+    value: Any, where: str, what: str
+) -> None:
+    message = _refused(value)
+    assert message.startswith(where + ":"), message
+    assert what in message, message
+
+
+def test_orjson_refuses_every_key_that_is_not_exactly_a_str() -> None:
+    """The walk leaves dict keys to orjson (it refuses them with these options) and looks for
+    the culprit only then: this fails loudly the day orjson accepts one."""
+    for key in (StrSub("k"), 1, 1.5, True, None, Level.HIGH, Mode.FAST, (1,)):
+        with pytest.raises(TypeError):
+            orjson.dumps({key: 1}, option=codec._ORJSON_OPTIONS)
+
+
+def test_a_bad_value_under_a_key_is_named_by_its_key() -> None:
+    shared = float("nan")
+    assert _refused({"a": 1, "b": shared, "c": shared}).startswith("value['b']:")
+    assert _refused({"x": [1, {"y": (1,)}]}).startswith("value['x'][1]['y']:")

@@ -93,7 +93,10 @@ def _check(value: Any) -> bool:
     dict's and a list's loops are apart, the int bounds are literals, one set look-up
     passes str, bool and None). ``x - x != 0.0`` is true only for NaN and the infinities;
     anything but a plain leaf, an int or a finite float is looked at by the recursive call,
-    which refuses it or walks it.
+    which refuses it or walks it. Dict keys are not looked at here (a dict's values are walked
+    without its keys): orjson refuses a key that is not exactly a str itself, and
+    :func:`encode` then finds which with :func:`_check_keys`, as it does before json.dumps
+    (which would turn such a key into text).
     """
     kind = type(value)
     if kind in _PLAIN_LEAVES:
@@ -106,12 +109,7 @@ def _check(value: Any) -> bool:
         return False
     big = False
     if kind is dict:
-        for k, v in value.items():
-            if type(k) is not str:
-                raise _Refused(  # the key's type, never its repr: it may hold a secret
-                    f"a dict key is a {type(k).__name__}; JSON keys are text, so it would "
-                    "come back as a str: use str keys"
-                )
+        for v in value.values():
             t = type(v)
             if t in _PLAIN_LEAVES:
                 continue
@@ -129,8 +127,8 @@ def _check(value: Any) -> bool:
                     continue
             try:
                 big = _check(v) or big
-            except _Refused as exc:
-                exc.path.append(f"[{k!r}]")
+            except _Refused as exc:  # (its key found again: only a refusal pays for it)
+                exc.path.append(f"[{next(k for k, x in value.items() if x is v)!r}]")
                 raise
         return big
     if kind is list:
@@ -153,6 +151,35 @@ def _check(value: Any) -> bool:
     raise _Refused(_describe(value))
 
 
+def _check_keys(value: Any) -> None:
+    """Raise _Refused for a dict key in ``value`` (which :func:`_check` passed: dicts, lists
+    and leaves) that is not exactly a str: JSON keys are text, so it would come back as one."""
+    kind = type(value)
+    if kind is dict:
+        for k in value:
+            if type(k) is not str:
+                raise _Refused(  # the key's type, never its repr: it may hold a secret
+                    f"a dict key is a {type(k).__name__}; JSON keys are text, so it would "
+                    "come back as a str: use str keys"
+                )
+        inside: Any = value.items()
+    elif kind is list:
+        inside = enumerate(value)
+    else:
+        return
+    for where, v in inside:
+        if type(v) is dict or type(v) is list:
+            try:
+                _check_keys(v)
+            except _Refused as exc:
+                exc.path.append(f"[{where!r}]")
+                raise
+
+
+def _refusal(exc: _Refused) -> SerializationError:
+    return SerializationError("value" + "".join(reversed(exc.path)) + f": {exc.what}")
+
+
 def encode(value: Any) -> bytes:
     """Serialize ``value``; raise :class:`SerializationError` saying what and where if it can't.
 
@@ -163,9 +190,10 @@ def encode(value: Any) -> bytes:
         return _BYTES_HEADER + value
     try:
         big_ints = _check(value)
+        if big_ints:  # json.dumps would turn a key that is not a str into text: refused first
+            _check_keys(value)
     except _Refused as exc:
-        where = "value" + "".join(reversed(exc.path))
-        raise SerializationError(f"{where}: {exc.what}") from None
+        raise _refusal(exc) from None
     except RecursionError:
         raise SerializationError(
             "value is nested too deeply (or contains itself) to be stored as JSON"
@@ -179,11 +207,18 @@ def encode(value: Any) -> bytes:
     try:
         # orjson >= 3.12 returns its whole working buffer (4 KiB at least) with only the
         # length shortened (orjson #483, Home Assistant #181240): a value kept pending in the
-        # writer's queue would hold 4 KiB for 100 bytes. Copy it into a right-sized object.
-        return memoryview(orjson.dumps(value, option=_ORJSON_OPTIONS)).tobytes()
+        # writer's queue would hold 4 KiB for 100 bytes. Copy it into a right-sized object:
+        # a join of two parts always copies (``bytes(data)`` and ``data[:]`` return the same
+        # object) and costs less than a memoryview's ``tobytes``.
+        return b"".join((orjson.dumps(value, option=_ORJSON_OPTIONS), b""))
     except (TypeError, orjson.JSONEncodeError) as exc:
-        # The walk accepts only what orjson encodes; what is left is text that is not UTF-8
-        # (lone surrogates) or nesting deeper than orjson allows.
+        # The walk accepts only what orjson encodes but a dict key that is not exactly a str
+        # (orjson refuses those: which one, where?), text that is not UTF-8 (lone
+        # surrogates) and nesting deeper than orjson allows.
+        try:
+            _check_keys(value)
+        except _Refused as refused:
+            raise _refusal(refused) from None
         raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
 
 

@@ -22,7 +22,14 @@ from ..transport.writer.ledger import ReadRequest
 from ..transport.writer.thread import Writer
 from .operation import Args, Result
 
-__all__ = ["queue_read", "queue_send", "queue_write", "writer_for"]
+__all__ = [
+    "known_length",
+    "queue_read",
+    "queue_send",
+    "queue_write",
+    "submit_send",
+    "writer_for",
+]
 
 
 def _overloaded(what: str) -> OverloadedError:
@@ -98,32 +105,48 @@ def queue_send(store: RoleStore, args: Args, kwargs: Mapping[str, Any]) -> Resul
     scope = store.scope
     queue = writer_for(store)
     prepared = mail.prepare_send(scope, to_role, message, packed=queue.takes_packed)
-    route = prepared.route
-    known = route.length
-    checked = route.checked_at
-    now = prepared.now
-    # a queued send cannot be refused later by a full channel: check the length the last XLEN
-    # gave plus what this process queued since (asked again at most every second, and
-    # whenever it says the channel is full)
-    if (
-        known is None
-        or checked is None
-        or now - checked >= mail.DISCOVERY_EVERY
-        or known >= scope.messaging.max_length
-    ):
-        route.checked_at = now
+    known = known_length(scope, prepared)
+    if known is None:
+        prepared.route.checked_at = prepared.now
         try:
             known = store.run(mail.channel_length(scope, prepared))
         except BaseException:
             prepared.unsent()
             raise
+    if not submit_send(queue, prepared, known):
+        raise _overloaded("send")
+    return results.queued_send(prepared)
+
+
+def known_length(scope: ops.Scope, prepared: mail.PreparedSend) -> int | None:
+    """The length of the prepared send's channel as this process knows it (the last XLEN plus
+    what it queued since), or None if the channel must be asked first (XLEN): unknown, last
+    asked a second ago or more (mail.DISCOVERY_EVERY), or full by what is known. A queued
+    send cannot be refused later by a full channel: it is refused now, by this."""
+    route = prepared.route
+    known = route.length
+    checked = route.checked_at
+    if (
+        known is None
+        or checked is None
+        or prepared.now - checked >= mail.DISCOVERY_EVERY
+        or known >= scope.messaging.max_length
+    ):
+        return None
+    return known
+
+
+def submit_send(queue: Writer, prepared: mail.PreparedSend, known: int) -> bool:
+    """Queue a prepared send on ``queue`` (``known``: its channel's length, see
+    :func:`known_length`): the XADD (packed, if it was prepared so), then its announce (SADD)
+    when due. False if the queue is full (nothing queued, the announce left to the next send)."""
     calls = prepared.calls
     submit = queue.submit_write
     xadd = calls[0] if prepared.packed is None else (*calls[0], prepared.packed)
     if not submit(xadd):
         prepared.unsent()
-        raise _overloaded("send")
+        return False
     if len(calls) == 2 and not submit(calls[1]):  # the announce (SADD), after the XADD
         prepared.unsent()  # queued, not announced: the next send announces
-    route.length = known + 1  # so that sends queued by this process fill the channel
-    return results.queued_send(prepared)
+    prepared.route.length = known + 1  # so that sends queued by this process fill the channel
+    return True

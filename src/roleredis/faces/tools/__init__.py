@@ -111,6 +111,13 @@ def _get_redis_config() -> RedactedDict:
 _CLIENT_HOOK = _get_redis_client  # the one above, unless a test patched it
 
 
+def lane_open() -> bool:
+    """Whether a fire-and-forget call with ``role=`` may take the lane
+    (:mod:`roleredis.table.fastlane`): not while a test has patched ``REDIS_AVAILABLE`` or
+    ``_get_redis_client`` (the general call, which looks them up, reports that)."""
+    return REDIS_AVAILABLE and _get_redis_client is _CLIENT_HOOK
+
+
 def _get_calling_role() -> str:
     """The role of a call that passes no ``role=``: ``acting_as``, then ``ROLEREDIS_ROLE``,
     then the caller's ``roles/<name>/`` path, then the default role.
@@ -391,7 +398,7 @@ def redis_write_async(
     >>> redis_flush(timeout=5)["success"]
     True
     """
-    if role is not None and REDIS_AVAILABLE and _get_redis_client is _CLIENT_HOOK:
+    if role is not None and lane_open():
         queued = fastlane.write_async(WRITE_ASYNC.name, role_store, role, key, value, ttl, encrypt)
         if queued is not None:
             return queued

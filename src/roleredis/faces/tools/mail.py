@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ...table import calls
+from ...table import calls, fastlane
 from ...table.rows import (
     ACK,
     DEAD_LETTERS,
@@ -20,7 +20,7 @@ from ...table.rows import (
     SEND_ASYNC,
     TOUCH,
 )
-from . import Result, role_store
+from . import Result, lane_open, role_store
 
 __all__ = [
     "redis_ack",
@@ -165,6 +165,10 @@ def redis_send_async(to_role: str, message: Any, *, role: str | None = None) -> 
     >>> redis_flush(timeout=5)["lost"]
     0
     """
+    if role is not None and lane_open():
+        queued = fastlane.send_async(SEND_ASYNC.name, role_store, role, to_role, message)
+        if queued is not None:
+            return queued
     return calls.call(SEND_ASYNC, role_store, role, (to_role, message))
 
 

@@ -54,13 +54,15 @@ class Writer(Ledger):
         self,
         settings: Settings,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.perf_counter,
         pause: Callable[[float], object] | None = None,
         breaker: Breaker,
     ) -> None:
         self.settings = settings
         #: seconds from an arbitrary origin, for ages, backoff and the exit drain; tests pass
-        #: a roleredis.testing.FakeClock and advance it
+        #: a roleredis.testing.FakeClock and advance it. The default, perf_counter (monotonic
+        #: too), is the clock calls are timed with: a caller that has just read it passes its
+        #: reading with a write (submit_set's ``queued_at``) instead of reading it again
         self.clock = clock
         #: waits between retries; the default waits on the writer's Event (a flush or the
         #: exit drain cuts it short), a test may advance its fake clock instead
@@ -116,7 +118,7 @@ class Writer(Ledger):
             return False
         self._queue.append(item)
         if self._sleeping:
-            self._wake.set()
+            self._wake_up()
         return True
 
     def submit_write(self, command: tuple[Any, ...], index: tuple[Any, ...] | None = None) -> bool:
@@ -127,24 +129,37 @@ class Writer(Ledger):
             return False
         queue.append(queued(command, self.clock(), index))
         if self._sleeping:
-            self._wake.set()
+            self._wake_up()
         return True
 
     def submit_set(
-        self, key: str, data: bytes, seconds: int | None, index: tuple[Any, ...] | None
+        self,
+        key: str,
+        data: bytes,
+        seconds: int | None,
+        index: tuple[Any, ...] | None,
+        queued_at: float,
     ) -> bool:
         """:meth:`submit_write` of ``SET key data [EX seconds]``, the queued tuple made here
-        (the fire-and-forget lane's: no call tuple to make and take apart)."""
+        (the fire-and-forget lane's: no call tuple to make and take apart); ``queued_at``: a
+        reading of :attr:`clock` (the call's start, say)."""
         queue = self._queue
         if len(queue) + self.in_flight >= self.max_pending or self._closing:
             return False
         if seconds is None:
-            queue.append(("set", self.clock(), index, None, key, data))
+            queue.append(("set", queued_at, index, None, key, data))
         else:
-            queue.append(("set", self.clock(), index, None, key, data, seconds))
+            queue.append(("set", queued_at, index, None, key, data, seconds))
         if self._sleeping:
-            self._wake.set()
+            self._wake_up()
         return True
+
+    def _wake_up(self) -> None:
+        """Wake the sleeping writer: once, not at each write queued until it runs (it waits
+        for the GIL, up to the switch interval, while the caller queues thousands: an
+        ``Event.set`` each cost the caller about a microsecond)."""
+        self._sleeping = False
+        self._wake.set()
 
     def submit_read(self, request: ReadRequest) -> bool:
         return self._enqueue(request)
@@ -271,12 +286,16 @@ class Writer(Ledger):
                     marker.lost = self.given_up + self.failed - marker.lost_before
                     marker.done.set()
                     continue
+                # counted in flight before it leaves the queue: a caller's check of the pending
+                # work (len(queue) + in_flight, against async.max_pending) never misses what is
+                # being taken (it may run between any two steps here)
+                self.in_flight += 1
                 item = take()
                 keep(item)
                 if type(item) is tuple:
                     writes += 1
             self._batch = items
-            self.in_flight = len(items)
+            self.in_flight = len(items)  # (what it is already, unless it had drifted)
             self._unsettled_writes = writes
         return items
 
