@@ -17,7 +17,7 @@ from ...foundation.errors import (
 from ...foundation.ttl import NO_EXPIRY
 from .scope import Op, Scope, as_reader, granted, reading
 
-__all__ = ["Entry", "ReadMany", "exists", "read", "read_many", "remaining_ttl"]
+__all__ = ["Entry", "ReadMany", "entry_of", "exists", "read", "read_many", "remaining_ttl"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,6 +77,13 @@ def read(
     else:
         granted(scope, (key,))
         data, ttl = yield from as_reader(scope, [key], [get, ("ttl", (full,))])
+    return entry_of(scope, key, full, data, ttl)
+
+
+def entry_of(scope: Scope, key: str, full: str, data: Any, ttl: Any) -> Entry:
+    """The reply step of :func:`read`: the :class:`Entry` of ``key`` (stored as ``full``) from
+    the replies of its GET and TTL; NotFoundError if it is missing. Shared with the sync
+    call's lane (:mod:`roleredis.table.synclane`)."""
     if data is None:
         raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
     return Entry(key, full, _decode(scope, data, full), _remaining(ttl))

@@ -25,6 +25,7 @@ __all__ = [
     "PreparedWrite",
     "Written",
     "WrittenMany",
+    "acknowledge",
     "check_replicated",
     "delete",
     "prepare_write",
@@ -85,6 +86,13 @@ def prepare_write(
     return PreparedWrite(call, written, update)  # the call: _set_call's, inline
 
 
+def acknowledge(reply: Any, full_key: str) -> None:
+    """InternalError unless ``reply`` acknowledges the SET of ``full_key``: the reply step of
+    :func:`write`, shared with the sync call's lane (:mod:`roleredis.table.synclane`)."""
+    if reply is not True:  # redis-py's SET callback makes OK True; a stand-in says OK
+        _acknowledged([reply], f"write of {full_key!r}")
+
+
 def _acknowledged(replies: list[Any], what: str) -> None:
     for reply in replies:
         if reply is not True and reply != b"OK" and reply != "OK":
@@ -141,8 +149,7 @@ def write(
     else:  # ZADD, SET, ZADD: see roleredis.core.index on the order
         replies = (yield from _indexed(scope, [prepared.call], prepared.index, wait))[1:]
     full = prepared.written.full_key
-    if replies[0] is not True:  # redis-py's SET callback makes OK True; a stand-in says OK
-        _acknowledged(replies[:1], f"write of {full!r}")
+    acknowledge(replies[0], full)
     if wait:
         check_replicated(scope, replies[-1], replicas, f"the write of {full!r}")
     return prepared.written
