@@ -29,7 +29,17 @@ from ..foundation.errors import SerializationError
 from ..foundation.keys import raw_key
 from .crypto import Keyring
 
-__all__ = ["ENVELOPE_MAGIC", "Codec", "decode", "encode", "json_data", "json_size", "jsonable"]
+__all__ = [
+    "ENCODED_AS_IS",
+    "ENVELOPE_MAGIC",
+    "Codec",
+    "decode",
+    "encode",
+    "json_data",
+    "json_size",
+    "jsonable",
+    "plain_values",
+]
 
 #: Stored values that start with these bytes are envelopes, not JSON text.
 ENVELOPE_MAGIC = b"\xffrr"
@@ -153,6 +163,11 @@ def _check(value: Any) -> bool:
     raise _Refused(_describe(value))
 
 
+#: the types of value a caller may hand to :func:`encode` without a size floor first
+#: (:func:`size_floor` knows nothing of them before encoding); a str or bytes value may be huge
+ENCODED_AS_IS = frozenset({dict, list, int, float, bool, type(None)})
+
+
 def encode(value: Any) -> bytes:
     """Serialize ``value``; raise :class:`SerializationError` saying what and where if it can't.
 
@@ -179,8 +194,9 @@ def encode(value: Any) -> bytes:
     try:
         # orjson >= 3.12 returns its whole working buffer (4 KiB at least) with only the
         # length shortened (orjson #483, Home Assistant #181240): a value kept pending in the
-        # writer's queue would hold 4 KiB for 100 bytes. Copy it into a right-sized object.
-        return memoryview(orjson.dumps(value, option=_ORJSON_OPTIONS)).tobytes()
+        # writer's queue would hold 4 KiB for 100 bytes. Copy it into a right-sized object
+        # (a join of two always makes a new one; half the cost of memoryview(...).tobytes()).
+        return b"".join((orjson.dumps(value, option=_ORJSON_OPTIONS), b""))
     except (TypeError, orjson.JSONEncodeError) as exc:
         # The walk accepts only what orjson encodes; what is left is text that is not UTF-8
         # (lone surrogates) or nesting deeper than orjson allows.
@@ -278,6 +294,44 @@ def _plain(data: bytes) -> Any:
             return json.loads(data, parse_constant=_no_constants, parse_float=_finite_float)
         except ValueError:
             pass
+    return _text(data)
+
+
+#: every digit as "0", every other byte as "." (a run of digits becomes a run of "0")
+_DIGIT_MARKS = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
+_MARKED_RUN = b"0" * _LONG_RUN
+
+
+def plain_values(datas: list[Any]) -> list[Any] | None:
+    """:func:`decode` of each of ``datas`` (None, a missing key's, stays None), checked once for
+    all of them instead of once each: None unless they are all bytes without an envelope
+    (no 0xFF byte anywhere) and without a run of 19 digits (then the caller decodes each).
+
+    >>> plain_values([b'{"a":1}', None, b"text", b"12"])
+    [{'a': 1}, None, 'text', 12]
+    >>> plain_values([b"1" * 19]) is None
+    True
+    """
+    try:
+        joined = b"\n".join(filter(None, datas))  # b"\n": no run spans two values
+    except TypeError:  # a str (decode_responses=True): each on its own
+        return None
+    if b"\xff" in joined or _MARKED_RUN in joined.translate(_DIGIT_MARKS):
+        return None
+    loads = orjson.loads
+    out: list[Any] = []
+    for data in datas:
+        if data is None:
+            out.append(None)
+            continue
+        try:
+            out.append(loads(data))
+        except orjson.JSONDecodeError:  # text from another client: _plain's fallback
+            out.append(_text(data))
+    return out
+
+
+def _text(data: bytes) -> Any:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
