@@ -30,7 +30,7 @@ from time import perf_counter
 from typing import Any
 
 from .. import runtime
-from ..core.codec import encode
+from ..core.codec import ENCODED_AS_IS, encode
 from ..core.ops import Written, acknowledge, entry_of
 from ..core.store import RoleStore
 from ..foundation.keys import MAX_KEY_BYTES
@@ -41,10 +41,6 @@ from .metrics import record
 from .operation import Operation, Result
 
 __all__ = ["Trip", "read", "write"]
-
-#: values the lane encodes with :func:`roleredis.core.codec.encode` straight away: a str or
-#: bytes value goes through the scope, whose size floor refuses a huge one before encoding it
-_ENCODED_AS_IS = frozenset({dict, list, int, float, bool, type(None)})
 
 
 class Trip:
@@ -133,7 +129,7 @@ def write(
             seconds, warning = trip.default_ttl, trip.default_warning
         else:
             seconds, warning = trip.scope.ttl(ttl)
-        if trip.plain and type(value) in _ENCODED_AS_IS:
+        if trip.plain and type(value) in ENCODED_AS_IS:
             data = encode(value)
             if len(data) > trip.max_value_bytes:
                 return None

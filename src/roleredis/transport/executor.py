@@ -30,6 +30,7 @@ Calls that do not wait never queue behind waiting ones.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 import time
 import weakref
@@ -438,7 +439,7 @@ def _close_run(run: list[Any], calls: list[Call], runs: list[int]) -> bool:
         calls.extend(("set", args) for args in run)
         runs.extend([1] * len(run))
         return False
-    calls.append(("mset", tuple(x for args in run for x in args)))
+    calls.append(("mset", tuple(itertools.chain.from_iterable(run))))
     runs.append(len(run))
     return True
 

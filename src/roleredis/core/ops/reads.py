@@ -15,6 +15,7 @@ from ...foundation.errors import (
     SerializationError,
 )
 from ...foundation.ttl import NO_EXPIRY
+from ..codec import plain_values
 from .scope import Op, Scope, as_reader, granted, reading
 
 __all__ = ["Entry", "ReadMany", "entry_of", "exists", "read", "read_many", "remaining_ttl"]
@@ -140,6 +141,16 @@ def read_many(scope: Scope, keys: Iterable[str], *, from_role: str | None = None
         (datas,) = yield from as_reader(scope, wanted, [("mget", (fulls,))])
     values: dict[str, Any] = {}
     missing: list[str] = []
+    # plain JSON or text (most reads): checked once for all of them; what a hash tag changes
+    # is only what a sealed value (an envelope) is bound to
+    plain = plain_values(datas)
+    if plain is not None:
+        for key, data, value in zip(wanted, datas, plain, strict=True):
+            if data is None:
+                missing.append(key)
+            else:
+                values[key] = value
+        return ReadMany(values, missing)
     # _decode's steps, inline for the common case (bytes, no hash tag): once per key
     decode = scope.codec.decode
     tagged = scope.keyspace.hash_tag
