@@ -125,7 +125,7 @@ def test_what_the_lane_leaves_goes_through_the_general_call(
     assert roleredis.redis_write("clé", "été", role="trip")["success"]
     assert roleredis.redis_write("k", 1, role="trip", replicas=0)["success"]
     assert roleredis.redis_read("clé", role="trip")["value"] == "été"
-    assert roleredis.redis_read("k", role="trip", touch=60)["ttl"] == 60
+    assert 58 <= roleredis.redis_read("k", role="trip", touch=60)["ttl"] <= 60
     assert roleredis.redis_read("k", role="trip", from_role="trip")["value"] == 1
     assert ran == ["write", "read", "read", "read"]
 

@@ -63,7 +63,7 @@ class Trip:
         self.store = store
         self.role = store.role
         self.scope = scope
-        self.send = store.send_batch
+        self.send = store.runner
         # "" (auto_prefix off): the keyspace checks a key against the internal prefix, and an
         # indexed role's writes carry their index updates: the general call for both
         self.prefix = "" if scope.index else scope.keyspace.prefix
@@ -146,7 +146,11 @@ def write(
         result = op.build(written, store, (key, value, ttl))
     except Exception as exc:
         return failed(op, exc, store, (key, value, ttl), started)
-    _succeeded(op, trip.role, key, started)
+    # the general call's success steps (as calls.call has them inline)
+    elapsed = perf_counter() - started
+    record(op.name, trip.role, elapsed)
+    if log.isEnabledFor(DEBUG):
+        _logged(op, trip.role, key, elapsed)
     return result
 
 
@@ -175,13 +179,12 @@ def read(
     except Exception as exc:
         result = failed(op, exc, store, (key,), started)
     else:
-        _succeeded(op, trip.role, key, started)
+        elapsed = perf_counter() - started
+        record(op.name, trip.role, elapsed)
+        if log.isEnabledFor(DEBUG):
+            _logged(op, trip.role, key, elapsed)
     return result if op.finish is None else op.finish(result)
 
 
-def _succeeded(op: Operation, role: str, key: str, started: float) -> None:
-    """The general call's success steps: the metrics and the DEBUG log line."""
-    elapsed = perf_counter() - started
-    record(op.name, role, elapsed)
-    if log.isEnabledFor(DEBUG):
-        log.debug("%s ok role=%s key=%.200r in %.2f ms", op.name, role, key, elapsed * 1e3)
+def _logged(op: Operation, role: str, key: str, elapsed: float) -> None:
+    log.debug("%s ok role=%s key=%.200r in %.2f ms", op.name, role, key, elapsed * 1e3)
