@@ -553,9 +553,19 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> 
     return _exchange(sock, commands)
 
 
+#: Readers that parsed every byte they were fed, for the next exchange (a new one costs as
+#: much as the rest of a reply's parsing): each is taken by one exchange at a time (list.pop
+#: and append are atomic), and one an exchange failed in, or left with bytes, is dropped.
+_READERS: list[Any] = []
+_SPARE_READERS = 16
+
+
 def _exchange(sock: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     packed = pack(commands)
-    reader = hiredis.Reader()
+    try:
+        reader = _READERS.pop()
+    except IndexError:
+        reader = hiredis.Reader()
     replies: list[Any] = []
     want = len(commands)
     try:
@@ -575,6 +585,8 @@ def _exchange(sock: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
         raise rex.TimeoutError(f"no answer within socket_timeout ({exc})") from None
     except OSError as exc:
         raise ConnectionDropped(f"connection lost: {exc}") from None
+    if not reader.has_data() and len(_READERS) < _SPARE_READERS:
+        _READERS.append(reader)
     return replies
 
 
