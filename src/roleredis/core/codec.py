@@ -92,29 +92,27 @@ def _bad_float(value: float) -> _Refused:
     return _Refused(f"the float {value!r} has no JSON form (NaN and infinity are refused)")
 
 
-#: leaves JSON carries exactly as they are (an int or a float needs a look at its value)
-_PLAIN_LEAVES = frozenset({str, bool, type(None)})
+#: leaves JSON carries exactly as they are (a float needs a look at its value; an int of any
+#: size is exact: one beyond 64 bits, which orjson refuses, is written by json instead)
+_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _check(value: Any) -> bool:
-    """Walk ``value``; raise _Refused for what JSON cannot carry. True if an int is > 64 bits.
+def _check(value: Any) -> None:
+    """Walk ``value``; raise _Refused for what JSON cannot carry.
 
     Scalars are checked inline, without a call per leaf: this walk runs on every write (a
-    dict's and a list's loops are apart, the int bounds are literals, one set look-up
-    passes str, bool and None). ``x - x != 0.0`` is true only for NaN and the infinities;
-    anything but a plain leaf, an int or a finite float is looked at by the recursive call,
-    which refuses it or walks it.
+    dict's and a list's loops are apart, one set look-up passes str, int, bool and None).
+    ``x - x != 0.0`` is true only for NaN and the infinities; anything but a plain leaf or a
+    finite float is looked at by the recursive call, which refuses it or walks it.
     """
     kind = type(value)
     if kind in _PLAIN_LEAVES:
-        return False
-    if kind is int:
-        return not -9223372036854775808 <= value <= 9223372036854775807
+        return
     if kind is float:
         if value - value != 0.0:
             raise _bad_float(value)
-        return False
-    big = False
+        return
     if kind is dict:
         for k, v in value.items():
             if type(k) is not str:
@@ -123,44 +121,45 @@ def _check(value: Any) -> bool:
                     "come back as a str: use str keys"
                 )
             t = type(v)
-            if t in _PLAIN_LEAVES:
+            if t in _PLAIN_LEAVES or (t is float and v - v == 0.0):
                 continue
-            if t is int:
-                if not -9223372036854775808 <= v <= 9223372036854775807:
-                    big = True
-                continue
-            if t is float and v - v == 0.0:
-                continue
-            if t is list:  # a list of str, bool and None (tags, names): no call for it
+            if t is list:  # a list of plain leaves (tags, names, numbers): no call for it
                 for leaf in v:
                     if type(leaf) not in _PLAIN_LEAVES:
                         break
                 else:
                     continue
             try:
-                big = _check(v) or big
+                _check(v)
             except _Refused as exc:
                 exc.path.append(f"[{k!r}]")
                 raise
-        return big
+        return
     if kind is list:
         for i, v in enumerate(value):
             t = type(v)
-            if t in _PLAIN_LEAVES:
-                continue
-            if t is int:
-                if not -9223372036854775808 <= v <= 9223372036854775807:
-                    big = True
-                continue
-            if t is float and v - v == 0.0:
+            if t in _PLAIN_LEAVES or (t is float and v - v == 0.0):
                 continue
             try:
-                big = _check(v) or big
+                _check(v)
             except _Refused as exc:
                 exc.path.append(f"[{i!r}]")
                 raise
-        return big
+        return
     raise _Refused(_describe(value))
+
+
+def _big_int_in(value: Any) -> bool:
+    """Whether ``value`` (one :func:`_check` passed) holds an int beyond 64 bits: only asked
+    when orjson refused it."""
+    kind = type(value)
+    if kind is int:
+        return not _INT64_MIN <= value <= _INT64_MAX
+    if kind is dict or kind is list:  # a loop, not any(): one frame a level, as _check
+        for v in value.values() if kind is dict else value:
+            if _big_int_in(v):
+                return True
+    return False
 
 
 #: the types of value a caller may hand to :func:`encode` without a size floor first
@@ -177,7 +176,7 @@ def encode(value: Any) -> bytes:
     if type(value) is bytes:
         return _BYTES_HEADER + value
     try:
-        big_ints = _check(value)
+        _check(value)
     except _Refused as exc:
         where = "value" + "".join(reversed(exc.path))
         raise SerializationError(f"{where}: {exc.what}") from None
@@ -185,12 +184,6 @@ def encode(value: Any) -> bytes:
         raise SerializationError(
             "value is nested too deeply (or contains itself) to be stored as JSON"
         ) from None
-    if big_ints:
-        try:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-            return text.encode("utf-8")
-        except ValueError as exc:  # over Python's int-to-text limit, or a lone surrogate
-            raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
     try:
         # orjson >= 3.12 returns its whole working buffer (4 KiB at least) with only the
         # length shortened (orjson #483, Home Assistant #181240): a value kept pending in the
@@ -198,6 +191,12 @@ def encode(value: Any) -> bytes:
         # (a join of two always makes a new one; half the cost of memoryview(...).tobytes()).
         return b"".join((orjson.dumps(value, option=_ORJSON_OPTIONS), b""))
     except (TypeError, orjson.JSONEncodeError) as exc:
+        if _big_int_in(value):  # integers beyond 64 bits: json writes them exactly
+            try:
+                text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                return text.encode("utf-8")
+            except ValueError as error:  # over Python's int-to-text limit, a lone surrogate
+                raise SerializationError(f"value cannot be stored as JSON: {error}") from None
         # The walk accepts only what orjson encodes; what is left is text that is not UTF-8
         # (lone surrogates) or nesting deeper than orjson allows.
         raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
