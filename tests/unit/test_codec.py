@@ -502,6 +502,7 @@ def test_property_plain_text_from_other_clients_is_str_unless_json(text: str) ->
 
 def test_module_exports() -> None:
     assert set(codec.__all__) == {
+        "ENCODED_AS_IS",
         "ENVELOPE_MAGIC",
         "Codec",
         "decode",
@@ -509,6 +510,7 @@ def test_module_exports() -> None:
         "json_data",
         "json_size",
         "jsonable",
+        "plain_values",
     }
 
 
@@ -544,3 +546,49 @@ def test_a_bad_value_under_a_key_is_named_by_its_key() -> None:
     shared = float("nan")
     assert _refused({"a": 1, "b": shared, "c": shared}).startswith("value['b']:")
     assert _refused({"x": [1, {"y": (1,)}]}).startswith("value['x'][1]['y']:")
+
+
+_MANY = [
+    b'{"a":[1,2.5,"x"]}',
+    None,
+    b"null",
+    b"plain text from another client",
+    b"\xc3\xa9t\xc3\xa9",
+    b"\xfe not utf-8",
+    b"NaN",
+    b"1e400",
+    b"123456789012345678",  # 18 digits: still orjson's
+    b"",
+    b'"123"',
+]
+
+
+def test_plain_values_decodes_each_as_decode_does() -> None:
+    got = codec.plain_values(_MANY)
+    assert got is not None
+    for data, value in zip(_MANY, got, strict=True):
+        if data is None:
+            assert value is None
+        else:
+            expected = codec.decode(data)
+            assert type(value) is type(expected)
+            assert value == expected or (value != value and expected != expected)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b"1234567890123456789",  # a run of 19 digits: maybe beyond 64 bits
+        b'{"n":[12345678901234567890123]}',
+        codec.encode(b"bytes in an envelope"),
+        b"\xff anything with 0xff",
+        "a str reply",
+    ],
+)
+def test_plain_values_leaves_the_odd_ones_to_decode(odd: Any) -> None:
+    assert codec.plain_values([b"1", odd, None]) is None
+
+
+def test_no_run_of_digits_spans_two_values() -> None:
+    # 10 + 9 digits in two values: no value holds 19
+    assert codec.plain_values([b"1234567890", b"123456789"]) == [1234567890, 123456789]

@@ -235,3 +235,30 @@ def test_runs_of_plain_sets_are_merged_and_their_reply_spread() -> None:
     lenient_sets = [lenient("set", *args) for _, args in sets]
     assert merged_sets(lenient_sets, Route(None))[1] is None
     assert merged_sets(sets, ClusterRoute.__new__(ClusterRoute))[1] is None
+
+
+class _Sock:
+    """A socket that answers every send with ``answer``."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
+    def sendall(self, data: bytes) -> None:
+        pass
+
+    def recv(self, size: int) -> bytes:
+        return self.answer
+
+
+def test_a_reader_left_with_bytes_is_not_reused() -> None:
+    from roleredis.transport import executor as ex
+
+    ex._READERS.clear()
+    assert ex._exchange(_Sock(b"+OK\r\n"), [("PING",)]) == [b"OK"]
+    assert len(ex._READERS) == 1  # clean: kept for the next exchange
+    kept = ex._READERS[0]
+    # one reply more than asked for: its reader must not carry it into another exchange
+    assert ex._exchange(_Sock(b"+OK\r\n+STRAY\r\n"), [("PING",)]) == [b"OK"]
+    assert ex._READERS == []
+    assert ex._exchange(_Sock(b"+PONG\r\n"), [("PING",)]) == [b"PONG"]
+    assert ex._READERS and ex._READERS[0] is not kept

@@ -422,6 +422,22 @@ def test_write_many_refuses_everything_if_one_value_is_invalid() -> None:
     assert "'b'" in str(info.value)
 
 
+def test_write_many_reports_the_first_invalid_item_in_order() -> None:
+    # the values are checked all at once, then item by item to name the first bad one
+    with pytest.raises(SerializationError, match="'b'"):
+        next(ops.write_many(scope(), {"a": 1, "b": (1, 2), "": 3}))
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        next(ops.write_many(scope(), {"a": 1, "": 3, "b": (1, 2)}))
+
+
+def test_write_many_refuses_a_value_too_big_naming_its_key() -> None:
+    big = scope(max_value_bytes=10)
+    with pytest.raises(InvalidArgumentError, match="weather:b"):
+        next(ops.write_many(big, {"a": [1], "b": list(range(20)), "c": "x" * 50}))
+    with pytest.raises(InvalidArgumentError, match="weather:c"):
+        next(ops.write_many(big, {"a": [1], "c": "x" * 50}))
+
+
 def test_write_many_refuses_everything_if_one_key_is_invalid() -> None:
     with pytest.raises(InvalidArgumentError):
         next(ops.write_many(scope(), {"a": 1, "": 2}))

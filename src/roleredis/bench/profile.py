@@ -9,7 +9,10 @@ on its own so that each row includes the ones above it:
 4. plus the runner: breaker, ``to_wire``, reply callbacks (``RoleStore.send_batch``);
 5. plus the operation: key, TTL and exactness checks, encoding or decoding, the generator
    (``RoleStore.write`` / ``read``);
-6. plus the call: role, store, metrics, tracing gate, the result dict (the tool).
+6. plus the call: role, store, metrics, tracing gate, the result dict (the tool). With
+   ``role=`` given the tool takes the sync lane (:mod:`roleredis.table.synclane`), which runs
+   the operation's steps without its generator and the store method: this row may come out
+   at or below the one above it.
 
 Run it pinned (``taskset -c 0 roleredis bench --profile``): CPU time is what the library
 spends; wall time on a shared machine is mostly the scheduler's.

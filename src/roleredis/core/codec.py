@@ -29,7 +29,17 @@ from ..foundation.errors import SerializationError
 from ..foundation.keys import raw_key
 from .crypto import Keyring
 
-__all__ = ["ENVELOPE_MAGIC", "Codec", "decode", "encode", "json_data", "json_size", "jsonable"]
+__all__ = [
+    "ENCODED_AS_IS",
+    "ENVELOPE_MAGIC",
+    "Codec",
+    "decode",
+    "encode",
+    "json_data",
+    "json_size",
+    "jsonable",
+    "plain_values",
+]
 
 #: Stored values that start with these bytes are envelopes, not JSON text.
 ENVELOPE_MAGIC = b"\xffrr"
@@ -82,72 +92,58 @@ def _bad_float(value: float) -> _Refused:
     return _Refused(f"the float {value!r} has no JSON form (NaN and infinity are refused)")
 
 
-#: leaves JSON carries exactly as they are (an int or a float needs a look at its value)
-_PLAIN_LEAVES = frozenset({str, bool, type(None)})
+#: leaves JSON carries exactly as they are (a float needs a look at its value; an int of any
+#: size is exact: one beyond 64 bits, which orjson refuses, is written by json instead)
+_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _check(value: Any) -> bool:
-    """Walk ``value``; raise _Refused for what JSON cannot carry. True if an int is > 64 bits.
+def _check(value: Any) -> None:
+    """Walk ``value``; raise _Refused for what JSON cannot carry.
 
     Scalars are checked inline, without a call per leaf: this walk runs on every write (a
-    dict's and a list's loops are apart, the int bounds are literals, one set look-up
-    passes str, bool and None). ``x - x != 0.0`` is true only for NaN and the infinities;
-    anything but a plain leaf, an int or a finite float is looked at by the recursive call,
-    which refuses it or walks it. Dict keys are not looked at here (a dict's values are walked
-    without its keys): orjson refuses a key that is not exactly a str itself, and
-    :func:`encode` then finds which with :func:`_check_keys`, as it does before json.dumps
-    (which would turn such a key into text).
+    dict's and a list's loops are apart, one set look-up passes str, int, bool and None).
+    ``x - x != 0.0`` is true only for NaN and the infinities; anything but a plain leaf or a
+    finite float is looked at by the recursive call, which refuses it or walks it. Dict keys
+    are not looked at here (a dict's values are walked without its keys): orjson refuses a key
+    that is not exactly a str itself, and :func:`encode` then finds which with
+    :func:`_check_keys`, as it does before json.dumps (which would turn such a key into text).
     """
     kind = type(value)
     if kind in _PLAIN_LEAVES:
-        return False
-    if kind is int:
-        return not -9223372036854775808 <= value <= 9223372036854775807
+        return
     if kind is float:
         if value - value != 0.0:
             raise _bad_float(value)
-        return False
-    big = False
+        return
     if kind is dict:
         for v in value.values():
             t = type(v)
-            if t in _PLAIN_LEAVES:
+            if t in _PLAIN_LEAVES or (t is float and v - v == 0.0):
                 continue
-            if t is int:
-                if not -9223372036854775808 <= v <= 9223372036854775807:
-                    big = True
-                continue
-            if t is float and v - v == 0.0:
-                continue
-            if t is list:  # a list of str, bool and None (tags, names): no call for it
+            if t is list:  # a list of plain leaves (tags, names, numbers): no call for it
                 for leaf in v:
                     if type(leaf) not in _PLAIN_LEAVES:
                         break
                 else:
                     continue
             try:
-                big = _check(v) or big
+                _check(v)
             except _Refused as exc:  # (its key found again: only a refusal pays for it)
                 exc.path.append(f"[{next(k for k, x in value.items() if x is v)!r}]")
                 raise
-        return big
+        return
     if kind is list:
         for i, v in enumerate(value):
             t = type(v)
-            if t in _PLAIN_LEAVES:
-                continue
-            if t is int:
-                if not -9223372036854775808 <= v <= 9223372036854775807:
-                    big = True
-                continue
-            if t is float and v - v == 0.0:
+            if t in _PLAIN_LEAVES or (t is float and v - v == 0.0):
                 continue
             try:
-                big = _check(v) or big
+                _check(v)
             except _Refused as exc:
                 exc.path.append(f"[{i!r}]")
                 raise
-        return big
+        return
     raise _Refused(_describe(value))
 
 
@@ -180,6 +176,24 @@ def _refusal(exc: _Refused) -> SerializationError:
     return SerializationError("value" + "".join(reversed(exc.path)) + f": {exc.what}")
 
 
+def _big_int_in(value: Any) -> bool:
+    """Whether ``value`` (one :func:`_check` passed) holds an int beyond 64 bits: only asked
+    when orjson refused it."""
+    kind = type(value)
+    if kind is int:
+        return not _INT64_MIN <= value <= _INT64_MAX
+    if kind is dict or kind is list:  # a loop, not any(): one frame a level, as _check
+        for v in value.values() if kind is dict else value:
+            if _big_int_in(v):
+                return True
+    return False
+
+
+#: the types of value a caller may hand to :func:`encode` without a size floor first
+#: (:func:`size_floor` knows nothing of them before encoding); a str or bytes value may be huge
+ENCODED_AS_IS = frozenset({dict, list, int, float, bool, type(None)})
+
+
 def encode(value: Any) -> bytes:
     """Serialize ``value``; raise :class:`SerializationError` saying what and where if it can't.
 
@@ -189,36 +203,34 @@ def encode(value: Any) -> bytes:
     if type(value) is bytes:
         return _BYTES_HEADER + value
     try:
-        big_ints = _check(value)
-        if big_ints:  # json.dumps would turn a key that is not a str into text: refused first
-            _check_keys(value)
+        _check(value)
     except _Refused as exc:
         raise _refusal(exc) from None
     except RecursionError:
         raise SerializationError(
             "value is nested too deeply (or contains itself) to be stored as JSON"
         ) from None
-    if big_ints:
-        try:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-            return text.encode("utf-8")
-        except ValueError as exc:  # over Python's int-to-text limit, or a lone surrogate
-            raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
     try:
         # orjson >= 3.12 returns its whole working buffer (4 KiB at least) with only the
         # length shortened (orjson #483, Home Assistant #181240): a value kept pending in the
         # writer's queue would hold 4 KiB for 100 bytes. Copy it into a right-sized object:
         # a join of two parts always copies (``bytes(data)`` and ``data[:]`` return the same
-        # object) and costs less than a memoryview's ``tobytes``.
+        # object) and costs half a memoryview's ``tobytes``.
         return b"".join((orjson.dumps(value, option=_ORJSON_OPTIONS), b""))
     except (TypeError, orjson.JSONEncodeError) as exc:
         # The walk accepts only what orjson encodes but a dict key that is not exactly a str
-        # (orjson refuses those: which one, where?), text that is not UTF-8 (lone
-        # surrogates) and nesting deeper than orjson allows.
+        # (orjson refuses those: which one, where?), integers beyond 64 bits, text that is not
+        # UTF-8 (lone surrogates) and nesting deeper than orjson allows.
         try:
-            _check_keys(value)
+            _check_keys(value)  # before json.dumps, which would turn such a key into text
         except _Refused as refused:
             raise _refusal(refused) from None
+        if _big_int_in(value):  # integers beyond 64 bits: json writes them exactly
+            try:
+                text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                return text.encode("utf-8")
+            except ValueError as error:  # over Python's int-to-text limit, a lone surrogate
+                raise SerializationError(f"value cannot be stored as JSON: {error}") from None
         raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
 
 
@@ -313,6 +325,44 @@ def _plain(data: bytes) -> Any:
             return json.loads(data, parse_constant=_no_constants, parse_float=_finite_float)
         except ValueError:
             pass
+    return _text(data)
+
+
+#: every digit as "0", every other byte as "." (a run of digits becomes a run of "0")
+_DIGIT_MARKS = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))
+_MARKED_RUN = b"0" * _LONG_RUN
+
+
+def plain_values(datas: list[Any]) -> list[Any] | None:
+    """:func:`decode` of each of ``datas`` (None, a missing key's, stays None), checked once for
+    all of them instead of once each: None unless they are all bytes without an envelope
+    (no 0xFF byte anywhere) and without a run of 19 digits (then the caller decodes each).
+
+    >>> plain_values([b'{"a":1}', None, b"text", b"12"])
+    [{'a': 1}, None, 'text', 12]
+    >>> plain_values([b"1" * 19]) is None
+    True
+    """
+    try:
+        joined = b"\n".join(filter(None, datas))  # b"\n": no run spans two values
+    except TypeError:  # a str (decode_responses=True): each on its own
+        return None
+    if b"\xff" in joined or _MARKED_RUN in joined.translate(_DIGIT_MARKS):
+        return None
+    loads = orjson.loads
+    out: list[Any] = []
+    for data in datas:
+        if data is None:
+            out.append(None)
+            continue
+        try:
+            out.append(loads(data))
+        except orjson.JSONDecodeError:  # text from another client: _plain's fallback
+            out.append(_text(data))
+    return out
+
+
+def _text(data: bytes) -> Any:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -26,7 +26,7 @@ from .health import deployment_report
 from .operation import NO_KWARGS, Args, Operation, Result, Store
 from .rows import BY_TOOL
 
-__all__ = ["async_store", "awaitable_twin", "bind_async", "call", "call_async", "log"]
+__all__ = ["async_store", "awaitable_twin", "bind_async", "call", "call_async", "failed", "log"]
 
 P = ParamSpec("P")
 
@@ -71,7 +71,7 @@ def _finished(op: Operation, result: Result, store: Any, kwargs: Mapping[str, An
     return result if op.finish is None else op.finish(result)
 
 
-def _failed(
+def failed(
     op: Operation, exc: Exception, store: Store | None, args: Args, started: float
 ) -> Result:
     """The failure result for ``exc`` (with the call's context), logged without values."""
@@ -151,7 +151,7 @@ def call(
             seen = _seen_as(op, store, kwargs) if op.reads_from else store
             result = op.build(outcome, seen, args)
         except Exception as exc:
-            result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
+            result = failed(op, exc, _seen_as(op, store, kwargs), args, started)
         else:  # _succeeded's steps, inline: every sync call takes them
             elapsed = time.perf_counter() - started
             metrics.record(op.name, store.role, elapsed)
@@ -200,7 +200,7 @@ def call_async(
             with roles.without_default_warning():
                 store = async_store(role, skip=_ASYNC_CALLER)
     except Exception as exc:
-        return _ready(op, _failed(op, exc, None, args, started), kwargs)
+        return _ready(op, failed(op, exc, None, args, started), kwargs)
     return _run_async(op, store, args, kwargs, started)
 
 
@@ -231,7 +231,7 @@ async def _run_async(
             seen = _seen_as(op, store, kwargs) if op.reads_from else store
             result = op.build(outcome, seen, args)
         except Exception as exc:
-            result = _failed(op, exc, _seen_as(op, store, kwargs), args, started)
+            result = failed(op, exc, _seen_as(op, store, kwargs), args, started)
         else:
             _succeeded(op, store, args, started)
     finally:

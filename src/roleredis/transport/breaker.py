@@ -52,6 +52,10 @@ class Breaker:
         self._opened_wall: float | None = None  # time.time(), for messages
         self._probing = False
         self._last_error = ""
+        #: no failure counted (closed, no probe): a call's start and its success have nothing
+        #: to do, so a hot path may skip :meth:`before_call` and :meth:`succeeded` (read
+        #: without the lock, as those two read the state)
+        self.quiet = True
         _breakers.add(self)
 
     @property
@@ -85,6 +89,7 @@ class Breaker:
                 self._consecutive = 0
                 self._opened_at = self._opened_wall = None
                 self._probing = False
+                self.quiet = True
 
     def released(self) -> None:
         """A call ended without telling whether the server is there (an exhausted pool, a
@@ -100,6 +105,7 @@ class Breaker:
         no caller waits on): counted and reported, but only a caller's own failure opens it.
         """
         with self._lock:
+            self.quiet = False
             self._last_error = error[:300]
             self._consecutive += 1
             if opens:

@@ -30,6 +30,7 @@ Calls that do not wait never queue behind waiting ones.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 import time
 import weakref
@@ -95,6 +96,9 @@ _READ_SIZE = 1 << 16
 
 #: The calls whose command is not their name in capitals followed by their arguments.
 _SHAPED = frozenset({READABLE, "set", "scan", "mget", "memory_usage", "xpending_range", "xclaim"})
+#: The command names of the most frequent plain calls, spelled once (``name.upper()`` else).
+_WIRE_NAMES = {name: name.upper() for name in ("get", "ttl", "mset", "unlink", "exists", "wait")}
+_REPLY_ERROR = hiredis.ReplyError
 
 
 def to_wire(call: Call) -> tuple[Any, ...]:
@@ -288,13 +292,17 @@ class SyncExecutor:
         """Send ``batch``; return the replies; raise the translated error."""
         if self.waiting and type(batch) is Batch and batch.wait:
             return self._call_waiting(batch)
-        # _call's steps, inline: this is every round trip's path
-        self.breaker.before_call()
+        # _call's steps, inline: this is every round trip's path (a quiet breaker, the common
+        # case, has nothing to do before or after it)
+        breaker = self.breaker
+        if not breaker.quiet:
+            breaker.before_call()
         try:
             replies = self._send(batch)
         except Exception as exc:
             return self._retry(batch, self._send, exc)
-        self.breaker.succeeded()
+        if not breaker.quiet:
+            breaker.succeeded()
         return replies
 
     def _call_waiting(self, batch: list[Call]) -> list[Any]:
@@ -352,8 +360,16 @@ class SyncExecutor:
     def _send_packed(self, batch: list[Call]) -> list[Any]:
         route = self.route
         calls, runs = (batch, None) if len(batch) < _MERGED_RUN else merged_sets(batch, route)
-        commands = [to_wire(call) for call in calls]
-        wait = getattr(batch, "wait", 0.0)  # a blocking read: see batch.Batch
+        # to_wire's steps, inline for the plain calls (most of every batch)
+        commands: list[tuple[Any, ...]] = []
+        for call in calls:
+            name, args = call
+            if name not in _SHAPED:
+                commands.append((_WIRE_NAMES.get(name) or name.upper(), *args))
+            else:
+                commands.append(to_wire(call))
+        # a blocking read (see batch.Batch); a plain list has no wait
+        wait = 0.0 if type(batch) is list else getattr(batch, "wait", 0.0)
         replies: list[Any]
         if wait:
             replies = route.send(commands, functools.partial(send_packed, wait=wait))
@@ -365,7 +381,7 @@ class SyncExecutor:
             raise rex.InvalidResponse(f"{len(replies)} replies to {len(commands)} commands")
         callbacks = self._callbacks
         for i, reply in enumerate(replies):
-            if isinstance(reply, hiredis.ReplyError):
+            if isinstance(reply, _REPLY_ERROR):
                 if calls[i][0] == READABLE or type(calls[i][0]) is Lenient:
                     replies[i] = refusal(str(reply))  # the error is the reply
                     continue
@@ -423,7 +439,7 @@ def _close_run(run: list[Any], calls: list[Call], runs: list[int]) -> bool:
         calls.extend(("set", args) for args in run)
         runs.extend([1] * len(run))
         return False
-    calls.append(("mset", tuple(x for args in run for x in args)))
+    calls.append(("mset", tuple(itertools.chain.from_iterable(run))))
     runs.append(len(run))
     return True
 
@@ -537,9 +553,19 @@ def roundtrip(conn: Any, commands: list[tuple[Any, ...]], wait: float = 0.0) -> 
     return _exchange(sock, commands)
 
 
+#: Readers that parsed every byte they were fed, for the next exchange (a new one costs as
+#: much as the rest of a reply's parsing): each is taken by one exchange at a time (list.pop
+#: and append are atomic), and one an exchange failed in, or left with bytes, is dropped.
+_READERS: list[Any] = []
+_SPARE_READERS = 16
+
+
 def _exchange(sock: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     packed = pack(commands)
-    reader = hiredis.Reader()
+    try:
+        reader = _READERS.pop()
+    except IndexError:
+        reader = hiredis.Reader()
     replies: list[Any] = []
     want = len(commands)
     try:
@@ -559,6 +585,8 @@ def _exchange(sock: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
         raise rex.TimeoutError(f"no answer within socket_timeout ({exc})") from None
     except OSError as exc:
         raise ConnectionDropped(f"connection lost: {exc}") from None
+    if not reader.has_data() and len(_READERS) < _SPARE_READERS:
+        _READERS.append(reader)
     return replies
 
 

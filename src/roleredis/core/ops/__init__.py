@@ -36,9 +36,18 @@ from __future__ import annotations
 from ...foundation.batch import READABLE, Batch, Call, Lenient, Pause, lenient
 from .listing import ACL_PROBE, SCAN_COUNT, clear, list_keys, reindex
 from .probe import HEALTH_PROBE, Health, health
-from .reads import Entry, ReadMany, exists, read, read_many, remaining_ttl
+from .reads import Entry, ReadMany, entry_of, exists, read, read_many, remaining_ttl
 from .scope import Op, Scope, reading
-from .writes import PreparedWrite, Written, WrittenMany, delete, prepare_write, write, write_many
+from .writes import (
+    PreparedWrite,
+    Written,
+    WrittenMany,
+    acknowledge,
+    delete,
+    prepare_write,
+    write,
+    write_many,
+)
 
 __all__ = [
     "ACL_PROBE",
@@ -57,8 +66,10 @@ __all__ = [
     "Scope",
     "Written",
     "WrittenMany",
+    "acknowledge",
     "clear",
     "delete",
+    "entry_of",
     "exists",
     "health",
     "lenient",

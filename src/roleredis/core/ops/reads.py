@@ -15,9 +15,10 @@ from ...foundation.errors import (
     SerializationError,
 )
 from ...foundation.ttl import NO_EXPIRY
+from ..codec import plain_values
 from .scope import Op, Scope, as_reader, granted, reading
 
-__all__ = ["Entry", "ReadMany", "exists", "read", "read_many", "remaining_ttl"]
+__all__ = ["Entry", "ReadMany", "entry_of", "exists", "read", "read_many", "remaining_ttl"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,6 +78,13 @@ def read(
     else:
         granted(scope, (key,))
         data, ttl = yield from as_reader(scope, [key], [get, ("ttl", (full,))])
+    return entry_of(scope, key, full, data, ttl)
+
+
+def entry_of(scope: Scope, key: str, full: str, data: Any, ttl: Any) -> Entry:
+    """The reply step of :func:`read`: the :class:`Entry` of ``key`` (stored as ``full``) from
+    the replies of its GET and TTL; NotFoundError if it is missing. Shared with the sync
+    call's lane (:mod:`roleredis.table.synclane`)."""
     if data is None:
         raise NotFoundError(f"key {key!r} not found for role {scope.role!r}")
     return Entry(key, full, _decode(scope, data, full), _remaining(ttl))
@@ -133,6 +141,16 @@ def read_many(scope: Scope, keys: Iterable[str], *, from_role: str | None = None
         (datas,) = yield from as_reader(scope, wanted, [("mget", (fulls,))])
     values: dict[str, Any] = {}
     missing: list[str] = []
+    # plain JSON or text (most reads): checked once for all of them; what a hash tag changes
+    # is only what a sealed value (an envelope) is bound to
+    plain = plain_values(datas)
+    if plain is not None:
+        for key, data, value in zip(wanted, datas, plain, strict=True):
+            if data is None:
+                missing.append(key)
+            else:
+                values[key] = value
+        return ReadMany(values, missing)
     # _decode's steps, inline for the common case (bytes, no hash tag): once per key
     decode = scope.codec.decode
     tagged = scope.keyspace.hash_tag

@@ -14,17 +14,20 @@ from ...foundation.batch import Call
 from ...foundation.errors import (
     InternalError,
     InvalidArgumentError,
+    RoleRedisError,
     SerializationError,
     TimeoutError,
 )
 from ...foundation.ttl import NO_EXPIRY
 from .. import index
+from ..codec import ENCODED_AS_IS, encode
 from .scope import Op, Scope
 
 __all__ = [
     "PreparedWrite",
     "Written",
     "WrittenMany",
+    "acknowledge",
     "check_replicated",
     "delete",
     "prepare_write",
@@ -63,10 +66,6 @@ class PreparedWrite:
     index: Call | None = None
 
 
-def _set_call(full_key: str, data: bytes, seconds: int | None) -> Call:
-    return ("set", (full_key, data, seconds)) if seconds is not None else ("set", (full_key, data))
-
-
 def prepare_write(
     scope: Scope, key: Any, value: Any, ttl: Any, encrypt: bool | None = None
 ) -> PreparedWrite:
@@ -82,7 +81,14 @@ def prepare_write(
     if scope.index:
         update = index.add_call(scope.keyspace, [(index.score_for(seconds), key)])
     call = ("set", (full, data, seconds)) if seconds is not None else ("set", (full, data))
-    return PreparedWrite(call, written, update)  # the call: _set_call's, inline
+    return PreparedWrite(call, written, update)
+
+
+def acknowledge(reply: Any, full_key: str) -> None:
+    """InternalError unless ``reply`` acknowledges the SET of ``full_key``: the reply step of
+    :func:`write`, shared with the sync call's lane (:mod:`roleredis.table.synclane`)."""
+    if reply is not True:  # redis-py's SET callback makes OK True; a stand-in says OK
+        _acknowledged([reply], f"write of {full_key!r}")
 
 
 def _acknowledged(replies: list[Any], what: str) -> None:
@@ -141,8 +147,7 @@ def write(
     else:  # ZADD, SET, ZADD: see roleredis.core.index on the order
         replies = (yield from _indexed(scope, [prepared.call], prepared.index, wait))[1:]
     full = prepared.written.full_key
-    if replies[0] is not True:  # redis-py's SET callback makes OK True; a stand-in says OK
-        _acknowledged(replies[:1], f"write of {full!r}")
+    acknowledge(replies[0], full)
     if wait:
         check_replicated(scope, replies[-1], replicas, f"the write of {full!r}")
     return prepared.written
@@ -177,6 +182,41 @@ def delete(scope: Scope, key: str) -> Op[bool]:
     return bool(count)
 
 
+def _encoded(
+    scope: Scope, mapping: Mapping[str, Any], fulls: list[str], encrypt: bool | None
+) -> list[bytes]:
+    """:meth:`Scope.encode` of each value of ``mapping`` (stored under ``fulls``), in order:
+    on a role that neither compresses nor seals, a JSON container or scalar goes straight
+    to :func:`~roleredis.core.codec.encode` and the sizes are checked once at the end."""
+    coder = scope.codec
+    if coder.compression_threshold is not None or (coder.encrypt if encrypt is None else encrypt):
+        return [scope.encode(v, f, encrypt) for v, f in zip(mapping.values(), fulls, strict=True)]
+    datas = [
+        encode(value) if type(value) in ENCODED_AS_IS else scope.encode(value, full, encrypt)
+        for value, full in zip(mapping.values(), fulls, strict=True)
+    ]
+    if datas and max(map(len, datas)) > scope.max_value_bytes:
+        raise InvalidArgumentError("a value is too big")  # said per key by the loop
+    return datas
+
+
+def _checked_one_by_one(
+    scope: Scope, mapping: Mapping[str, Any], encrypt: bool | None
+) -> tuple[list[str], list[bytes]]:
+    """The full keys and stored values of ``mapping``, item by item: the first invalid key or
+    value raises, saying which."""
+    fulls: list[str] = []
+    datas: list[bytes] = []
+    for key, value in mapping.items():
+        full = scope.keyspace.full_key(key)
+        try:
+            datas.append(scope.encode(value, full, encrypt))
+        except SerializationError as exc:
+            raise SerializationError(f"key {key!r}: {exc}") from None
+        fulls.append(full)
+    return fulls, datas
+
+
 def write_many(
     scope: Scope,
     mapping: Mapping[str, Any],
@@ -196,15 +236,16 @@ def write_many(
             f"mapping must be a dict of key -> value, got {type(mapping).__name__}"
         )
     seconds, warning = scope.ttl(ttl)
-    calls: list[Call] = []
-    for key, value in mapping.items():
-        full = scope.keyspace.full_key(key)
-        try:
-            data = scope.encode(value, full, encrypt)
-        except SerializationError as exc:
-            raise SerializationError(f"key {key!r}: {exc}") from None
-        calls.append(_set_call(full, data, seconds))
     keys = list(mapping)
+    try:
+        fulls = scope.keyspace.full_keys(keys)
+        datas = _encoded(scope, mapping, fulls, encrypt)
+    except RoleRedisError:  # the first invalid item, said as the loop below says it
+        fulls, datas = _checked_one_by_one(scope, mapping, encrypt)
+    if seconds is None:
+        calls: list[Call] = [("set", args) for args in zip(fulls, datas, strict=True)]
+    else:
+        calls = [("set", (full, data, seconds)) for full, data in zip(fulls, datas, strict=True)]
     if calls:
         sets = len(calls)
         wait = wait_call(scope, replicas)

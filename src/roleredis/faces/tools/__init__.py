@@ -24,7 +24,7 @@ from ...foundation.config import RedactedDict, Settings
 from ...foundation.errors import DisabledError, InvalidArgumentError, TimeoutError
 from ...foundation.keys import Keyspace, validate_role
 from ...runtime import reset
-from ...table import calls, fastlane, roles
+from ...table import calls, fastlane, roles, synclane
 from ...table.roles import acting_as
 from ...table.rows import (
     CLEAR_ROLE_DATA,
@@ -205,6 +205,10 @@ def redis_write(
     >>> redis_write("user_session", {"user_id": 123}, ttl=3600, role="web")["prefixed_key"]
     'web:user_session'
     """
+    if role is not None and REDIS_AVAILABLE and _get_redis_client is _CLIENT_HOOK:
+        done = synclane.write(WRITE, role_store, role, key, value, ttl, encrypt, replicas)
+        if done is not None:
+            return done
     return calls.call(
         WRITE, role_store, role, (key, value, ttl), {"encrypt": encrypt, "replicas": replicas}
     )
@@ -231,6 +235,10 @@ def redis_read(
     >>> redis_read("nothing here", role="web")["error_code"]
     'not_found'
     """
+    if role is not None and REDIS_AVAILABLE and _get_redis_client is _CLIENT_HOOK:
+        done = synclane.read(READ, role_store, role, key, from_role, touch)
+        if done is not None:
+            return done
     return calls.call(READ, role_store, role, (key,), {"from_role": from_role, "touch": touch})
 
 
