@@ -72,6 +72,9 @@ def check_out(pool: Any) -> Any:
 #: roleredis builds (a subclass, such as Sentinel's, may lend otherwise), and only outside
 #: redis-py's maintenance mode (RESP3 only: roleredis speaks RESP2).
 _BLOCKING_POOL: Any = redis.BlockingConnectionPool
+#: whether the pool can check a connection that is not on a plain socket (TLS, fakeredis's)
+#: by itself: ``ensure_connection`` came with redis-py 8.2; before, only ``get_connection``
+_ENSURES = hasattr(_BLOCKING_POOL, "ensure_connection")
 
 #: this process's id, renewed in a forked child: a pool made by this process has it as its
 #: ``pid``, so a pool's own check (``_checkpid``, a getpid() call) runs only when they differ
@@ -137,8 +140,11 @@ def lend(pool: Any) -> Any:
             with contextlib.suppress(queue.Full):
                 pool.pool.put_nowait(None)
             raise
+    sock = conn._sock
+    if sock is not None and type(sock) is not socket.socket and not _ENSURES:
+        give_back(pool, conn)  # redis-py < 8.2 has no ensure_connection: its whole checkout
+        return check_out(pool)
     try:
-        sock = conn._sock
         if sock is None:
             conn.connect()
         elif type(sock) is not socket.socket:  # TLS (its own buffer), fakeredis: redis-py's
