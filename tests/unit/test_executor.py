@@ -216,7 +216,7 @@ def test_runs_of_plain_sets_are_merged_and_their_reply_spread() -> None:
     from roleredis.foundation.batch import lenient
     from roleredis.transport.cluster import ClusterRoute
     from roleredis.transport.connection import Route
-    from roleredis.transport.executor import merged_sets, spread
+    from roleredis.transport.merging import merged_sets, spread
 
     sets = [("set", (f"k{i}", b"1")) for i in range(5)]
     batch = [("zadd", ("i", 1, "a")), *sets, ("set", ("t", b"1", 60)), ("wait", (1, 10))]

@@ -48,14 +48,13 @@ from .cluster import ClusterRoute
 from .connection import Route, aclose_client, build_async_client, describe, route_for, uses_tls
 from .executor import (
     Call,
-    merged_sets,
     pack,
     rewaited,
-    spread,
     tell_breaker,
     to_wire,
     waiting_places,
 )
+from .merging import merged_sets, spread
 from .retry import ConnectionDropped, RetryPolicy
 
 __all__ = ["AsyncExecutor", "aclose", "executor_for", "loop_executor"]
