@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import roleredis
 from roleredis.faces import tools
 from roleredis.foundation.keys import Keyspace
 from roleredis.table import calls, fastlane, metrics
 from roleredis.table.rows import SEND_ASYNC, WRITE_ASYNC
+
+WriteConfig = Callable[[dict[str, Any]], Path]  # the write_config fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.backends("redis", "memory")]
 
@@ -152,17 +153,8 @@ def test_non_ascii_keys_and_str_values_go_through_the_scope_as_before() -> None:
     assert roleredis.redis_read("bytes", role="lane")["value"] == b"\x00\xff"
 
 
-def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **redis: Any) -> None:
-    path = tmp_path / "lane.yaml"
-    path.write_text(yaml.safe_dump({"redis": redis}))
-    monkeypatch.setenv("ROLEREDIS_CONFIG", str(path))
-    roleredis.reset()
-
-
-def test_max_ttl_lowers_and_warns_on_the_lane(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, key_management={"max_ttl": 100, "default_ttl": 50})
+def test_max_ttl_lowers_and_warns_on_the_lane(write_config: WriteConfig) -> None:
+    write_config({"key_management": {"max_ttl": 100, "default_ttl": 50}})
     default = roleredis.redis_write_async("d", 1, role="lane")
     assert default["ttl"] == 50 and "warning" not in default
     longer = roleredis.redis_write_async("l", 1, ttl=1000, role="lane")
@@ -174,28 +166,22 @@ def test_max_ttl_lowers_and_warns_on_the_lane(
     assert 0 < roleredis.redis_read("f", role="lane")["ttl"] <= 100
 
 
-def test_a_value_over_max_value_bytes_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, serialization={"max_value_bytes": 64})
+def test_a_value_over_max_value_bytes_is_refused(write_config: WriteConfig) -> None:
+    write_config({"serialization": {"max_value_bytes": 64}})
     got = roleredis.redis_write_async("k", {"x": "y" * 100}, role="lane")
     assert got["error_code"] == "invalid_argument" and "max_value_bytes" in got["error"]
     assert roleredis.redis_write_async("k", {"x": 1}, role="lane")["success"] is True
 
 
-def test_without_a_prefix_the_internal_keys_stay_out_of_reach(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, key_management={"auto_prefix": False})
+def test_without_a_prefix_the_internal_keys_stay_out_of_reach(write_config: WriteConfig) -> None:
+    write_config({"key_management": {"auto_prefix": False}})
     got = roleredis.redis_write_async("__roleredis__:{lane}:index", 1, role="lane")
     assert got["error_code"] == "invalid_argument", got
     assert roleredis.redis_write_async("plain", 1, role="lane")["prefixed_key"] == "plain"
 
 
-def test_an_indexed_role_gets_its_index_entry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, key_management={"index": True})
+def test_an_indexed_role_gets_its_index_entry(write_config: WriteConfig) -> None:
+    write_config({"key_management": {"index": True}})
     for i in range(3):
         assert roleredis.redis_write_async(f"k{i}", i, ttl=60, role="lane")["success"]
     assert roleredis.redis_flush(timeout=10)["lost"] == 0
@@ -339,9 +325,9 @@ def test_bad_recipients_get_the_general_calls_failure(to: Any) -> None:
 
 
 def test_a_full_channel_is_refused_by_the_lane_as_by_the_general_call(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write_config: WriteConfig,
 ) -> None:
-    _config(tmp_path, monkeypatch, messaging={"max_length": 3})
+    write_config({"messaging": {"max_length": 3}})
     for n in range(3):  # the first asks the length (general), the next two take the lane
         assert roleredis.redis_send_async("inbox", n, role="lane")["success"] is True
     # full by what this process counted: the lane leaves it to the general call, which asks

@@ -9,17 +9,19 @@ Each case is compared with the general call (``calls.call`` with the row).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import roleredis
 from roleredis.faces import tools
 from roleredis.foundation.errors import PermissionDeniedError
 from roleredis.table import calls, metrics, synclane
 from roleredis.table.rows import READ, WRITE
+
+WriteConfig = Callable[[dict[str, Any]], Path]  # the write_config fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.backends("redis", "memory")]
 
@@ -150,17 +152,8 @@ def test_a_server_error_after_the_send_is_the_general_calls_failure(
     assert read["error_code"] == "permission" and "value" not in read
 
 
-def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **redis: Any) -> None:
-    path = tmp_path / "trip.yaml"
-    path.write_text(yaml.safe_dump({"redis": redis}))
-    monkeypatch.setenv("ROLEREDIS_CONFIG", str(path))
-    roleredis.reset()
-
-
-def test_max_ttl_lowers_and_warns_on_the_lane(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, key_management={"max_ttl": 100, "default_ttl": 50})
+def test_max_ttl_lowers_and_warns_on_the_lane(write_config: WriteConfig) -> None:
+    write_config({"key_management": {"max_ttl": 100, "default_ttl": 50}})
     default = roleredis.redis_write("d", 1, role="trip")
     assert default["ttl"] == 50 and "warning" not in default
     longer = roleredis.redis_write("l", 1, ttl=1000, role="trip")
@@ -169,29 +162,23 @@ def test_max_ttl_lowers_and_warns_on_the_lane(
     assert 0 < roleredis.redis_read("l", role="trip")["ttl"] <= 100
 
 
-def test_a_value_over_max_value_bytes_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, serialization={"max_value_bytes": 64})
+def test_a_value_over_max_value_bytes_is_refused(write_config: WriteConfig) -> None:
+    write_config({"serialization": {"max_value_bytes": 64}})
     got = roleredis.redis_write("k", {"x": "y" * 100}, role="trip")
     assert got["error_code"] == "invalid_argument" and "max_value_bytes" in got["error"]
     assert got == _general_write("k", {"x": "y" * 100})
     assert roleredis.redis_write("k", {"x": 1}, role="trip")["success"] is True
 
 
-def test_an_indexed_role_gets_its_index_entry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, key_management={"index": True})
+def test_an_indexed_role_gets_its_index_entry(write_config: WriteConfig) -> None:
+    write_config({"key_management": {"index": True}})
     for i in range(3):
         assert roleredis.redis_write(f"k{i}", i, ttl=60, role="trip")["success"]
     assert sorted(roleredis.redis_get_keys(role="trip")["keys"]) == ["k0", "k1", "k2"]
 
 
-def test_without_a_prefix_the_internal_keys_stay_out_of_reach(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _config(tmp_path, monkeypatch, key_management={"auto_prefix": False})
+def test_without_a_prefix_the_internal_keys_stay_out_of_reach(write_config: WriteConfig) -> None:
+    write_config({"key_management": {"auto_prefix": False}})
     got = roleredis.redis_write("__roleredis__:{trip}:index", 1, role="trip")
     assert got["error_code"] == "invalid_argument", got
     assert roleredis.redis_write("plain", 1, role="trip")["prefixed_key"] == "plain"
